@@ -1,0 +1,21 @@
+"""adla: auto-differentiating linear algebra.
+
+Batched LAPACK/BLAS operators with explicit reverse-mode gradients, after Seeger et al.,
+"Auto-Differentiating Linear Algebra" (2017). Every operator ``op(...)`` has a reverse-mode
+``op_backward(<cotangents>, <primal arrays>, **options)``; see the README and ``shared/API.md``.
+"""
+from ._frontend import LinAlgError
+from ._blas3 import (gemm, gemm_backward, gemm2, gemm2_backward, syrk, syrk_backward, trmm,
+                     trmm_backward, trsm, trsm_backward)
+from ._cholesky import (potrf, potrf_backward, potri, potri_backward, potrs, potrs_backward,
+                        sumlogdiag, sumlogdiag_backward)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LinAlgError",
+    "gemm", "gemm_backward", "gemm2", "gemm2_backward", "syrk", "syrk_backward",
+    "trmm", "trmm_backward", "trsm", "trsm_backward",
+    "potrf", "potrf_backward", "potri", "potri_backward", "potrs", "potrs_backward",
+    "sumlogdiag", "sumlogdiag_backward",
+]

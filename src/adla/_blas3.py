@@ -1,0 +1,203 @@
+"""BLAS level-3 operators and their reverse-mode rules: gemm, gemm2, syrk, trmm, trsm.
+
+Each forward is followed by its backward. Backward rules are written with the backend's batched
+primitives (no explicit inverses), following Seeger et al., "Auto-Differentiating Linear Algebra"
+(2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
+"""
+from ._frontend import Call, scalar, singular
+
+
+def _mask_triangle(xp, g, lower):
+    return xp.tril(g) if lower else xp.triu(g)
+
+
+# ---- gemm ---------------------------------------------------------------------------------------
+
+def _gemm_shapes(f, transpose_a, transpose_b, names=("A", "B")):
+    a, b = names
+    m, k = f.core_shape(a)[::-1] if transpose_a else f.core_shape(a)
+    kb, n = f.core_shape(b)[::-1] if transpose_b else f.core_shape(b)
+    if kb != k:
+        raise f.shape_error(b, f"must have {k} {'columns' if transpose_b else 'rows'} to match "
+                            f"op({a}) of shape {(m, k)}")
+    return m, n
+
+
+def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
+    """General matrix multiply-add ``D = alpha*op(A)@op(B) + beta*C``, batched.
+
+    ``A``, ``B``, ``C`` are ``(..., m, k)``, ``(..., k, n)`` and ``(..., m, n)`` (with ``op``
+    applied); their batch axes broadcast. As in BLAS, ``beta == 0`` ignores ``C`` (NaN in ``C``
+    does not propagate) and ``alpha == 0`` ignores ``A`` and ``B``.
+    """
+    f = Call("gemm", dict(A=A, B=B, C=C))
+    alpha, beta = scalar("gemm", "alpha", alpha), scalar("gemm", "beta", beta)
+    m, n = _gemm_shapes(f, transpose_a, transpose_b)
+    f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
+    f.require("C", -1, n, "columns (the columns of op(A)@op(B))")
+    D = f.backend.gemm(f.stack("A"), f.stack("B"), f.stack("C"), transpose_a=transpose_a,
+                       transpose_b=transpose_b, alpha=alpha, beta=beta)
+    return f.result(D)
+
+
+def gemm_backward(dD, A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
+    """Gradients ``(dA, dB, dC)`` of ``gemm`` given the cotangent ``dD`` of its output."""
+    f = Call("gemm_backward", dict(dD=dD, A=A, B=B, C=C))
+    alpha, beta = scalar("gemm_backward", "alpha", alpha), scalar("gemm_backward", "beta", beta)
+    m, n = _gemm_shapes(f, transpose_a, transpose_b)
+    f.same_core_shape("C", "dD")
+    f.require("dD", -2, m, "rows (the rows of op(A)@op(B))")
+    f.require("dD", -1, n, "columns (the columns of op(A)@op(B))")
+    dA, dB = _gemm2_grads(f, f.stack("dD"), f.stack("A"), f.stack("B"), transpose_a,
+                          transpose_b, alpha)
+    dC = beta * f.stack("dD")
+    return f.gradient(dA, "A"), f.gradient(dB, "B"), f.gradient(dC, "C")
+
+
+def _gemm2_grads(f, dD, A, B, ta, tb, alpha):
+    gemm = f.backend.gemm
+    # D = alpha op(A) op(B):  d op(A) = alpha dD op(B)^T,  d op(B) = alpha op(A)^T dD.
+    if ta:
+        dA = gemm(B, dD, transpose_a=tb, transpose_b=True, alpha=alpha)
+    else:
+        dA = gemm(dD, B, transpose_b=not tb, alpha=alpha)
+    if tb:
+        dB = gemm(dD, A, transpose_a=True, transpose_b=ta, alpha=alpha)
+    else:
+        dB = gemm(A, dD, transpose_a=not ta, alpha=alpha)
+    return dA, dB
+
+
+def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
+    """Matrix product ``alpha*op(A)@op(B)``, batched; batch axes broadcast."""
+    f = Call("gemm2", dict(A=A, B=B))
+    alpha = scalar("gemm2", "alpha", alpha)
+    _gemm_shapes(f, transpose_a, transpose_b)
+    D = f.backend.gemm(f.stack("A"), f.stack("B"), transpose_a=transpose_a,
+                       transpose_b=transpose_b, alpha=alpha)
+    return f.result(D)
+
+
+def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
+    """Gradients ``(dA, dB)`` of ``gemm2`` given the cotangent ``dD`` of its output."""
+    f = Call("gemm2_backward", dict(dD=dD, A=A, B=B))
+    alpha = scalar("gemm2_backward", "alpha", alpha)
+    m, n = _gemm_shapes(f, transpose_a, transpose_b)
+    f.require("dD", -2, m, "rows (the rows of op(A)@op(B))")
+    f.require("dD", -1, n, "columns (the columns of op(A)@op(B))")
+    dA, dB = _gemm2_grads(f, f.stack("dD"), f.stack("A"), f.stack("B"), transpose_a,
+                          transpose_b, alpha)
+    return f.gradient(dA, "A"), f.gradient(dB, "B")
+
+
+# ---- syrk ---------------------------------------------------------------------------------------
+
+def syrk(A, *, transpose=False, alpha=1.0):
+    """Symmetric rank-k product ``alpha*A@A^T`` (``alpha*A^T@A`` if transpose), both triangles
+    filled."""
+    f = Call("syrk", dict(A=A))
+    alpha = scalar("syrk", "alpha", alpha)
+    rows, cols = f.core_shape("A")
+    f.check_lapack_size("A", (cols, cols) if transpose else (rows, rows))
+    return f.result(f.backend.syrk(f.stack("A"), transpose=transpose, alpha=alpha))
+
+
+def syrk_backward(dC, A, *, transpose=False, alpha=1.0):
+    """Gradient ``dA`` of ``syrk``; ``dC`` counts both triangles separately (no symmetry
+    assumed): ``dA = alpha*(dC + dC^T)@A`` (``alpha*A@(dC + dC^T)`` if transpose)."""
+    f = Call("syrk_backward", dict(dC=dC, A=A))
+    alpha = scalar("syrk_backward", "alpha", alpha)
+    order = f.core_shape("A")[1 if transpose else 0]
+    f.require("dC", -2, order, "rows (the order of the product)")
+    f.require("dC", -1, order, "columns (the order of the product)")
+    dC = f.stack("dC")
+    dC = dC + dC.transpose(0, 2, 1)
+    if transpose:
+        dA = f.backend.gemm(f.stack("A"), dC, alpha=alpha)
+    else:
+        dA = f.backend.gemm(dC, f.stack("A"), alpha=alpha)
+    return f.gradient(dA, "A")
+
+
+# ---- trmm / trsm --------------------------------------------------------------------------------
+
+def _triangular_shapes(f, rightside, a="A", b="B"):
+    n = f.square(a)
+    if rightside:
+        f.require(b, -1, n, f"columns (the order of {a})")
+    else:
+        f.require(b, -2, n, f"rows (the order of {a})")
+
+
+def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """Triangular matrix multiply ``alpha*op(A)@B`` (``alpha*B@op(A)`` if rightside).
+
+    Only the triangle of ``A`` chosen by ``lower`` is read.
+    """
+    f = Call("trmm", dict(A=A, B=B))
+    alpha = scalar("trmm", "alpha", alpha)
+    _triangular_shapes(f, rightside)
+    C = f.backend.trmm(f.stack("A"), f.stack("B"), transpose=transpose, rightside=rightside,
+                       lower=lower, alpha=alpha)
+    return f.result(C)
+
+
+def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """Gradients ``(dA, dB)`` of ``trmm``; ``dA`` is zero outside the triangle that is read."""
+    f = Call("trmm_backward", dict(dC=dC, A=A, B=B))
+    alpha = scalar("trmm_backward", "alpha", alpha)
+    _triangular_shapes(f, rightside)
+    f.same_core_shape("dC", "B")
+    be, A_, B_, dC_ = f.backend, f.stack("A"), f.stack("B"), f.stack("dC")
+    flags = dict(rightside=rightside, lower=lower)
+    dB = be.trmm(A_, dC_, transpose=not transpose, alpha=alpha, **flags)
+    if not rightside:      # C = alpha op(A) B:  d op(A) = alpha dC B^T
+        dA = (be.gemm(B_, dC_, transpose_b=True, alpha=alpha) if transpose
+              else be.gemm(dC_, B_, transpose_b=True, alpha=alpha))
+    else:                  # C = alpha B op(A):  d op(A) = alpha B^T dC
+        dA = (be.gemm(dC_, B_, transpose_a=True, alpha=alpha) if transpose
+              else be.gemm(B_, dC_, transpose_a=True, alpha=alpha))
+    return f.gradient(_mask_triangle(f.xp, dA, lower), "A"), f.gradient(dB, "B")
+
+
+def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check=True):
+    """Triangular solve ``X = alpha*op(A)^-1@B`` (``alpha*B@op(A)^-1`` if rightside).
+
+    Only the triangle of ``A`` chosen by ``lower`` is read. A matrix fails when its diagonal has
+    an exact zero or when ``A``'s triangle or ``B`` has a non-finite entry: ``check=True`` raises
+    :class:`adla.LinAlgError` naming the batch indices, ``check=False`` returns NaN for it.
+    """
+    f = Call("trsm", dict(A=A, B=B))
+    alpha = scalar("trsm", "alpha", alpha)
+    _triangular_shapes(f, rightside)
+    X, status = f.backend.trsm(f.stack("A"), f.stack("B"), transpose=transpose,
+                               rightside=rightside, lower=lower, alpha=alpha)
+    return f.finish(X, status, check, singular)
+
+
+def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """Gradients ``(dA, dB)`` of ``trsm`` given ``dX`` and the forward's ``X``.
+
+    With ``Y = op(A)^-T@dX``: ``dB = alpha*Y`` and ``d op(A) = -Y@X^T`` (rightside:
+    ``Y = dX@op(A)^-T``, ``d op(A) = -X^T@Y``); ``dA`` is zero outside the triangle that is read.
+    Both gradients are zero when ``alpha == 0``. A matrix with a zero on ``A``'s diagonal gets
+    NaN gradients.
+    """
+    f = Call("trsm_backward", dict(dX=dX, A=A, B=B, X=X))
+    alpha = scalar("trsm_backward", "alpha", alpha)
+    _triangular_shapes(f, rightside)
+    f.same_core_shape("X", "B")
+    f.same_core_shape("dX", "B")
+    n = f.core_shape("A")[0]
+    if alpha == 0:
+        return f.gradient(f.zeros((n, n)), "A"), f.gradient(f.zeros(f.core_shape("B")), "B")
+    be, A_, X_ = f.backend, f.stack("A"), f.stack("X")
+    Y = f.nan_where_failed(*be.trsm(A_, f.stack("dX"), transpose=not transpose,
+                                    rightside=rightside, lower=lower))
+    if not rightside:
+        dA = (be.gemm(X_, Y, transpose_b=True, alpha=-1.0) if transpose
+              else be.gemm(Y, X_, transpose_b=True, alpha=-1.0))
+    else:
+        dA = (be.gemm(Y, X_, transpose_a=True, alpha=-1.0) if transpose
+              else be.gemm(X_, Y, transpose_a=True, alpha=-1.0))
+    return f.gradient(_mask_triangle(f.xp, dA, lower), "A"), f.gradient(alpha * Y, "B")

@@ -1,0 +1,151 @@
+"""Cholesky-based operators and their reverse-mode rules: potrf, potri, potrs, sumlogdiag.
+
+Throughout, ``lower=True`` means ``A = L@L^T`` with ``L`` lower triangular and ``lower=False``
+means ``A = U^T@U`` with ``U = L^T`` upper triangular; each upper-case rule is the lower-case one
+with ``L = U^T`` substituted, expressed through transpose flags rather than transposed copies.
+"""
+import numpy as np
+
+from ._frontend import Call, not_positive_definite, singular
+
+
+def _triangle(xp, g, lower):
+    return xp.tril(g) if lower else xp.triu(g)
+
+
+# ---- potrf --------------------------------------------------------------------------------------
+
+def potrf(A, *, lower=True, check=True):
+    """Cholesky factor of symmetric positive definite matrices, batched.
+
+    Returns ``L`` with ``A = L@L^T`` (``lower=True``) or ``U`` with ``A = U^T@U``; the other
+    triangle of the result is zero. Only the triangle of ``A`` chosen by ``lower`` is read. A
+    matrix that is not positive definite, or has a non-finite entry in that triangle, fails:
+    ``check=True`` raises :class:`adla.LinAlgError` (naming the batch index and the order of the
+    failing leading minor; ``.indices`` lists every failing matrix), ``check=False`` returns NaN
+    for exactly those matrices.
+    """
+    f = Call("potrf", dict(A=A))
+    f.square("A")
+    L, status = f.backend.potrf(f.stack("A"), lower=lower)
+    return f.finish(L, status, check, not_positive_definite)
+
+
+def potrf_backward(dL, L, *, lower=True):
+    """Gradient ``dA`` (symmetric) of ``potrf`` given the cotangent ``dL`` of the factor.
+
+    Entries of ``dL`` outside the factor's triangle are ignored. With ``Phi`` taking the lower
+    triangle and halving the diagonal (Murray 2016; Seeger et al. 2017):
+    ``G = L^-T@Phi(L^T@dL)@L^-1`` and ``dA = (G + G^T)/2``, so that ``<dA, E>`` is the first-order
+    change of the loss for any symmetric perturbation ``E`` of ``A``. Computed with two
+    triangular solves, no inverse.
+    """
+    f = Call("potrf_backward", dict(dL=dL, L=L))
+    n = f.square("L")
+    f.same_core_shape("dL", "L")
+    xp, be, L_ = f.xp, f.backend, f.stack("L")
+    dL_ = _triangle(xp, f.stack("dL"), lower)
+    # Lower: M = L^T dL.  Upper (L = U^T, dL = dU^T): M = U dU^T.
+    M = be.gemm(L_, dL_, transpose_a=lower, transpose_b=not lower)
+    P = xp.tril(M)
+    diagonal = xp.arange(n)
+    P[:, diagonal, diagonal] *= 0.5
+    Z = f.nan_where_failed(*be.trsm(L_, P, transpose=lower, lower=lower))
+    G = f.nan_where_failed(*be.trsm(L_, Z, transpose=not lower, rightside=True, lower=lower))
+    return f.gradient(0.5 * (G + G.transpose(0, 2, 1)), "L")
+
+
+# ---- potri --------------------------------------------------------------------------------------
+
+def potri(L, *, lower=True, check=True):
+    """Inverse ``A^-1`` of ``A = L@L^T`` (``U^T@U`` if not lower) from its Cholesky factor.
+
+    The result is full symmetric. Only the triangle of ``L`` chosen by ``lower`` is read; a zero
+    or non-finite entry there fails the matrix (see :func:`potrf` for ``check``).
+    """
+    f = Call("potri", dict(L=L))
+    f.square("L")
+    Ainv, status = f.backend.potri(f.stack("L"), lower=lower)
+    return f.finish(Ainv, status, check, singular)
+
+
+def potri_backward(dAinv, L, Ainv, *, lower=True):
+    """Gradient ``dL`` (triangular) of ``potri``; ``dAinv`` counts both triangles separately.
+
+    With ``S = dAinv + dAinv^T``: ``dL = -tril(Ainv@S@L^-T)`` (upper:
+    ``dU = -triu(U^-T@S@Ainv)``), one product and one triangular solve.
+    """
+    f = Call("potri_backward", dict(dAinv=dAinv, L=L, Ainv=Ainv))
+    f.square("L")
+    f.same_core_shape("Ainv", "L")
+    f.same_core_shape("dAinv", "L")
+    be, L_, Ainv_, S = f.backend, f.stack("L"), f.stack("Ainv"), f.stack("dAinv")
+    S = S + S.transpose(0, 2, 1)
+    if lower:
+        R, status = be.trsm(L_, be.gemm(Ainv_, S), transpose=True, rightside=True, lower=True)
+    else:
+        R, status = be.trsm(L_, be.gemm(S, Ainv_), transpose=True, lower=False)
+    R = f.nan_where_failed(R, status)
+    return f.gradient(-_triangle(f.xp, R, lower), "L")
+
+
+# ---- potrs --------------------------------------------------------------------------------------
+
+def potrs(L, B, *, lower=True, check=True):
+    """Solve ``A@X = B`` for ``A = L@L^T`` (``U^T@U`` if not lower) given its Cholesky factor.
+
+    ``B`` is ``(..., n, k)``; batch axes of ``L`` and ``B`` broadcast. Only the triangle of ``L``
+    chosen by ``lower`` is read. A zero on the diagonal of ``L``, or a non-finite entry in its
+    triangle or in ``B``, fails the matrix (see :func:`potrf` for ``check``).
+    """
+    f = Call("potrs", dict(L=L, B=B))
+    n = f.square("L")
+    f.require("B", -2, n, "rows (the order of L)")
+    X, status = f.backend.potrs(f.stack("L"), f.stack("B"), lower=lower)
+    return f.finish(X, status, check, singular)
+
+
+def potrs_backward(dX, L, B, X, *, lower=True):
+    """Gradients ``(dL, dB)`` of ``potrs`` given ``dX`` and the forward's ``X``.
+
+    ``dB = A^-1@dX`` (a ``potrs`` solve) and, with ``S = dB@X^T + X@dB^T``, ``dL = -tril(S@L)``
+    (upper: ``dU = -triu(U@S)``).
+    """
+    f = Call("potrs_backward", dict(dX=dX, L=L, B=B, X=X))
+    n = f.square("L")
+    f.require("B", -2, n, "rows (the order of L)")
+    f.same_core_shape("X", "B")
+    f.same_core_shape("dX", "B")
+    be, L_, X_ = f.backend, f.stack("L"), f.stack("X")
+    dB = f.nan_where_failed(*be.potrs(L_, f.stack("dX"), lower=lower))
+    S = be.gemm(dB, X_, transpose_b=True)
+    S = S + S.transpose(0, 2, 1)
+    dL = be.trmm(L_, S, rightside=lower, lower=lower, alpha=-1.0)
+    return f.gradient(_triangle(f.xp, dL, lower), "L"), f.gradient(dB, "B")
+
+
+# ---- sumlogdiag ---------------------------------------------------------------------------------
+
+def sumlogdiag(A):
+    """``sum(log(diag(A)))`` over the last two axes; shape ``A.shape[:-2]`` (a 0-d array for a
+    single matrix). A zero diagonal entry gives ``-inf``, a negative one NaN, without warnings.
+    With ``L = potrf(K)``, ``2*sumlogdiag(L)`` is ``log(det(K))``."""
+    f = Call("sumlogdiag", dict(A=A))
+    n = f.square("A")
+    xp, A_ = f.xp, f.stack("A")
+    diagonal = xp.arange(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = xp.log(A_[:, diagonal, diagonal]).sum(axis=1)
+    return f.result(xp.broadcast_to(s, (f.nbatch,)).copy())
+
+
+def sumlogdiag_backward(ds, A):
+    """Gradient ``dA`` of ``sumlogdiag``: diagonal, ``dA[..., i, i] = ds / A[..., i, i]``."""
+    f = Call("sumlogdiag_backward", dict(ds=ds, A=A), core=dict(ds=0))
+    n = f.square("A")
+    xp = f.xp
+    diagonal = xp.arange(n)
+    dA = f.zeros((n, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dA[:, diagonal, diagonal] = f.stack("ds")[:, None] / f.stack("A")[:, diagonal, diagonal]
+    return f.gradient(dA, "A")

@@ -1,0 +1,215 @@
+"""The front end shared by every operator and backend.
+
+An operator builds one :class:`Call` from its named operands. The call checks dtypes and shapes
+(raising ``TypeError``/``ValueError`` that name the function and the operand), picks the backend
+and the computation dtype, broadcasts the batch axes, turns operands into the C-contiguous
+``(nbatch, ...)`` stacks the backends take, and on the way out reshapes results, sums gradients
+over broadcast axes and turns per-matrix status codes into :class:`LinAlgError` (or NaN fill with
+``check=False``).
+"""
+import math
+
+import numpy as np
+
+# LAPACK/BLAS take 32-bit integers: dimensions and per-matrix element counts must fit.
+LAPACK_INT_MAX = 2**31 - 1
+STATUS_NONFINITE = -1
+
+
+class LinAlgError(np.linalg.LinAlgError):
+    """A numerical failure of one or more matrices of a batch.
+
+    ``indices`` lists the batch index (a tuple over the batch shape, ``()`` for an unbatched
+    input) of every failing matrix, so that a caller can retry just those.
+    """
+
+    def __init__(self, message, indices=()):
+        super().__init__(message)
+        self.indices = list(indices)
+
+
+def _is_cupy(x):
+    return type(x).__module__.partition(".")[0] == "cupy"
+
+
+def _backend_for(fname, operands):
+    on_gpu = [name for name, x in operands.items() if _is_cupy(x)]
+    if not on_gpu:
+        from . import _cpu
+        return _cpu
+    on_cpu = [name for name in operands if name not in on_gpu]
+    if on_cpu:
+        raise TypeError(f"adla.{fname}: cannot mix CuPy operands ({', '.join(on_gpu)}) "
+                        f"with NumPy operands ({', '.join(on_cpu)})")
+    raise TypeError(f"adla.{fname}: CuPy arrays are not supported by this version of adla "
+                    "(the GPU backend is not built yet); pass NumPy arrays")
+
+
+def _checked_dtype(fname, name, a):
+    kind = a.dtype.kind
+    if (kind == "f" and a.dtype.itemsize in (4, 8)) or kind in "biu":
+        return a
+    raise TypeError(f"adla.{fname}: operand {name} has unsupported dtype {a.dtype}; "
+                    "expected float32 or float64 (integer and bool inputs are converted to float64)")
+
+
+def _float_dtype(dtype):
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def c_contiguous(xp, x):
+    return x if x.flags.c_contiguous else xp.array(x, order="C")
+
+
+def scalar(fname, name, value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"adla.{fname}: {name} must be a real scalar, got {value!r}") from None
+
+
+class Call:
+    """The validated operands of one call of operator ``fname``.
+
+    ``operands`` maps names to array-likes (``None`` for an absent optional operand). Each operand
+    has ``core[name]`` trailing core axes (2, a matrix, unless given) and the leading axes are
+    batch axes, broadcast together as in ``numpy.matmul``.
+    """
+
+    def __init__(self, fname, operands, core=None):
+        self.fname = fname
+        present = {name: x for name, x in operands.items() if x is not None}
+        self.backend = _backend_for(fname, present)
+        self.xp = self.backend.xp
+        self.core = {name: (core or {}).get(name, 2) for name in present}
+        self.arrays = {}
+        for name, x in present.items():
+            a = _checked_dtype(fname, name, self.xp.asarray(x))
+            if a.ndim < self.core[name]:
+                kind = {2: "a matrix (at least 2 dimensions)", 1: "at least 1 dimension"}
+                raise ValueError(f"adla.{fname}: operand {name} must be {kind[self.core[name]]}, "
+                                 f"got shape {a.shape}")
+            self.arrays[name] = a
+        self.dtype = np.result_type(*[_float_dtype(a.dtype) for a in self.arrays.values()])
+        for name in self.arrays:
+            self.check_lapack_size(name, self.core_shape(name))
+        try:
+            self.batch = tuple(np.broadcast_shapes(*[self.batch_shape(n) for n in self.arrays]))
+        except ValueError:
+            shapes = ", ".join(f"{n} {self.arrays[n].shape}" for n in self.arrays)
+            raise ValueError(f"adla.{fname}: batch axes do not broadcast: {shapes}") from None
+        self.nbatch = math.prod(self.batch)
+
+    # ---- shapes ------------------------------------------------------------------------------
+    def shape(self, name):
+        return self.arrays[name].shape
+
+    def core_shape(self, name):
+        shape = self.arrays[name].shape
+        return shape[len(shape) - self.core[name]:]
+
+    def batch_shape(self, name):
+        shape = self.arrays[name].shape
+        return shape[:len(shape) - self.core[name]]
+
+    def shape_error(self, name, requirement):
+        return ValueError(f"adla.{self.fname}: operand {name} {requirement}, "
+                          f"got shape {self.arrays[name].shape}")
+
+    def square(self, name):
+        rows, cols = self.core_shape(name)
+        if rows != cols:
+            raise self.shape_error(name, "must be square in its last two axes")
+        return rows
+
+    def require(self, name, axis, size, why):
+        """Demand ``shape(name)[axis] == size``; ``why`` says where ``size`` comes from."""
+        if self.arrays[name].shape[axis] != size:
+            raise self.shape_error(name, f"must have {size} {why}")
+
+    def same_core_shape(self, name, like):
+        if self.core_shape(name) != self.core_shape(like):
+            raise self.shape_error(name, f"must have the matrix shape {self.core_shape(like)} "
+                                   f"of {like}")
+
+    def check_lapack_size(self, name, core_shape):
+        if any(d > LAPACK_INT_MAX for d in core_shape) or math.prod(core_shape) > LAPACK_INT_MAX:
+            raise ValueError(f"adla.{self.fname}: operand {name} of shape "
+                             f"{self.arrays[name].shape} is too large: LAPACK takes matrices "
+                             f"with at most {LAPACK_INT_MAX} rows, columns and elements")
+
+    # ---- stacks in and out -------------------------------------------------------------------
+    def stack(self, name):
+        """Operand ``name`` as a C-contiguous stack ``(nbatch or 1, *core)`` of the call's dtype."""
+        xp, a = self.xp, self.arrays[name]
+        batch, core = self.batch_shape(name), self.core_shape(name)
+        if batch != self.batch and math.prod(batch) == 1:
+            return xp.ascontiguousarray(a.reshape((1,) + core), dtype=self.dtype)
+        if batch != self.batch:
+            a = xp.broadcast_to(a, self.batch + core)
+        return xp.ascontiguousarray(a.reshape((self.nbatch,) + core), dtype=self.dtype)
+
+    def zeros(self, core):
+        return self.xp.zeros((self.nbatch,) + tuple(core), dtype=self.dtype)
+
+    def result(self, out):
+        """An output stack ``(nbatch, *core)`` reshaped to ``batch + core``."""
+        return out.reshape(self.batch + out.shape[1:])
+
+    def gradient(self, g, name):
+        """A gradient stack for operand ``name``, summed over broadcast axes to its shape."""
+        xp, a = self.xp, self.arrays[name]
+        core = g.shape[1:]
+        if g.shape[0] != self.nbatch:          # computed from broadcast stacks only
+            g = xp.broadcast_to(g, (self.nbatch,) + core)
+        g = g.reshape(self.batch + core)
+        own_batch = self.batch_shape(name)
+        lead = len(self.batch) - len(own_batch)
+        summed = tuple(range(lead)) + tuple(
+            lead + i for i, d in enumerate(own_batch) if d == 1 and self.batch[lead + i] != 1)
+        if summed:
+            g = g.sum(axis=summed, keepdims=True)
+        dtype = a.dtype if a.dtype.kind == "f" else self.dtype
+        return c_contiguous(xp, g.reshape(a.shape).astype(dtype, copy=False))
+
+    # ---- status codes ------------------------------------------------------------------------
+    def finish(self, outs, status, check, reason):
+        """Reshape output stack(s); on failure raise LinAlgError or fill NaN (``check=False``).
+
+        ``reason(code)`` explains a positive status code of this operator.
+        """
+        single = not isinstance(outs, tuple)
+        outs = (outs,) if single else outs
+        failed = self.xp.flatnonzero(status)
+        if failed.size:
+            if check:
+                raise self.failure(status, failed, reason)
+            for out in outs:
+                out[failed] = np.nan
+        results = tuple(self.result(out) for out in outs)
+        return results[0] if single else results
+
+    def nan_where_failed(self, out, status):
+        """For intermediate results inside a backward: failed matrices become NaN, no raise."""
+        failed = self.xp.flatnonzero(status)
+        if failed.size:
+            out[failed] = np.nan
+        return out
+
+    def failure(self, status, failed, reason):
+        failed = np.asarray(failed.get() if hasattr(failed, "get") else failed)
+        indices = [tuple(int(i) for i in np.unravel_index(f, self.batch)) for f in failed]
+        code = int(status[failed[0]])
+        why = "has a non-finite entry" if code == STATUS_NONFINITE else reason(code)
+        count = (f"{len(failed)} of {self.nbatch} matrices failed" if len(failed) > 1
+                 else "1 matrix failed")
+        return LinAlgError(f"adla.{self.fname}: the matrix at batch index {indices[0]} {why} "
+                           f"({count}; see .indices)", indices)
+
+
+def singular(code):
+    return f"is singular: diagonal entry {code - 1} of the triangular factor is zero"
+
+
+def not_positive_definite(code):
+    return f"is not positive definite: its leading minor of order {code} is not positive"

@@ -1,0 +1,348 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""CPU kernels of adla: one batch driver over per-matrix kernels built on BLAS/LAPACK.
+
+Every operand is a C-ordered stack ``(nbatch, rows, cols)`` (or ``(1, rows, cols)`` for an operand
+broadcast across the batch). BLAS/LAPACK are column-major, so a row-major ``r x c`` matrix is, to
+them, its ``c x r`` transpose: each kernel calls the routine for the transposed problem (swapped
+sides, flipped ``uplo`` and ``trans``) instead of copying data into Fortran order.
+
+Kernels return a status per matrix: 0 on success, ``NONFINITE`` when an entry they read is not
+finite, and otherwise the 1-based LAPACK-style ``info`` (order of the failing leading minor for
+``potrf``, position of a zero diagonal entry for the triangular solvers). Turning status into
+exceptions is the Python front end's job; kernels never touch the GIL.
+"""
+from cython cimport floating
+from libc.string cimport memcpy
+from libc.math cimport isfinite
+cimport numpy as cnp
+cimport scipy.linalg.cython_blas as blas
+cimport scipy.linalg.cython_lapack as lapack
+
+import numpy as np
+
+cnp.import_array()
+
+# Operation codes and flags: the Python backend (_cpu.py) passes these in.
+cdef enum:
+    OP_GEMM = 0
+    OP_SYRK = 1
+    OP_TRMM = 2
+    OP_TRSM = 3
+    OP_POTRF = 4
+    OP_POTRI = 5
+    OP_POTRS = 6
+    MAX_OPERANDS = 4
+
+cdef enum:
+    TRANS_A = 1
+    TRANS_B = 2
+    RIGHT = 4
+    LOWER = 8
+
+cdef enum:
+    NONFINITE = -1
+
+GEMM, SYRK, TRMM, TRSM, POTRF, POTRI, POTRS = OP_GEMM, OP_SYRK, OP_TRMM, OP_TRSM, OP_POTRF, OP_POTRI, OP_POTRS
+FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
+STATUS_NONFINITE = NONFINITE
+
+ctypedef struct Job:
+    int op
+    int flags
+    int m          # rows of the result
+    int n          # columns of the result
+    int k          # inner dimension (gemm, syrk)
+    double alpha
+    double beta
+
+
+# ---- thin wrappers: one per BLAS/LAPACK routine, s/d chosen by the fused type -----------------
+
+cdef inline int ld(int x) noexcept nogil:
+    # BLAS rejects a leading dimension of 0 even for empty matrices.
+    return x if x > 1 else 1
+
+cdef inline void xgemm(char ta, char tb, int m, int n, int k, floating alpha, floating* a, int lda,
+                       floating* b, int ldb, floating beta, floating* c, int ldc) noexcept nogil:
+    if floating is double:
+        blas.dgemm(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+    else:
+        blas.sgemm(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+
+cdef inline void xsyrk(char uplo, char trans, int n, int k, floating alpha, floating* a, int lda,
+                       floating beta, floating* c, int ldc) noexcept nogil:
+    if floating is double:
+        blas.dsyrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, c, &ldc)
+    else:
+        blas.ssyrk(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, c, &ldc)
+
+cdef inline void xtrmm(char side, char uplo, char trans, int m, int n, floating alpha,
+                       floating* a, int lda, floating* b, int ldb) noexcept nogil:
+    cdef char diag = c'N'
+    if floating is double:
+        blas.dtrmm(&side, &uplo, &trans, &diag, &m, &n, &alpha, a, &lda, b, &ldb)
+    else:
+        blas.strmm(&side, &uplo, &trans, &diag, &m, &n, &alpha, a, &lda, b, &ldb)
+
+cdef inline void xtrsm(char side, char uplo, char trans, int m, int n, floating alpha,
+                       floating* a, int lda, floating* b, int ldb) noexcept nogil:
+    cdef char diag = c'N'
+    if floating is double:
+        blas.dtrsm(&side, &uplo, &trans, &diag, &m, &n, &alpha, a, &lda, b, &ldb)
+    else:
+        blas.strsm(&side, &uplo, &trans, &diag, &m, &n, &alpha, a, &lda, b, &ldb)
+
+cdef inline int xpotrf(char uplo, int n, floating* a, int lda) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dpotrf(&uplo, &n, a, &lda, &info)
+    else:
+        lapack.spotrf(&uplo, &n, a, &lda, &info)
+    return info
+
+cdef inline int xpotri(char uplo, int n, floating* a, int lda) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dpotri(&uplo, &n, a, &lda, &info)
+    else:
+        lapack.spotri(&uplo, &n, a, &lda, &info)
+    return info
+
+
+# ---- small helpers on row-major n x n matrices ------------------------------------------------
+
+cdef inline void copy(floating* dst, const floating* src, Py_ssize_t count) noexcept nogil:
+    if count > 0:
+        memcpy(dst, src, count * sizeof(floating))
+
+cdef inline bint all_finite(const floating* a, Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(count):
+        if not isfinite(a[i]):
+            return False
+    return True
+
+cdef inline bint triangle_finite(const floating* a, int n, bint lower) noexcept nogil:
+    cdef int i, j
+    for i in range(n):
+        if lower:
+            for j in range(i + 1):
+                if not isfinite(a[i * n + j]):
+                    return False
+        else:
+            for j in range(i, n):
+                if not isfinite(a[i * n + j]):
+                    return False
+    return True
+
+cdef inline int first_zero_diagonal(const floating* a, int n) noexcept nogil:
+    """1-based position of the first zero on the diagonal, or 0."""
+    cdef int i
+    for i in range(n):
+        if a[i * n + i] == 0:
+            return i + 1
+    return 0
+
+cdef inline void zero_triangle(floating* a, int n, bint upper) noexcept nogil:
+    """Zero the strict upper (or strict lower) triangle."""
+    cdef int i, j
+    for i in range(n):
+        if upper:
+            for j in range(i + 1, n):
+                a[i * n + j] = 0
+        else:
+            for j in range(i):
+                a[i * n + j] = 0
+
+cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept nogil:
+    """Make a symmetric by copying the lower triangle onto the upper one (or the reverse)."""
+    cdef int i, j
+    for i in range(n):
+        for j in range(i + 1, n):
+            if from_lower:
+                a[i * n + j] = a[j * n + i]
+            else:
+                a[j * n + i] = a[i * n + j]
+
+
+# ---- per-matrix kernels, row-major semantics --------------------------------------------------
+# Operand order in p[] is the order of the backend call's arguments, output last.
+
+cdef int gemm_one(const Job* job, floating** p) noexcept nogil:
+    # D = alpha op(A) op(B) + beta C  <=>  D^T = alpha op(B)^T op(A)^T + beta C^T (column-major)
+    cdef int m = job.m, n = job.n, k = job.k
+    cdef bint ta = job.flags & TRANS_A, tb = job.flags & TRANS_B
+    cdef floating beta = <floating>job.beta if p[2] != NULL else 0
+    if m == 0 or n == 0:
+        return 0
+    if beta != 0:
+        copy(p[3], p[2], <Py_ssize_t>m * n)
+    xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
+          p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
+    return 0
+
+cdef int syrk_one(const Job* job, floating** p) noexcept nogil:
+    # C = alpha A A^T (A m x k), or alpha A^T A (A k x m) when TRANS_A; full symmetric result.
+    cdef int m = job.m, k = job.k
+    cdef bint ta = job.flags & TRANS_A
+    if m == 0:
+        return 0
+    # Column-major 'U' of the result is its row-major lower triangle.
+    xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
+          0, p[1], ld(m))
+    mirror_triangle(p[1], m, True)
+    return 0
+
+cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexcept nogil:
+    # C = alpha op(A) B (or alpha B op(A) when RIGHT) on C, which holds a copy of B (m x n).
+    cdef int m = job.m, n = job.n
+    cdef int na = n if job.flags & RIGHT else m
+    cdef char side = c'L' if job.flags & RIGHT else c'R'
+    cdef char uplo = c'U' if job.flags & LOWER else c'L'
+    cdef char trans = c'T' if job.flags & TRANS_A else c'N'
+    if solve:
+        xtrsm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
+    else:
+        xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
+
+cdef int trmm_one(const Job* job, floating** p) noexcept nogil:
+    if job.m == 0 or job.n == 0:
+        return 0
+    copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
+    triangular_call(job, p, False)
+    return 0
+
+cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
+    cdef int na = job.n if job.flags & RIGHT else job.m
+    cdef int status
+    if job.m == 0 or job.n == 0:
+        return 0
+    if not triangle_finite(p[0], na, job.flags & LOWER) or not all_finite(p[1], <Py_ssize_t>job.m * job.n):
+        return NONFINITE
+    status = first_zero_diagonal(p[0], na)
+    if status:
+        return status
+    copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
+    triangular_call(job, p, True)
+    return 0
+
+cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
+    cdef int n = job.n, info
+    cdef bint lower = job.flags & LOWER
+    if n == 0:
+        return 0
+    if not triangle_finite(p[0], n, lower):
+        return NONFINITE
+    copy(p[1], p[0], <Py_ssize_t>n * n)
+    info = xpotrf(c'U' if lower else c'L', n, p[1], n)
+    zero_triangle(p[1], n, lower)
+    return info
+
+cdef int potri_one(const Job* job, floating** p) noexcept nogil:
+    cdef int n = job.n, info
+    cdef bint lower = job.flags & LOWER
+    if n == 0:
+        return 0
+    if not triangle_finite(p[0], n, lower):
+        return NONFINITE
+    copy(p[1], p[0], <Py_ssize_t>n * n)
+    info = xpotri(c'U' if lower else c'L', n, p[1], n)
+    mirror_triangle(p[1], n, lower)
+    return info
+
+cdef int potrs_one(const Job* job, floating** p) noexcept nogil:
+    # X = (L L^T)^-1 B, B n x k. Column-major: X^T = B^T A^-1, two right-side solves.
+    cdef int n = job.m, k = job.n, status
+    cdef bint lower = job.flags & LOWER
+    cdef char uplo = c'U' if lower else c'L'
+    if n == 0 or k == 0:
+        return 0
+    if not triangle_finite(p[0], n, lower) or not all_finite(p[1], <Py_ssize_t>n * k):
+        return NONFINITE
+    status = first_zero_diagonal(p[0], n)
+    if status:
+        return status
+    copy(p[2], p[1], <Py_ssize_t>n * k)
+    xtrsm(c'R', uplo, c'N' if lower else c'T', k, n, 1, p[0], n, p[2], ld(k))
+    xtrsm(c'R', uplo, c'T' if lower else c'N', k, n, 1, p[0], n, p[2], ld(k))
+    return 0
+
+
+# ---- the one batch driver ---------------------------------------------------------------------
+
+cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
+    if job.op == OP_GEMM:
+        return gemm_one(job, p)
+    if job.op == OP_SYRK:
+        return syrk_one(job, p)
+    if job.op == OP_TRMM:
+        return trmm_one(job, p)
+    if job.op == OP_TRSM:
+        return trsm_one(job, p)
+    if job.op == OP_POTRF:
+        return potrf_one(job, p)
+    if job.op == OP_POTRI:
+        return potri_one(job, p)
+    return potrs_one(job, p)
+
+cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
+                Py_ssize_t nbatch, int* status) noexcept nogil:
+    # Each matrix gets its own pointers and touches no memory of another: safe to parallelise.
+    cdef floating* p[MAX_OPERANDS]
+    cdef Py_ssize_t b
+    cdef int i
+    for b in range(nbatch):
+        for i in range(noperands):
+            p[i] = base[i] + b * step[i] if base[i] != NULL else NULL
+        status[b] = run_one(job, p)
+
+
+def run(int op, tuple operands, int m, int n, int k=0, int flags=0, double alpha=1.0,
+        double beta=0.0):
+    """Run kernel ``op`` over a batch; return the int32 status of each matrix.
+
+    ``operands`` are C-contiguous 3-D stacks of one float dtype (or None for an absent optional
+    operand), the output last. A stack whose first axis has length 1 is broadcast over the batch.
+    ``m``, ``n``: rows and columns of the result; ``k``: inner dimension. Callers validate shapes.
+    """
+    cdef void* base[MAX_OPERANDS]
+    cdef Py_ssize_t step[MAX_OPERANDS]
+    cdef Job job
+    cdef cnp.ndarray a
+    cdef int i, noperands = len(operands)
+    cdef Py_ssize_t nbatch
+    cdef cnp.ndarray out = operands[noperands - 1]
+    cdef bint is_double = out.dtype == np.float64
+    if noperands > MAX_OPERANDS:
+        raise ValueError("too many operands")
+    if not is_double and out.dtype != np.float32:
+        raise TypeError(f"kernel dtype must be float32 or float64, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("kernel output must be writeable")
+    lengths = []
+    for i in range(noperands):
+        if operands[i] is None:
+            base[i] = NULL
+            step[i] = 0
+            continue
+        a = operands[i]
+        if a.ndim != 3 or not a.flags.c_contiguous or a.dtype != out.dtype:
+            raise ValueError("kernel operands must be C-contiguous 3-D stacks of one dtype")
+        base[i] = cnp.PyArray_DATA(a)
+        step[i] = 0 if a.shape[0] == 1 else a.shape[1] * a.shape[2]
+        lengths.append(a.shape[0])
+    # Stacks have the batch length or 1 (broadcast); a zero-length stack empties the batch.
+    nbatch = 0 if 0 in lengths else max(lengths)
+    if out.shape[0] != nbatch or any(length not in (1, nbatch) for length in lengths):
+        raise ValueError("kernel operands disagree on the batch length")
+    job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
+    status = np.zeros(nbatch, dtype=np.intc)
+    cdef int[::1] status_view = status
+    if nbatch == 0:
+        return status
+    with nogil:
+        if is_double:
+            drive[double](&job, <double**>base, step, noperands, nbatch, &status_view[0])
+        else:
+            drive[float](&job, <float**>base, step, noperands, nbatch, &status_view[0])
+    return status

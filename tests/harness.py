@@ -1,0 +1,208 @@
+"""The operator table shared by the tests: one row per operator.
+
+A row names the operator's matrix operands with their core shapes and kinds, the primal arrays
+its backward takes, and a NumPy reference for one matrix. The tests in ``test_operators.py``
+turn every row into forward, backward (finite differences), float32, layout and empty-batch
+checks; a new operator joins by adding a row here.
+"""
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+
+import adla
+
+
+def tri(a, lower):
+    return np.tril(a) if lower else np.triu(a)
+
+
+def sym_from(a, lower):
+    """The symmetric matrix whose ``lower`` triangle is read from ``a``."""
+    t = tri(a, lower)
+    return t + tri(a, lower).T - np.diag(np.diag(a))
+
+
+def op(a, transpose):
+    return a.T if transpose else a
+
+
+@dataclass
+class Row:
+    name: str
+    # operands(opts, dims) -> {name: (core shape, kind)}; kinds: see make_operand
+    operands: callable
+    reference: callable              # reference(opts, **one matrix per operand) -> output(s)
+    primals: tuple                   # the backward's primal arguments: operand names or "out"
+    options: list = field(default_factory=lambda: [{}])
+    differentiable: tuple = None     # operands with gradients (default: all operands)
+    noutputs: int = 1
+
+    def __post_init__(self):
+        self.forward = getattr(adla, self.name)
+        self.backward = getattr(adla, self.name + "_backward")
+
+    def ids(self):
+        return [f"{self.name}-" + ("-".join(f"{k}={v}" for k, v in o.items()) or "default")
+                for o in self.options]
+
+
+DIMS = dict(n=4, m=3, k=5)
+
+
+def gemm_operands(o, d, with_c=True):
+    m, k, n = d["m"], d["k"], d["n"]
+    A = (k, m) if o.get("transpose_a") else (m, k)
+    B = (n, k) if o.get("transpose_b") else (k, n)
+    out = dict(A=(A, "general"), B=(B, "general"))
+    if with_c:
+        out["C"] = ((m, n), "general")
+    return out
+
+
+def triangular_operands(o, d):
+    n, m = d["n"], d["m"]
+    kind = "tri:lower" if o.get("lower", True) else "tri:upper"
+    return dict(A=((n, n), kind), B=((m, n) if o.get("rightside") else (n, m), "general"))
+
+
+def cholesky_kind(o, base):
+    return f"{base}:{'lower' if o.get('lower', True) else 'upper'}"
+
+
+def ref_triangular(o, A, B, solve):
+    T = op(tri(A, o.get("lower", True)), o.get("transpose", False))
+    if solve:
+        T = np.linalg.inv(T)
+    return o.get("alpha", 1.0) * (B @ T if o.get("rightside") else T @ B)
+
+
+def ref_potrf(o, A):
+    lower = o.get("lower", True)
+    L = np.linalg.cholesky(sym_from(A, lower))
+    return L if lower else L.T
+
+
+def ref_gram(o, L):
+    lower = o.get("lower", True)
+    T = tri(L, lower)
+    return T @ T.T if lower else T.T @ T
+
+
+BOOLS = (False, True)
+
+ROWS = [
+    Row("gemm", gemm_operands,
+        lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b"))
+        + o["beta"] * C,
+        primals=("A", "B", "C"),
+        options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
+                 for ta, tb in itertools.product(BOOLS, BOOLS)] + [dict(alpha=-1.1, beta=0.0)]),
+    Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
+        lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),
+        primals=("A", "B"),
+        options=[dict(transpose_a=ta, transpose_b=tb, alpha=-0.6)
+                 for ta, tb in itertools.product(BOOLS, BOOLS)]),
+    Row("syrk",
+        lambda o, d: dict(A=((d["k"], d["n"]) if o["transpose"] else (d["n"], d["k"]), "general")),
+        lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
+        primals=("A",),
+        options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
+    Row("trmm", triangular_operands, lambda o, A, B: ref_triangular(o, A, B, solve=False),
+        primals=("A", "B"),
+        options=[dict(transpose=t, rightside=r, lower=lo, alpha=1.5)
+                 for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
+    Row("trsm", triangular_operands, lambda o, A, B: ref_triangular(o, A, B, solve=True),
+        primals=("A", "B", "out"),
+        options=[dict(transpose=t, rightside=r, lower=lo, alpha=0.9)
+                 for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
+    Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
+        primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
+    Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
+        lambda o, L: np.linalg.inv(ref_gram(o, L)),
+        primals=("L", "out"), options=[dict(lower=lo) for lo in (True, False)]),
+    Row("potrs",
+        lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri")),
+                          B=((d["n"], d["m"]), "general")),
+        lambda o, L, B: np.linalg.solve(ref_gram(o, L), B),
+        primals=("L", "B", "out"), options=[dict(lower=lo) for lo in (True, False)]),
+    Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
+        lambda o, A: np.sum(np.log(np.diag(A))), primals=("A",)),
+]
+
+CASES = [(row, opts) for row in ROWS for opts in row.options]
+CASE_IDS = [i for row in ROWS for i in row.ids()]
+
+
+def make_operand(rng, kind, shape):
+    """A well-conditioned operand; the triangle an operator must not read holds large junk."""
+    n = shape[-1]
+    eye = np.eye(n) if n else np.zeros((0, 0))
+    if kind == "general":
+        return rng.standard_normal(shape)
+    if kind == "posdiag":
+        return rng.standard_normal(shape) + eye * (1.0 + n)
+    base, _, side = kind.partition(":")
+    lower = side == "lower"
+    junk = tri(10.0 * rng.standard_normal(shape), not lower) * (1 - eye)
+    if base == "spd":
+        X = rng.standard_normal(shape)
+        S = X @ np.swapaxes(X, -1, -2) / max(n, 1) + eye
+        return tri(S, lower) + junk
+    if base == "tri":
+        T = 0.5 * rng.standard_normal(shape) / np.sqrt(max(n, 1)) + eye * (1.0 + rng.random(shape))
+        return tri(T, lower) + junk
+    raise ValueError(kind)
+
+
+def structure(kind):
+    """How finite-difference perturbations of an operand of this kind are shaped."""
+    if kind.startswith("spd"):
+        return "sym"
+    if kind.startswith("tri"):
+        return kind.partition(":")[2]
+    return "full"
+
+
+def make_inputs(row, opts, batches, dtype=np.float64, seed=0, dims=DIMS):
+    """Operands of ``row`` with the given batch shapes (one per operand, in order)."""
+    rng = np.random.default_rng(seed)
+    spec = row.operands(opts, dims)
+    return {name: make_operand(rng, kind, tuple(batch) + core).astype(dtype)
+            for (name, (core, kind)), batch in zip(spec.items(), batches)}
+
+
+def call_forward(row, opts, inputs, **extra):
+    return row.forward(*inputs.values(), **opts, **extra)
+
+
+def call_backward(row, opts, cotangent, inputs, outputs):
+    primals = [outputs if p == "out" else inputs[p] for p in row.primals]
+    grads = row.backward(cotangent, *primals, **opts)
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def reference(row, opts, inputs):
+    """The row's reference applied matrix by matrix (float64), broadcasting the batch axes."""
+    spec = row.operands(opts, DIMS | {})
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+    cores = {k: len(spec[k][0]) for k in arrays}
+    batch = np.broadcast_shapes(*[a.shape[:a.ndim - cores[k]] for k, a in arrays.items()])
+    full = {k: np.broadcast_to(a, batch + a.shape[a.ndim - cores[k]:]) for k, a in arrays.items()}
+    results = [row.reference(opts, **{k: a[idx] for k, a in full.items()})
+               for idx in np.ndindex(*batch)]
+    if not results:
+        return None
+    return np.reshape(np.stack(results), batch + np.shape(results[0]))
+
+
+# Batch layouts: one batch shape per operand (the operator's operands in order).
+def batch_layouts(noperands):
+    layouts = {"single": [()] * noperands, "batch3": [(3,)] * noperands,
+               "batch2x3": [(2, 3)] * noperands}
+    if noperands > 1:
+        layouts["bcast_first"] = [()] + [(4,)] * (noperands - 1)
+        layouts["bcast_rest"] = [(4,)] + [()] * (noperands - 1)
+        layouts["bcast_2d"] = [(2, 1)] + [(3,)] * (noperands - 1)
+    return layouts

@@ -1,0 +1,191 @@
+"""Every operator x option x dtype x batch layout: forward against NumPy, backward against
+central finite differences, float32 against float64, memory layouts, empty batches."""
+import numpy as np
+import pytest
+
+from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward, call_forward, make_inputs,
+                     reference, structure)
+
+TOL = {np.float64: 1e-10, np.float32: 2e-4}
+
+
+def cases_with_layouts(names=None):
+    for (row, opts), case_id in zip(CASES, CASE_IDS):
+        layouts = batch_layouts(len(row.operands(opts, DIMS)))
+        for layout, batches in layouts.items():
+            if names is None or layout in names:
+                yield pytest.param(row, opts, batches, id=f"{case_id}-{layout}")
+
+
+def as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+def cotangents_for(outputs, seed=1):
+    rng = np.random.default_rng(seed)
+    cts = tuple(rng.standard_normal(np.shape(o)).astype(o.dtype) for o in as_tuple(outputs))
+    return cts if isinstance(outputs, tuple) else cts[0]
+
+
+def assert_fresh_c_array(result, inputs, dtype):
+    for r in as_tuple(result):
+        assert isinstance(r, np.ndarray)
+        assert r.dtype == dtype
+        assert r.flags.c_contiguous
+        for x in inputs:
+            assert not np.shares_memory(r, x)
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape
+    scale = scale if scale is not None else max(1.0, np.max(np.abs(expected), initial=0.0))
+    np.testing.assert_allclose(actual, expected, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts()))
+def test_forward(row, opts, batches, dtype):
+    inputs = make_inputs(row, opts, batches, dtype)
+    originals = {k: v.copy() for k, v in inputs.items()}
+    for v in inputs.values():
+        v.flags.writeable = False
+    out = call_forward(row, opts, inputs)
+    assert_fresh_c_array(out, inputs.values(), dtype)
+    assert_close(out, reference(row, opts, inputs), dtype)
+    for k in inputs:
+        np.testing.assert_array_equal(inputs[k], originals[k])
+
+
+def directions(rng, x, kind):
+    """A random perturbation of ``x`` with the structure the operator's input has."""
+    E = rng.standard_normal(x.shape)
+    if kind == "sym":
+        return E + np.swapaxes(E, -1, -2)
+    if kind in ("lower", "upper"):
+        return np.tril(E) if kind == "lower" else np.triu(E)
+    return E
+
+
+def assert_gradient_structure(g, kind):
+    if kind == "sym":
+        np.testing.assert_allclose(g, np.swapaxes(g, -1, -2), rtol=1e-12, atol=1e-12)
+    elif kind == "lower":
+        assert np.all(np.triu(g, 1) == 0)
+    elif kind == "upper":
+        assert np.all(np.tril(g, -1) == 0)
+
+
+@pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts()))
+def test_backward_finite_differences(row, opts, batches):
+    inputs = make_inputs(row, opts, batches)
+    spec = row.operands(opts, DIMS)
+    out = call_forward(row, opts, inputs)
+    ct = cotangents_for(out)
+    saved = {k: v.copy() for k, v in inputs.items()}, np.copy(ct), np.copy(out)
+    grads = call_backward(row, opts, ct, inputs, out)
+    np.testing.assert_array_equal(ct, saved[1])
+    np.testing.assert_array_equal(out, saved[2])
+    for k in inputs:
+        np.testing.assert_array_equal(inputs[k], saved[0][k])
+    differentiable = row.differentiable or tuple(inputs)
+    assert len(grads) == len(differentiable)
+    assert_fresh_c_array(grads, list(inputs.values()) + [ct, out], np.float64)
+
+    def loss(perturbed):
+        return sum(np.sum(c * o) for c, o in zip(as_tuple(ct), as_tuple(
+            call_forward(row, opts, perturbed))))
+
+    rng, h = np.random.default_rng(2), 1e-6
+    for name, g in zip(differentiable, grads):
+        kind = structure(spec[name][1])
+        assert g.shape == inputs[name].shape
+        assert_gradient_structure(g, kind)
+        for _ in range(2):
+            E = directions(rng, inputs[name], kind)
+            plus, minus = dict(inputs), dict(inputs)
+            plus[name], minus[name] = inputs[name] + h * E, inputs[name] - h * E
+            fd = (loss(plus) - loss(minus)) / (2 * h)
+            analytic = np.sum(g * E)
+            assert abs(fd - analytic) <= 1e-6 * (np.linalg.norm(g) * np.linalg.norm(E) + 1.0), \
+                f"d/d{name}: finite difference {fd}, backward {analytic}"
+
+
+@pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts(["batch3", "bcast_first"])))
+def test_backward_float32_matches_float64(row, opts, batches):
+    results = {}
+    for dtype in (np.float64, np.float32):
+        inputs = make_inputs(row, opts, batches, dtype)
+        out = call_forward(row, opts, inputs)
+        ct = cotangents_for(out)
+        results[dtype] = call_backward(row, opts, ct, inputs, out)
+    for g32, g64 in zip(results[np.float32], results[np.float64]):
+        assert g32.dtype == np.float32
+        scale = np.linalg.norm(g64)
+        assert np.linalg.norm(g32 - g64) <= 1e-4 * max(scale, 1.0)
+
+
+def relayout(x, layout):
+    if layout == "fortran":
+        return np.asfortranarray(x)
+    if layout == "strided":
+        big = np.zeros(x.shape[:-2] + (2 * x.shape[-2] + 1, 3 * x.shape[-1]), x.dtype)
+        view = big[..., 1::2, ::3]
+        view[...] = x
+        return view
+    if layout == "negative":
+        flipped = np.ascontiguousarray(x[::-1, ::-1, ::-1])
+        return flipped[::-1, ::-1, ::-1]
+    raise ValueError(layout)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "negative"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts(["batch3"])))
+def test_memory_layouts_give_identical_results(row, opts, batches, dtype, layout):
+    inputs = make_inputs(row, opts, batches, dtype)
+    out = call_forward(row, opts, inputs)
+    ct = cotangents_for(out)
+    grads = call_backward(row, opts, ct, inputs, out)
+    moved = {k: relayout(v, layout) for k, v in inputs.items()}
+    assert all(not v.flags.c_contiguous for v in moved.values())
+    out2 = call_forward(row, opts, moved)
+    grads2 = call_backward(row, opts, relayout(ct, layout) if np.ndim(ct) == 3 else ct, moved,
+                           relayout(out, layout) if np.ndim(out) == 3 else out)
+    for a, b in zip(as_tuple(out2) + grads2, as_tuple(out) + grads):
+        np.testing.assert_array_equal(a, b)
+
+
+EMPTY_LAYOUTS = {"empty": lambda k: [(0,)] * k, "empty2d": lambda k: [(2, 0)] * k,
+                 "empty_bcast": lambda k: [(0,)] + [()] * (k - 1)}
+
+
+@pytest.mark.parametrize("empty", list(EMPTY_LAYOUTS))
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_empty_batches(row, opts, empty):
+    batches = EMPTY_LAYOUTS[empty](len(row.operands(opts, DIMS)))
+    inputs = make_inputs(row, opts, batches)
+    out = call_forward(row, opts, inputs)
+    spec = row.operands(opts, DIMS)
+    reference_single = call_forward(row, opts, make_inputs(row, opts, [()] * len(batches)))
+    for o, r in zip(as_tuple(out), as_tuple(reference_single)):
+        assert o.shape == batches[0] + np.shape(r)
+        assert o.flags.c_contiguous
+    grads = call_backward(row, opts, cotangents_for(out), inputs, out)
+    for name, g in zip(row.differentiable or tuple(inputs), grads):
+        assert g.shape == inputs[name].shape
+        assert np.all(g == 0)
+    assert spec
+
+
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_zero_sized_matrices(row, opts):
+    dims = dict(n=0, m=0, k=0)
+    inputs = make_inputs(row, opts, [(2,)] * len(row.operands(opts, dims)), dims=dims)
+    out = call_forward(row, opts, inputs)
+    for o in as_tuple(out):
+        assert o.shape[:1] == (2,)
+        assert o.size == 0 or np.all(o == 0)      # sumlogdiag of 0x0 is log(1) = 0
+    grads = call_backward(row, opts, cotangents_for(out), inputs, out)
+    for name, g in zip(row.differentiable or tuple(inputs), grads):
+        assert g.shape == inputs[name].shape
