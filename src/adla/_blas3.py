@@ -20,6 +20,7 @@ def _gemm_shapes(f, transpose_a, transpose_b, names=("A", "B")):
     if kb != k:
         raise f.shape_error(b, f"must have {k} {'columns' if transpose_b else 'rows'} to match "
                             f"op({a}) of shape {(m, k)}")
+    f.check_lapack_size((m, n), f"the result of shape {(m, n)}")
     return m, n
 
 
@@ -97,8 +98,8 @@ def syrk(A, *, transpose=False, alpha=1.0):
     filled."""
     f = Call("syrk", dict(A=A))
     alpha = scalar("syrk", "alpha", alpha)
-    rows, cols = f.core_shape("A")
-    f.check_lapack_size("A", (cols, cols) if transpose else (rows, rows))
+    order = f.core_shape("A")[1 if transpose else 0]
+    f.check_lapack_size((order, order), f"the result of shape {(order, order)}")
     return f.result(f.backend.syrk(f.stack("A"), transpose=transpose, alpha=alpha))
 
 

@@ -91,8 +91,8 @@ class Call:
                                  f"got shape {a.shape}")
             self.arrays[name] = a
         self.dtype = np.result_type(*[_float_dtype(a.dtype) for a in self.arrays.values()])
-        for name in self.arrays:
-            self.check_lapack_size(name, self.core_shape(name))
+        for name, a in self.arrays.items():
+            self.check_lapack_size(self.core_shape(name), f"operand {name} of shape {a.shape}")
         try:
             self.batch = tuple(np.broadcast_shapes(*[self.batch_shape(n) for n in self.arrays]))
         except ValueError:
@@ -132,10 +132,10 @@ class Call:
             raise self.shape_error(name, f"must have the matrix shape {self.core_shape(like)} "
                                    f"of {like}")
 
-    def check_lapack_size(self, name, core_shape):
+    def check_lapack_size(self, core_shape, what):
+        """Refuse, before allocating, a matrix that LAPACK's 32-bit integers cannot index."""
         if any(d > LAPACK_INT_MAX for d in core_shape) or math.prod(core_shape) > LAPACK_INT_MAX:
-            raise ValueError(f"adla.{self.fname}: operand {name} of shape "
-                             f"{self.arrays[name].shape} is too large: LAPACK takes matrices "
+            raise ValueError(f"adla.{self.fname}: {what} is too large: LAPACK takes matrices "
                              f"with at most {LAPACK_INT_MAX} rows, columns and elements")
 
     # ---- stacks in and out -------------------------------------------------------------------

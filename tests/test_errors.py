@@ -1,0 +1,208 @@
+"""Numerical failures, bad shapes and bad dtypes get the errors API.md names."""
+import numpy as np
+import pytest
+
+import adla
+from harness import CASES, CASE_IDS, DIMS, call_forward, make_inputs
+
+
+def spd_batch(batch, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal(batch + (n, n))
+    return X @ np.swapaxes(X, -1, -2) / n + np.eye(n)
+
+
+def test_potrf_reports_every_failing_matrix():
+    A = spd_batch((6,))
+    A[1, 2, 2] = -5.0                    # leading minors of order 1, 2 fine, order 3 fails
+    A[4] = -np.eye(5)                    # fails at order 1
+    with pytest.raises(adla.LinAlgError) as info:
+        adla.potrf(A)
+    message = str(info.value)
+    assert "potrf" in message and "(1,)" in message and "order 3" in message
+    assert "2 of 6" in message
+    assert info.value.indices == [(1,), (4,)]
+    assert isinstance(info.value, np.linalg.LinAlgError)
+
+    L = adla.potrf(A, check=False)
+    assert np.all(np.isnan(L[[1, 4]]))
+    for i in (0, 2, 3, 5):
+        np.testing.assert_allclose(L[i], np.linalg.cholesky(A[i]), rtol=1e-12, atol=1e-12)
+
+
+def test_potrf_batch_indices_are_tuples_over_the_batch_shape():
+    A = spd_batch((2, 3))
+    A[1, 2] = -np.eye(5)
+    with pytest.raises(adla.LinAlgError, match=r"batch index \(1, 2\)") as info:
+        adla.potrf(A, lower=False)
+    assert info.value.indices == [(1, 2)]
+    with pytest.raises(adla.LinAlgError, match=r"batch index \(\)") as info:
+        adla.potrf(-np.eye(3))
+    assert info.value.indices == [()]
+
+
+def test_potrf_reads_one_triangle_and_fails_on_non_finite_entries_there():
+    A = spd_batch((3,))
+    B = A.copy()
+    B[0, 0, 4] = np.nan                  # upper triangle: not read with lower=True
+    np.testing.assert_array_equal(adla.potrf(B), adla.potrf(A))
+    B[2, 4, 0] = np.inf                  # lower triangle: read
+    with pytest.raises(adla.LinAlgError, match="non-finite") as info:
+        adla.potrf(B)
+    assert info.value.indices == [(2,)]
+    L = adla.potrf(B, check=False)
+    assert np.all(np.isnan(L[2])) and np.all(np.isfinite(L[:2]))
+
+
+def test_trsm_zero_diagonal():
+    rng = np.random.default_rng(0)
+    A = np.tril(rng.standard_normal((4, 3, 3))) + 3 * np.eye(3)
+    A[2, 1, 1] = 0.0
+    B = rng.standard_normal((4, 3, 2))
+    with pytest.raises(adla.LinAlgError, match=r"trsm.*\(2,\).*diagonal entry 1") as info:
+        adla.trsm(A, B)
+    assert info.value.indices == [(2,)]
+    X = adla.trsm(A, B, check=False)
+    assert np.all(np.isnan(X[2]))
+    for i in (0, 1, 3):
+        np.testing.assert_allclose(X[i], np.linalg.solve(A[i], B[i]), rtol=1e-12)
+
+
+def test_trsm_non_finite_right_hand_side_fails_that_matrix():
+    A = np.eye(3) * 2.0
+    B = np.ones((3, 3, 2))
+    B[1, 0, 0] = np.nan
+    with pytest.raises(adla.LinAlgError, match="non-finite") as info:
+        adla.trsm(A, B)
+    assert info.value.indices == [(1,)]
+    X = adla.trsm(A, B, check=False)
+    assert np.all(np.isnan(X[1])) and np.all(X[[0, 2]] == 0.5)
+
+
+def test_potri_and_potrs_fail_on_zero_diagonal():
+    L = np.tril(np.ones((2, 3, 3)))
+    L[1, 2, 2] = 0.0
+    for call in (lambda c: adla.potri(L, check=c), lambda c: adla.potrs(L, np.ones((3, 1)),
+                                                                         check=c)):
+        with pytest.raises(adla.LinAlgError) as info:
+            call(True)
+        assert info.value.indices == [(1,)]
+        out = call(False)
+        assert np.all(np.isnan(out[1])) and np.all(np.isfinite(out[0]))
+
+
+def test_trsm_backward_with_alpha_zero_is_zero():
+    A = np.tril(np.ones((3, 3))) + np.eye(3)
+    B = np.ones((2, 3, 4))
+    X = adla.trsm(A, B, alpha=0.0)
+    dA, dB = adla.trsm_backward(np.ones_like(X), A, B, X, alpha=0.0)
+    assert dA.shape == (3, 3) and dB.shape == (2, 3, 4)
+    assert np.all(dA == 0) and np.all(dB == 0)
+
+
+def test_broadcast_trsm_sums_gradient_to_operand_shape():
+    rng = np.random.default_rng(0)
+    L = np.tril(rng.standard_normal((4, 4))) + 4 * np.eye(4)
+    B = rng.standard_normal((8, 4, 3))
+    X = adla.trsm(L, B)
+    dX = rng.standard_normal(X.shape)
+    dL, dB = adla.trsm_backward(dX, L, B, X)
+    assert dL.shape == (4, 4) and dB.shape == B.shape
+    parts = [adla.trsm_backward(dX[i], L, B[i], X[i])[0] for i in range(8)]
+    np.testing.assert_allclose(dL, np.sum(parts, axis=0), rtol=1e-12, atol=1e-12)
+
+
+# ---- shapes ---------------------------------------------------------------------------------------
+
+def assert_plain_value_error(call, *fragments):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert not isinstance(info.value, np.linalg.LinAlgError)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_one_dimensional_operand_is_a_value_error(row, opts):
+    inputs = make_inputs(row, opts, [()] * len(row.operands(opts, DIMS)))
+    name = list(inputs)[0]
+    inputs[name] = inputs[name][0]
+    assert_plain_value_error(lambda: call_forward(row, opts, inputs),
+                             f"adla.{row.name}", f"operand {name}", str(inputs[name].shape))
+
+
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_unbroadcastable_batches_are_a_value_error(row, opts):
+    if len(row.operands(opts, DIMS)) < 2:
+        pytest.skip("one operand")
+    inputs = make_inputs(row, opts, [(2,)] + [(3,)] * (len(row.operands(opts, DIMS)) - 1))
+    assert_plain_value_error(lambda: call_forward(row, opts, inputs), f"adla.{row.name}",
+                             "do not broadcast")
+
+
+@pytest.mark.parametrize("call, fragments", [
+    (lambda: adla.potrf(np.ones((3, 4))), ["adla.potrf", "operand A", "(3, 4)", "square"]),
+    (lambda: adla.sumlogdiag(np.ones((2, 3))), ["adla.sumlogdiag", "operand A", "square"]),
+    (lambda: adla.trsm(np.eye(3), np.ones((4, 2))), ["adla.trsm", "operand B", "(4, 2)"]),
+    (lambda: adla.trsm(np.eye(3), np.ones((2, 4)), rightside=True), ["operand B", "(2, 4)"]),
+    (lambda: adla.trmm(np.ones((3, 2)), np.ones((3, 2))), ["adla.trmm", "operand A", "square"]),
+    (lambda: adla.gemm2(np.ones((3, 4)), np.ones((3, 4))), ["adla.gemm2", "operand B", "(3, 4)"]),
+    (lambda: adla.gemm(np.ones((3, 4)), np.ones((4, 2)), np.ones((3, 3))),
+     ["adla.gemm", "operand C", "(3, 3)"]),
+    (lambda: adla.potrs(np.eye(3), np.ones((2, 1))), ["adla.potrs", "operand B", "(2, 1)"]),
+    (lambda: adla.potrf_backward(np.ones((3, 3)), np.eye(4)), ["potrf_backward", "operand dL"]),
+    (lambda: adla.trsm_backward(np.ones((3, 2)), np.eye(3), np.ones((3, 2)), np.ones((3, 1))),
+     ["trsm_backward", "operand X"]),
+    (lambda: adla.gemm2_backward(np.ones((3, 3)), np.ones((3, 4)), np.ones((4, 2))),
+     ["gemm2_backward", "operand dD"]),
+    (lambda: adla.sumlogdiag_backward(np.ones(3), np.ones((2, 4, 4))),
+     ["sumlogdiag_backward", "do not broadcast"]),
+])
+def test_shape_errors_name_function_operand_and_shape(call, fragments):
+    assert_plain_value_error(call, *fragments)
+
+
+def test_matrices_too_large_for_lapack_are_refused_before_allocation():
+    huge = np.broadcast_to(np.float64(1.0), (65536, 65536))        # 2**32 elements, no memory
+    assert_plain_value_error(lambda: adla.potrf(huge), "adla.potrf", "operand A", "too large")
+    wide = np.broadcast_to(np.float64(1.0), (1, 2**31))
+    assert_plain_value_error(lambda: adla.syrk(wide, transpose=False), "adla.syrk", "too large")
+    tall = np.broadcast_to(np.float64(1.0), (70000, 1))
+    assert_plain_value_error(lambda: adla.syrk(tall), "adla.syrk", "result", "too large")
+    column, row = np.broadcast_to(1.0, (70000, 1)), np.broadcast_to(1.0, (1, 70000))
+    assert_plain_value_error(lambda: adla.gemm2(column, row), "adla.gemm2", "result", "too large")
+
+
+# ---- dtypes -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64, np.float16, object, "U3",
+                                   np.longdouble])
+def test_unsupported_dtypes_are_a_type_error(dtype):
+    if np.dtype(dtype) == np.float64:
+        pytest.skip("longdouble is float64 on this platform")
+    A = np.eye(3).astype(dtype)
+    with pytest.raises(TypeError, match=r"adla\.potrf.*operand A.*dtype"):
+        adla.potrf(A)
+    with pytest.raises(TypeError, match=r"adla\.gemm2.*operand B.*dtype"):
+        adla.gemm2(np.eye(3), A)
+
+
+def test_integer_bool_and_list_inputs_compute_in_float64():
+    L = adla.potrf([[4, 2], [2, 5]])
+    assert L.dtype == np.float64
+    np.testing.assert_allclose(L, [[2, 0], [1, 2]])
+    assert adla.gemm2(np.eye(2, dtype=bool), np.ones((2, 2), np.int32)).dtype == np.float64
+
+
+def test_mixed_float_dtypes_promote_like_numpy():
+    A32, B64 = np.eye(3, dtype=np.float32), np.ones((3, 2))
+    assert adla.trsm(A32, B64).dtype == np.float64
+    assert adla.trsm(A32, B64.astype(np.float32)).dtype == np.float32
+    X = adla.trsm(A32, B64)
+    dA, dB = adla.trsm_backward(np.ones_like(X), A32, B64, X)
+    assert dA.dtype == np.float32 and dB.dtype == np.float64    # each in its input's dtype
+
+
+def test_scalars_must_be_real():
+    with pytest.raises(TypeError, match=r"adla\.gemm2: alpha"):
+        adla.gemm2(np.eye(2), np.eye(2), alpha="two")
