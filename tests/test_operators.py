@@ -3,6 +3,8 @@ central finite differences, float32 against float64, memory layouts, empty batch
 import numpy as np
 import pytest
 
+import adla
+
 from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward, call_forward, make_inputs,
                      reference, structure)
 
@@ -189,3 +191,15 @@ def test_zero_sized_matrices(row, opts):
     grads = call_backward(row, opts, cotangents_for(out), inputs, out)
     for name, g in zip(row.differentiable or tuple(inputs), grads):
         assert g.shape == inputs[name].shape
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_gemm_with_empty_inner_dimension_is_beta_c(transpose_a):
+    A = np.ones((2, 0, 3) if transpose_a else (2, 3, 0))
+    B, C = np.ones((0, 4)), np.arange(12.0).reshape(3, 4)
+    D = adla.gemm(A, B, C, transpose_a=transpose_a, beta=0.5)
+    np.testing.assert_array_equal(D, np.broadcast_to(0.5 * C, (2, 3, 4)))
+    assert np.all(adla.gemm2(A, B, transpose_a=transpose_a) == 0)
+    dA, dB, dC = adla.gemm_backward(np.ones_like(D), A, B, C, transpose_a=transpose_a, beta=0.5)
+    assert dA.shape == A.shape and dB.shape == B.shape
+    np.testing.assert_array_equal(dC, np.full((3, 4), 1.0))
