@@ -17,13 +17,14 @@ def _flags(transpose_a=False, transpose_b=False, rightside=False, lower=False):
             | (K.FLAG_RIGHT if rightside else 0) | (K.FLAG_LOWER if lower else 0))
 
 
-def _run(op, operands, shape, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
-    stacks = [s for s in operands if s is not None]
+def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
+    """Allocate one output stack per core shape in ``shapes``; return ``(*outputs, status)``."""
+    stacks = [s for s in inputs if s is not None]
     lengths = [s.shape[0] for s in stacks]
     nbatch = 0 if 0 in lengths else max(lengths)
-    out = np.empty((nbatch,) + shape, dtype=stacks[0].dtype)
-    status = K.run(op, tuple(operands) + (out,), m, n, k, flags, alpha, beta)
-    return out, status
+    outputs = tuple(np.empty((nbatch,) + shape, dtype=stacks[0].dtype) for shape in shapes)
+    status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta)
+    return outputs + (status,)
 
 
 def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0):
@@ -31,37 +32,37 @@ def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=
     m, k = (a.shape[2], a.shape[1]) if transpose_a else (a.shape[1], a.shape[2])
     n = b.shape[1] if transpose_b else b.shape[2]
     flags = _flags(transpose_a=transpose_a, transpose_b=transpose_b)
-    return _run(K.GEMM, (a, b, c), (m, n), m, n, k, flags, alpha, beta)[0]
+    return _run(K.GEMM, (a, b, c), [(m, n)], m, n, k, flags, alpha, beta)[0]
 
 
 def syrk(a, *, transpose=False, alpha=1.0):
     """``alpha a a^T`` (``alpha a^T a`` if transpose), both triangles filled."""
     m, k = (a.shape[2], a.shape[1]) if transpose else (a.shape[1], a.shape[2])
-    return _run(K.SYRK, (a,), (m, m), m, m, k, _flags(transpose_a=transpose), alpha)[0]
+    return _run(K.SYRK, (a,), [(m, m)], m, m, k, _flags(transpose_a=transpose), alpha)[0]
 
 
 def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
-    return _run(K.TRMM, (a, b), (m, n), m, n, 0, flags, alpha)[0]
+    return _run(K.TRMM, (a, b), [(m, n)], m, n, 0, flags, alpha)[0]
 
 
 def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
-    return _run(K.TRSM, (a, b), (m, n), m, n, 0, flags, alpha)
+    return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags, alpha)
 
 
 def potrf(a, *, lower=True):
     n = a.shape[1]
-    return _run(K.POTRF, (a,), (n, n), n, n, 0, _flags(lower=lower))
+    return _run(K.POTRF, (a,), [(n, n)], n, n, 0, _flags(lower=lower))
 
 
 def potri(l, *, lower=True):
     n = l.shape[1]
-    return _run(K.POTRI, (l,), (n, n), n, n, 0, _flags(lower=lower))
+    return _run(K.POTRI, (l,), [(n, n)], n, n, 0, _flags(lower=lower))
 
 
 def potrs(l, b, *, lower=True):
     m, n = b.shape[1:]
-    return _run(K.POTRS, (l, b), (m, n), m, n, 0, _flags(lower=lower))
+    return _run(K.POTRS, (l, b), [(m, n)], m, n, 0, _flags(lower=lower))

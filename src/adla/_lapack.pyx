@@ -297,28 +297,29 @@ cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int nop
         status[b] = run_one(job, p)
 
 
-def run(int op, tuple operands, int m, int n, int k=0, int flags=0, double alpha=1.0,
-        double beta=0.0):
+def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
+        double alpha=1.0, double beta=0.0):
     """Run kernel ``op`` over a batch; return the int32 status of each matrix.
 
-    ``operands`` are C-contiguous 3-D stacks of one float dtype (or None for an absent optional
-    operand), the output last. A stack whose first axis has length 1 is broadcast over the batch.
-    ``m``, ``n``: rows and columns of the result; ``k``: inner dimension. Callers validate shapes.
+    ``inputs`` and ``outputs`` are C-contiguous stacks ``(nbatch, ...)`` of one float dtype (an
+    input may be None when optional, or have length 1 to be broadcast over the batch); kernels see
+    them in that order, outputs last. ``m``, ``n``: rows and columns of the result; ``k``: inner
+    dimension. Callers validate shapes.
     """
     cdef void* base[MAX_OPERANDS]
     cdef Py_ssize_t step[MAX_OPERANDS]
     cdef Job job
     cdef cnp.ndarray a
-    cdef int i, noperands = len(operands)
+    cdef int i
     cdef Py_ssize_t nbatch
-    cdef cnp.ndarray out = operands[noperands - 1]
-    cdef bint is_double = out.dtype == np.float64
+    operands = inputs + outputs
+    cdef int noperands = len(operands)
+    dtype = outputs[0].dtype
+    cdef bint is_double = dtype == np.float64
     if noperands > MAX_OPERANDS:
         raise ValueError("too many operands")
-    if not is_double and out.dtype != np.float32:
-        raise TypeError(f"kernel dtype must be float32 or float64, got {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError("kernel output must be writeable")
+    if not is_double and dtype != np.float32:
+        raise TypeError(f"kernel dtype must be float32 or float64, got {dtype}")
     lengths = []
     for i in range(noperands):
         if operands[i] is None:
@@ -326,14 +327,16 @@ def run(int op, tuple operands, int m, int n, int k=0, int flags=0, double alpha
             step[i] = 0
             continue
         a = operands[i]
-        if a.ndim != 3 or not a.flags.c_contiguous or a.dtype != out.dtype:
-            raise ValueError("kernel operands must be C-contiguous 3-D stacks of one dtype")
+        if a.ndim < 1 or not a.flags.c_contiguous or a.dtype != dtype:
+            raise ValueError("kernel operands must be C-contiguous stacks of one dtype")
+        if i >= len(inputs) and not a.flags.writeable:
+            raise ValueError("kernel outputs must be writeable")
         base[i] = cnp.PyArray_DATA(a)
-        step[i] = 0 if a.shape[0] == 1 else a.shape[1] * a.shape[2]
+        step[i] = 0 if a.shape[0] <= 1 else a.size // a.shape[0]
         lengths.append(a.shape[0])
     # Stacks have the batch length or 1 (broadcast); a zero-length stack empties the batch.
     nbatch = 0 if 0 in lengths else max(lengths)
-    if out.shape[0] != nbatch or any(length not in (1, nbatch) for length in lengths):
+    if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
         raise ValueError("kernel operands disagree on the batch length")
     job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
     status = np.zeros(nbatch, dtype=np.intc)
