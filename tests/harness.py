@@ -34,17 +34,19 @@ class Row:
     # operands(opts, dims) -> {name: (core shape, kind)}; kinds: see make_operand
     operands: callable
     reference: callable              # reference(opts, **one matrix per operand) -> output(s)
-    primals: tuple                   # the backward's primal arguments: operand names or "out"
+    primals: tuple                   # the backward's primal arguments: operand names, "out" for
+    #                                  a single output, "out0", "out1", ... for several
     options: list = field(default_factory=lambda: [{}])
     differentiable: tuple = None     # operands with gradients (default: all operands)
-    noutputs: int = 1
+    cotangents: tuple = None         # outputs whose cotangents the backward takes (default: all)
+    label: str = ""                  # tells apart two rows of one operator
 
     def __post_init__(self):
         self.forward = getattr(adla, self.name)
         self.backward = getattr(adla, self.name + "_backward")
 
     def ids(self):
-        return [f"{self.name}-" + ("-".join(f"{k}={v}" for k, v in o.items()) or "default")
+        return [f"{self.name}{self.label}-" + ("-".join(f"{k}={v}" for k, v in o.items()) or "default")
                 for o in self.options]
 
 
@@ -90,7 +92,49 @@ def ref_gram(o, L):
     return T @ T.T if lower else T.T @ T
 
 
+def sign_fixed_rows(U):
+    """Each row's entry of largest magnitude (first on ties) made positive."""
+    big = U[np.arange(len(U)), np.argmax(np.abs(U), axis=1)]
+    return U * np.where(big < 0, -1.0, 1.0)[:, None]
+
+
+def ref_lq(o, A):
+    Qt, Rt = np.linalg.qr(A.T)                      # A^T = Qt Rt  =>  A = Rt^T Qt^T
+    signs = np.where(np.diag(Rt) < 0, -1.0, 1.0)
+    return signs[:, None] * Qt.T, Rt.T * signs[None, :]
+
+
+def ref_qr(o, A):
+    Q, R = np.linalg.qr(A)
+    signs = np.where(np.diag(R) < 0, -1.0, 1.0)
+    return Q * signs[None, :], signs[:, None] * R
+
+
+def ref_syevd(o, A):
+    lam, V = np.linalg.eigh(sym_from(A, True))
+    return sign_fixed_rows(V.T), lam
+
+
+def ref_triangle(A, offset, lower):
+    n = len(A)
+    if offset < 0 or (offset == 0 and lower):
+        return np.array([A[i, j] for i in range(n) for j in range(n) if j <= i + offset])
+    return np.array([A[i, j] for j in range(n) for i in range(n) if j >= i + offset])
+
+
+def ref_maketrian(o, v):
+    t = int((np.sqrt(8 * len(v) + 1) - 1) / 2)
+    n = t + abs(o["offset"])
+    marker = np.arange(n * n, dtype=float).reshape(n, n)
+    positions = ref_triangle(marker, o["offset"], o["lower"]).astype(int)
+    A = np.zeros(n * n)
+    A[positions] = v
+    return A.reshape(n, n)
+
+
 BOOLS = (False, True)
+TRIANGLE_OPTIONS = [dict(offset=0, lower=True), dict(offset=0, lower=False), dict(offset=1, lower=True),
+                    dict(offset=-1, lower=False), dict(offset=-2, lower=True)]
 
 ROWS = [
     Row("gemm", gemm_operands,
@@ -129,6 +173,31 @@ ROWS = [
         primals=("L", "B", "out"), options=[dict(lower=lo) for lo in (True, False)]),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.sum(np.log(np.diag(A))), primals=("A",)),
+    Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq,
+        primals=("out0", "out1")),
+    Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq,
+        primals=("out0", "out1"), label="_square"),
+    Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
+        primals=("out0", "out1")),
+    Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd,
+        primals=("out0", "out1")),
+    Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
+        lambda o, A: np.linalg.inv(A), primals=("out",)),
+    Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
+        lambda o, A: np.linalg.det(A), primals=("A", "out")),
+    Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
+        lambda o, A: tuple(np.linalg.slogdet(A)), primals=("A",), cotangents=(1,)),
+    Row("extractdiag", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
+        lambda o, A: np.diagonal(A, o["offset"]).copy(), primals=("A",),
+        options=[dict(offset=k) for k in (0, 1, -2)]),
+    Row("makediag", lambda o, d: dict(d=((d["m"],), "general")),
+        lambda o, d: np.diag(d, o["offset"]), primals=("d",),
+        options=[dict(offset=k) for k in (0, 2, -1)]),
+    Row("extracttrian", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
+        lambda o, A: ref_triangle(A, o["offset"], o["lower"]), primals=("A",),
+        options=TRIANGLE_OPTIONS),
+    Row("maketrian", lambda o, d: dict(v=((d["m"] * (d["m"] + 1) // 2,), "general")),
+        ref_maketrian, primals=("v",), options=TRIANGLE_OPTIONS),
 ]
 
 CASES = [(row, opts) for row in ROWS for opts in row.options]
@@ -146,6 +215,9 @@ def make_operand(rng, kind, shape):
     base, _, side = kind.partition(":")
     lower = side == "lower"
     junk = tri(10.0 * rng.standard_normal(shape), not lower) * (1 - eye)
+    if base == "sym":
+        X = rng.standard_normal(shape)
+        return tri(X + np.swapaxes(X, -1, -2), lower) + junk
     if base == "spd":
         X = rng.standard_normal(shape)
         S = X @ np.swapaxes(X, -1, -2) / max(n, 1) + eye
@@ -158,7 +230,7 @@ def make_operand(rng, kind, shape):
 
 def structure(kind):
     """How finite-difference perturbations of an operand of this kind are shaped."""
-    if kind.startswith("spd"):
+    if kind.startswith(("spd", "sym")):
         return "sym"
     if kind.startswith("tri"):
         return kind.partition(":")[2]
@@ -177,15 +249,25 @@ def call_forward(row, opts, inputs, **extra):
     return row.forward(*inputs.values(), **opts, **extra)
 
 
-def call_backward(row, opts, cotangent, inputs, outputs):
-    primals = [outputs if p == "out" else inputs[p] for p in row.primals]
-    grads = row.backward(cotangent, *primals, **opts)
+def call_backward(row, opts, cotangents, inputs, outputs):
+    """``row``'s backward with the cotangents of its outputs (a tuple for several outputs)."""
+    def primal(name):
+        if name == "out":
+            return outputs
+        if name.startswith("out"):
+            return outputs[int(name[3:])]
+        return inputs[name]
+    cts = cotangents if isinstance(cotangents, tuple) else (cotangents,)
+    if row.cotangents is not None:
+        cts = tuple(cts[i] for i in row.cotangents)
+    options = {k: v for k, v in opts.items() if k != "check"}
+    grads = row.backward(*cts, *[primal(p) for p in row.primals], **options)
     return grads if isinstance(grads, tuple) else (grads,)
 
 
 def reference(row, opts, inputs):
     """The row's reference applied matrix by matrix (float64), broadcasting the batch axes."""
-    spec = row.operands(opts, DIMS | {})
+    spec = row.operands(opts, DIMS)
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
     cores = {k: len(spec[k][0]) for k in arrays}
     batch = np.broadcast_shapes(*[a.shape[:a.ndim - cores[k]] for k, a in arrays.items()])
@@ -194,6 +276,8 @@ def reference(row, opts, inputs):
                for idx in np.ndindex(*batch)]
     if not results:
         return None
+    if isinstance(results[0], tuple):
+        return tuple(np.reshape(np.stack(r), batch + np.shape(r[0])) for r in zip(*results))
     return np.reshape(np.stack(results), batch + np.shape(results[0]))
 
 

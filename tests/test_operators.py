@@ -54,7 +54,8 @@ def test_forward(row, opts, batches, dtype):
         v.flags.writeable = False
     out = call_forward(row, opts, inputs)
     assert_fresh_c_array(out, inputs.values(), dtype)
-    assert_close(out, reference(row, opts, inputs), dtype)
+    for o, r in zip(as_tuple(out), as_tuple(reference(row, opts, inputs))):
+        assert_close(o, r, dtype)
     for k in inputs:
         np.testing.assert_array_equal(inputs[k], originals[k])
 
@@ -84,15 +85,16 @@ def test_backward_finite_differences(row, opts, batches):
     spec = row.operands(opts, DIMS)
     out = call_forward(row, opts, inputs)
     ct = cotangents_for(out)
-    saved = {k: v.copy() for k, v in inputs.items()}, np.copy(ct), np.copy(out)
+    if row.cotangents is not None:      # outputs whose cotangent the backward does not take
+        ct = tuple(c if i in row.cotangents else np.zeros_like(c) for i, c in enumerate(ct))
+    everything = list(inputs.values()) + list(as_tuple(ct)) + list(as_tuple(out))
+    saved = [x.copy() for x in everything]
     grads = call_backward(row, opts, ct, inputs, out)
-    np.testing.assert_array_equal(ct, saved[1])
-    np.testing.assert_array_equal(out, saved[2])
-    for k in inputs:
-        np.testing.assert_array_equal(inputs[k], saved[0][k])
+    for x, before in zip(everything, saved):
+        np.testing.assert_array_equal(x, before)
     differentiable = row.differentiable or tuple(inputs)
     assert len(grads) == len(differentiable)
-    assert_fresh_c_array(grads, list(inputs.values()) + [ct, out], np.float64)
+    assert_fresh_c_array(grads, everything, np.float64)
 
     def loss(perturbed):
         return sum(np.sum(c * o) for c, o in zip(as_tuple(ct), as_tuple(
@@ -136,8 +138,8 @@ def relayout(x, layout):
         view[...] = x
         return view
     if layout == "negative":
-        flipped = np.ascontiguousarray(x[::-1, ::-1, ::-1])
-        return flipped[::-1, ::-1, ::-1]
+        reverse = (slice(None, None, -1),) * x.ndim
+        return np.ascontiguousarray(x[reverse])[reverse]
     raise ValueError(layout)
 
 
@@ -152,8 +154,11 @@ def test_memory_layouts_give_identical_results(row, opts, batches, dtype, layout
     moved = {k: relayout(v, layout) for k, v in inputs.items()}
     assert all(not v.flags.c_contiguous for v in moved.values())
     out2 = call_forward(row, opts, moved)
-    grads2 = call_backward(row, opts, relayout(ct, layout) if np.ndim(ct) == 3 else ct, moved,
-                           relayout(out, layout) if np.ndim(out) == 3 else out)
+    moved_ct = tuple(relayout(c, layout) if np.ndim(c) >= 2 else c for c in as_tuple(ct))
+    moved_out = tuple(relayout(o, layout) if np.ndim(o) >= 2 else o for o in as_tuple(out))
+    single = not isinstance(out, tuple)
+    grads2 = call_backward(row, opts, moved_ct[0] if single else moved_ct, moved,
+                           moved_out[0] if single else moved_out)
     for a, b in zip(as_tuple(out2) + grads2, as_tuple(out) + grads):
         np.testing.assert_array_equal(a, b)
 
@@ -187,7 +192,7 @@ def test_zero_sized_matrices(row, opts):
     out = call_forward(row, opts, inputs)
     for o in as_tuple(out):
         assert o.shape[:1] == (2,)
-        assert o.size == 0 or np.all(o == 0)      # sumlogdiag of 0x0 is log(1) = 0
+        assert np.all(np.isfinite(o))
     grads = call_backward(row, opts, cotangents_for(out), inputs, out)
     for name, g in zip(row.differentiable or tuple(inputs), grads):
         assert g.shape == inputs[name].shape

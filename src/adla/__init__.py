@@ -9,6 +9,11 @@ from ._blas3 import (gemm, gemm_backward, gemm2, gemm2_backward, syrk, syrk_back
                      trmm_backward, trsm, trsm_backward)
 from ._cholesky import (potrf, potrf_backward, potri, potri_backward, potrs, potrs_backward,
                         sumlogdiag, sumlogdiag_backward)
+from ._decomp import (gelqf, gelqf_backward, geqrf, geqrf_backward, syevd, syevd_backward,
+                      degenerate_tolerance, inverse, inverse_backward, det, det_backward,
+                      slogdet, slogdet_backward)
+from ._structure import (extractdiag, extractdiag_backward, makediag, makediag_backward,
+                         extracttrian, extracttrian_backward, maketrian, maketrian_backward)
 
 __version__ = "0.1.0"
 
@@ -18,4 +23,9 @@ __all__ = [
     "trmm", "trmm_backward", "trsm", "trsm_backward",
     "potrf", "potrf_backward", "potri", "potri_backward", "potrs", "potrs_backward",
     "sumlogdiag", "sumlogdiag_backward",
+    "gelqf", "gelqf_backward", "geqrf", "geqrf_backward", "syevd", "syevd_backward",
+    "degenerate_tolerance", "inverse", "inverse_backward", "det", "det_backward",
+    "slogdet", "slogdet_backward",
+    "extractdiag", "extractdiag_backward", "makediag", "makediag_backward",
+    "extracttrian", "extracttrian_backward", "maketrian", "maketrian_backward",
 ]

@@ -66,3 +66,39 @@ def potri(l, *, lower=True):
 def potrs(l, b, *, lower=True):
     m, n = b.shape[1:]
     return _run(K.POTRS, (l, b), [(m, n)], m, n, 0, _flags(lower=lower))
+
+
+def gelqf(a):
+    """Thin LQ ``a = L Q`` (m <= n) with a non-negative diagonal: ``(Q, L, status)``."""
+    m, n = a.shape[1:]
+    return _run(K.GELQF, (a,), [(m, n), (m, m)], m, n)
+
+
+def geqrf(a):
+    """Thin QR ``a = Q R`` (m >= n) with a non-negative diagonal: ``(Q, R, status)``."""
+    m, n = a.shape[1:]
+    return _run(K.GEQRF, (a,), [(m, n), (n, n)], m, n)
+
+
+def syevd(a):
+    """Eigenvectors as rows (sign-normalised) and ascending eigenvalues: ``(U, lam, status)``;
+    reads the lower triangle."""
+    n = a.shape[1]
+    return _run(K.SYEVD, (a,), [(n, n), (n,)], n, n)
+
+
+def inverse(a):
+    n = a.shape[1]
+    return _run(K.INVERSE, (a,), [(n, n)], n, n)
+
+
+def slogdet(a):
+    """``(sign, logabsdet, status)``; singular matrices give sign 0 and -inf, not a failure."""
+    n = a.shape[1]
+    return _run(K.SLOGDET, (a,), [(), ()], n, n)
+
+
+def cofactor(a):
+    """``adj(a)^T``, the derivative of ``det(a)``, exact also for singular ``a``."""
+    n = a.shape[1]
+    return _run(K.COFACTOR, (a,), [(n, n)], n, n)

@@ -14,6 +14,7 @@ import numpy as np
 # LAPACK/BLAS take 32-bit integers: dimensions and per-matrix element counts must fit.
 LAPACK_INT_MAX = 2**31 - 1
 STATUS_NONFINITE = -1
+STATUS_NO_MEMORY = -2
 
 
 class LinAlgError(np.linalg.LinAlgError):
@@ -153,8 +154,8 @@ class Call:
         return self.xp.zeros((self.nbatch,) + tuple(core), dtype=self.dtype)
 
     def result(self, out):
-        """An output stack ``(nbatch, *core)`` reshaped to ``batch + core``."""
-        return out.reshape(self.batch + out.shape[1:])
+        """An output stack ``(nbatch, *core)`` reshaped to ``batch + core``, C-contiguous."""
+        return c_contiguous(self.xp, out.reshape(self.batch + out.shape[1:]))
 
     def gradient(self, g, name):
         """A gradient stack for operand ``name``, summed over broadcast axes to its shape."""
@@ -182,7 +183,7 @@ class Call:
         outs = (outs,) if single else outs
         failed = self.xp.flatnonzero(status)
         if failed.size:
-            if check:
+            if check or bool((status == STATUS_NO_MEMORY).any()):
                 raise self.failure(status, failed, reason)
             for out in outs:
                 out[failed] = np.nan
@@ -192,6 +193,8 @@ class Call:
     def nan_where_failed(self, out, status):
         """For intermediate results inside a backward: failed matrices become NaN, no raise."""
         failed = self.xp.flatnonzero(status)
+        if bool((status == STATUS_NO_MEMORY).any()):
+            raise self.failure(status, failed, str)
         if failed.size:
             out[failed] = np.nan
         return out
@@ -200,6 +203,8 @@ class Call:
         failed = np.asarray(failed.get() if hasattr(failed, "get") else failed)
         indices = [tuple(int(i) for i in np.unravel_index(f, self.batch)) for f in failed]
         code = int(status[failed[0]])
+        if bool((status == STATUS_NO_MEMORY).any()):
+            return MemoryError(f"adla.{self.fname}: could not allocate LAPACK workspace")
         why = "has a non-finite entry" if code == STATUS_NONFINITE else reason(code)
         count = (f"{len(failed)} of {self.nbatch} matrices failed" if len(failed) > 1
                  else "1 matrix failed")
@@ -209,6 +214,18 @@ class Call:
 
 def singular(code):
     return f"is singular: diagonal entry {code - 1} of the triangular factor is zero"
+
+
+def lu_singular(code):
+    return f"is singular: pivot {code - 1} of its LU factorization is exactly zero"
+
+
+def not_converged(code):
+    return f"did not converge ({code} off-diagonal elements did not converge to zero)"
+
+
+def rank_deficient(code):
+    return f"is rank deficient: diagonal entry {code - 1} of the triangular factor is zero"
 
 
 def not_positive_definite(code):

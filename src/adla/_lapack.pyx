@@ -13,7 +13,8 @@ exceptions is the Python front end's job; kernels never touch the GIL.
 """
 from cython cimport floating
 from libc.string cimport memcpy
-from libc.math cimport isfinite
+from libc.stdlib cimport malloc, free
+from libc.math cimport isfinite, fabs, log, NAN, INFINITY
 cimport numpy as cnp
 cimport scipy.linalg.cython_blas as blas
 cimport scipy.linalg.cython_lapack as lapack
@@ -31,6 +32,12 @@ cdef enum:
     OP_POTRF = 4
     OP_POTRI = 5
     OP_POTRS = 6
+    OP_GELQF = 7
+    OP_GEQRF = 8
+    OP_SYEVD = 9
+    OP_INVERSE = 10
+    OP_SLOGDET = 11
+    OP_COFACTOR = 12
     MAX_OPERANDS = 4
 
 cdef enum:
@@ -41,10 +48,14 @@ cdef enum:
 
 cdef enum:
     NONFINITE = -1
+    NO_MEMORY = -2
 
 GEMM, SYRK, TRMM, TRSM, POTRF, POTRI, POTRS = OP_GEMM, OP_SYRK, OP_TRMM, OP_TRSM, OP_POTRF, OP_POTRI, OP_POTRS
+GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD, OP_INVERSE,
+                                                   OP_SLOGDET, OP_COFACTOR)
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
 STATUS_NONFINITE = NONFINITE
+STATUS_NO_MEMORY = NO_MEMORY
 
 ctypedef struct Job:
     int op
@@ -107,6 +118,84 @@ cdef inline int xpotri(char uplo, int n, floating* a, int lda) noexcept nogil:
     else:
         lapack.spotri(&uplo, &n, a, &lda, &info)
     return info
+
+cdef inline int xgeqrf(int m, int n, floating* a, int lda, floating* tau, floating* work,
+                       int lwork) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dgeqrf(&m, &n, a, &lda, tau, work, &lwork, &info)
+    else:
+        lapack.sgeqrf(&m, &n, a, &lda, tau, work, &lwork, &info)
+    return info
+
+cdef inline int xorgqr(int m, int n, int k, floating* a, int lda, floating* tau, floating* work,
+                       int lwork) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dorgqr(&m, &n, &k, a, &lda, tau, work, &lwork, &info)
+    else:
+        lapack.sorgqr(&m, &n, &k, a, &lda, tau, work, &lwork, &info)
+    return info
+
+cdef inline int xgelqf(int m, int n, floating* a, int lda, floating* tau, floating* work,
+                       int lwork) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dgelqf(&m, &n, a, &lda, tau, work, &lwork, &info)
+    else:
+        lapack.sgelqf(&m, &n, a, &lda, tau, work, &lwork, &info)
+    return info
+
+cdef inline int xorglq(int m, int n, int k, floating* a, int lda, floating* tau, floating* work,
+                       int lwork) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dorglq(&m, &n, &k, a, &lda, tau, work, &lwork, &info)
+    else:
+        lapack.sorglq(&m, &n, &k, a, &lda, tau, work, &lwork, &info)
+    return info
+
+cdef inline int xsyevd(int n, floating* a, int lda, floating* w, floating* work, int lwork,
+                       int* iwork, int liwork) noexcept nogil:
+    cdef int info = 0
+    cdef char jobz = c'V', uplo = c'U'
+    if floating is double:
+        lapack.dsyevd(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork, &info)
+    else:
+        lapack.ssyevd(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork, &info)
+    return info
+
+cdef inline int xgetrf(int n, floating* a, int lda, int* ipiv) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dgetrf(&n, &n, a, &lda, ipiv, &info)
+    else:
+        lapack.sgetrf(&n, &n, a, &lda, ipiv, &info)
+    return info
+
+cdef inline int xgetri(int n, floating* a, int lda, int* ipiv, floating* work,
+                       int lwork) noexcept nogil:
+    cdef int info = 0
+    if floating is double:
+        lapack.dgetri(&n, a, &lda, ipiv, work, &lwork, &info)
+    else:
+        lapack.sgetri(&n, a, &lda, ipiv, work, &lwork, &info)
+    return info
+
+cdef inline int xgesdd(int n, floating* a, floating* s, floating* u, floating* vt,
+                       floating* work, int lwork, int* iwork) noexcept nogil:
+    cdef int info = 0
+    cdef char jobz = c'A'
+    if floating is double:
+        lapack.dgesdd(&jobz, &n, &n, a, &n, s, u, &n, vt, &n, work, &lwork, iwork, &info)
+    else:
+        lapack.sgesdd(&jobz, &n, &n, a, &n, s, u, &n, vt, &n, work, &lwork, iwork, &info)
+    return info
+
+cdef inline int workspace_size(floating query, int least) noexcept nogil:
+    # LAPACK reports the optimal workspace as a float in work[0] of a lwork = -1 call.
+    cdef int size = <int>query
+    return size if size > least else least
 
 
 # ---- small helpers on row-major n x n matrices ------------------------------------------------
@@ -268,6 +357,241 @@ cdef int potrs_one(const Job* job, floating** p) noexcept nogil:
     return 0
 
 
+cdef inline void fill_nan(floating* a, Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(count):
+        a[i] = NAN
+
+
+cdef int orthogonal_factor(const Job* job, floating** p, bint lq) noexcept nogil:
+    """Thin LQ (``lq``: A = L Q, m <= n) or QR (A = Q R, m >= n) of a row-major m x n matrix.
+
+    Row-major A is column-major A^T, so the LQ of A is the QR of what LAPACK sees (and the QR of A
+    its LQ): the factored buffer already holds Q, and the triangle LAPACK leaves is, read
+    row-major, the transposed triangular factor we want. Signs are then flipped so that the
+    triangular factor has a non-negative diagonal.
+    """
+    cdef int m = job.m, n = job.n, r = m if lq else n    # r: order of the triangular factor
+    cdef int rows = n if lq else m                      # the long side
+    cdef floating* q = p[1]
+    cdef floating* t = p[2]
+    cdef floating query = 0, query2 = 0
+    cdef floating* work
+    cdef int lwork, i, j, info
+    if r == 0:
+        return 0
+    if not all_finite(p[0], <Py_ssize_t>m * n):
+        fill_nan(q, <Py_ssize_t>m * n)
+        fill_nan(t, <Py_ssize_t>r * r)
+        return NONFINITE
+    copy(q, p[0], <Py_ssize_t>m * n)
+    # Column-major, q is r x rows... (lq: n x m with ld n; qr: n x m with ld n).
+    if lq:
+        xgeqrf(n, m, q, n, NULL, &query, -1)
+        xorgqr(n, m, m, q, n, NULL, &query2, -1)
+    else:
+        xgelqf(n, m, q, n, NULL, &query, -1)
+        xorglq(n, m, n, q, n, NULL, &query2, -1)
+    lwork = workspace_size(query if query > query2 else query2, rows)
+    work = <floating*>malloc((lwork + r) * sizeof(floating))
+    if work == NULL:
+        return NO_MEMORY
+    if lq:
+        info = xgeqrf(n, m, q, n, work + lwork, work, lwork)
+    else:
+        info = xgelqf(n, m, q, n, work + lwork, work, lwork)
+    # Column-major element (i, j) lies at q[i + j*n]; the triangle (lq: R upper, i <= j < m;
+    # qr: L lower, j <= i < n) is the transposed row-major factor t[j*r + i].
+    for j in range(r):
+        for i in range(r):
+            t[j * r + i] = q[i + j * n] if (i <= j) == lq or i == j else 0
+    if lq:
+        info = xorgqr(n, m, m, q, n, work + lwork, work, lwork)
+    else:
+        info = xorglq(n, m, n, q, n, work + lwork, work, lwork)
+    free(work)
+    # Non-negative diagonal: flip column j of L and row j of Q (lq), or row j of R and column j
+    # of Q (qr).
+    for j in range(r):
+        if t[j * r + j] < 0:
+            for i in range(r):
+                if lq:
+                    t[i * r + j] = -t[i * r + j]
+                else:
+                    t[j * r + i] = -t[j * r + i]
+            if lq:
+                for i in range(n):
+                    q[j * n + i] = -q[j * n + i]
+            else:
+                for i in range(m):
+                    q[i * n + j] = -q[i * n + j]
+    return info
+
+
+cdef int syevd_one(const Job* job, floating** p) noexcept nogil:
+    # Symmetric: row-major lower triangle is LAPACK's upper. Column-major eigenvector columns
+    # are row-major rows, which is the layout API.md asks for.
+    cdef int n = job.n, info, lwork, liwork, i, j, big
+    cdef floating* u = p[1]
+    cdef floating query = 0
+    cdef int iquery = 0
+    cdef floating* work
+    cdef int* iwork
+    if n == 0:
+        return 0
+    if not triangle_finite(p[0], n, True):
+        return NONFINITE
+    copy(u, p[0], <Py_ssize_t>n * n)
+    xsyevd(n, u, n, p[2], &query, -1, &iquery, -1)
+    lwork = workspace_size(query, 1 + 6 * n + 2 * n * n)
+    liwork = iquery if iquery > 3 + 5 * n else 3 + 5 * n
+    work = <floating*>malloc(lwork * sizeof(floating))
+    iwork = <int*>malloc(liwork * sizeof(int))
+    if work == NULL or iwork == NULL:
+        free(work)
+        free(iwork)
+        return NO_MEMORY
+    info = xsyevd(n, u, n, p[2], work, lwork, iwork, liwork)
+    free(work)
+    free(iwork)
+    # Deterministic signs: each row's entry of largest magnitude (first on ties) is positive.
+    for i in range(n):
+        big = 0
+        for j in range(1, n):
+            if fabs(u[i * n + j]) > fabs(u[i * n + big]):
+                big = j
+        if u[i * n + big] < 0:
+            for j in range(n):
+                u[i * n + j] = -u[i * n + j]
+    return info
+
+
+cdef int inverse_one(const Job* job, floating** p) noexcept nogil:
+    # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed.
+    cdef int n = job.n, info, lwork
+    cdef floating query = 0
+    cdef floating* work
+    cdef int* ipiv
+    if n == 0:
+        return 0
+    if not all_finite(p[0], <Py_ssize_t>n * n):
+        return NONFINITE
+    copy(p[1], p[0], <Py_ssize_t>n * n)
+    xgetri(n, p[1], n, NULL, &query, -1)
+    lwork = workspace_size(query, n)
+    work = <floating*>malloc(lwork * sizeof(floating))
+    ipiv = <int*>malloc(n * sizeof(int))
+    if work == NULL or ipiv == NULL:
+        free(work)
+        free(ipiv)
+        return NO_MEMORY
+    info = xgetrf(n, p[1], n, ipiv)
+    if info == 0:
+        info = xgetri(n, p[1], n, ipiv, work, lwork)
+    free(work)
+    free(ipiv)
+    return info
+
+
+cdef inline floating lu_sign_logabs(floating* lu, int n, const int* ipiv, floating* logabs) noexcept nogil:
+    """Sign of det from an LU factorisation (0 if singular); log|det| into logabs."""
+    cdef floating sign = 1, total = 0, d
+    cdef int i
+    for i in range(n):
+        d = lu[i * n + i]
+        if ipiv[i] != i + 1:
+            sign = -sign
+        if d < 0:
+            sign = -sign
+            d = -d
+        if d == 0:
+            logabs[0] = -INFINITY
+            return 0
+        total += log(d)
+    logabs[0] = total
+    return sign
+
+
+cdef int slogdet_one(const Job* job, floating** p) noexcept nogil:
+    # det(A^T) = det(A): LAPACK's view of the row-major matrix is fine as it is.
+    cdef int n = job.n
+    cdef floating* lu
+    cdef int* ipiv
+    if n == 0:
+        p[1][0] = 1
+        p[2][0] = 0
+        return 0
+    if not all_finite(p[0], <Py_ssize_t>n * n):
+        p[1][0] = NAN
+        p[2][0] = NAN
+        return NONFINITE
+    lu = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
+    ipiv = <int*>malloc(n * sizeof(int))
+    if lu == NULL or ipiv == NULL:
+        free(lu)
+        free(ipiv)
+        return NO_MEMORY
+    copy(lu, p[0], <Py_ssize_t>n * n)
+    xgetrf(n, lu, n, ipiv)           # info > 0 (singular) shows as a zero pivot below
+    p[1][0] = lu_sign_logabs(lu, n, ipiv, p[2])
+    free(lu)
+    free(ipiv)
+    return 0
+
+
+cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
+    """The cofactor matrix adj(A)^T = d det(A) / dA, exact also for singular A.
+
+    With the SVD A = X S Y^T, adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
+    with entries prod_{j != i} s_j: no division, so rank n-1 is handled exactly.
+    """
+    cdef int n = job.n, info, lwork, i, j
+    cdef Py_ssize_t nn = <Py_ssize_t>n * n
+    cdef floating query = 0, running, sign, logabs
+    cdef floating *a, *u, *vt, *s, *adj, *work
+    cdef int* iwork
+    if n == 0:
+        return 0
+    if not all_finite(p[0], nn):
+        return NONFINITE
+    xgesdd(n, p[0], NULL, NULL, NULL, &query, -1, NULL)
+    lwork = workspace_size(query, 5 * n * n + 7 * n)
+    a = <floating*>malloc((3 * nn + 2 * n + lwork) * sizeof(floating))
+    iwork = <int*>malloc(8 * n * sizeof(int))
+    if a == NULL or iwork == NULL:
+        free(a)
+        free(iwork)
+        return NO_MEMORY
+    u, vt = a + nn, a + 2 * nn
+    s, adj, work = a + 3 * nn, a + 3 * nn + n, a + 3 * nn + 2 * n
+    copy(a, p[0], nn)
+    info = xgesdd(n, a, s, u, vt, work, lwork, iwork)
+    if info == 0:
+        # Column-major, LAPACK factors A^T = u s vt; the row-major result C satisfies
+        # C^T = det(u) det(vt) u adj(s) vt, which is what gemm writes into p[1].
+        running = 1
+        for i in range(n):
+            adj[i] = running
+            running *= s[i]
+        running = 1
+        for i in range(n - 1, -1, -1):
+            adj[i] *= running
+            running *= s[i]
+        copy(a, u, nn)
+        xgetrf(n, a, n, iwork)
+        sign = lu_sign_logabs(a, n, iwork, &logabs)
+        copy(a, vt, nn)
+        xgetrf(n, a, n, iwork)
+        sign *= lu_sign_logabs(a, n, iwork, &logabs)
+        for j in range(n):
+            for i in range(n):
+                u[i + j * n] *= sign * adj[j]
+        xgemm(c'N', c'N', n, n, n, <floating>1, u, n, vt, n, <floating>0, p[1], n)
+    free(a)
+    free(iwork)
+    return info
+
+
 # ---- the one batch driver ---------------------------------------------------------------------
 
 cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
@@ -283,7 +607,17 @@ cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
         return potrf_one(job, p)
     if job.op == OP_POTRI:
         return potri_one(job, p)
-    return potrs_one(job, p)
+    if job.op == OP_POTRS:
+        return potrs_one(job, p)
+    if job.op == OP_GELQF or job.op == OP_GEQRF:
+        return orthogonal_factor(job, p, job.op == OP_GELQF)
+    if job.op == OP_SYEVD:
+        return syevd_one(job, p)
+    if job.op == OP_INVERSE:
+        return inverse_one(job, p)
+    if job.op == OP_SLOGDET:
+        return slogdet_one(job, p)
+    return cofactor_one(job, p)
 
 cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
                 Py_ssize_t nbatch, int* status) noexcept nogil:

@@ -1,0 +1,220 @@
+"""Decompositions and their reverse-mode rules: gelqf, geqrf, syevd, inverse, det, slogdet.
+
+Each forward is followed by its backward (Seeger et al., "Auto-Differentiating Linear Algebra",
+2017, for LQ and the symmetric eigendecomposition; QR is LQ of the transpose).
+"""
+import numpy as np
+
+from ._frontend import Call, lu_singular, not_converged, rank_deficient
+
+
+def _copy_lower_to_upper(xp, M):
+    """The symmetric matrix whose lower triangle (diagonal included) is that of ``M``."""
+    lower = xp.tril(M)
+    return lower + xp.tril(M, -1).transpose(0, 2, 1)
+
+
+def _cotangent(f, name, like):
+    """The stack of an optional cotangent; zeros for ``None``."""
+    return f.stack(name) if name in f.arrays else f.xp.zeros((1,) + like, dtype=f.dtype)
+
+
+def _solve_full_rank(f, T, factor, lq):
+    """``L^-T T`` (LQ) or ``T R^-T`` (QR); a zero on the factor's diagonal raises LinAlgError."""
+    X, status = f.backend.trsm(factor, T, transpose=True, rightside=not lq, lower=lq)
+    rank_failures = f.xp.flatnonzero(status > 0)
+    if rank_failures.size:
+        raise f.failure(status, rank_failures, rank_deficient)
+    return f.nan_where_failed(X, status)
+
+
+# ---- gelqf / geqrf ------------------------------------------------------------------------------
+
+def gelqf(A):
+    """Thin LQ factorisation ``A = L@Q`` of ``(..., m, n)`` matrices with ``m <= n``.
+
+    Returns ``(Q, L)``: ``Q`` is ``m x n`` with orthonormal rows, ``L`` is ``m x m`` lower
+    triangular with a non-negative diagonal (LAPACK ``geqrf`` + ``orgqr`` on the column-major view,
+    signs flipped in pairs). A matrix with a non-finite entry gives NaN factors.
+    """
+    f = Call("gelqf", dict(A=A))
+    m, n = f.core_shape("A")
+    if m > n:
+        raise f.shape_error("A", "must have at most as many rows as columns (use geqrf)")
+    Q, L, status = f.backend.gelqf(f.stack("A"))
+    return f.finish((Q, L), status, False, str)
+
+
+def gelqf_backward(dQ, dL, Q, L):
+    """Gradient ``dA`` of ``gelqf``; ``dQ`` or ``dL`` may be None (zero).
+
+    With ``M = L^T@dL - dQ@Q^T``: ``dA = L^-T@(dQ + copyltu(M)@Q)``, where ``copyltu`` mirrors the
+    lower triangle onto the upper one. Needs full rank: a zero on the diagonal of ``L`` raises
+    :class:`adla.LinAlgError`. Entries of ``dL`` above the diagonal are ignored.
+    """
+    f = Call("gelqf_backward", dict(dQ=dQ, dL=dL, Q=Q, L=L))
+    m = f.square("L")
+    f.require("Q", -2, m, "rows (the order of L)")
+    if dQ is not None:
+        f.same_core_shape("dQ", "Q")
+    if dL is not None:
+        f.same_core_shape("dL", "L")
+    xp, be, Q_, L_ = f.xp, f.backend, f.stack("Q"), f.stack("L")
+    dQ_ = _cotangent(f, "dQ", f.core_shape("Q"))
+    dL_ = xp.tril(_cotangent(f, "dL", f.core_shape("L")))
+    M = be.gemm(L_, dL_, transpose_a=True) - be.gemm(dQ_, Q_, transpose_b=True)
+    T = dQ_ + be.gemm(_copy_lower_to_upper(xp, M), Q_)
+    return f.gradient(_solve_full_rank(f, T, L_, lq=True), "Q")
+
+
+def geqrf(A):
+    """Thin QR factorisation ``A = Q@R`` of ``(..., m, n)`` matrices with ``m >= n``.
+
+    Returns ``(Q, R)``: ``Q`` is ``m x n`` with orthonormal columns, ``R`` is ``n x n`` upper
+    triangular with a non-negative diagonal (LAPACK ``gelqf`` + ``orglq`` on the column-major
+    view). A matrix with a non-finite entry gives NaN factors.
+    """
+    f = Call("geqrf", dict(A=A))
+    m, n = f.core_shape("A")
+    if m < n:
+        raise f.shape_error("A", "must have at least as many rows as columns (use gelqf)")
+    Q, R, status = f.backend.geqrf(f.stack("A"))
+    return f.finish((Q, R), status, False, str)
+
+
+def geqrf_backward(dQ, dR, Q, R):
+    """Gradient ``dA`` of ``geqrf``; ``dQ`` or ``dR`` may be None (zero).
+
+    The LQ rule applied to ``A^T = R^T@Q^T``: with ``M = R@dR^T - dQ^T@Q``,
+    ``dA = (dQ + Q@copyltu(M))@R^-T``. Needs full rank: a zero on the diagonal of ``R`` raises
+    :class:`adla.LinAlgError`. Entries of ``dR`` below the diagonal are ignored.
+    """
+    f = Call("geqrf_backward", dict(dQ=dQ, dR=dR, Q=Q, R=R))
+    n = f.square("R")
+    f.require("Q", -1, n, "columns (the order of R)")
+    if dQ is not None:
+        f.same_core_shape("dQ", "Q")
+    if dR is not None:
+        f.same_core_shape("dR", "R")
+    xp, be, Q_, R_ = f.xp, f.backend, f.stack("Q"), f.stack("R")
+    dQ_ = _cotangent(f, "dQ", f.core_shape("Q"))
+    dR_ = xp.triu(_cotangent(f, "dR", f.core_shape("R")))
+    M = be.gemm(R_, dR_, transpose_b=True) - be.gemm(dQ_, Q_, transpose_a=True)
+    T = dQ_ + be.gemm(Q_, _copy_lower_to_upper(xp, M))
+    return f.gradient(_solve_full_rank(f, T, R_, lq=False), "Q")
+
+
+# ---- syevd --------------------------------------------------------------------------------------
+
+def syevd(A, *, check=True):
+    """Symmetric eigendecomposition ``A = U^T@diag(lam)@U``, reading the lower triangle.
+
+    Returns ``(U, lam)``: the rows of ``U`` are orthonormal eigenvectors, ``lam`` ascends, and
+    each row's entry of largest magnitude is positive (the first one on ties), so the output is
+    deterministic. LAPACK ``syevd``. A non-finite entry in the lower triangle or a failure to
+    converge fails the matrix (``check=True`` raises :class:`adla.LinAlgError`, ``check=False``
+    returns NaN for it).
+    """
+    f = Call("syevd", dict(A=A))
+    f.square("A")
+    U, lam, status = f.backend.syevd(f.stack("A"))
+    return f.finish((U, lam), status, check, not_converged)
+
+
+def degenerate_tolerance(lam, dtype):
+    """Eigenvalues closer than this are one eigenspace in ``syevd_backward``: per matrix,
+    ``64 * n * eps(dtype) * max|lam|``."""
+    n = lam.shape[-1]
+    return 64 * n * np.finfo(dtype).eps * abs(lam).max(axis=-1, initial=0.0)
+
+
+def syevd_backward(dU, dlam, U, lam):
+    """Gradient ``dA`` (symmetric) of ``syevd``; ``dU`` or ``dlam`` may be None (zero).
+
+    ``G = U^T@(diag(dlam) + F*(U@dU^T))@U`` with ``F[i, j] = 1/(lam[j] - lam[i])``, and
+    ``dA = (G + G^T)/2``. Eigenvalues closer than :func:`degenerate_tolerance`
+    (``64*n*eps*max|lam|``) form one eigenspace and ``F`` is zero between them, so the result is
+    always finite. That is the exact gradient when the loss does not depend on the basis chosen
+    inside an eigenspace (functions of the eigenvalues, of projectors onto eigenspaces); a loss
+    that does (for example one that rebuilds ``A`` from ``U`` and ``lam`` term by term) has no
+    finite gradient with respect to ``U`` alone at an exact degeneracy.
+    """
+    f = Call("syevd_backward", dict(dU=dU, dlam=dlam, U=U, lam=lam), core=dict(dlam=1, lam=1))
+    n = f.square("U")
+    f.require("lam", -1, n, "entries (the order of U)")
+    if dU is not None:
+        f.same_core_shape("dU", "U")
+    if dlam is not None:
+        f.require("dlam", -1, n, "entries (the order of U)")
+    xp, be, U_, lam_ = f.xp, f.backend, f.stack("U"), f.stack("lam")
+    gap = lam_[:, None, :] - lam_[:, :, None]                     # lam[j] - lam[i]
+    close = abs(gap) <= degenerate_tolerance(lam_, f.dtype)[:, None, None]
+    F = 1.0 / xp.where(close, xp.inf, gap)
+    inner = F * be.gemm(U_, _cotangent(f, "dU", (n, n)), transpose_b=True)
+    diagonal = xp.arange(n)
+    inner[:, diagonal, diagonal] += _cotangent(f, "dlam", (n,))
+    G = be.gemm(be.gemm(U_, inner, transpose_a=True), U_)
+    return f.gradient(0.5 * (G + G.transpose(0, 2, 1)), "U")
+
+
+# ---- inverse, det, slogdet ----------------------------------------------------------------------
+
+def inverse(A, *, check=True):
+    """Matrix inverse ``A^-1`` (LAPACK ``getrf`` + ``getri``). A singular matrix (an exactly zero
+    pivot) or one with a non-finite entry fails (see ``check`` in :func:`adla.potrf`)."""
+    f = Call("inverse", dict(A=A))
+    f.square("A")
+    Ainv, status = f.backend.inverse(f.stack("A"))
+    return f.finish(Ainv, status, check, lu_singular)
+
+
+def inverse_backward(dAinv, Ainv):
+    """Gradient ``dA = -Ainv^T@dAinv@Ainv^T`` of ``inverse``."""
+    f = Call("inverse_backward", dict(dAinv=dAinv, Ainv=Ainv))
+    f.square("Ainv")
+    f.same_core_shape("dAinv", "Ainv")
+    be, Ainv_ = f.backend, f.stack("Ainv")
+    left = be.gemm(Ainv_, f.stack("dAinv"), transpose_a=True)
+    return f.gradient(be.gemm(left, Ainv_, transpose_b=True, alpha=-1.0), "Ainv")
+
+
+def slogdet(A):
+    """``(sign, logabsdet)`` of ``det(A)``, each of shape ``A.shape[:-2]`` (LAPACK ``getrf``).
+
+    A singular matrix gives ``sign = 0`` and ``logabsdet = -inf``; a non-finite entry gives NaN
+    for both."""
+    f = Call("slogdet", dict(A=A))
+    f.square("A")
+    sign, logabsdet, status = f.backend.slogdet(f.stack("A"))
+    return f.finish((sign, logabsdet), status, False, str)
+
+
+def slogdet_backward(dlogabsdet, A):
+    """Gradient ``dA = dlogabsdet * A^-T`` of ``logabsdet`` (``sign`` is piecewise constant).
+
+    At a singular matrix the gradient does not exist: the result is non-finite, nothing is
+    raised."""
+    f = Call("slogdet_backward", dict(dlogabsdet=dlogabsdet, A=A), core=dict(dlogabsdet=0))
+    f.square("A")
+    Ainv = f.nan_where_failed(*f.backend.inverse(f.stack("A")))
+    with np.errstate(invalid="ignore"):
+        dA = f.stack("dlogabsdet")[:, None, None] * Ainv.transpose(0, 2, 1)
+    return f.gradient(dA, "A")
+
+
+def det(A):
+    """Determinant, of shape ``A.shape[:-2]``: ``sign * exp(logabsdet)`` from :func:`slogdet`."""
+    f = Call("det", dict(A=A))
+    f.square("A")
+    sign, logabsdet, status = f.backend.slogdet(f.stack("A"))
+    return f.finish(sign * f.xp.exp(logabsdet), status, False, str)
+
+
+def det_backward(dd, A, d):
+    """Gradient ``dA = dd * adj(A)^T`` of ``det``: the cofactor matrix, computed from the SVD
+    without division, so it is exact for singular matrices too (non-zero at rank ``n-1``, zero
+    below). ``d`` (the forward's result) is accepted for the uniform signature."""
+    f = Call("det_backward", dict(dd=dd, A=A, d=d), core=dict(dd=0, d=0))
+    f.square("A")
+    cof = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))
+    return f.gradient(f.stack("dd")[:, None, None] * cof, "A")

@@ -1,0 +1,250 @@
+"""Edge cases of the decompositions: degenerate eigenvalues, singular and rank-deficient
+matrices, float32 accuracy, and their errors."""
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+import adla
+
+
+def symmetric_fd(loss, A, E, h=1e-6):
+    return (loss(A + h * E) - loss(A - h * E)) / (2 * h)
+
+
+def random_symmetric(rng, n):
+    E = rng.standard_normal((n, n))
+    return E + E.T
+
+
+def degenerate_matrices():
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(5)
+    B = random_symmetric(rng, 3)
+    return {
+        "identity": (np.eye(4), [[0, 1, 2, 3]]),
+        "identity_plus_rank_one": (np.eye(5) + np.outer(v, v), [[0, 1, 2, 3], [4]]),
+        "block_diagonal_copies": (sla.block_diag(B, B), [[0, 1], [2, 3], [4, 5]]),
+        "batched": (np.stack([np.eye(3), sla.block_diag(2.0, np.eye(2))]), [[0, 1, 2]]),
+    }
+
+
+@pytest.mark.parametrize("name", list(degenerate_matrices()))
+def test_syevd_backward_of_eigenvalue_losses_at_degeneracy(name):
+    A, _ = degenerate_matrices()[name]
+    rng = np.random.default_rng(1)
+
+    def loss(X):                                   # a symmetric function of the eigenvalues
+        return np.sum(np.exp(adla.syevd(X)[1]) + adla.syevd(X)[1] ** 3)
+
+    U, lam = adla.syevd(A)
+    dA = adla.syevd_backward(None, np.exp(lam) + 3 * lam**2, U, lam)
+    assert np.all(np.isfinite(dA))
+    for _ in range(3):
+        E = random_symmetric(rng, A.shape[-1])
+        np.testing.assert_allclose(np.sum(dA * E), symmetric_fd(loss, A, E), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(degenerate_matrices()))
+def test_syevd_backward_of_eigenspace_projectors_at_degeneracy(name):
+    A, groups = degenerate_matrices()[name]
+    rng = np.random.default_rng(2)
+    n = A.shape[-1]
+    for rows in groups:
+        G = rng.standard_normal((n, n))
+
+        def loss(X):                               # <G, P> with P the projector onto the space
+            U = adla.syevd(X)[0][..., rows, :]
+            return np.sum(G * (np.swapaxes(U, -1, -2) @ U))
+
+        U, lam = adla.syevd(A)
+        dU = np.zeros_like(U)
+        dU[..., rows, :] = U[..., rows, :] @ (G + G.T)
+        dA = adla.syevd_backward(dU, None, U, lam)
+        assert np.all(np.isfinite(dA))
+        for _ in range(3):
+            E = random_symmetric(rng, n)
+            np.testing.assert_allclose(np.sum(dA * E), symmetric_fd(loss, A, E), rtol=1e-6,
+                                       atol=1e-7)
+
+
+def test_syevd_backward_is_finite_for_any_cotangent_at_degeneracy():
+    U, lam = adla.syevd(np.eye(6))
+    rng = np.random.default_rng(3)
+    dA = adla.syevd_backward(rng.standard_normal((6, 6)), rng.standard_normal(6), U, lam)
+    assert np.all(np.isfinite(dA))
+    np.testing.assert_allclose(dA, dA.T)
+
+
+def test_degenerate_tolerance_is_relative_to_the_largest_eigenvalue():
+    lam = np.array([[1e-3, 2.0, -4.0]])
+    tol = adla.degenerate_tolerance(lam, np.float64)
+    np.testing.assert_allclose(tol, 64 * 3 * np.finfo(np.float64).eps * 4.0)
+
+
+def test_syevd_sign_convention_and_order():
+    rng = np.random.default_rng(4)
+    A = random_symmetric(rng, 7)
+    U, lam = adla.syevd(A)
+    assert np.all(np.diff(lam) >= 0)
+    largest = U[np.arange(7), np.argmax(np.abs(U), axis=1)]
+    assert np.all(largest > 0)
+    np.testing.assert_allclose(U.T @ np.diag(lam) @ U, A, atol=1e-12)
+    np.testing.assert_array_equal(adla.syevd(A)[0], U)           # deterministic
+
+
+def test_syevd_float32_eigenvalues_match_float64():
+    rng = np.random.default_rng(5)
+    A = random_symmetric(rng, 60)
+    lam64 = adla.syevd(A)[1]
+    U32, lam32 = adla.syevd(A.astype(np.float32))
+    assert lam32.dtype == np.float32
+    scale = np.max(np.abs(lam64))
+    assert np.max(np.abs(lam32 - lam64)) <= 60 * np.finfo(np.float32).eps * scale
+    assert np.max(np.abs(U32 @ U32.T - np.eye(60))) <= 60 * np.finfo(np.float32).eps
+
+
+def test_syevd_non_finite_input_fails_that_matrix():
+    A = np.stack([np.eye(3)] * 3)
+    A[1, 2, 0] = np.nan                           # lower triangle: read
+    with pytest.raises(adla.LinAlgError, match=r"syevd.*\(1,\).*non-finite") as info:
+        adla.syevd(A)
+    assert info.value.indices == [(1,)]
+    U, lam = adla.syevd(A, check=False)
+    assert np.all(np.isnan(U[1])) and np.all(np.isnan(lam[1]))
+    np.testing.assert_array_equal(lam[[0, 2]], 1.0)
+    A[1, 2, 0], A[1, 0, 2] = 0.0, np.nan          # upper triangle: not read
+    np.testing.assert_array_equal(adla.syevd(A)[1], 1.0)
+
+
+# ---- det / slogdet / inverse ----------------------------------------------------------------
+
+def adjugate_transpose(A):
+    """Cofactor matrix by definition (signed minors)."""
+    n = len(A)
+    C = np.empty_like(A)
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(A, i, axis=0), j, axis=1)
+            C[i, j] = (-1) ** (i + j) * np.linalg.det(minor)
+    return C
+
+
+def test_det_backward_is_the_adjugate_at_rank_n_minus_one_and_zero_below():
+    A = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])    # rank 2
+    d = adla.det(A)
+    assert d == 0.0
+    np.testing.assert_allclose(adla.det_backward(1.0, A, d), adjugate_transpose(A), atol=1e-12)
+    rng = np.random.default_rng(6)
+    low_rank = rng.standard_normal((4, 2)) @ rng.standard_normal((2, 4))  # rank 2 of 4
+    np.testing.assert_allclose(adla.det_backward(2.0, low_rank, 0.0), 0.0, atol=1e-12)
+    B = rng.standard_normal((5, 4, 4))
+    dA = adla.det_backward(np.arange(5.0), B, adla.det(B))
+    expected = np.arange(5.0)[:, None, None] * np.linalg.det(B)[:, None, None] \
+        * np.swapaxes(np.linalg.inv(B), -1, -2)
+    np.testing.assert_allclose(dA, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_singular_slogdet_and_its_non_finite_gradient():
+    A = np.stack([np.eye(3), np.ones((3, 3))])
+    sign, logabsdet = adla.slogdet(A)
+    np.testing.assert_array_equal(sign, [1.0, 0.0])
+    np.testing.assert_array_equal(logabsdet, [0.0, -np.inf])
+    np.testing.assert_array_equal(adla.det(A), [1.0, 0.0])
+    dA = adla.slogdet_backward(np.ones(2), A)                 # does not raise
+    np.testing.assert_array_equal(dA[0], np.eye(3))
+    assert not np.all(np.isfinite(dA[1]))
+
+
+def test_zero_by_zero_determinant_is_one():
+    assert adla.det(np.zeros((2, 0, 0))).tolist() == [1.0, 1.0]
+    sign, logabsdet = adla.slogdet(np.zeros((0, 0)))
+    assert sign.shape == () and sign == 1.0 and logabsdet == 0.0
+
+
+def test_inverse_of_singular_matrix():
+    A = np.stack([np.eye(2), np.ones((2, 2)), 2 * np.eye(2)])
+    with pytest.raises(adla.LinAlgError, match=r"inverse.*\(1,\).*singular") as info:
+        adla.inverse(A)
+    assert info.value.indices == [(1,)]
+    Ainv = adla.inverse(A, check=False)
+    assert np.all(np.isnan(Ainv[1]))
+    np.testing.assert_array_equal(Ainv[[0, 2]], [np.eye(2), 0.5 * np.eye(2)])
+
+
+# ---- gelqf / geqrf ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 5), (3, 3), (2, 7)])
+def test_gelqf_shapes_and_non_negative_diagonal(shape):
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((2,) + shape)
+    Q, L = adla.gelqf(A)
+    m = shape[0]
+    assert Q.shape == A.shape and L.shape == (2, m, m)
+    assert np.all(np.diagonal(L, axis1=-2, axis2=-1) >= 0) and np.all(np.triu(L, 1) == 0)
+    np.testing.assert_allclose(L @ Q, A, atol=1e-12)
+    np.testing.assert_allclose(Q @ np.swapaxes(Q, -1, -2), np.broadcast_to(np.eye(m), L.shape),
+                               atol=1e-12)
+    Qt, R = adla.geqrf(np.swapaxes(A, -1, -2))
+    np.testing.assert_allclose(Qt, np.swapaxes(Q, -1, -2), atol=1e-12)
+    np.testing.assert_allclose(R, np.swapaxes(L, -1, -2), atol=1e-12)
+
+
+def test_lq_and_qr_backward_raise_on_rank_deficiency():
+    A = np.ones((3, 2, 4))
+    A[0] = np.arange(8.0).reshape(2, 4) ** 2
+    Q, L = adla.gelqf(A)
+    L[1, 1, 1] = 0.0                              # exactly rank deficient
+    L[2, 1, 1] = 0.0
+    with pytest.raises(adla.LinAlgError, match=r"gelqf_backward.*\(1,\).*rank deficient") as info:
+        adla.gelqf_backward(np.ones_like(Q), None, Q, L)
+    assert info.value.indices == [(1,), (2,)]
+    Qr, R = np.swapaxes(Q, -1, -2), np.swapaxes(L, -1, -2)
+    with pytest.raises(adla.LinAlgError, match=r"geqrf_backward.*\(1,\)") as info:
+        adla.geqrf_backward(None, np.ones_like(R), Qr, R)
+    assert info.value.indices == [(1,), (2,)]
+
+
+def test_lq_and_qr_shape_errors():
+    with pytest.raises(ValueError, match=r"adla\.gelqf: operand A .*rows.*\(4, 2\)"):
+        adla.gelqf(np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"adla\.geqrf: operand A .*\(2, 4\)"):
+        adla.geqrf(np.ones((2, 4)))
+
+
+def test_lq_non_finite_input_gives_nan_factors_only_there():
+    A = np.ones((3, 2, 3)) + np.eye(2, 3)
+    A[1, 0, 2] = np.inf
+    Q, L = adla.gelqf(A)
+    assert np.all(np.isnan(Q[1])) and np.all(np.isnan(L[1]))
+    assert np.all(np.isfinite(Q[[0, 2]])) and np.all(np.isfinite(L[[0, 2]]))
+
+
+# ---- diagonal and triangle helpers --------------------------------------------------------------
+
+def test_triangle_packing_order():
+    A = np.arange(16.0).reshape(4, 4)
+    np.testing.assert_array_equal(adla.extracttrian(A), [0, 4, 5, 8, 9, 10, 12, 13, 14, 15])
+    np.testing.assert_array_equal(adla.extracttrian(A, lower=False),
+                                  [0, 1, 5, 2, 6, 10, 3, 7, 11, 15])
+    np.testing.assert_array_equal(adla.extracttrian(A, offset=-2), [8, 12, 13])
+    np.testing.assert_array_equal(adla.extracttrian(A, offset=2), [2, 3, 7])
+    for offset, lower in [(0, True), (0, False), (1, True), (-1, True), (-3, False)]:
+        v = adla.extracttrian(A, offset=offset, lower=lower)
+        back = adla.maketrian(v, offset=offset, lower=lower)
+        np.testing.assert_array_equal(adla.extracttrian(back, offset=offset, lower=lower), v)
+
+
+def test_diagonal_helpers_follow_numpy_offsets():
+    A = np.arange(9.0).reshape(3, 3)
+    for offset in (-3, -1, 0, 2, 4):
+        np.testing.assert_array_equal(adla.extractdiag(A, offset=offset), np.diagonal(A, offset))
+    np.testing.assert_array_equal(adla.makediag([1.0, 2.0], offset=-1), np.diag([1.0, 2.0], -1))
+
+
+def test_helper_errors():
+    with pytest.raises(ValueError, match=r"adla\.maketrian: operand v .*triangular number"):
+        adla.maketrian(np.ones(4))
+    with pytest.raises(TypeError, match=r"adla\.extractdiag: offset"):
+        adla.extractdiag(np.eye(3), offset=0.5)
+    with pytest.raises(ValueError, match=r"adla\.makediag: operand d"):
+        adla.makediag(np.float64(1.0))
