@@ -40,6 +40,8 @@ class Row:
     differentiable: tuple = None     # operands with gradients (default: all operands)
     cotangents: tuple = None         # outputs whose cotangents the backward takes (default: all)
     label: str = ""                  # tells apart two rows of one operator
+    dims: dict = None                # matrix sizes, default DIMS (to test both sides of a
+    #                                  kernel's size threshold)
 
     def __post_init__(self):
         self.forward = getattr(adla, self.name)
@@ -163,6 +165,9 @@ ROWS = [
                  for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
     Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
         primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
+    *[Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
+          primals=("out",), options=[dict(lower=lo) for lo in (True, False)], label=f"_n{n}",
+          dims=dict(DIMS, n=n)) for n in (32, 33)],        # both sides of the small kernels
     Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
         lambda o, L: np.linalg.inv(ref_gram(o, L)),
         primals=("L", "out"), options=[dict(lower=lo) for lo in (True, False)]),
@@ -237,10 +242,10 @@ def structure(kind):
     return "full"
 
 
-def make_inputs(row, opts, batches, dtype=np.float64, seed=0, dims=DIMS):
+def make_inputs(row, opts, batches, dtype=np.float64, seed=0, dims=None):
     """Operands of ``row`` with the given batch shapes (one per operand, in order)."""
     rng = np.random.default_rng(seed)
-    spec = row.operands(opts, dims)
+    spec = row.operands(opts, dims or row.dims or DIMS)
     return {name: make_operand(rng, kind, tuple(batch) + core).astype(dtype)
             for (name, (core, kind)), batch in zip(spec.items(), batches)}
 

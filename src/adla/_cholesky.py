@@ -37,22 +37,15 @@ def potrf_backward(dL, L, *, lower=True):
     Entries of ``dL`` outside the factor's triangle are ignored. With ``Phi`` taking the lower
     triangle and halving the diagonal (Murray 2016; Seeger et al. 2017):
     ``G = L^-T@Phi(L^T@dL)@L^-1`` and ``dA = (G + G^T)/2``, so that ``<dA, E>`` is the first-order
-    change of the loss for any symmetric perturbation ``E`` of ``A``. Computed with two
-    triangular solves, no inverse.
+    change of the loss for any symmetric perturbation ``E`` of ``A``. One fused kernel per
+    matrix: unblocked loops for small orders, a product and two triangular solves (BLAS-3)
+    above; no inverse.
     """
     f = Call("potrf_backward", dict(dL=dL, L=L))
-    n = f.square("L")
+    f.square("L")
     f.same_core_shape("dL", "L")
-    xp, be, L_ = f.xp, f.backend, f.stack("L")
-    dL_ = _triangle(xp, f.stack("dL"), lower)
-    # Lower: M = L^T dL.  Upper (L = U^T, dL = dU^T): M = U dU^T.
-    M = be.gemm(L_, dL_, transpose_a=lower, transpose_b=not lower)
-    P = xp.tril(M)
-    diagonal = xp.arange(n)
-    P[:, diagonal, diagonal] *= 0.5
-    Z = f.nan_where_failed(*be.trsm(L_, P, transpose=lower, lower=lower))
-    G = f.nan_where_failed(*be.trsm(L_, Z, transpose=not lower, rightside=True, lower=lower))
-    return f.gradient(0.5 * (G + G.transpose(0, 2, 1)), "L")
+    dA = f.nan_where_failed(*f.backend.potrf_backward(f.stack("dL"), f.stack("L"), lower=lower))
+    return f.gradient(dA, "L")
 
 
 # ---- potri --------------------------------------------------------------------------------------

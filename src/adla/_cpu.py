@@ -5,11 +5,29 @@ a stack of length 1 is broadcast over the batch. Each function returns a freshly
 stack and, where the operation can fail numerically, an int32 status per matrix (see
 ``_lapack.pyx``). The GPU backend implements the same functions with the same signatures.
 """
+import threading
+
 import numpy as np
 
 from . import _lapack as K
 
 xp = np
+
+# Kernels that call no BLAS/LAPACK for matrices up to K.SMALL_ORDER.
+_BLAS_FREE_WHEN_SMALL = {K.POTRF, K.POTRF_BACKWARD}
+_controller = None
+_controller_lock = threading.Lock()
+
+
+def _single_threaded_blas():
+    """A context keeping BLAS to one thread while OpenMP runs the batch: OpenBLAS called from
+    several threads while threading itself can deadlock."""
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+            _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def _flags(transpose_a=False, transpose_b=False, rightside=False, lower=False):
@@ -23,7 +41,12 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     lengths = [s.shape[0] for s in stacks]
     nbatch = 0 if 0 in lengths else max(lengths)
     outputs = tuple(np.empty((nbatch,) + shape, dtype=stacks[0].dtype) for shape in shapes)
-    status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta)
+    parallel = nbatch > 1 and K.max_threads() > 1
+    if parallel and not (op in _BLAS_FREE_WHEN_SMALL and max(m, n) <= K.SMALL_ORDER):
+        with _single_threaded_blas():
+            status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, True)
+    else:
+        status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, parallel)
     return outputs + (status,)
 
 
@@ -56,6 +79,13 @@ def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
 def potrf(a, *, lower=True):
     n = a.shape[1]
     return _run(K.POTRF, (a,), [(n, n)], n, n, 0, _flags(lower=lower))
+
+
+def potrf_backward(dl, l, *, lower=True):
+    """The symmetric gradient of ``potrf`` from the factor's cotangent: ``(dA, status)``; a
+    zero on the factor's diagonal or a non-finite entry fails the matrix."""
+    n = l.shape[1]
+    return _run(K.POTRF_BACKWARD, (dl, l), [(n, n)], n, n, 0, _flags(lower=lower))
 
 
 def potri(l, *, lower=True):

@@ -12,10 +12,12 @@ finite, and otherwise the 1-based LAPACK-style ``info`` (order of the failing le
 exceptions is the Python front end's job; kernels never touch the GIL.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free
-from libc.math cimport isfinite, fabs, log, NAN, INFINITY
+from libc.math cimport isfinite, fabs, log, sqrt, NAN, INFINITY
 cimport numpy as cnp
+cimport openmp
 cimport scipy.linalg.cython_blas as blas
 cimport scipy.linalg.cython_lapack as lapack
 
@@ -38,7 +40,9 @@ cdef enum:
     OP_INVERSE = 10
     OP_SLOGDET = 11
     OP_COFACTOR = 12
+    OP_POTRF_BACKWARD = 13
     MAX_OPERANDS = 4
+    SMALL = 32          # matrices up to this order use the unblocked loops, not BLAS/LAPACK
 
 cdef enum:
     TRANS_A = 1
@@ -53,6 +57,13 @@ cdef enum:
 GEMM, SYRK, TRMM, TRSM, POTRF, POTRI, POTRS = OP_GEMM, OP_SYRK, OP_TRMM, OP_TRSM, OP_POTRF, OP_POTRI, OP_POTRS
 GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD, OP_INVERSE,
                                                    OP_SLOGDET, OP_COFACTOR)
+POTRF_BACKWARD = OP_POTRF_BACKWARD
+SMALL_ORDER = SMALL
+
+
+def max_threads():
+    """The number of OpenMP threads a parallel batch would use now."""
+    return openmp.omp_get_max_threads()
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
 STATUS_NONFINITE = NONFINITE
 STATUS_NO_MEMORY = NO_MEMORY
@@ -260,7 +271,7 @@ cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept n
 cdef int gemm_one(const Job* job, floating** p) noexcept nogil:
     # D = alpha op(A) op(B) + beta C  <=>  D^T = alpha op(B)^T op(A)^T + beta C^T (column-major)
     cdef int m = job.m, n = job.n, k = job.k
-    cdef bint ta = job.flags & TRANS_A, tb = job.flags & TRANS_B
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
     cdef floating beta = <floating>job.beta if p[2] != NULL else 0
     if m == 0 or n == 0:
         return 0
@@ -273,7 +284,7 @@ cdef int gemm_one(const Job* job, floating** p) noexcept nogil:
 cdef int syrk_one(const Job* job, floating** p) noexcept nogil:
     # C = alpha A A^T (A m x k), or alpha A^T A (A k x m) when TRANS_A; full symmetric result.
     cdef int m = job.m, k = job.k
-    cdef bint ta = job.flags & TRANS_A
+    cdef bint ta = (job.flags & TRANS_A) != 0
     if m == 0:
         return 0
     # Column-major 'U' of the result is its row-major lower triangle.
@@ -315,21 +326,158 @@ cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
     triangular_call(job, p, True)
     return 0
 
+cdef int cholesky_rows(floating* l, int n) noexcept nogil:
+    """In place: the lower triangle of row-major ``l`` becomes its Cholesky factor, row by row
+    (both operands of every inner product are contiguous rows). Returns 0 or the order of the
+    leading minor that is not positive."""
+    cdef int i, j, k
+    cdef floating s
+    for i in range(n):
+        for j in range(i + 1):
+            s = l[i * n + j]
+            for k in range(j):
+                s = s - l[i * n + k] * l[j * n + k]
+            if j < i:
+                l[i * n + j] = s / l[j * n + j]
+            elif s > 0:
+                l[i * n + i] = sqrt(s)
+            else:
+                return i + 1
+    return 0
+
 cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
-    cdef int n = job.n, info
-    cdef bint lower = job.flags & LOWER
+    cdef int n = job.n, info, i, j
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating w[SMALL * SMALL]
+    cdef floating* l
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, lower):
         return NONFINITE
-    copy(p[1], p[0], <Py_ssize_t>n * n)
-    info = xpotrf(c'U' if lower else c'L', n, p[1], n)
-    zero_triangle(p[1], n, lower)
+    if n > SMALL:
+        copy(p[1], p[0], <Py_ssize_t>n * n)
+        info = xpotrf(c'U' if lower else c'L', n, p[1], n)
+        zero_triangle(p[1], n, lower)
+        return info
+    # Small: factor the read triangle as a lower factor (U = L^T for upper) without LAPACK.
+    l = p[1] if lower else w
+    for i in range(n):
+        for j in range(i + 1):
+            l[i * n + j] = p[0][i * n + j] if lower else p[0][j * n + i]
+    info = cholesky_rows(l, n)
+    for i in range(n):
+        for j in range(n):
+            if lower and j > i:
+                p[1][i * n + j] = 0
+            elif not lower:
+                p[1][i * n + j] = w[j * n + i] if j >= i else 0
     return info
+
+
+cdef inline void solve_upper_transposed_rows(const floating* l, floating* x, int n) noexcept nogil:
+    """In place ``x := L^-T x`` for row-major lower ``L``: back substitution on whole rows."""
+    cdef int i, j, k
+    cdef floating t
+    for i in range(n - 1, -1, -1):
+        for k in range(i + 1, n):
+            t = l[k * n + i]
+            for j in range(n):
+                x[i * n + j] = x[i * n + j] - t * x[k * n + j]
+        t = 1 / l[i * n + i]
+        for j in range(n):
+            x[i * n + j] = x[i * n + j] * t
+
+cdef inline void symmetrize(floating* a, int n) noexcept nogil:
+    cdef int i, j
+    cdef floating s
+    for i in range(n):
+        for j in range(i):
+            s = (a[i * n + j] + a[j * n + i]) * <floating>0.5
+            a[i * n + j] = s
+            a[j * n + i] = s
+
+cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
+    """dA of potrf from (dL, L) in one pass: dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower
+    triangle of L^T dL with its diagonal halved (Murray 2016). Upper factors use L = U^T."""
+    cdef int n = job.n, i, j, k
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef const floating* dl = p[0]
+    cdef const floating* lf = p[1]
+    cdef floating* da = p[2]
+    cdef floating lw[SMALL * SMALL]
+    cdef floating x[SMALL * SMALL]
+    cdef floating* b
+    cdef floating t
+    if n == 0:
+        return 0
+    if not triangle_finite(lf, n, lower) or not triangle_finite(dl, n, lower):
+        return NONFINITE
+    i = first_zero_diagonal(lf, n)
+    if i:
+        return i
+    if n > SMALL:
+        # Column-major, the row-major buffers are transposed: lower L is an upper U with
+        # A = U^T U, and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T.
+        b = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
+        if b == NULL:
+            return NO_MEMORY
+        for i in range(n):
+            for j in range(n):
+                b[i * n + j] = dl[i * n + j] if (j <= i) == lower or i == j else 0
+        # lower: b := dU U^T = M^T, S from its column-major upper triangle (row-major lower);
+        # upper: b := L^T dL = M, S from its column-major lower triangle (row-major upper).
+        if lower:
+            xtrmm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, b, n)
+        else:
+            xtrmm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, b, n)
+        for i in range(n):
+            for j in range(i + 1):
+                t = (b[i * n + j] if lower else b[j * n + i]) * <floating>0.5
+                da[i * n + j] = t
+                da[j * n + i] = t
+        free(b)
+        if lower:
+            xtrsm(c'L', c'U', c'N', n, n, 1, <floating*>lf, n, da, n)
+            xtrsm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, da, n)
+        else:
+            xtrsm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, da, n)
+            xtrsm(c'R', c'L', c'N', n, n, 1, <floating*>lf, n, da, n)
+        symmetrize(da, n)
+        return 0
+    # Small: everything in lower form in two stack buffers, then plain loops.
+    for i in range(n):
+        for j in range(n):
+            if j <= i:
+                lw[i * n + j] = lf[i * n + j] if lower else lf[j * n + i]
+                x[i * n + j] = dl[i * n + j] if lower else dl[j * n + i]
+            else:
+                lw[i * n + j] = 0
+                x[i * n + j] = 0
+            da[i * n + j] = 0
+    # M = L^T D, lower triangle only: M[i, j] = sum_{k >= i} L[k, i] D[k, j], j <= i.
+    for k in range(n):
+        for i in range(k + 1):
+            t = lw[k * n + i]
+            for j in range(i + 1):
+                da[i * n + j] = da[i * n + j] + t * x[k * n + j]
+    # S = (P + P^T)/2 = M's lower triangle mirrored, halved.
+    for i in range(n):
+        for j in range(i + 1):
+            t = da[i * n + j] * <floating>0.5
+            x[i * n + j] = t
+            x[j * n + i] = t
+    solve_upper_transposed_rows(lw, x, n)          # X = L^-T S
+    for i in range(n):
+        for j in range(n):
+            da[i * n + j] = x[j * n + i]
+    solve_upper_transposed_rows(lw, da, n)         # dA = L^-T X^T = X L^-1 (symmetric)
+    symmetrize(da, n)
+    return 0
+
 
 cdef int potri_one(const Job* job, floating** p) noexcept nogil:
     cdef int n = job.n, info
-    cdef bint lower = job.flags & LOWER
+    cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, lower):
@@ -342,7 +490,7 @@ cdef int potri_one(const Job* job, floating** p) noexcept nogil:
 cdef int potrs_one(const Job* job, floating** p) noexcept nogil:
     # X = (L L^T)^-1 B, B n x k. Column-major: X^T = B^T A^-1, two right-side solves.
     cdef int n = job.m, k = job.n, status
-    cdef bint lower = job.flags & LOWER
+    cdef bint lower = (job.flags & LOWER) != 0
     cdef char uplo = c'U' if lower else c'L'
     if n == 0 or k == 0:
         return 0
@@ -617,28 +765,40 @@ cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
         return inverse_one(job, p)
     if job.op == OP_SLOGDET:
         return slogdet_one(job, p)
+    if job.op == OP_POTRF_BACKWARD:
+        return potrf_backward_one(job, p)
     return cofactor_one(job, p)
 
-cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
-                Py_ssize_t nbatch, int* status) noexcept nogil:
-    # Each matrix gets its own pointers and touches no memory of another: safe to parallelise.
+cdef int run_at(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
+                Py_ssize_t b) noexcept nogil:
+    # Pointers live on this call's stack: each thread has its own.
     cdef floating* p[MAX_OPERANDS]
-    cdef Py_ssize_t b
     cdef int i
-    for b in range(nbatch):
-        for i in range(noperands):
-            p[i] = base[i] + b * step[i] if base[i] != NULL else NULL
-        status[b] = run_one(job, p)
+    for i in range(noperands):
+        p[i] = base[i] + b * step[i] if base[i] != NULL else NULL
+    return run_one(job, p)
+
+cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
+                Py_ssize_t nbatch, int* status, bint parallel) noexcept nogil:
+    # Matrices share no memory, so the batch runs in parallel (OpenMP) when asked.
+    cdef Py_ssize_t b
+    if parallel:
+        for b in prange(nbatch, schedule="static"):
+            status[b] = run_at(job, base, step, noperands, b)
+    else:
+        for b in range(nbatch):
+            status[b] = run_at(job, base, step, noperands, b)
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
-        double alpha=1.0, double beta=0.0):
+        double alpha=1.0, double beta=0.0, bint parallel=False):
     """Run kernel ``op`` over a batch; return the int32 status of each matrix.
 
     ``inputs`` and ``outputs`` are C-contiguous stacks ``(nbatch, ...)`` of one float dtype (an
     input may be None when optional, or have length 1 to be broadcast over the batch); kernels see
     them in that order, outputs last. ``m``, ``n``: rows and columns of the result; ``k``: inner
-    dimension. Callers validate shapes.
+    dimension. ``parallel``: run the batch on OpenMP threads (callers keep BLAS single-threaded
+    meanwhile). Callers validate shapes.
     """
     cdef void* base[MAX_OPERANDS]
     cdef Py_ssize_t step[MAX_OPERANDS]
@@ -679,7 +839,8 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         return status
     with nogil:
         if is_double:
-            drive[double](&job, <double**>base, step, noperands, nbatch, &status_view[0])
+            drive[double](&job, <double**>base, step, noperands, nbatch, &status_view[0],
+                          parallel)
         else:
-            drive[float](&job, <float**>base, step, noperands, nbatch, &status_view[0])
+            drive[float](&job, <float**>base, step, noperands, nbatch, &status_view[0], parallel)
     return status
