@@ -12,10 +12,10 @@ finite, and otherwise the 1-based LAPACK-style ``info`` (order of the failing le
 exceptions is the Python front end's job; kernels never touch the GIL.
 """
 from cython cimport floating
-from cython.parallel cimport prange
-from libc.string cimport memcpy
+from cython.parallel cimport prange, parallel
+from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
-from libc.math cimport isfinite, fabs, log, sqrt, NAN, INFINITY
+from libc.math cimport fabs, log, sqrt, NAN, INFINITY
 cimport numpy as cnp
 cimport openmp
 cimport scipy.linalg.cython_blas as blas
@@ -71,6 +71,7 @@ STATUS_NO_MEMORY = NO_MEMORY
 ctypedef struct Job:
     int op
     int flags
+    Py_ssize_t work     # scratch elements each thread gets (kernels must not share scratch)
     int m          # rows of the result
     int n          # columns of the result
     int k          # inner dimension (gemm, syrk)
@@ -215,6 +216,10 @@ cdef inline void copy(floating* dst, const floating* src, Py_ssize_t count) noex
     if count > 0:
         memcpy(dst, src, count * sizeof(floating))
 
+cdef inline bint isfinite(floating x) noexcept nogil:
+    # x - x is 0 for finite x and NaN for inf/NaN (libc's isfinite here takes a long double).
+    return x - x == 0
+
 cdef inline bint all_finite(const floating* a, Py_ssize_t count) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(count):
@@ -326,7 +331,7 @@ cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
     triangular_call(job, p, True)
     return 0
 
-cdef int cholesky_rows(floating* l, int n) noexcept nogil:
+cdef int cholesky_rows(floating* l, int n, floating* inverse_diagonal) noexcept nogil:
     """In place: the lower triangle of row-major ``l`` becomes its Cholesky factor, row by row
     (both operands of every inner product are contiguous rows). Returns 0 or the order of the
     leading minor that is not positive."""
@@ -338,17 +343,17 @@ cdef int cholesky_rows(floating* l, int n) noexcept nogil:
             for k in range(j):
                 s = s - l[i * n + k] * l[j * n + k]
             if j < i:
-                l[i * n + j] = s / l[j * n + j]
+                l[i * n + j] = s * inverse_diagonal[j]
             elif s > 0:
                 l[i * n + i] = sqrt(s)
+                inverse_diagonal[i] = 1 / l[i * n + i]
             else:
                 return i + 1
     return 0
 
-cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
+cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int n = job.n, info, i, j
     cdef bint lower = (job.flags & LOWER) != 0
-    cdef floating w[SMALL * SMALL]
     cdef floating* l
     if n == 0:
         return 0
@@ -360,21 +365,22 @@ cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
         zero_triangle(p[1], n, lower)
         return info
     # Small: factor the read triangle as a lower factor (U = L^T for upper) without LAPACK.
-    l = p[1] if lower else w
+    l = p[1] if lower else work + n
     for i in range(n):
         for j in range(i + 1):
             l[i * n + j] = p[0][i * n + j] if lower else p[0][j * n + i]
-    info = cholesky_rows(l, n)
+    info = cholesky_rows(l, n, work)
     for i in range(n):
         for j in range(n):
             if lower and j > i:
                 p[1][i * n + j] = 0
             elif not lower:
-                p[1][i * n + j] = w[j * n + i] if j >= i else 0
+                p[1][i * n + j] = l[j * n + i] if j >= i else 0
     return info
 
 
-cdef inline void solve_upper_transposed_rows(const floating* l, floating* x, int n) noexcept nogil:
+cdef inline void solve_upper_transposed_rows(const floating* l, const floating* inverse_diagonal,
+                                             floating* x, int n) noexcept nogil:
     """In place ``x := L^-T x`` for row-major lower ``L``: back substitution on whole rows."""
     cdef int i, j, k
     cdef floating t
@@ -383,7 +389,7 @@ cdef inline void solve_upper_transposed_rows(const floating* l, floating* x, int
             t = l[k * n + i]
             for j in range(n):
                 x[i * n + j] = x[i * n + j] - t * x[k * n + j]
-        t = 1 / l[i * n + i]
+        t = inverse_diagonal[i]
         for j in range(n):
             x[i * n + j] = x[i * n + j] * t
 
@@ -396,7 +402,7 @@ cdef inline void symmetrize(floating* a, int n) noexcept nogil:
             a[i * n + j] = s
             a[j * n + i] = s
 
-cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
+cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """dA of potrf from (dL, L) in one pass: dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower
     triangle of L^T dL with its diagonal halved (Murray 2016). Upper factors use L = U^T."""
     cdef int n = job.n, i, j, k
@@ -404,8 +410,8 @@ cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
     cdef const floating* dl = p[0]
     cdef const floating* lf = p[1]
     cdef floating* da = p[2]
-    cdef floating lw[SMALL * SMALL]
-    cdef floating x[SMALL * SMALL]
+    cdef floating* lw = work + n
+    cdef floating* x = work + n + n * n
     cdef floating* b
     cdef floating t
     if n == 0:
@@ -444,16 +450,20 @@ cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
             xtrsm(c'R', c'L', c'N', n, n, 1, <floating*>lf, n, da, n)
         symmetrize(da, n)
         return 0
-    # Small: everything in lower form in two stack buffers, then plain loops.
+    # Small: everything in lower form in the thread's scratch, then plain loops.
+    memset(da, 0, <Py_ssize_t>n * n * sizeof(floating))
+    if lower:
+        for i in range(n):
+            for j in range(i + 1):
+                lw[i * n + j] = lf[i * n + j]
+                x[i * n + j] = dl[i * n + j]
+    else:
+        for i in range(n):
+            for j in range(i + 1):
+                lw[i * n + j] = lf[j * n + i]
+                x[i * n + j] = dl[j * n + i]
     for i in range(n):
-        for j in range(n):
-            if j <= i:
-                lw[i * n + j] = lf[i * n + j] if lower else lf[j * n + i]
-                x[i * n + j] = dl[i * n + j] if lower else dl[j * n + i]
-            else:
-                lw[i * n + j] = 0
-                x[i * n + j] = 0
-            da[i * n + j] = 0
+        work[i] = 1 / lw[i * n + i]
     # M = L^T D, lower triangle only: M[i, j] = sum_{k >= i} L[k, i] D[k, j], j <= i.
     for k in range(n):
         for i in range(k + 1):
@@ -466,11 +476,11 @@ cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
             t = da[i * n + j] * <floating>0.5
             x[i * n + j] = t
             x[j * n + i] = t
-    solve_upper_transposed_rows(lw, x, n)          # X = L^-T S
+    solve_upper_transposed_rows(lw, work, x, n)            # X = L^-T S
     for i in range(n):
         for j in range(n):
             da[i * n + j] = x[j * n + i]
-    solve_upper_transposed_rows(lw, da, n)         # dA = L^-T X^T = X L^-1 (symmetric)
+    solve_upper_transposed_rows(lw, work, da, n)           # dA = L^-T X^T = X L^-1
     symmetrize(da, n)
     return 0
 
@@ -696,7 +706,12 @@ cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
     cdef int n = job.n, info, lwork, i, j
     cdef Py_ssize_t nn = <Py_ssize_t>n * n
     cdef floating query = 0, running, sign, logabs
-    cdef floating *a, *u, *vt, *s, *adj, *work
+    cdef floating* a
+    cdef floating* u
+    cdef floating* vt
+    cdef floating* s
+    cdef floating* adj
+    cdef floating* work
     cdef int* iwork
     if n == 0:
         return 0
@@ -742,7 +757,7 @@ cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
 
 # ---- the one batch driver ---------------------------------------------------------------------
 
-cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
+cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if job.op == OP_GEMM:
         return gemm_one(job, p)
     if job.op == OP_SYRK:
@@ -752,7 +767,7 @@ cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
     if job.op == OP_TRSM:
         return trsm_one(job, p)
     if job.op == OP_POTRF:
-        return potrf_one(job, p)
+        return potrf_one(job, p, work)
     if job.op == OP_POTRI:
         return potri_one(job, p)
     if job.op == OP_POTRS:
@@ -766,38 +781,46 @@ cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
     if job.op == OP_SLOGDET:
         return slogdet_one(job, p)
     if job.op == OP_POTRF_BACKWARD:
-        return potrf_backward_one(job, p)
+        return potrf_backward_one(job, p, work)
     return cofactor_one(job, p)
 
 cdef int run_at(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
-                Py_ssize_t b) noexcept nogil:
+                Py_ssize_t b, floating* work) noexcept nogil:
     # Pointers live on this call's stack: each thread has its own.
     cdef floating* p[MAX_OPERANDS]
     cdef int i
     for i in range(noperands):
         p[i] = base[i] + b * step[i] if base[i] != NULL else NULL
-    return run_one(job, p)
+    return run_one(job, p, work)
 
 cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
-                Py_ssize_t nbatch, int* status, bint parallel) noexcept nogil:
-    # Matrices share no memory, so the batch runs in parallel (OpenMP) when asked.
+                Py_ssize_t nbatch, int* status, bint threaded) noexcept nogil:
+    # Matrices share no memory, so the batch runs in parallel (OpenMP) when asked; each thread
+    # allocates its scratch once.
     cdef Py_ssize_t b
-    if parallel:
-        for b in prange(nbatch, schedule="static"):
-            status[b] = run_at(job, base, step, noperands, b)
+    cdef floating* work
+    if threaded:
+        with parallel():
+            work = <floating*>malloc((job.work + 1) * sizeof(floating))
+            for b in prange(nbatch, schedule="static"):
+                status[b] = run_at(job, base, step, noperands, b, work) if work != NULL \
+                    else NO_MEMORY
+            free(work)
     else:
+        work = <floating*>malloc((job.work + 1) * sizeof(floating))
         for b in range(nbatch):
-            status[b] = run_at(job, base, step, noperands, b)
+            status[b] = run_at(job, base, step, noperands, b, work) if work != NULL else NO_MEMORY
+        free(work)
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
-        double alpha=1.0, double beta=0.0, bint parallel=False):
+        double alpha=1.0, double beta=0.0, bint threaded=False):
     """Run kernel ``op`` over a batch; return the int32 status of each matrix.
 
     ``inputs`` and ``outputs`` are C-contiguous stacks ``(nbatch, ...)`` of one float dtype (an
     input may be None when optional, or have length 1 to be broadcast over the batch); kernels see
     them in that order, outputs last. ``m``, ``n``: rows and columns of the result; ``k``: inner
-    dimension. ``parallel``: run the batch on OpenMP threads (callers keep BLAS single-threaded
+    dimension. ``threaded``: run the batch on OpenMP threads (callers keep BLAS single-threaded
     meanwhile). Callers validate shapes.
     """
     cdef void* base[MAX_OPERANDS]
@@ -833,6 +856,9 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
         raise ValueError("kernel operands disagree on the batch length")
     job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
+    job.work = 0
+    if (op == OP_POTRF or op == OP_POTRF_BACKWARD) and n <= SMALL:
+        job.work = n + 2 * n * n
     status = np.zeros(nbatch, dtype=np.intc)
     cdef int[::1] status_view = status
     if nbatch == 0:
@@ -840,7 +866,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     with nogil:
         if is_double:
             drive[double](&job, <double**>base, step, noperands, nbatch, &status_view[0],
-                          parallel)
+                          threaded)
         else:
-            drive[float](&job, <float**>base, step, noperands, nbatch, &status_view[0], parallel)
+            drive[float](&job, <float**>base, step, noperands, nbatch, &status_view[0], threaded)
     return status
