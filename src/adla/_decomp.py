@@ -125,7 +125,8 @@ def degenerate_tolerance(lam, dtype):
     """Eigenvalues closer than this are one eigenspace in ``syevd_backward``: per matrix,
     ``64 * n * eps(dtype) * max|lam|``."""
     n = lam.shape[-1]
-    return 64 * n * np.finfo(dtype).eps * abs(lam).max(axis=-1, initial=0.0)
+    scale = abs(lam).max(axis=-1) if n else abs(lam).sum(axis=-1)     # NumPy or CuPy
+    return 64 * n * np.finfo(dtype).eps * scale
 
 
 def syevd_backward(dU, dlam, U, lam):

@@ -42,8 +42,8 @@ def _backend_for(fname, operands):
     if on_cpu:
         raise TypeError(f"adla.{fname}: cannot mix CuPy operands ({', '.join(on_gpu)}) "
                         f"with NumPy operands ({', '.join(on_cpu)})")
-    raise TypeError(f"adla.{fname}: CuPy arrays are not supported by this version of adla "
-                    "(the GPU backend is not built yet); pass NumPy arrays")
+    from ._gpu import backend          # lazy: CuPy is imported only for CuPy inputs
+    return backend
 
 
 def _checked_dtype(fname, name, a):
@@ -175,34 +175,35 @@ class Call:
 
     # ---- status codes ------------------------------------------------------------------------
     def finish(self, outs, status, check, reason):
-        """Reshape output stack(s); on failure raise LinAlgError or fill NaN (``check=False``).
+        """Reshape output stack(s); on failure raise LinAlgError (``check=True``, one device
+        synchronisation on the GPU) or fill the failing matrices with NaN (no synchronisation).
 
         ``reason(code)`` explains a positive status code of this operator.
         """
         single = not isinstance(outs, tuple)
         outs = (outs,) if single else outs
-        failed = self.xp.flatnonzero(status)
-        if failed.size:
-            if check or bool((status == STATUS_NO_MEMORY).any()):
+        if check:
+            failed = self.xp.flatnonzero(status)
+            if failed.size:
                 raise self.failure(status, failed, reason)
+        else:
             for out in outs:
-                out[failed] = np.nan
+                self.nan_where_failed(out, status)
         results = tuple(self.result(out) for out in outs)
         return results[0] if single else results
 
     def nan_where_failed(self, out, status):
-        """For intermediate results inside a backward: failed matrices become NaN, no raise."""
-        failed = self.xp.flatnonzero(status)
-        if bool((status == STATUS_NO_MEMORY).any()):
-            raise self.failure(status, failed, str)
-        if failed.size:
-            out[failed] = np.nan
+        """Failed matrices of ``out`` become NaN, without raising or synchronising."""
+        if self.xp is np and bool((status == STATUS_NO_MEMORY).any()):
+            raise self.failure(status, np.flatnonzero(status), str)
+        mask = (status != 0).reshape(status.shape + (1,) * (out.ndim - 1))
+        self.xp.copyto(out, np.nan, where=mask)
         return out
 
     def failure(self, status, failed, reason):
         failed = np.asarray(failed.get() if hasattr(failed, "get") else failed)
         indices = [tuple(int(i) for i in np.unravel_index(f, self.batch)) for f in failed]
-        code = int(status[failed[0]])
+        code = int(status[int(failed[0])])
         if bool((status == STATUS_NO_MEMORY).any()):
             return MemoryError(f"adla.{self.fname}: could not allocate LAPACK workspace")
         why = "has a non-finite entry" if code == STATUS_NONFINITE else reason(code)
@@ -217,7 +218,7 @@ def singular(code):
 
 
 def lu_singular(code):
-    return f"is singular: pivot {code - 1} of its LU factorization is exactly zero"
+    return "is singular: its LU factorization has an exactly zero pivot"
 
 
 def not_converged(code):

@@ -1,0 +1,1 @@
+"""adla's GPU backend (CuPy): imported only when an operator receives CuPy arrays."""

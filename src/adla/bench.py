@@ -1,0 +1,303 @@
+"""Benchmarks: ``python -m adla.bench [--quick] [--out docs/benchmarks.md] [--plot PNG]``.
+
+Forward+backward time (best of 5, float64, ms) of adla against NumPy/SciPy and, when installed,
+PyTorch and JAX, for the sizes of the CPU-speed issue. Prints a table with the ratio of adla to the
+fastest peer, writes it as Markdown naming the machine, and plots the ratios when matplotlib is
+installed. Nothing here is asserted: correctness lives in the test suite.
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+import adla
+from adla import _lapack
+
+# Figures measured for MXNet 1.9.1 on a 2-core machine of this kind (the issue's table; MXNet does
+# not install on current Pythons, so it is not rerun here).
+MXNET_MS = {("cholesky", 100000, 4): 60.7, ("cholesky", 10000, 16): 69.9,
+            ("cholesky", 1000, 64): 169, ("cholesky", 100, 256): 338,
+            ("cholesky", 4, 1024): 427, ("cholesky", 1, 3000): 2004,
+            ("syevd", 10000, 16): 285, ("syevd", 1000, 64): 478, ("trsm", 10000, 16): 78,
+            ("gelqf", 10000, 16): 49}
+
+CASES = [("cholesky", 100000, 4), ("cholesky", 10000, 16), ("cholesky", 1000, 64),
+         ("cholesky", 100, 256), ("cholesky", 4, 1024), ("cholesky", 1, 3000),
+         ("potrf forward", 1, 3000),
+         ("trsm", 10000, 16), ("syevd", 10000, 16), ("syevd", 1000, 64), ("gelqf", 10000, 16),
+         ("gemm", 10000, 16), ("syrk", 10000, 16)]
+QUICK = [("cholesky", 10000, 4), ("cholesky", 1000, 16), ("cholesky", 100, 64), ("trsm", 1000, 16),
+         ("syevd", 1000, 16), ("gelqf", 1000, 16), ("gemm", 1000, 16), ("syrk", 1000, 16)]
+
+
+def best_of(fn, repeats=5):
+    fn()                                                   # warm up (and compile, for JAX)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
+def inputs(op, batch, n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, n, n))
+    spd = X @ np.swapaxes(X, -1, -2) / n + np.eye(n)
+    tri = np.tril(X) / np.sqrt(n) + 2 * np.eye(n)
+    return dict(spd=spd, tri=tri, X=X, B=rng.standard_normal((batch, n, n)),
+                ct=rng.standard_normal((batch, n, n)), ct_vec=rng.standard_normal((batch, n)))
+
+
+# ---- adla and the NumPy/SciPy baseline ----------------------------------------------------------
+
+def adla_case(op, d):
+    if op == "cholesky":
+        return lambda: adla.potrf_backward(d["ct"], adla.potrf(d["spd"]))
+    if op == "potrf forward":
+        return lambda: adla.potrf(d["spd"])
+    if op == "trsm":
+        def run():
+            X = adla.trsm(d["tri"], d["B"])
+            return adla.trsm_backward(d["ct"], d["tri"], d["B"], X)
+        return run
+    if op == "syevd":
+        def run():
+            U, lam = adla.syevd(d["spd"])
+            return adla.syevd_backward(d["ct"], d["ct_vec"], U, lam)
+        return run
+    if op == "gelqf":
+        def run():
+            Q, L = adla.gelqf(d["X"])
+            return adla.gelqf_backward(d["ct"], d["B"], Q, L)
+        return run
+    if op == "gemm":
+        return lambda: adla.gemm_backward(d["ct"], d["X"], d["B"], d["spd"]) \
+            + (adla.gemm(d["X"], d["B"], d["spd"]),)
+    if op == "syrk":
+        return lambda: (adla.syrk(d["X"]), adla.syrk_backward(d["ct"], d["X"]))
+    raise ValueError(op)
+
+
+def numpy_case(op, d):
+    """NumPy/SciPy: forward with NumPy's batched LAPACK, backward by the same formulas with
+    batched ``numpy.linalg`` calls (NumPy has no batched triangular solve)."""
+    inv, T = np.linalg.inv, lambda a: np.swapaxes(a, -1, -2)
+    if op == "cholesky":
+        def run():
+            L = np.linalg.cholesky(d["spd"])
+            P = np.tril(T(L) @ np.tril(d["ct"]))
+            P -= 0.5 * np.tril(np.triu(P))
+            Li = inv(L)
+            G = T(Li) @ P @ Li
+            return 0.5 * (G + T(G))
+        return run
+    if op == "potrf forward":
+        import scipy.linalg
+        return lambda: scipy.linalg.cholesky(d["spd"][0], lower=True)
+    if op == "trsm":
+        def run():
+            X = np.linalg.solve(d["tri"], d["B"])
+            Y = np.linalg.solve(T(d["tri"]), d["ct"])
+            return np.tril(-Y @ T(X)), Y
+        return run
+    if op == "syevd":
+        def run():
+            lam, V = np.linalg.eigh(d["spd"])
+            gap = lam[..., None, :] - lam[..., :, None]
+            F = np.where(gap == 0, 0.0, 1.0 / np.where(gap == 0, 1.0, gap))
+            inner = F * (T(V) @ d["ct"])
+            diagonal = np.arange(lam.shape[-1])
+            inner[..., diagonal, diagonal] += d["ct_vec"]
+            return V @ inner @ T(V)
+        return run
+    if op == "gelqf":
+        return lambda: np.linalg.qr(T(d["X"]))
+    if op == "gemm":
+        return lambda: (d["X"] @ d["B"] + d["spd"], d["ct"] @ T(d["B"]), T(d["X"]) @ d["ct"])
+    if op == "syrk":
+        return lambda: (d["X"] @ T(d["X"]), (d["ct"] + T(d["ct"])) @ d["X"])
+    raise ValueError(op)
+
+
+# ---- PyTorch and JAX ---------------------------------------------------------------------------
+
+def torch_case(op, d):
+    import torch
+    t = {k: torch.from_numpy(v) for k, v in d.items()}
+
+    def with_grad(names, forward, cotangents):
+        def run():
+            args = [t[k].clone().requires_grad_(True) for k in names]
+            outs = forward(*args)
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            torch.autograd.backward(outs, [t[c] for c in cotangents])
+            return [a.grad for a in args]
+        return run
+    if op == "cholesky":
+        return with_grad(["spd"], torch.linalg.cholesky, ["ct"])
+    if op == "potrf forward":
+        return lambda: torch.linalg.cholesky(t["spd"][0])
+    if op == "trsm":
+        return with_grad(["tri", "B"], lambda A, B: torch.linalg.solve_triangular(A, B, upper=False),
+                         ["ct"])
+    if op == "syevd":
+        return with_grad(["spd"], lambda A: torch.linalg.eigh(A)[::-1], ["ct", "ct_vec"])
+    if op == "gelqf":
+        return with_grad(["X"], lambda A: torch.linalg.qr(A.mT), ["ct", "B"])
+    if op == "gemm":
+        return with_grad(["X", "B", "spd"], lambda A, B, C: A @ B + C, ["ct"])
+    if op == "syrk":
+        return with_grad(["X"], lambda A: A @ A.mT, ["ct"])
+    raise ValueError(op)
+
+
+def jax_case(op, d):
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jax.scipy.linalg import solve_triangular
+    j = {k: jnp.asarray(v) for k, v in d.items()}
+
+    def with_vjp(names, forward, cotangents):
+        def fwd_bwd(*args):
+            outs, vjp = jax.vjp(forward, *args)
+            cts = tuple(j[c] for c in cotangents)
+            return outs, vjp(cts if isinstance(outs, tuple) else cts[0])
+        compiled = jax.jit(fwd_bwd)
+        return lambda: jax.block_until_ready(compiled(*[j[k] for k in names]))
+    if op == "cholesky":
+        return with_vjp(["spd"], jnp.linalg.cholesky, ["ct"])
+    if op == "potrf forward":
+        f = jax.jit(jnp.linalg.cholesky)
+        return lambda: jax.block_until_ready(f(j["spd"][0]))
+    if op == "trsm":
+        return with_vjp(["tri", "B"], lambda A, B: solve_triangular(A, B, lower=True), ["ct"])
+    if op == "syevd":
+        return with_vjp(["spd"], lambda A: tuple(jnp.linalg.eigh(A))[::-1], ["ct", "ct_vec"])
+    if op == "gelqf":
+        return with_vjp(["X"], lambda A: tuple(jnp.linalg.qr(jnp.swapaxes(A, -1, -2))),
+                        ["ct", "B"])
+    if op == "gemm":
+        return with_vjp(["X", "B", "spd"], lambda A, B, C: A @ B + C, ["ct"])
+    if op == "syrk":
+        return with_vjp(["X"], lambda A: A @ jnp.swapaxes(A, -1, -2), ["ct"])
+    raise ValueError(op)
+
+
+def available_peers():
+    peers = {"numpy": numpy_case}
+    try:
+        import torch
+        torch.set_num_threads(os.cpu_count() or 1)
+        peers["torch"] = torch_case
+    except ImportError:
+        pass
+    try:
+        import jax  # noqa: F401
+        peers["jax"] = jax_case
+    except ImportError:
+        pass
+    return peers
+
+
+def machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = [f"adla {adla.__version__}", f"numpy {np.__version__}"]
+    for name in ("scipy", "torch", "jax"):
+        try:
+            versions.append(f"{name} {__import__(name).__version__}")
+        except ImportError:
+            pass
+    return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}; " + ", ".join(versions))
+
+
+def run(cases, repeats=5, stream=sys.stdout):
+    peers = available_peers()
+    names = list(peers)
+    header = (f"| op (fwd+bwd, float64) | batch x n | adla ms | "
+              + " | ".join(f"{p} ms" for p in names) + " | MXNet ms (issue) | adla / fastest |")
+    rule = "|" + " --- |" * (header.count("|") - 1)
+    lines, ratios = [header, rule], []
+    stream.write(header + "\n" + rule + "\n")
+    for op, batch, n in cases:
+        d = inputs(op, batch, n)
+        ours = best_of(adla_case(op, d), repeats)
+        theirs = {}
+        for name, make in peers.items():
+            try:
+                theirs[name] = best_of(make(op, d), repeats)
+            except Exception as error:          # a peer without this operation
+                theirs[name] = float("nan")
+                print(f"  ({name} failed on {op}: {type(error).__name__})", file=sys.stderr)
+        mxnet = MXNET_MS.get((op, batch, n), float("nan"))
+        rivals = [v for k, v in theirs.items() if k != "numpy" and np.isfinite(v)]
+        if op == "potrf forward":
+            rivals = [theirs["numpy"]]           # the target is scipy.linalg.cholesky
+        fastest = min(rivals + ([mxnet] if np.isfinite(mxnet) else []), default=float("nan"))
+        ratio = ours / fastest
+        ratios.append((f"{op} {batch}x{n}", ratio))
+        line = (f"| {op} | {batch} x {n} | {ours:.2f} | "
+                + " | ".join(f"{theirs[k]:.2f}" for k in names)
+                + f" | {mxnet:.1f} | {ratio:.2f} |")
+        lines.append(line)
+        stream.write(line + "\n")
+        stream.flush()
+    return lines, ratios
+
+
+def plot(ratios, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    labels, values = zip(*ratios)
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(labels) + 1))
+    ax.barh(labels, values, color=["tab:green" if v < 1 else "tab:red" for v in values])
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("adla time / fastest peer (PyTorch, JAX, MXNet; < 1: adla faster)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m adla.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    parser.add_argument("--out", help="write the table as Markdown here")
+    parser.add_argument("--plot", help="write a PNG of the ratios here")
+    args = parser.parse_args(argv)
+    about = machine()
+    print(f"machine: {about}\nOMP threads: {_lapack.max_threads()}\n")
+    lines, ratios = run(QUICK if args.quick else CASES)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("# adla benchmarks\n\nGenerated by `python -m adla.bench"
+                    + (" --quick" if args.quick else "") + f"`.\n\nMachine: {about}.\n\n"
+                    "Forward+backward, float64, best of 5, milliseconds (`potrf forward`: forward "
+                    "only, against `scipy.linalg.cholesky`). The ratio compares adla with the "
+                    "fastest of PyTorch, JAX and the MXNet figures of the issue (not rerun: MXNet "
+                    "does not install on current Pythons). The NumPy column is the same "
+                    "computation with batched `numpy.linalg` calls.\n\n"
+                    + "\n".join(lines) + "\n")
+    if args.plot:
+        plot(ratios, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
