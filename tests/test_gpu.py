@@ -1,0 +1,95 @@
+"""The operator table on CuPy arrays: for every operator, option and both dtypes, the GPU forward
+and backward agree with the CPU; errors behave as on the CPU. Skipped without CuPy or a GPU."""
+import numpy as np
+import pytest
+
+cp = pytest.importorskip("cupy")
+try:
+    if cp.cuda.runtime.getDeviceCount() < 1:
+        raise RuntimeError("no device")
+except Exception:                                            # no driver, no device
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+import adla  # noqa: E402
+from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward,  # noqa: E402
+                     call_forward, make_inputs)
+
+TOL = {np.float64: 1e-9, np.float32: 2e-3}
+
+
+def as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+def to_gpu(x):
+    return tuple(cp.asarray(v) for v in x) if isinstance(x, tuple) else cp.asarray(x)
+
+
+def assert_matches(gpu, cpu, dtype):
+    assert isinstance(gpu, cp.ndarray)
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape and gpu.flags.c_contiguous
+    scale = max(1.0, float(np.max(np.abs(cpu), initial=0.0)))
+    np.testing.assert_allclose(cp.asnumpy(gpu), cpu, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["single", "batch3", "bcast_first"])
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_gpu_forward_and_backward_match_cpu(row, opts, layout, dtype):
+    layouts = batch_layouts(len(row.operands(opts, DIMS)))
+    if layout not in layouts:
+        pytest.skip("one operand")
+    inputs = make_inputs(row, opts, layouts[layout], dtype)
+    gpu_inputs = {k: cp.asarray(v) for k, v in inputs.items()}
+    out = call_forward(row, opts, inputs)
+    gpu_out = call_forward(row, opts, gpu_inputs)
+    for g, c in zip(as_tuple(gpu_out), as_tuple(out)):
+        assert_matches(g, c, dtype)
+    rng = np.random.default_rng(1)
+    ct = tuple(rng.standard_normal(np.shape(o)).astype(dtype) for o in as_tuple(out))
+    ct = ct if isinstance(out, tuple) else ct[0]
+    grads = call_backward(row, opts, ct, inputs, out)
+    gpu_grads = call_backward(row, opts, to_gpu(ct), gpu_inputs, to_gpu(out))
+    for g, c in zip(gpu_grads, grads):
+        assert_matches(g, c, dtype)
+    for k in inputs:                                           # inputs unchanged
+        np.testing.assert_array_equal(cp.asnumpy(gpu_inputs[k]), inputs[k])
+
+
+@pytest.mark.parametrize("n", [5, 40])                       # the RawKernel and cuSOLVER paths
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_potrf_failures(n, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, n, n))
+    A = (X @ np.swapaxes(X, -1, -2) / n + np.eye(n)).astype(dtype)
+    A[1, 2, 2] = -50.0
+    A[4] = -np.eye(n)
+    A[5, n - 1, 0] = np.nan
+    with pytest.raises(adla.LinAlgError) as info:
+        adla.potrf(cp.asarray(A))
+    assert info.value.indices == [(1,), (4,), (5,)]
+    assert "(1,)" in str(info.value) and "order 3" in str(info.value)
+    L = cp.asnumpy(adla.potrf(cp.asarray(A), check=False))
+    assert np.all(np.isnan(L[[1, 4, 5]]))
+    np.testing.assert_allclose(L[[0, 2, 3]], adla.potrf(A[[0, 2, 3]]), rtol=TOL[dtype],
+                               atol=TOL[dtype])
+
+
+def test_gpu_trsm_zero_diagonal_and_mixing():
+    A = np.tril(np.ones((3, 4, 4))) + np.eye(4)
+    A[2, 1, 1] = 0.0
+    B = np.ones((3, 4, 2))
+    with pytest.raises(adla.LinAlgError) as info:
+        adla.trsm(cp.asarray(A), cp.asarray(B))
+    assert info.value.indices == [(2,)]
+    X = cp.asnumpy(adla.trsm(cp.asarray(A), cp.asarray(B), check=False))
+    assert np.all(np.isnan(X[2])) and np.all(np.isfinite(X[:2]))
+    with pytest.raises(TypeError, match="cannot mix CuPy"):
+        adla.trsm(cp.asarray(A), B)
+
+
+def test_gpu_results_stay_on_the_device_of_the_inputs():
+    A = cp.asarray(np.eye(3) * 4.0)
+    L = adla.potrf(A)
+    assert isinstance(L, cp.ndarray) and L.device == A.device
+    assert isinstance(adla.potrf_backward(L, L), cp.ndarray)
