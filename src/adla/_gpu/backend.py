@@ -14,6 +14,7 @@ import numpy as np
 
 xp = cp
 SMALL_ORDER = 32
+FEW_LARGE = 8           # up to this many matrices above SMALL_ORDER, factor one by one
 NONFINITE = -1
 
 
@@ -49,10 +50,11 @@ def _module():
 
 
 def _launch(name, dtype, nbatch, n, tiles, args):
-    """One warp per matrix; as many warps per block as fit 48 KiB of shared memory."""
+    """One warp per matrix; as many warps per block (up to 8) as fit 48 KiB of shared memory
+    (``tiles`` n x n tiles per warp)."""
     kind = "double" if dtype == np.float64 else "float"
     per_warp = tiles * n * n * np.dtype(dtype).itemsize
-    warps = max(1, min(8, (48 * 1024) // max(per_warp, 1)))
+    warps = max(1, min(8, (48 * 1024) // per_warp)) if per_warp else 8
     kernel = _module().get_function(f"{name}<{kind}>")
     kernel(((nbatch + warps - 1) // warps,), (32 * warps,), args, shared_mem=warps * per_warp)
 
@@ -147,18 +149,29 @@ def potrf(a, *, lower=True):
     if nbatch == 0 or n == 0:
         return out, status
     if n <= SMALL_ORDER:
-        _launch("potrf_small", a.dtype, nbatch, n, 1,
+        _launch("potrf_small", a.dtype, nbatch, n, 0,
                 (a, out, status, np.int64(nbatch), np.int32(n), _step(a), np.int32(lower)))
         return out, status
     bad = _nonfinite(_triangle(a, lower))
     out = _c(_eye_where(bad, a).copy())                       # cuSOLVER reads one triangle
     cublas, cusolver = _cusolver()
-    factor = cusolver.dpotrfBatched if a.dtype == np.float64 else cusolver.spotrfBatched
-    pointers = cp._core._mat_ptrs(out)
+    handle = cp.cuda.device.get_cusolver_handle()
     # Row-major lower is column-major upper.
     uplo = cublas.CUBLAS_FILL_MODE_UPPER if lower else cublas.CUBLAS_FILL_MODE_LOWER
-    factor(cp.cuda.device.get_cusolver_handle(), uplo, n, pointers.data.ptr, n,
-           status.data.ptr, nbatch)
+    double = a.dtype == np.float64
+    if nbatch <= FEW_LARGE:
+        # potrfBatched is slow for a few large matrices: the blocked single-matrix routine.
+        factor = cusolver.dpotrf if double else cusolver.spotrf
+        size = (cusolver.dpotrf_bufferSize if double else cusolver.spotrf_bufferSize)(
+            handle, uplo, n, out.data.ptr, n)
+        work = cp.empty(max(size, 1), dtype=a.dtype)
+        for i in range(nbatch):
+            factor(handle, uplo, n, out[i].data.ptr, n, work.data.ptr, size,
+                   status.data.ptr + 4 * i)
+    else:
+        factor = cusolver.dpotrfBatched if double else cusolver.spotrfBatched
+        pointers = cp._core._mat_ptrs(out)
+        factor(handle, uplo, n, pointers.data.ptr, n, status.data.ptr, nbatch)
     status = cp.where(bad, NONFINITE, status).astype(cp.int32)
     return _c(_triangle(out, lower)), status
 

@@ -1,7 +1,8 @@
 // adla GPU kernels for batches of small matrices (order n <= 32): one warp per matrix, several
-// matrices per block, each matrix read from global memory once and written once. The matrix
-// lives in shared memory (n*n elements per tile, dynamic); lane j owns column j, so a row
-// operation is one instruction across the warp and warps never wait on each other. Status per
+// matrices per block, each matrix read from global memory once and written once; lane j owns
+// column j (in registers for the factorisation, in a shared-memory tile of n*n elements for the
+// backward), so a row operation is one instruction across the warp and warps never wait on each
+// other. Status per
 // matrix as on the CPU: 0, -1 (a non-finite entry was read) or the 1-based order of the failing
 // leading minor (potrf) / position of a zero diagonal entry (potrf_backward).
 // Compiled at run time by CuPy (NVRTC): no includes, templated on the float type.
@@ -15,53 +16,63 @@ __device__ __forceinline__ T* warp_tiles(int tiles, int nn) {
     return reinterpret_cast<T*>(shared_bytes) + (threadIdx.x / 32) * tiles * nn;
 }
 
-// Cholesky in place of the lower triangle of row-major `a`, right-looking; lanes over columns.
-template <typename T>
-__device__ int cholesky_shared(T* a, int n, int lane) {
-    for (int k = 0; k < n; ++k) {
-        T pivot = a[k * n + k];
-        if (!(pivot > T(0))) return k + 1;              // a NaN pivot fails too
-        T root = sqrt(pivot);
-        __syncwarp();
-        if (lane > k && lane < n) a[lane * n + k] /= root;
-        if (lane == k) a[k * n + k] = root;
-        __syncwarp();
-        if (lane > k && lane < n) {                     // a[i][j] -= a[i][k] a[j][k], j = lane
-            T ljk = a[lane * n + k];
-            for (int i = lane; i < n; ++i) a[i * n + lane] -= a[i * n + k] * ljk;
-        }
-        __syncwarp();
-    }
-    return 0;
-}
-
-// out = lower factor L (lower != 0) or U = L^T; the other triangle zero.
+// out = lower factor L (lower != 0) or U = L^T; the other triangle zero. Registers only: lane j
+// holds column j of the lower form (c[i] = S[i][j], i >= j); the pivot and column k travel by
+// warp shuffles from lane k. Loads and stores of the lower case are coalesced row by row.
 template <typename T>
 __global__ void potrf_small(const T* __restrict__ in, T* __restrict__ out,
                             int* __restrict__ status, long long batch, int n, long long in_step,
                             int lower) {
-    int lane = threadIdx.x % 32, nn = n * n;
+    const unsigned full = 0xffffffffu;
+    int lane = threadIdx.x % 32;
     long long b = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (b >= batch) return;                             // the whole warp leaves together
-    T* a = warp_tiles<T>(1, nn);
     const T* src = in + b * in_step;
+    T c[32];
     bool ok = true;
-    for (int e = lane; e < nn; e += 32) {               // coalesced; read triangle -> lower
-        int i = e / n, j = e % n;
-        if (lower ? j <= i : j >= i) {
-            T v = src[e];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+        T v = T(0);
+        if (i < n && lane <= i) {
+            v = lower ? src[i * n + lane] : src[lane * n + i];
             ok = ok && finite_value(v);
-            a[lower ? e : j * n + i] = v;
+        }
+        c[i] = v;
+    }
+    int info = __all_sync(full, ok) ? 0 : -1;
+#pragma unroll
+    for (int k = 0; k < 32; ++k) {
+        if (k < n && info == 0) {                       // uniform across the warp
+            T pivot = __shfl_sync(full, c[k], k);
+            if (!(pivot > T(0))) {
+                info = k + 1;                           // a NaN pivot fails too
+            } else {
+                T root = sqrt(pivot), inverse = T(1) / root;
+                if (lane == k) {
+#pragma unroll
+                    for (int i = k; i < 32; ++i) c[i] = i == k ? root : c[i] * inverse;
+                }
+                T ljk = T(0);                           // L[lane][k], caught on the way
+#pragma unroll
+                for (int i = k + 1; i < 32; ++i) {
+                    if (i < n) {
+                        T lik = __shfl_sync(full, c[i], k);
+                        if (lane == i) ljk = lik;
+                        if (lane > k && lane <= i) c[i] -= lik * ljk;
+                    }
+                }
+            }
         }
     }
-    ok = __all_sync(0xffffffffu, ok);
-    __syncwarp();
-    int info = ok ? cholesky_shared(a, n, lane) : -1;
-    __syncwarp();
-    T* dst = out + b * (long long)nn;
-    for (int e = lane; e < nn; e += 32) {
-        int i = e / n, j = e % n;
-        dst[e] = lower ? (j <= i ? a[e] : T(0)) : (j >= i ? a[j * n + i] : T(0));
+    T* dst = out + b * (long long)n * n;
+    if (lane < n) {
+#pragma unroll
+        for (int i = 0; i < 32; ++i) {
+            if (i < n) {
+                T v = lane <= i ? c[i] : T(0);
+                if (lower) dst[i * n + lane] = v; else dst[lane * n + i] = v;
+            }
+        }
     }
     if (lane == 0) status[b] = info;
 }
