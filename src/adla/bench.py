@@ -222,7 +222,7 @@ def machine():
             f"Python {platform.python_version()}; " + ", ".join(versions))
 
 
-def isolated_jax(op, batch, n, repeats, timeout=240):
+def isolated_jax(op, batch, n, repeats, timeout=90):
     """JAX in its own process with OpenBLAS at one thread: JAX's batched LAPACK calls run on its
     own threads into SciPy's OpenBLAS, which deadlocks while OpenBLAS threads too (seen here with
     trsm). A run that still hangs is reported as NaN."""
