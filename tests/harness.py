@@ -96,6 +96,8 @@ def ref_gram(o, L):
 
 def sign_fixed_rows(U):
     """Each row's entry of largest magnitude (first on ties) made positive."""
+    if U.size == 0:
+        return U
     big = U[np.arange(len(U)), np.argmax(np.abs(U), axis=1)]
     return U * np.where(big < 0, -1.0, 1.0)[:, None]
 
