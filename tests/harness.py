@@ -9,7 +9,6 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg as sla
 
 import adla
 

@@ -4,11 +4,7 @@ Each forward is followed by its backward. Backward rules are written with the ba
 primitives (no explicit inverses), following Seeger et al., "Auto-Differentiating Linear Algebra"
 (2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
 """
-from ._frontend import Call, scalar, singular
-
-
-def _mask_triangle(xp, g, lower):
-    return xp.tril(g) if lower else xp.triu(g)
+from ._frontend import Call, scalar, singular, triangle
 
 
 # ---- gemm ---------------------------------------------------------------------------------------
@@ -158,7 +154,7 @@ def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alp
     else:                  # C = alpha B op(A):  d op(A) = alpha B^T dC
         dA = (be.gemm(dC_, B_, transpose_a=True, alpha=alpha) if transpose
               else be.gemm(B_, dC_, transpose_a=True, alpha=alpha))
-    return f.gradient(_mask_triangle(f.xp, dA, lower), "A"), f.gradient(dB, "B")
+    return f.gradient(triangle(f.xp, dA, lower), "A"), f.gradient(dB, "B")
 
 
 def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check=True):
@@ -201,4 +197,4 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     else:
         dA = (be.gemm(Y, X_, transpose_a=True, alpha=-1.0) if transpose
               else be.gemm(X_, Y, transpose_a=True, alpha=-1.0))
-    return f.gradient(_mask_triangle(f.xp, dA, lower), "A"), f.gradient(alpha * Y, "B")
+    return f.gradient(triangle(f.xp, dA, lower), "A"), f.gradient(alpha * Y, "B")

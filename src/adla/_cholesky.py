@@ -6,11 +6,7 @@ with ``L = U^T`` substituted, expressed through transpose flags rather than tran
 """
 import numpy as np
 
-from ._frontend import Call, not_positive_definite, singular
-
-
-def _triangle(xp, g, lower):
-    return xp.tril(g) if lower else xp.triu(g)
+from ._frontend import Call, not_positive_definite, singular, triangle
 
 
 # ---- potrf --------------------------------------------------------------------------------------
@@ -79,7 +75,7 @@ def potri_backward(dAinv, L, Ainv, *, lower=True):
     else:
         R, status = be.trsm(L_, be.gemm(S, Ainv_), transpose=True, lower=False)
     R = f.nan_where_failed(R, status)
-    return f.gradient(-_triangle(f.xp, R, lower), "L")
+    return f.gradient(-triangle(f.xp, R, lower), "L")
 
 
 # ---- potrs --------------------------------------------------------------------------------------
@@ -114,7 +110,7 @@ def potrs_backward(dX, L, B, X, *, lower=True):
     S = be.gemm(dB, X_, transpose_b=True)
     S = S + S.transpose(0, 2, 1)
     dL = be.trmm(L_, S, rightside=lower, lower=lower, alpha=-1.0)
-    return f.gradient(_triangle(f.xp, dL, lower), "L"), f.gradient(dB, "B")
+    return f.gradient(triangle(f.xp, dL, lower), "L"), f.gradient(dB, "B")
 
 
 # ---- sumlogdiag ---------------------------------------------------------------------------------

@@ -58,6 +58,11 @@ def _float_dtype(dtype):
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
+def triangle(xp, a, lower):
+    """The lower (or upper) triangle of the matrices of ``a``, the rest zero."""
+    return xp.tril(a) if lower else xp.triu(a)
+
+
 def c_contiguous(xp, x):
     return x if x.flags.c_contiguous else xp.array(x, order="C")
 
@@ -194,10 +199,14 @@ class Call:
 
     def nan_where_failed(self, out, status):
         """Failed matrices of ``out`` become NaN, without raising or synchronising."""
-        if self.xp is np and bool((status == STATUS_NO_MEMORY).any()):
-            raise self.failure(status, np.flatnonzero(status), str)
+        if self.xp is np:                       # on the host a look at the status is cheap
+            failed = np.flatnonzero(status)
+            if failed.size and bool((status == STATUS_NO_MEMORY).any()):
+                raise self.failure(status, failed, str)
+            out[failed] = np.nan
+            return out
         mask = (status != 0).reshape(status.shape + (1,) * (out.ndim - 1))
-        self.xp.copyto(out, np.nan, where=mask)
+        self.xp.copyto(out, np.nan, where=mask)            # no device synchronisation
         return out
 
     def failure(self, status, failed, reason):

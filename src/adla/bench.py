@@ -241,7 +241,7 @@ def isolated_jax(op, batch, n, repeats, timeout=90):
 def run(cases, repeats=5, stream=sys.stdout):
     peers = available_peers()
     names = list(peers)
-    header = (f"| op (fwd+bwd, float64) | batch x n | adla ms | "
+    header = ("| op (fwd+bwd, float64) | batch x n | adla ms | "
               + " | ".join(f"{p} ms" for p in names)
               + " | adla / fastest measured peer | MXNet ms (issue) | adla / MXNet |")
     rule = "|" + " --- |" * (header.count("|") - 1)

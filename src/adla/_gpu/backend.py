@@ -200,7 +200,7 @@ def potrf_backward(dl, l, *, lower=True):
 
 
 def potri(l, *, lower=True):
-    nbatch, n = l.shape[0], l.shape[1]
+    n = l.shape[1]
     T = _triangle(l, lower)
     status = _triangular_status(T)
     T = _eye_where(status != 0, T)
