@@ -18,17 +18,23 @@ class Progress:
     """A one-line progress bar on stderr showing the current objective."""
 
     def __init__(self, total, label, width=30, stream=sys.stderr):
-        self.total, self.label, self.width, self.stream, self.count = total, label, width, stream, 0
+        self.total, self.label, self.width, self.stream = total, label, width, stream
+        self.count, self.value = 0, float("nan")
+        self.live = hasattr(stream, "isatty") and stream.isatty()   # redraw only on a terminal
 
-    def update(self, value):
-        self.count += 1
+    def line(self):
         filled = min(self.width, self.width * self.count // max(self.total, 1))
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] step {self.count:4d}  objective {value:.6f}")
-        self.stream.flush()
+        return f"{self.label} [{bar}] step {self.count:4d}  objective {self.value:.6f}"
+
+    def update(self, value):
+        self.count, self.value = self.count + 1, value
+        if self.live:
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
 
     def close(self):
-        self.stream.write("\n")
+        self.stream.write(("\r" if self.live else "") + self.line() + "\n")
         self.stream.flush()
 
 
