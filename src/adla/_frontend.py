@@ -205,8 +205,10 @@ class Call:
                 raise self.failure(status, failed, str)
             out[failed] = np.nan
             return out
+        if out.flags.c_contiguous and out.shape[:1] == status.shape:
+            return self.backend.fill_failed(out, status)     # no device synchronisation
         mask = (status != 0).reshape(status.shape + (1,) * (out.ndim - 1))
-        self.xp.copyto(out, np.nan, where=mask)            # no device synchronisation
+        self.xp.copyto(out, np.nan, where=mask)
         return out
 
     def failure(self, status, failed, reason):

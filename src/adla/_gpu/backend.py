@@ -44,7 +44,7 @@ def _triangle(a, lower):
 @functools.lru_cache(maxsize=None)
 def _module():
     code = resources.files("adla._gpu").joinpath("kernels.cu").read_text()
-    names = [f"{k}<{t}>" for k in ("potrf_small", "potrf_backward_small")
+    names = [f"{k}<{t}>" for k in ("potrf_small", "potrf_backward_small", "fill_failed")
              for t in ("float", "double")]
     return cp.RawModule(code=code, options=("-std=c++17",), name_expressions=names)
 
@@ -57,6 +57,19 @@ def _launch(name, dtype, nbatch, n, tiles, args):
     warps = max(1, min(8, (48 * 1024) // per_warp)) if per_warp else 8
     kernel = _module().get_function(f"{name}<{kind}>")
     kernel(((nbatch + warps - 1) // warps,), (32 * warps,), args, shared_mem=warps * per_warp)
+
+
+def fill_failed(out, status):
+    """Failing matrices of the C-contiguous stack ``out`` become NaN; no host synchronisation and
+    no pass over the matrices that did not fail."""
+    nbatch = out.shape[0]
+    if nbatch == 0 or out.size == 0:
+        return out
+    kind = "double" if out.dtype == np.float64 else "float"
+    kernel = _module().get_function(f"fill_failed<{kind}>")
+    kernel((min(nbatch, 8192),), (128,), (status, out, np.int64(nbatch),
+                                          np.int64(out.size // nbatch), out.dtype.type(np.nan)))
+    return out
 
 
 def _step(stack):

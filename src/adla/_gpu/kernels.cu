@@ -143,3 +143,15 @@ __global__ void potrf_backward_small(const T* __restrict__ dl_in, const T* __res
     for (int e = lane; e < nn; e += 32) dst[e] = (d[e] + d[(e % n) * n + e / n]) * T(0.5);
     if (lane == 0) status[b] = 0;
 }
+
+// Fill the failing matrices of a stack with `value` (NaN): a block per matrix (grid-stride), so
+// a batch without failures costs one read of the status.
+template <typename T>
+__global__ void fill_failed(const int* __restrict__ status, T* __restrict__ out, long long batch,
+                            long long per_matrix, T value) {
+    for (long long b = blockIdx.x; b < batch; b += gridDim.x) {
+        if (status[b] == 0) continue;                   // uniform across the block
+        for (long long e = threadIdx.x; e < per_matrix; e += blockDim.x)
+            out[b * per_matrix + e] = value;
+    }
+}
