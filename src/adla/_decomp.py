@@ -5,7 +5,7 @@ Each forward is followed by its backward (Seeger et al., "Auto-Differentiating L
 """
 import numpy as np
 
-from ._frontend import Call, lu_singular, not_converged, rank_deficient
+from ._frontend import Call, lu_singular, not_converged, rank_deficient, triangle
 
 
 def _copy_lower_to_upper(xp, M):
@@ -52,19 +52,29 @@ def gelqf_backward(dQ, dL, Q, L):
     lower triangle onto the upper one. Needs full rank: a zero on the diagonal of ``L`` raises
     :class:`adla.LinAlgError`. Entries of ``dL`` above the diagonal are ignored.
     """
-    f = Call("gelqf_backward", dict(dQ=dQ, dL=dL, Q=Q, L=L))
-    m = f.square("L")
-    f.require("Q", -2, m, "rows (the order of L)")
+    return _orthogonal_backward("gelqf_backward", dQ, dL, Q, L, lq=True)
+
+
+def _orthogonal_backward(fname, dQ, dT, Q, T, lq):
+    """The LQ rule (``lq``), or the QR rule as the LQ rule of ``A^T = R^T Q^T``, the transposes
+    expressed as flags: ``T`` is ``L`` (lower) or ``R`` (upper)."""
+    name = "L" if lq else "R"
+    f = Call(fname, {"dQ": dQ, "d" + name: dT, "Q": Q, name: T})
+    order = f.square(name)
+    f.require("Q", -2 if lq else -1, order, f"{'rows' if lq else 'columns'} (the order of {name})")
     if dQ is not None:
         f.same_core_shape("dQ", "Q")
-    if dL is not None:
-        f.same_core_shape("dL", "L")
-    xp, be, Q_, L_ = f.xp, f.backend, f.stack("Q"), f.stack("L")
+    if dT is not None:
+        f.same_core_shape("d" + name, name)
+    xp, be, Q_, T_ = f.xp, f.backend, f.stack("Q"), f.stack(name)
     dQ_ = _cotangent(f, "dQ", f.core_shape("Q"))
-    dL_ = xp.tril(_cotangent(f, "dL", f.core_shape("L")))
-    M = be.gemm(L_, dL_, transpose_a=True) - be.gemm(dQ_, Q_, transpose_b=True)
-    T = dQ_ + be.gemm(_copy_lower_to_upper(xp, M), Q_)
-    return f.gradient(_solve_full_rank(f, T, L_, lq=True), "Q")
+    dT_ = triangle(xp, _cotangent(f, "d" + name, f.core_shape(name)), lq)
+    # LQ: M = L^T dL - dQ Q^T, W = dQ + copyltu(M) Q;  QR: M = R dR^T - dQ^T Q, W = dQ + Q copyltu(M).
+    M = (be.gemm(T_, dT_, transpose_a=lq, transpose_b=not lq)
+         - be.gemm(dQ_, Q_, transpose_a=not lq, transpose_b=lq))
+    S = _copy_lower_to_upper(xp, M)
+    W = dQ_ + (be.gemm(S, Q_) if lq else be.gemm(Q_, S))
+    return f.gradient(_solve_full_rank(f, W, T_, lq), "Q")
 
 
 def geqrf(A):
@@ -89,19 +99,7 @@ def geqrf_backward(dQ, dR, Q, R):
     ``dA = (dQ + Q@copyltu(M))@R^-T``. Needs full rank: a zero on the diagonal of ``R`` raises
     :class:`adla.LinAlgError`. Entries of ``dR`` below the diagonal are ignored.
     """
-    f = Call("geqrf_backward", dict(dQ=dQ, dR=dR, Q=Q, R=R))
-    n = f.square("R")
-    f.require("Q", -1, n, "columns (the order of R)")
-    if dQ is not None:
-        f.same_core_shape("dQ", "Q")
-    if dR is not None:
-        f.same_core_shape("dR", "R")
-    xp, be, Q_, R_ = f.xp, f.backend, f.stack("Q"), f.stack("R")
-    dQ_ = _cotangent(f, "dQ", f.core_shape("Q"))
-    dR_ = xp.triu(_cotangent(f, "dR", f.core_shape("R")))
-    M = be.gemm(R_, dR_, transpose_b=True) - be.gemm(dQ_, Q_, transpose_a=True)
-    T = dQ_ + be.gemm(Q_, _copy_lower_to_upper(xp, M))
-    return f.gradient(_solve_full_rank(f, T, R_, lq=False), "Q")
+    return _orthogonal_backward("geqrf_backward", dQ, dR, Q, R, lq=False)
 
 
 # ---- syevd --------------------------------------------------------------------------------------
