@@ -107,9 +107,6 @@ class Call:
         self.nbatch = math.prod(self.batch)
 
     # ---- shapes ------------------------------------------------------------------------------
-    def shape(self, name):
-        return self.arrays[name].shape
-
     def core_shape(self, name):
         shape = self.arrays[name].shape
         return shape[len(shape) - self.core[name]:]
