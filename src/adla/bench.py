@@ -1,7 +1,7 @@
 """Benchmarks: ``python -m adla.bench [--quick] [--out docs/benchmarks.md] [--plot PNG]``.
 
 Forward+backward time (best of 5, float64, ms) of adla against NumPy/SciPy and, when installed,
-PyTorch and JAX, for the sizes of the CPU-speed issue. Prints a table with the ratio of adla to the
+PyTorch and JAX, for the sizes of the CPU-speed issue, each library timed in its own process. Prints a table with the ratio of adla to the
 fastest peer, writes it as Markdown naming the machine, and plots the ratios when matplotlib is
 installed. Nothing here is asserted: correctness lives in the test suite.
 """
@@ -192,8 +192,7 @@ def jax_case(op, d):
 def available_peers():
     peers = {"numpy": numpy_case}
     try:
-        import torch
-        torch.set_num_threads(os.cpu_count() or 1)
+        import torch  # noqa: F401
         peers["torch"] = torch_case
     except ImportError:
         pass
@@ -222,19 +221,24 @@ def machine():
             f"Python {platform.python_version()}; " + ", ".join(versions))
 
 
-def isolated_jax(op, batch, n, repeats, timeout=90):
-    """JAX in its own process with OpenBLAS at one thread: JAX's batched LAPACK calls run on its
-    own threads into SciPy's OpenBLAS, which deadlocks while OpenBLAS threads too (seen here with
-    trsm). A run that still hangs is reported as NaN."""
+CASE_MAKERS = {"adla": adla_case, "numpy": numpy_case, "torch": torch_case, "jax": jax_case}
+
+
+def isolated(library, op, batch, n, repeats, timeout=90):
+    """Time one library on one case in its own process, so that no library's thread pool (PyTorch's
+    OpenMP, OpenBLAS) spins on the two cores while another is timed. JAX gets OpenBLAS at one
+    thread: its batched LAPACK calls from its own threads into SciPy's OpenBLAS deadlock otherwise
+    (seen here with trsm), and a run that still hangs is reported as NaN."""
     import subprocess
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, **({"OPENBLAS_NUM_THREADS": "1"} if library == "jax" else {}))
     try:
-        done = subprocess.run([sys.executable, "-m", "adla.bench", "--jax-case",
-                               f"{op},{batch},{n},{repeats}"], env=env, timeout=timeout,
+        done = subprocess.run([sys.executable, "-m", "adla.bench", "--case",
+                               f"{library},{op},{batch},{n},{repeats}"], env=env, timeout=timeout,
                               capture_output=True, text=True, check=True)
         return float(done.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
-        print(f"  (jax hung on {op} {batch}x{n}: stopped after {timeout} s)", file=sys.stderr)
+        print(f"  ({library} hung on {op} {batch}x{n}: stopped after {timeout} s)",
+              file=sys.stderr)
         return float("nan")
 
 
@@ -248,13 +252,11 @@ def run(cases, repeats=5, stream=sys.stdout):
     lines, ratios = [header, rule], []
     stream.write(header + "\n" + rule + "\n")
     for op, batch, n in cases:
-        d = inputs(op, batch, n)
-        ours = best_of(adla_case(op, d), repeats)
+        ours = isolated("adla", op, batch, n, repeats)
         theirs = {}
-        for name, make in peers.items():
+        for name in peers:
             try:
-                theirs[name] = (isolated_jax(op, batch, n, repeats) if name == "jax"
-                                else best_of(make(op, d), repeats))
+                theirs[name] = isolated(name, op, batch, n, repeats)
             except Exception as error:          # a peer without this operation
                 theirs[name] = float("nan")
                 print(f"  ({name} failed on {op}: {type(error).__name__})", file=sys.stderr)
@@ -427,13 +429,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m adla.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (CuPy arrays)")
-    parser.add_argument("--jax-case", help=argparse.SUPPRESS)     # op,batch,n,repeats
+    parser.add_argument("--case", help=argparse.SUPPRESS)     # library,op,batch,n,repeats
     parser.add_argument("--out", help="write the table as Markdown here")
     parser.add_argument("--plot", help="write a PNG of the ratios here")
     args = parser.parse_args(argv)
-    if args.jax_case:
-        op, batch, n, repeats = args.jax_case.split(",")
-        print(best_of(jax_case(op, inputs(op, int(batch), int(n))), int(repeats)))
+    if args.case:
+        library, op, batch, n, repeats = args.case.split(",")
+        if library == "torch":
+            import torch
+            torch.set_num_threads(os.cpu_count() or 1)
+        print(best_of(CASE_MAKERS[library](op, inputs(op, int(batch), int(n))), int(repeats)))
         return 0
     if args.gpu:
         return gpu_main(args.out)
@@ -446,8 +451,9 @@ def main(argv=None):
                     + (" --quick" if args.quick else "") + f"`.\n\nMachine: {about}.\n\n"
                     "Forward+backward, float64, best of 5, milliseconds (`potrf forward`: forward "
                     "only, against `scipy.linalg.cholesky`). The first ratio compares adla with "
-                    "the fastest of PyTorch and JAX measured in the same run (JAX with BLAS held "
-                    "to one thread: it deadlocks in SciPy's OpenBLAS otherwise); the MXNet "
+                    "the fastest of PyTorch and JAX measured in the same run, each library in its "
+                    "own process (JAX with OpenBLAS at one thread: its batched trsm deadlocks in "
+                    "SciPy's OpenBLAS otherwise; a hang is reported as nan); the MXNet "
                     "figures are the issue's, measured on another machine of this kind (MXNet "
                     "does not install on current Pythons). The NumPy column is the same "
                     "computation with batched `numpy.linalg` calls.\n\n"
