@@ -289,8 +289,9 @@ def reference(row, opts, inputs):
 
 # Batch layouts: one batch shape per operand (the operator's operands in order).
 def batch_layouts(noperands):
+    # batch19: two full blocks of the interleaved small-matrix kernels and a partial one.
     layouts = {"single": [()] * noperands, "batch3": [(3,)] * noperands,
-               "batch2x3": [(2, 3)] * noperands}
+               "batch2x3": [(2, 3)] * noperands, "batch19": [(19,)] * noperands}
     if noperands > 1:
         layouts["bcast_first"] = [()] + [(4,)] * (noperands - 1)
         layouts["bcast_rest"] = [(4,)] + [()] * (noperands - 1)

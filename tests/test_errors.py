@@ -30,6 +30,39 @@ def test_potrf_reports_every_failing_matrix():
         np.testing.assert_allclose(L[i], np.linalg.cholesky(A[i]), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("n", [4, 32, 33])       # interleaved kernels up to 32, LAPACK above
+def test_potrf_status_of_every_matrix_of_a_long_batch(n, lower):
+    from adla import _cpu
+    A = spd_batch((19,), n)
+    A[2, 1, 1] = -50.0                   # fails at order 2
+    A[9] = -np.eye(n)                    # order 1
+    A[18, n - 1, n - 1] = -50.0          # order n, in the last (partial) block
+    A[11][(n - 1, 0) if lower else (0, n - 1)] = np.nan
+    A[12][(0, n - 1) if lower else (n - 1, 0)] = np.nan        # the triangle not read
+    status = _cpu.potrf(A, lower=lower)[1]
+    expected = np.zeros(19, dtype=int)
+    expected[[2, 9, 11, 18]] = [2, 1, _cpu.K.STATUS_NONFINITE, n]
+    np.testing.assert_array_equal(status, expected)
+    with pytest.raises(adla.LinAlgError) as info:
+        adla.potrf(A, lower=lower)
+    assert info.value.indices == [(2,), (9,), (11,), (18,)]
+
+    ok = [i for i in range(19) if i not in (2, 9, 11, 18)]
+    L = adla.potrf(A[ok], lower=lower)
+    dL = np.random.default_rng(1).standard_normal(L.shape)
+    L[3, 1, 1] = 0.0                     # a zero on the diagonal: status 2
+    dL[5][(n - 1, 0) if lower else (0, n - 1)] = np.inf
+    dL[6][(0, n - 1) if lower else (n - 1, 0)] = np.inf        # ignored
+    status = _cpu.potrf_backward(dL, L, lower=lower)[1]
+    expected = np.zeros(len(ok), dtype=int)
+    expected[[3, 5]] = [2, _cpu.K.STATUS_NONFINITE]
+    np.testing.assert_array_equal(status, expected)
+    dA = adla.potrf_backward(dL, L, lower=lower)
+    assert np.all(np.isnan(dA[[3, 5]]))
+    assert np.all(np.isfinite(np.delete(dA, [3, 5], axis=0)))
+
+
 def test_potrf_batch_indices_are_tuples_over_the_batch_shape():
     A = spd_batch((2, 3))
     A[1, 2] = -np.eye(5)

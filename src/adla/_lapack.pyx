@@ -42,7 +42,8 @@ cdef enum:
     OP_COFACTOR = 12
     OP_POTRF_BACKWARD = 13
     MAX_OPERANDS = 4
-    SMALL = 32          # matrices up to this order use the unblocked loops, not BLAS/LAPACK
+    SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
+    LANES = 8           # matrices per interleaved kernel call
 
 cdef enum:
     TRANS_A = 1
@@ -72,6 +73,7 @@ ctypedef struct Job:
     int op
     int flags
     Py_ssize_t work     # scratch elements each thread gets (kernels must not share scratch)
+    int lanes           # matrices per kernel call: 1, or LANES for the interleaved kernels
     int m          # rows of the result
     int n          # columns of the result
     int k          # inner dimension (gemm, syrk)
@@ -331,67 +333,18 @@ cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
     triangular_call(job, p, True)
     return 0
 
-cdef int cholesky_rows(floating* l, int n, floating* inverse_diagonal) noexcept nogil:
-    """In place: the lower triangle of row-major ``l`` becomes its Cholesky factor, row by row
-    (both operands of every inner product are contiguous rows). Returns 0 or the order of the
-    leading minor that is not positive."""
-    cdef int i, j, k
-    cdef floating s
-    for i in range(n):
-        for j in range(i + 1):
-            s = l[i * n + j]
-            for k in range(j):
-                s = s - l[i * n + k] * l[j * n + k]
-            if j < i:
-                l[i * n + j] = s * inverse_diagonal[j]
-            elif s > 0:
-                l[i * n + i] = sqrt(s)
-                inverse_diagonal[i] = 1 / l[i * n + i]
-            else:
-                return i + 1
-    return 0
-
-cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    cdef int n = job.n, info, i, j
+cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
+    cdef int n = job.n, info
     cdef bint lower = (job.flags & LOWER) != 0
-    cdef floating* l
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, lower):
         return NONFINITE
-    if n > SMALL:
-        copy(p[1], p[0], <Py_ssize_t>n * n)
-        info = xpotrf(c'U' if lower else c'L', n, p[1], n)
-        zero_triangle(p[1], n, lower)
-        return info
-    # Small: factor the read triangle as a lower factor (U = L^T for upper) without LAPACK.
-    l = p[1] if lower else work + n
-    for i in range(n):
-        for j in range(i + 1):
-            l[i * n + j] = p[0][i * n + j] if lower else p[0][j * n + i]
-    info = cholesky_rows(l, n, work)
-    for i in range(n):
-        for j in range(n):
-            if lower and j > i:
-                p[1][i * n + j] = 0
-            elif not lower:
-                p[1][i * n + j] = l[j * n + i] if j >= i else 0
+    copy(p[1], p[0], <Py_ssize_t>n * n)
+    info = xpotrf(c'U' if lower else c'L', n, p[1], n)
+    zero_triangle(p[1], n, lower)
     return info
 
-
-cdef inline void solve_upper_transposed_rows(const floating* l, const floating* inverse_diagonal,
-                                             floating* x, int n) noexcept nogil:
-    """In place ``x := L^-T x`` for row-major lower ``L``: back substitution on whole rows."""
-    cdef int i, j, k
-    cdef floating t
-    for i in range(n - 1, -1, -1):
-        for k in range(i + 1, n):
-            t = l[k * n + i]
-            for j in range(n):
-                x[i * n + j] = x[i * n + j] - t * x[k * n + j]
-        t = inverse_diagonal[i]
-        for j in range(n):
-            x[i * n + j] = x[i * n + j] * t
 
 cdef inline void symmetrize(floating* a, int n) noexcept nogil:
     cdef int i, j
@@ -402,16 +355,15 @@ cdef inline void symmetrize(floating* a, int n) noexcept nogil:
             a[i * n + j] = s
             a[j * n + i] = s
 
-cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    """dA of potrf from (dL, L) in one pass: dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower
-    triangle of L^T dL with its diagonal halved (Murray 2016). Upper factors use L = U^T."""
-    cdef int n = job.n, i, j, k
+cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
+    """dA of potrf from (dL, L): dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of
+    L^T dL with its diagonal halved (Murray 2016), by a triangular product and two triangular
+    solves (BLAS-3). Upper factors use L = U^T. potrf_backward_lanes is the same for small n."""
+    cdef int n = job.n, i, j
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* dl = p[0]
     cdef const floating* lf = p[1]
     cdef floating* da = p[2]
-    cdef floating* lw = work + n
-    cdef floating* x = work + n + n * n
     cdef floating* b
     cdef floating t
     if n == 0:
@@ -421,66 +373,32 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
     i = first_zero_diagonal(lf, n)
     if i:
         return i
-    if n > SMALL:
-        # Column-major, the row-major buffers are transposed: lower L is an upper U with
-        # A = U^T U, and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T.
-        b = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
-        if b == NULL:
-            return NO_MEMORY
-        for i in range(n):
-            for j in range(n):
-                b[i * n + j] = dl[i * n + j] if (j <= i) == lower or i == j else 0
-        # lower: b := dU U^T = M^T, S from its column-major upper triangle (row-major lower);
-        # upper: b := L^T dL = M, S from its column-major lower triangle (row-major upper).
-        if lower:
-            xtrmm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, b, n)
-        else:
-            xtrmm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, b, n)
-        for i in range(n):
-            for j in range(i + 1):
-                t = (b[i * n + j] if lower else b[j * n + i]) * <floating>0.5
-                da[i * n + j] = t
-                da[j * n + i] = t
-        free(b)
-        if lower:
-            xtrsm(c'L', c'U', c'N', n, n, 1, <floating*>lf, n, da, n)
-            xtrsm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, da, n)
-        else:
-            xtrsm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, da, n)
-            xtrsm(c'R', c'L', c'N', n, n, 1, <floating*>lf, n, da, n)
-        symmetrize(da, n)
-        return 0
-    # Small: everything in lower form in the thread's scratch, then plain loops.
-    memset(da, 0, <Py_ssize_t>n * n * sizeof(floating))
-    if lower:
-        for i in range(n):
-            for j in range(i + 1):
-                lw[i * n + j] = lf[i * n + j]
-                x[i * n + j] = dl[i * n + j]
-    else:
-        for i in range(n):
-            for j in range(i + 1):
-                lw[i * n + j] = lf[j * n + i]
-                x[i * n + j] = dl[j * n + i]
-    for i in range(n):
-        work[i] = 1 / lw[i * n + i]
-    # M = L^T D, lower triangle only: M[i, j] = sum_{k >= i} L[k, i] D[k, j], j <= i.
-    for k in range(n):
-        for i in range(k + 1):
-            t = lw[k * n + i]
-            for j in range(i + 1):
-                da[i * n + j] = da[i * n + j] + t * x[k * n + j]
-    # S = (P + P^T)/2 = M's lower triangle mirrored, halved.
-    for i in range(n):
-        for j in range(i + 1):
-            t = da[i * n + j] * <floating>0.5
-            x[i * n + j] = t
-            x[j * n + i] = t
-    solve_upper_transposed_rows(lw, work, x, n)            # X = L^-T S
+    # Column-major, the row-major buffers are transposed: lower L is an upper U with A = U^T U,
+    # and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T.
+    b = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
+    if b == NULL:
+        return NO_MEMORY
     for i in range(n):
         for j in range(n):
-            da[i * n + j] = x[j * n + i]
-    solve_upper_transposed_rows(lw, work, da, n)           # dA = L^-T X^T = X L^-1
+            b[i * n + j] = dl[i * n + j] if (j <= i) == lower or i == j else 0
+    # lower: b := dU U^T = M^T, S from its column-major upper triangle (row-major lower);
+    # upper: b := L^T dL = M, S from its column-major lower triangle (row-major upper).
+    if lower:
+        xtrmm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, b, n)
+    else:
+        xtrmm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, b, n)
+    for i in range(n):
+        for j in range(i + 1):
+            t = (b[i * n + j] if lower else b[j * n + i]) * <floating>0.5
+            da[i * n + j] = t
+            da[j * n + i] = t
+    free(b)
+    if lower:
+        xtrsm(c'L', c'U', c'N', n, n, 1, <floating*>lf, n, da, n)
+        xtrsm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, da, n)
+    else:
+        xtrsm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, da, n)
+        xtrsm(c'R', c'L', c'N', n, n, 1, <floating*>lf, n, da, n)
     symmetrize(da, n)
     return 0
 
@@ -755,9 +673,186 @@ cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
     return info
 
 
+# ---- interleaved kernels for batches of small matrices ----------------------------------------
+# A LAPACK call per 4 x 4 matrix costs more than its arithmetic, and a scalar loop is bound by
+# the latency of its sqrt/divide chain. These kernels take LANES matrices at once, element e of
+# lane v stored at w[e * LANES + v], so that every operation is a fixed-length loop over lanes
+# the compiler turns into vector instructions. A short last block repeats its last matrix in
+# the spare lanes; their results are not written back.
+
+cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssize_t offset,
+                        Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
+    """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
+    any transpose or index reversal of a row-major matrix, chosen by the steps."""
+    cdef const floating* lane[LANES]        # local copies: stores to w cannot alias them
+    cdef int i, j, v
+    for v in range(LANES):
+        lane[v] = src[v] + offset
+    # Lane by lane: each matrix is read in one sweep (eight interleaved streams are slower).
+    for v in range(LANES):
+        for i in range(rows):
+            for j in range(i + 1 if lower_only else cols):
+                w[(i * cols + j) * LANES + v] = lane[v][i * row_step + j * col_step]
+
+cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
+                         Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step,
+                         bint lower_only) noexcept nogil:
+    """The inverse of gather for the first ``count`` lanes; with lower_only, the strict upper
+    triangle is written as zeros."""
+    cdef floating* out
+    cdef int i, j, v
+    for v in range(count):
+        out = dst[v] + offset
+        for i in range(rows):
+            for j in range(i + 1 if lower_only else cols):
+                out[i * row_step + j * col_step] = w[(i * cols + j) * LANES + v]
+            if lower_only:
+                for j in range(i + 1, cols):
+                    out[i * row_step + j * col_step] = 0
+
+cdef inline void scatter_symmetric(floating** dst, int count, const floating* w,
+                                   int n) noexcept nogil:
+    """Write the symmetric matrices whose lower triangles are in w, both triangles."""
+    cdef floating* out
+    cdef int i, j, v
+    for v in range(count):
+        out = dst[v]
+        for i in range(n):
+            for j in range(i + 1):
+                out[i * n + j] = w[(i * n + j) * LANES + v]
+            for j in range(i + 1, n):
+                out[i * n + j] = w[(j * n + i) * LANES + v]
+
+cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
+                                int* status) noexcept nogil:
+    # x * 0 is NaN exactly for inf and NaN; one NaN makes the lane's sum NaN.
+    cdef floating total[LANES]
+    cdef int i, j, v
+    for v in range(LANES):
+        total[v] = 0
+    for i in range(rows):
+        for j in range(i + 1 if lower_only else cols):
+            for v in range(LANES):
+                total[v] = total[v] + w[(i * cols + j) * LANES + v] * 0
+    for v in range(LANES):
+        if total[v] != 0:
+            status[v] = NONFINITE
+
+cdef inline void mark_zero_diagonal(const floating* w, int n, int* status) noexcept nogil:
+    cdef int i, v
+    for i in range(n - 1, -1, -1):
+        for v in range(LANES):
+            if w[(i * n + i) * LANES + v] == 0 and status[v] >= 0:
+                status[v] = i + 1
+
+cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
+    """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
+    factor. A lane whose leading minor of order i+1 is not positive gets status i+1 (if it had
+    none) and carries NaN or inf onwards, which is harmless: its result is discarded."""
+    # Per-lane temporaries are local arrays: the compiler then knows that storing to ``a``
+    # does not change them, and vectorises across lanes.
+    cdef floating s[LANES]
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef int i, j, k, v
+    cdef Py_ssize_t ij, ik, jk
+    for i in range(n):
+        for j in range(i + 1):
+            ij = (i * n + j) * LANES
+            for v in range(LANES):
+                s[v] = a[ij + v]
+            for k in range(j):
+                ik = (i * n + k) * LANES
+                jk = (j * n + k) * LANES
+                for v in range(LANES):
+                    s[v] = s[v] - a[ik + v] * a[jk + v]
+            if j < i:
+                for v in range(LANES):
+                    a[ij + v] = s[v] * inverse_diagonal[j * LANES + v]
+            else:
+                for v in range(LANES):
+                    if not s[v] > 0 and status[v] == 0:
+                        status[v] = i + 1
+                for v in range(LANES):
+                    s[v] = sqrt(s[v])
+                for v in range(LANES):
+                    inverse_diagonal[i * LANES + v] = 1 / s[v]
+                for v in range(LANES):
+                    a[ij + v] = s[v]
+
+cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
+                      int* status) noexcept nogil:
+    cdef int n = job.n
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating* a = w
+    # Upper U = L^T: gather the transpose, factor as lower, scatter transposed.
+    gather(a, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    mark_nonfinite(a, n, n, True, status)
+    cholesky_lanes(a, n, status)
+    scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n, True)
+
+cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                               int* status) noexcept nogil:
+    """potrf_backward_one for LANES small matrices at once: dA = L^-T S L^-1, computed as
+    Y = S L^-1 (all of it), then only the lower triangle of L^-T Y, mirrored on the way out."""
+    cdef int n = job.n, i, j, k, v
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating* l = w
+    cdef floating* x = w + <Py_ssize_t>n * n * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating row[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef Py_ssize_t ij
+    gather(x, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    gather(l, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    mark_nonfinite(l, n, n, True, status)
+    mark_nonfinite(x, n, n, True, status)
+    mark_zero_diagonal(l, n, status)
+    for i in range(n):
+        for v in range(LANES):
+            inverse_diagonal[i * LANES + v] = 1 / l[(i * n + i) * LANES + v]
+    # S = (P + P^T)/2, P the lower triangle of L^T dL with the diagonal halved:
+    # P[i, j] = sum_{k >= i} L[k, i] dL[k, j] (j <= i). Row i of dL is not read after row i
+    # of P is done, and its upper triangle never, so S overwrites dL in x.
+    for i in range(n):
+        for j in range(i + 1):
+            for v in range(LANES):
+                s[v] = 0
+            for k in range(i, n):
+                for v in range(LANES):
+                    s[v] = s[v] + l[(k * n + i) * LANES + v] * x[(k * n + j) * LANES + v]
+            for v in range(LANES):
+                row[j * LANES + v] = s[v] * <floating>0.5
+        for j in range(i + 1):
+            for v in range(LANES):
+                x[(i * n + j) * LANES + v] = row[j * LANES + v]
+                x[(j * n + i) * LANES + v] = row[j * LANES + v]
+    # Y := S L^-1: solve Y L = S column by column, from the last.
+    for j in range(n - 1, -1, -1):
+        for i in range(n):
+            ij = (i * n + j) * LANES
+            for v in range(LANES):
+                s[v] = x[ij + v]
+            for k in range(j + 1, n):
+                for v in range(LANES):
+                    s[v] = s[v] - x[(i * n + k) * LANES + v] * l[(k * n + j) * LANES + v]
+            for v in range(LANES):
+                x[ij + v] = s[v] * inverse_diagonal[j * LANES + v]
+    # dA := L^-T Y, lower triangle only: row i needs rows k > i in columns j <= i < k.
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1):
+            ij = (i * n + j) * LANES
+            for v in range(LANES):
+                s[v] = x[ij + v]
+            for k in range(i + 1, n):
+                for v in range(LANES):
+                    s[v] = s[v] - l[(k * n + i) * LANES + v] * x[(k * n + j) * LANES + v]
+            for v in range(LANES):
+                x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+    scatter_symmetric(p + 2 * LANES, count, x, n)
+
 # ---- the one batch driver ---------------------------------------------------------------------
 
-cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
+cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
     if job.op == OP_GEMM:
         return gemm_one(job, p)
     if job.op == OP_SYRK:
@@ -767,7 +862,7 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
     if job.op == OP_TRSM:
         return trsm_one(job, p)
     if job.op == OP_POTRF:
-        return potrf_one(job, p, work)
+        return potrf_one(job, p)
     if job.op == OP_POTRI:
         return potri_one(job, p)
     if job.op == OP_POTRS:
@@ -781,36 +876,73 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
     if job.op == OP_SLOGDET:
         return slogdet_one(job, p)
     if job.op == OP_POTRF_BACKWARD:
-        return potrf_backward_one(job, p, work)
+        return potrf_backward_one(job, p)
     return cofactor_one(job, p)
 
-cdef int run_at(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
-                Py_ssize_t b, floating* work) noexcept nogil:
-    # Pointers live on this call's stack: each thread has its own.
-    cdef floating* p[MAX_OPERANDS]
-    cdef int i
+cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
+                           int* status) noexcept nogil:
+    if job.op == OP_POTRF:
+        potrf_lanes(job, p, count, work, status)
+    elif job.op == OP_POTRF_BACKWARD:
+        potrf_backward_lanes(job, p, count, work, status)
+
+cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
+                    Py_ssize_t nbatch, Py_ssize_t block, floating* work,
+                    int* status) noexcept nogil:
+    # Block ``block`` of job.lanes matrices. Pointers live on this call's stack: each thread
+    # has its own.
+    cdef floating* p[MAX_OPERANDS * LANES]
+    cdef int lane_status[LANES]
+    cdef Py_ssize_t first = block * job.lanes, b
+    cdef int i, v, count
+    if work == NULL:
+        for b in range(first, min(first + job.lanes, nbatch)):
+            status[b] = NO_MEMORY
+        return
+    if job.lanes == 1:
+        for i in range(noperands):
+            p[i] = base[i] + first * step[i] if base[i] != NULL else NULL
+        status[first] = run_one(job, p)
+        return
+    count = <int>min(<Py_ssize_t>LANES, nbatch - first)
     for i in range(noperands):
-        p[i] = base[i] + b * step[i] if base[i] != NULL else NULL
-    return run_one(job, p, work)
+        for v in range(LANES):
+            b = first + (v if v < count else count - 1)     # spare lanes repeat the last matrix
+            p[i * LANES + v] = base[i] + b * step[i] if base[i] != NULL else NULL
+    for v in range(LANES):
+        lane_status[v] = 0
+    run_lanes(job, p, count, work, lane_status)
+    for v in range(count):
+        status[first + v] = lane_status[v]
 
 cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
                 Py_ssize_t nbatch, int* status, bint threaded) noexcept nogil:
-    # Matrices share no memory, so the batch runs in parallel (OpenMP) when asked; each thread
+    # Matrices share no memory, so the blocks run in parallel (OpenMP) when asked; each thread
     # allocates its scratch once.
-    cdef Py_ssize_t b
+    cdef Py_ssize_t block, nblocks = (nbatch + job.lanes - 1) // job.lanes
     cdef floating* work
     if threaded:
         with parallel():
             work = <floating*>malloc((job.work + 1) * sizeof(floating))
-            for b in prange(nbatch, schedule="static"):
-                status[b] = run_at(job, base, step, noperands, b, work) if work != NULL \
-                    else NO_MEMORY
+            for block in prange(nblocks, schedule="static"):
+                run_block(job, base, step, noperands, nbatch, block, work, status)
             free(work)
     else:
         work = <floating*>malloc((job.work + 1) * sizeof(floating))
-        for b in range(nbatch):
-            status[b] = run_at(job, base, step, noperands, b, work) if work != NULL else NO_MEMORY
+        for block in range(nblocks):
+            run_block(job, base, step, noperands, nbatch, block, work, status)
         free(work)
+
+
+cdef void plan(Job* job) noexcept nogil:
+    """Pick the interleaved kernels (job.lanes = LANES) where they exist for this size, and the
+    scratch each thread needs for them."""
+    cdef Py_ssize_t n = job.n, nn = n * n
+    job.lanes, job.work = 1, 0
+    if job.op == OP_POTRF and n <= SMALL:
+        job.lanes, job.work = LANES, nn * LANES
+    elif job.op == OP_POTRF_BACKWARD and n <= SMALL:
+        job.lanes, job.work = LANES, 2 * nn * LANES
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
@@ -856,9 +988,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
         raise ValueError("kernel operands disagree on the batch length")
     job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
-    job.work = 0
-    if (op == OP_POTRF or op == OP_POTRF_BACKWARD) and n <= SMALL:
-        job.work = n + 2 * n * n
+    plan(&job)
     status = np.zeros(nbatch, dtype=np.intc)
     cdef int[::1] status_view = status
     if nbatch == 0:
