@@ -101,6 +101,36 @@ def test_trsm_zero_diagonal():
         np.testing.assert_allclose(X[i], np.linalg.solve(A[i], B[i]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [5, 17])          # interleaved kernels up to 16, BLAS above
+@pytest.mark.parametrize("transpose, rightside, lower",
+                         [(t, r, lo) for t in (False, True) for r in (False, True)
+                          for lo in (False, True)])
+def test_trsm_status_of_every_matrix_of_a_long_batch(n, transpose, rightside, lower):
+    from adla import _cpu
+    rng = np.random.default_rng(0)
+    tri = np.tril if lower else np.triu
+    A = tri(rng.standard_normal((11, n, n))) + 3 * np.eye(n)
+    A += np.triu(np.full((n, n), np.nan), 1) if lower else np.tril(np.full((n, n), np.nan), -1)
+    B = rng.standard_normal((11, 3, n) if rightside else (11, n, 3))
+    A[1, 3, 3] = A[1, 1, 1] = 0.0         # the first zero on the diagonal counts: status 2
+    A[4, n - 1, n - 1] = 0.0
+    A[6][(n - 1, 0) if lower else (0, n - 1)] = np.inf
+    B[7, 0, 0] = np.nan
+    A[10, 0, 0] = 0.0                     # in the last, partial block
+    flags = dict(transpose=transpose, rightside=rightside, lower=lower)
+    status = _cpu.trsm(A, B, **flags)[1]
+    expected = np.zeros(11, dtype=int)
+    expected[[1, 4, 6, 7, 10]] = [2, n, _cpu.K.STATUS_NONFINITE, _cpu.K.STATUS_NONFINITE, 1]
+    np.testing.assert_array_equal(status, expected)
+    X = adla.trsm(A, B, check=False, alpha=2.0, **flags)
+    ok = [0, 2, 3, 5, 8, 9]
+    T = np.swapaxes(tri(np.nan_to_num(A[ok])), -1, -2) if transpose else tri(np.nan_to_num(A[ok]))
+    want = 2.0 * (np.linalg.solve(np.swapaxes(T, -1, -2), np.swapaxes(B[ok], -1, -2)).swapaxes(-1, -2)
+                  if rightside else np.linalg.solve(T, B[ok]))
+    np.testing.assert_allclose(X[ok], want, rtol=1e-10)
+    assert np.all(np.isnan(np.delete(X, ok, axis=0)))
+
+
 def test_trsm_non_finite_right_hand_side_fails_that_matrix():
     A = np.eye(3) * 2.0
     B = np.ones((3, 3, 2))

@@ -4,7 +4,7 @@ Each forward is followed by its backward. Backward rules are written with the ba
 primitives (no explicit inverses), following Seeger et al., "Auto-Differentiating Linear Algebra"
 (2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
 """
-from ._frontend import Call, scalar, singular, triangle
+from ._frontend import Call, scalar, singular
 
 
 # ---- gemm ---------------------------------------------------------------------------------------
@@ -148,13 +148,14 @@ def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alp
     be, A_, B_, dC_ = f.backend, f.stack("A"), f.stack("B"), f.stack("dC")
     flags = dict(rightside=rightside, lower=lower)
     dB = be.trmm(A_, dC_, transpose=not transpose, alpha=alpha, **flags)
+    read = dict(alpha=alpha, triangle="lower" if lower else "upper")
     if not rightside:      # C = alpha op(A) B:  d op(A) = alpha dC B^T
-        dA = (be.gemm(B_, dC_, transpose_b=True, alpha=alpha) if transpose
-              else be.gemm(dC_, B_, transpose_b=True, alpha=alpha))
+        dA = (be.gemm(B_, dC_, transpose_b=True, **read) if transpose
+              else be.gemm(dC_, B_, transpose_b=True, **read))
     else:                  # C = alpha B op(A):  d op(A) = alpha B^T dC
-        dA = (be.gemm(dC_, B_, transpose_a=True, alpha=alpha) if transpose
-              else be.gemm(B_, dC_, transpose_a=True, alpha=alpha))
-    return f.gradient(triangle(f.xp, dA, lower), "A"), f.gradient(dB, "B")
+        dA = (be.gemm(dC_, B_, transpose_a=True, **read) if transpose
+              else be.gemm(B_, dC_, transpose_a=True, **read))
+    return f.gradient(dA, "A"), f.gradient(dB, "B")
 
 
 def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check=True):
@@ -191,10 +192,12 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     be, A_, X_ = f.backend, f.stack("A"), f.stack("X")
     Y = f.nan_where_failed(*be.trsm(A_, f.stack("dX"), transpose=not transpose,
                                     rightside=rightside, lower=lower))
+    read = dict(alpha=-1.0, triangle="lower" if lower else "upper")
     if not rightside:
-        dA = (be.gemm(X_, Y, transpose_b=True, alpha=-1.0) if transpose
-              else be.gemm(Y, X_, transpose_b=True, alpha=-1.0))
+        dA = (be.gemm(X_, Y, transpose_b=True, **read) if transpose
+              else be.gemm(Y, X_, transpose_b=True, **read))
     else:
-        dA = (be.gemm(Y, X_, transpose_a=True, alpha=-1.0) if transpose
-              else be.gemm(X_, Y, transpose_a=True, alpha=-1.0))
-    return f.gradient(triangle(f.xp, dA, lower), "A"), f.gradient(alpha * Y, "B")
+        dA = (be.gemm(Y, X_, transpose_a=True, **read) if transpose
+              else be.gemm(X_, Y, transpose_a=True, **read))
+    # Y is a fresh array: with alpha == 1 it is dB itself.
+    return f.gradient(dA, "A"), f.gradient(Y if alpha == 1 else alpha * Y, "B")

@@ -50,11 +50,15 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     return outputs + (status,)
 
 
-def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0):
-    """``alpha op(a) op(b) + beta c``; ``c`` may be None (then beta is ignored)."""
+def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0,
+         triangle=None):
+    """``alpha op(a) op(b) + beta c``; ``c`` may be None (then beta is ignored). ``triangle``
+    ("lower" or "upper"): keep only that triangle of the (square) result, the rest zero."""
     m, k = (a.shape[2], a.shape[1]) if transpose_a else (a.shape[1], a.shape[2])
     n = b.shape[1] if transpose_b else b.shape[2]
-    flags = _flags(transpose_a=transpose_a, transpose_b=transpose_b)
+    flags = _flags(transpose_a=transpose_a, transpose_b=transpose_b, lower=triangle == "lower")
+    if triangle is not None:
+        flags |= K.FLAG_TRIANGLE
     return _run(K.GEMM, (a, b, c), [(m, n)], m, n, k, flags, alpha, beta)[0]
 
 

@@ -43,6 +43,7 @@ cdef enum:
     OP_POTRF_BACKWARD = 13
     MAX_OPERANDS = 4
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
+    SMALL_TRIANGULAR = 16   # the same for trsm and trmm (both sides of B at most this)
     LANES = 8           # matrices per interleaved kernel call
 
 cdef enum:
@@ -50,6 +51,7 @@ cdef enum:
     TRANS_B = 2
     RIGHT = 4
     LOWER = 8
+    TRIANGLE = 16       # gemm: keep only the triangle of the result that LOWER names
 
 cdef enum:
     NONFINITE = -1
@@ -66,6 +68,7 @@ def max_threads():
     """The number of OpenMP threads a parallel batch would use now."""
     return openmp.omp_get_max_threads()
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
+FLAG_TRIANGLE = TRIANGLE
 STATUS_NONFINITE = NONFINITE
 STATUS_NO_MEMORY = NO_MEMORY
 
@@ -286,6 +289,8 @@ cdef int gemm_one(const Job* job, floating** p) noexcept nogil:
         copy(p[3], p[2], <Py_ssize_t>m * n)
     xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
           p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
+    if job.flags & TRIANGLE:
+        zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
 
 cdef int syrk_one(const Job* job, floating** p) noexcept nogil:
@@ -738,12 +743,16 @@ cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lowe
         if total[v] != 0:
             status[v] = NONFINITE
 
-cdef inline void mark_zero_diagonal(const floating* w, int n, int* status) noexcept nogil:
-    cdef int i, v
-    for i in range(n - 1, -1, -1):
+cdef inline void mark_zero_diagonal(const floating* w, int n, bint reversed,
+                                    int* status) noexcept nogil:
+    """Status i+1 for the first zero, i, on the diagonal of the operand (whose diagonal entry i
+    is w's entry n-1-i if it was gathered reversed); non-finite lanes keep their status."""
+    cdef int i, v, position
+    for i in range(n):
+        position = i if reversed else n - 1 - i     # the operand's diagonal, last entry first
         for v in range(LANES):
-            if w[(i * n + i) * LANES + v] == 0 and status[v] >= 0:
-                status[v] = i + 1
+            if w[(position * n + position) * LANES + v] == 0 and status[v] >= 0:
+                status[v] = (n - position if reversed else position + 1)
 
 cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
@@ -806,7 +815,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     gather(l, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
     mark_nonfinite(l, n, n, True, status)
     mark_nonfinite(x, n, n, True, status)
-    mark_zero_diagonal(l, n, status)
+    mark_zero_diagonal(l, n, False, status)
     for i in range(n):
         for v in range(LANES):
             inverse_diagonal[i * LANES + v] = 1 / l[(i * n + i) * LANES + v]
@@ -850,6 +859,63 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
                 x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
     scatter_symmetric(p + 2 * LANES, count, x, n)
 
+cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w, int* status,
+                           bint solve) noexcept nogil:
+    """trsm (``solve``) or trmm for LANES small matrices: C = alpha op(A)^-1 B, or alpha op(A) B,
+    with B @ op(A) instead when RIGHT. Every variant becomes C' = alpha T^-1 B' (or T B') with T
+    lower triangular: the right side transposes the problem (C^T = op(A)^T... B^T), and an
+    upper T is turned lower by reversing its row and column order (J T J, J the reversal),
+    which reverses the rows of B' and C'. Status as trsm_one: non-finite entries, then the
+    first zero on A's diagonal."""
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef bint right = (job.flags & RIGHT) != 0, lower = (job.flags & LOWER) != 0
+    cdef bint transposed = ((job.flags & TRANS_A) != 0) != right    # T0 = op(A), or its transpose
+    cdef bint reversed = lower == transposed                        # T0 is upper
+    cdef int t = n if right else m                                  # order of A
+    cdef int c = m if right else n                                  # columns of B'
+    cdef Py_ssize_t a_row = 1 if transposed else t, a_col = t if transposed else 1, a_at = 0
+    cdef Py_ssize_t b_row = 1 if right else n, b_col = n if right else 1, b_at = 0
+    cdef floating alpha = <floating>job.alpha
+    cdef floating* a = w
+    cdef floating* x = w + <Py_ssize_t>t * t * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef Py_ssize_t ij
+    if reversed:
+        a_at, a_row, a_col = (t - 1) * (a_row + a_col), -a_row, -a_col
+        b_at, b_row = (t - 1) * b_row, -b_row
+    gather(a, p, t, t, a_at, a_row, a_col, True)
+    gather(x, p + LANES, t, c, b_at, b_row, b_col, False)
+    if solve:
+        mark_nonfinite(a, t, t, True, status)
+        mark_nonfinite(x, t, c, False, status)
+        mark_zero_diagonal(a, t, reversed, status)
+        for i in range(t):
+            for v in range(LANES):
+                inverse_diagonal[i * LANES + v] = 1 / a[(i * t + i) * LANES + v]
+        for i in range(t):                       # forward substitution, row by row
+            for j in range(c):
+                ij = (i * c + j) * LANES
+                for v in range(LANES):
+                    s[v] = alpha * x[ij + v]
+                for k in range(i):
+                    for v in range(LANES):
+                        s[v] = s[v] - a[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
+                for v in range(LANES):
+                    x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+    else:
+        for i in range(t - 1, -1, -1):           # row i of T B' needs rows k <= i of B'
+            for j in range(c):
+                for v in range(LANES):
+                    s[v] = 0
+                for k in range(i + 1):
+                    for v in range(LANES):
+                        s[v] = s[v] + a[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
+                ij = (i * c + j) * LANES
+                for v in range(LANES):
+                    x[ij + v] = alpha * s[v]
+    scatter(p + 2 * LANES, count, x, t, c, b_at, b_row, b_col, False)
+
 # ---- the one batch driver ---------------------------------------------------------------------
 
 cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
@@ -883,6 +949,8 @@ cdef inline void run_lanes(const Job* job, floating** p, int count, floating* wo
                            int* status) noexcept nogil:
     if job.op == OP_POTRF:
         potrf_lanes(job, p, count, work, status)
+    elif job.op == OP_TRSM or job.op == OP_TRMM:
+        triangular_lanes(job, p, count, work, status, job.op == OP_TRSM)
     elif job.op == OP_POTRF_BACKWARD:
         potrf_backward_lanes(job, p, count, work, status)
 
@@ -943,6 +1011,9 @@ cdef void plan(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, nn * LANES
     elif job.op == OP_POTRF_BACKWARD and n <= SMALL:
         job.lanes, job.work = LANES, 2 * nn * LANES
+    elif (job.op == OP_TRSM or job.op == OP_TRMM) and job.m <= SMALL_TRIANGULAR \
+            and job.n <= SMALL_TRIANGULAR:
+        job.lanes, job.work = LANES, <Py_ssize_t>(job.m + job.n) * (job.m + job.n) * LANES
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,

@@ -109,13 +109,16 @@ def _solve_triangular(T, B, transpose=False):
 
 # ---- BLAS-3 ------------------------------------------------------------------------------------
 
-def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0):
+def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0,
+         triangle=None):
     opa, opb = (_t(a) if transpose_a else a), (_t(b) if transpose_b else b)
     nbatch = _batch(a, b, c)
     shape = (nbatch, opa.shape[1], opb.shape[2])
     out = alpha * cp.matmul(opa, opb) if alpha != 0 else cp.zeros(shape, dtype=a.dtype)
     if c is not None and beta != 0:
         out = out + beta * c
+    if triangle is not None:
+        out = _triangle(out, triangle == "lower")
     return _c(cp.broadcast_to(out, shape))
 
 
