@@ -685,35 +685,66 @@ cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
 # the compiler turns into vector instructions. A short last block repeats its last matrix in
 # the spare lanes; their results are not written back.
 
+cdef inline Py_ssize_t magnitude(Py_ssize_t x) noexcept nogil:
+    return -x if x < 0 else x
+
 cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssize_t offset,
                         Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
     """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
     any transpose or index reversal of a row-major matrix, chosen by the steps."""
-    cdef const floating* lane[LANES]        # local copies: stores to w cannot alias them
-    cdef int i, j, v
+    # Lane by lane, in the source's memory order: each matrix is read in one forward sweep,
+    # which the hardware prefetcher follows (the scattered writes land in cached scratch).
+    cdef const floating* lane
+    cdef int a, b, i, j, v, count
+    cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
     for v in range(LANES):
-        lane[v] = src[v] + offset
-    # Lane by lane: each matrix is read in one sweep (eight interleaved streams are slower).
-    for v in range(LANES):
-        for i in range(rows):
-            for j in range(i + 1 if lower_only else cols):
-                w[(i * cols + j) * LANES + v] = lane[v][i * row_step + j * col_step]
+        lane = src[v] + offset
+        for a in range(rows if by_rows else cols):
+            if by_rows:
+                i = rows - 1 - a if row_step < 0 else a
+                count = i + 1 if lower_only else cols
+            else:
+                j = cols - 1 - a if col_step < 0 else a
+                count = rows - j if lower_only else rows
+            for b in range(count):
+                if by_rows:
+                    j = count - 1 - b if col_step < 0 else b
+                else:
+                    i = rows - 1 - b if row_step < 0 else rows - count + b
+                w[(i * cols + j) * LANES + v] = lane[i * row_step + j * col_step]
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
-                         Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step,
-                         bint lower_only) noexcept nogil:
-    """The inverse of gather for the first ``count`` lanes; with lower_only, the strict upper
-    triangle is written as zeros."""
+                         Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
+    """The inverse of gather (all of w) for the first ``count`` lanes, in the same order."""
+    cdef floating* out
+    cdef int a, b, i, j, v
+    cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
+    for v in range(count):
+        out = dst[v] + offset
+        for a in range(rows if by_rows else cols):
+            for b in range(cols if by_rows else rows):
+                i = a if by_rows else b
+                j = b if by_rows else a
+                if row_step < 0:
+                    i = rows - 1 - i
+                if col_step < 0:
+                    j = cols - 1 - j
+                out[i * row_step + j * col_step] = w[(i * cols + j) * LANES + v]
+
+cdef inline void scatter_lower(floating** dst, int count, const floating* w, int n,
+                               bint transposed) noexcept nogil:
+    """Write the lower triangles in w, zeros above, as row-major matrices (their transposes,
+    upper triangular, if ``transposed``)."""
     cdef floating* out
     cdef int i, j, v
     for v in range(count):
-        out = dst[v] + offset
-        for i in range(rows):
-            for j in range(i + 1 if lower_only else cols):
-                out[i * row_step + j * col_step] = w[(i * cols + j) * LANES + v]
-            if lower_only:
-                for j in range(i + 1, cols):
-                    out[i * row_step + j * col_step] = 0
+        out = dst[v]
+        for i in range(n):
+            for j in range(n):
+                if transposed:
+                    out[i * n + j] = w[(j * n + i) * LANES + v] if j >= i else 0
+                else:
+                    out[i * n + j] = w[(i * n + j) * LANES + v] if j <= i else 0
 
 cdef inline void scatter_symmetric(floating** dst, int count, const floating* w,
                                    int n) noexcept nogil:
@@ -797,7 +828,7 @@ cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
     gather(a, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
     mark_nonfinite(a, n, n, True, status)
     cholesky_lanes(a, n, status)
-    scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    scatter_lower(p + LANES, count, a, n, not lower)
 
 cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
@@ -914,7 +945,7 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                 ij = (i * c + j) * LANES
                 for v in range(LANES):
                     x[ij + v] = alpha * s[v]
-    scatter(p + 2 * LANES, count, x, t, c, b_at, b_row, b_col, False)
+    scatter(p + 2 * LANES, count, x, t, c, b_at, b_row, b_col)
 
 # ---- the one batch driver ---------------------------------------------------------------------
 
