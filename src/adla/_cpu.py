@@ -121,6 +121,13 @@ def syevd(a):
     return _run(K.SYEVD, (a,), [(n, n), (n,)], n, n)
 
 
+def syevd_backward(du, dlam, u, lam):
+    """The symmetric gradient of ``syevd`` (see ``_decomp.syevd_backward``); ``du`` or ``dlam``
+    may be None (zero). Returns ``dA``."""
+    n = u.shape[1]
+    return _run(K.SYEVD_BACKWARD, (du, dlam, u, lam), [(n, n)], n, n)[0]
+
+
 def inverse(a):
     n = a.shape[1]
     return _run(K.INVERSE, (a,), [(n, n)], n, n)

@@ -145,15 +145,10 @@ def syevd_backward(dU, dlam, U, lam):
         f.same_core_shape("dU", "U")
     if dlam is not None:
         f.require("dlam", -1, n, "entries (the order of U)")
-    xp, be, U_, lam_ = f.xp, f.backend, f.stack("U"), f.stack("lam")
-    gap = lam_[:, None, :] - lam_[:, :, None]                     # lam[j] - lam[i]
-    close = abs(gap) <= degenerate_tolerance(lam_, f.dtype)[:, None, None]
-    F = 1.0 / xp.where(close, xp.inf, gap)
-    inner = F * be.gemm(U_, _cotangent(f, "dU", (n, n)), transpose_b=True)
-    diagonal = xp.arange(n)
-    inner[:, diagonal, diagonal] += _cotangent(f, "dlam", (n,))
-    G = be.gemm(be.gemm(U_, inner, transpose_a=True), U_)
-    return f.gradient(0.5 * (G + G.transpose(0, 2, 1)), "U")
+    dA = f.backend.syevd_backward(f.stack("dU") if dU is not None else None,
+                                  f.stack("dlam") if dlam is not None else None,
+                                  f.stack("U"), f.stack("lam"))
+    return f.gradient(dA, "U")
 
 
 # ---- inverse, det, slogdet ----------------------------------------------------------------------

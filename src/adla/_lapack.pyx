@@ -41,7 +41,8 @@ cdef enum:
     OP_SLOGDET = 11
     OP_COFACTOR = 12
     OP_POTRF_BACKWARD = 13
-    MAX_OPERANDS = 4
+    OP_SYEVD_BACKWARD = 14
+    MAX_OPERANDS = 5
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     SMALL_TRIANGULAR = 16   # the same for trsm and trmm (both sides of B at most this)
     LANES = 8           # matrices per interleaved kernel call
@@ -60,7 +61,7 @@ cdef enum:
 GEMM, SYRK, TRMM, TRSM, POTRF, POTRI, POTRS = OP_GEMM, OP_SYRK, OP_TRMM, OP_TRSM, OP_POTRF, OP_POTRI, OP_POTRS
 GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD, OP_INVERSE,
                                                    OP_SLOGDET, OP_COFACTOR)
-POTRF_BACKWARD = OP_POTRF_BACKWARD
+POTRF_BACKWARD, SYEVD_BACKWARD = OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD
 SMALL_ORDER = SMALL
 
 
@@ -547,6 +548,48 @@ cdef int syevd_one(const Job* job, floating** p) noexcept nogil:
     return info
 
 
+cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """dA of syevd from (dU, dlam, U, lam), either cotangent possibly absent (NULL = zero):
+    dA = U^T S U with S the symmetric part of diag(dlam) + F * (U dU^T) and
+    F[i, j] = 1/(lam[j] - lam[i]), zero where the gap is within 64 n eps max|lam| (one
+    eigenspace). Three products in cache instead of a pass over the batch for each step."""
+    cdef int n = job.n, i, j
+    cdef floating* du = p[0]
+    cdef floating* dlam = p[1]
+    cdef floating* u = p[2]
+    cdef floating* lam = p[3]
+    cdef floating* da = p[4]
+    cdef floating* m = work
+    cdef floating* t = work + <Py_ssize_t>n * n
+    cdef floating eps = 2.220446049250313e-16 if floating is double else 1.1920929e-07
+    cdef floating tolerance = 0, gap, x
+    if n == 0:
+        return 0
+    for i in range(n):
+        tolerance = fabs(lam[i]) if fabs(lam[i]) > tolerance else tolerance
+    tolerance = tolerance * 64 * n * eps
+    # Row-major M = U dU^T is column-major M^T = dU U^T, with the buffers' column-major views.
+    if du != NULL:
+        xgemm(c'T', c'N', n, n, n, 1, du, n, u, n, 0, m, n)
+    else:
+        memset(m, 0, <Py_ssize_t>n * n * sizeof(floating))
+    for i in range(n):
+        for j in range(n):
+            gap = lam[j] - lam[i]
+            m[i * n + j] = m[i * n + j] / gap if fabs(gap) > tolerance else 0
+        m[i * n + i] = dlam[i] if dlam != NULL else 0
+    for i in range(n):
+        for j in range(i):
+            x = (m[i * n + j] + m[j * n + i]) * <floating>0.5
+            m[i * n + j] = x
+            m[j * n + i] = x
+    # U^T S U: the row-major U is column-major U^T, so this is Ucm S Ucm^T column-major.
+    xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
+    xgemm(c'N', c'T', n, n, n, 1, t, n, u, n, 0, da, n)
+    symmetrize(da, n)
+    return 0
+
+
 cdef int inverse_one(const Job* job, floating** p) noexcept nogil:
     # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed.
     cdef int n = job.n, info, lwork
@@ -949,7 +992,7 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
 
 # ---- the one batch driver ---------------------------------------------------------------------
 
-cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
+cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if job.op == OP_GEMM:
         return gemm_one(job, p)
     if job.op == OP_SYRK:
@@ -974,6 +1017,8 @@ cdef inline int run_one(const Job* job, floating** p) noexcept nogil:
         return slogdet_one(job, p)
     if job.op == OP_POTRF_BACKWARD:
         return potrf_backward_one(job, p)
+    if job.op == OP_SYEVD_BACKWARD:
+        return syevd_backward_one(job, p, work)
     return cofactor_one(job, p)
 
 cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
@@ -1001,7 +1046,7 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     if job.lanes == 1:
         for i in range(noperands):
             p[i] = base[i] + first * step[i] if base[i] != NULL else NULL
-        status[first] = run_one(job, p)
+        status[first] = run_one(job, p, work)
         return
     count = <int>min(<Py_ssize_t>LANES, nbatch - first)
     for i in range(noperands):
@@ -1038,6 +1083,8 @@ cdef void plan(Job* job) noexcept nogil:
     scratch each thread needs for them."""
     cdef Py_ssize_t n = job.n, nn = n * n
     job.lanes, job.work = 1, 0
+    if job.op == OP_SYEVD_BACKWARD:
+        job.work = 2 * nn
     if job.op == OP_POTRF and n <= SMALL:
         job.lanes, job.work = LANES, nn * LANES
     elif job.op == OP_POTRF_BACKWARD and n <= SMALL:

@@ -284,6 +284,23 @@ def syevd(a):
     return _c(U), _c(lam), cp.where(bad, NONFINITE, 0).astype(cp.int32)
 
 
+
+def syevd_backward(du, dlam, u, lam):
+    """dA = U^T S U, S the symmetric part of diag(dlam) + F * (U dU^T) (see the CPU kernel)."""
+    n, nbatch = u.shape[1], _batch(du, dlam, u, lam)
+    gap = lam[:, None, :] - lam[:, :, None]                       # lam[j] - lam[i]
+    scale = abs(lam).max(axis=-1) if n else abs(lam).sum(axis=-1)
+    close = abs(gap) <= (64 * n * float(np.finfo(u.dtype).eps) * scale)[:, None, None]
+    F = 1.0 / cp.where(close, cp.inf, gap)
+    inner = F * cp.matmul(u, _t(du)) if du is not None else cp.zeros((nbatch, n, n), u.dtype)
+    inner = cp.broadcast_to(inner, (nbatch, n, n)).copy()
+    if dlam is not None:
+        diagonal = cp.arange(n)
+        inner[:, diagonal, diagonal] += dlam
+    inner = 0.5 * (inner + _t(inner))
+    G = cp.matmul(cp.matmul(_t(u), inner), u)
+    return _c(0.5 * (G + _t(G)))
+
 def _slogdet(a):
     nbatch, n = a.shape[0], a.shape[1]
     if n == 0:
