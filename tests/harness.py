@@ -164,6 +164,13 @@ ROWS = [
         primals=("A", "B", "out"),
         options=[dict(transpose=t, rightside=r, lower=lo, alpha=0.9)
                  for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
+    # Both sides of the interleaved triangular kernels (order and other side of B up to 16).
+    *[Row(name, triangular_operands, lambda o, A, B, solve=solve: ref_triangular(o, A, B, solve),
+          primals=("A", "B", "out") if solve else ("A", "B"),
+          options=[dict(transpose=t, rightside=r, lower=lo, alpha=0.9)
+                   for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)],
+          label=f"_n{n}_m{m}", dims=dict(DIMS, n=n, m=m))
+      for name, solve in (("trmm", False), ("trsm", True)) for n, m in ((16, 16), (17, 3), (4, 17))],
     Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
         primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
     *[Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,

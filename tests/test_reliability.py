@@ -67,7 +67,8 @@ def test_property_forward_backward_layouts(problem):
     inputs = make_inputs(row, opts, batches, dtype, dims=dims)
     moved = {k: relayout(v, layout) for k, v in inputs.items()}
     saved = {k: v.copy() for k, v in moved.items()}
-    out = call_forward(row, opts, moved)
+    with np.errstate(over="ignore"):            # det may leave float32's range, as in NumPy
+        out = call_forward(row, opts, moved)
     for o in as_tuple(out):
         assert o.flags.c_contiguous and o.dtype == dtype
         assert not any(np.shares_memory(o, v) for v in moved.values())
