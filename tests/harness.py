@@ -192,6 +192,12 @@ ROWS = [
         primals=("out0", "out1"), label="_square"),
     Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
         primals=("out0", "out1")),
+    # Both sides of the interleaved kernels (long side up to 16) and their fused gradients.
+    *[Row(name, lambda o, d, shape=shape: dict(A=(shape(d), "general")), ref, primals=("out0", "out1"),
+          label=f"_k{k}", dims=dict(DIMS, k=k))
+      for name, ref, shape in (("gelqf", ref_lq, lambda d: (d["m"], d["k"])),
+                               ("geqrf", ref_qr, lambda d: (d["k"], d["m"])))
+      for k in (16, 17)],
     Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd,
         primals=("out0", "out1")),
     Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),

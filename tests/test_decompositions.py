@@ -189,9 +189,10 @@ def test_gelqf_shapes_and_non_negative_diagonal(shape):
     np.testing.assert_allclose(R, np.swapaxes(L, -1, -2), atol=1e-12)
 
 
-def test_lq_and_qr_backward_raise_on_rank_deficiency():
-    A = np.ones((3, 2, 4))
-    A[0] = np.arange(8.0).reshape(2, 4) ** 2
+@pytest.mark.parametrize("n", [4, 20])          # fused kernel up to 16 columns, composed above
+def test_lq_and_qr_backward_raise_on_rank_deficiency(n):
+    A = np.ones((3, 2, n))
+    A[0] = np.arange(2.0 * n).reshape(2, n) ** 2
     Q, L = adla.gelqf(A)
     L[1, 1, 1] = 0.0                              # exactly rank deficient
     L[2, 1, 1] = 0.0

@@ -189,15 +189,8 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     n = f.core_shape("A")[0]
     if alpha == 0:
         return f.gradient(f.zeros((n, n)), "A"), f.gradient(f.zeros(f.core_shape("B")), "B")
-    be, A_, X_ = f.backend, f.stack("A"), f.stack("X")
-    Y = f.nan_where_failed(*be.trsm(A_, f.stack("dX"), transpose=not transpose,
-                                    rightside=rightside, lower=lower))
-    read = dict(alpha=-1.0, triangle="lower" if lower else "upper")
-    if not rightside:
-        dA = (be.gemm(X_, Y, transpose_b=True, **read) if transpose
-              else be.gemm(Y, X_, transpose_b=True, **read))
-    else:
-        dA = (be.gemm(Y, X_, transpose_a=True, **read) if transpose
-              else be.gemm(X_, Y, transpose_a=True, **read))
-    # Y is a fresh array: with alpha == 1 it is dB itself.
-    return f.gradient(dA, "A"), f.gradient(Y if alpha == 1 else alpha * Y, "B")
+    dA, dB, status = f.backend.trsm_backward(f.stack("A"), f.stack("X"), f.stack("dX"),
+                                             transpose=transpose, rightside=rightside,
+                                             lower=lower, alpha=alpha)
+    return (f.gradient(f.nan_where_failed(dA, status), "A"),
+            f.gradient(f.nan_where_failed(dB, status), "B"))

@@ -14,7 +14,7 @@ from . import _lapack as K
 xp = np
 
 # Kernels that call no BLAS/LAPACK for matrices up to K.SMALL_ORDER.
-_BLAS_FREE_WHEN_SMALL = {K.POTRF, K.POTRF_BACKWARD}
+_BLAS_FREE_WHEN_SMALL = {K.POTRF, K.POTRF_BACKWARD}     # see _lapack.plan for the sizes
 _controller = None
 _controller_lock = threading.Lock()
 
@@ -80,6 +80,14 @@ def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags, alpha)
 
 
+def trsm_backward(a, x, dx, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """``(dA, dB, status)`` of ``trsm`` from its output ``x`` and cotangent ``dx``."""
+    m, n = x.shape[1:]
+    order = n if rightside else m
+    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
+    return _run(K.TRSM_BACKWARD, (a, x, dx), [(order, order), (m, n)], m, n, 0, flags, alpha)
+
+
 def potrf(a, *, lower=True):
     n = a.shape[1]
     return _run(K.POTRF, (a,), [(n, n)], n, n, 0, _flags(lower=lower))
@@ -112,6 +120,16 @@ def geqrf(a):
     """Thin QR ``a = Q R`` (m >= n) with a non-negative diagonal: ``(Q, R, status)``."""
     m, n = a.shape[1:]
     return _run(K.GEQRF, (a,), [(m, n), (n, n)], m, n)
+
+
+def orthogonal_backward(dq, dt, q, t, lq):
+    """``(dA, status)`` of ``gelqf`` (``lq``) or ``geqrf`` from one fused kernel, or None where
+    there is none (orders above ``K.SMALL_DENSE_ORDER``): the caller composes the rule then.
+    ``dq``/``dt`` may be None (zero)."""
+    m, n = q.shape[1:]
+    if max(m, n) > K.SMALL_DENSE_ORDER:
+        return None
+    return _run(K.ORTHOGONAL_BACKWARD, (dq, dt, q, t), [(m, n)], m, n, 0, _flags(lower=lq))
 
 
 def syevd(a):

@@ -19,13 +19,18 @@ def _cotangent(f, name, like):
     return f.stack(name) if name in f.arrays else f.xp.zeros((1,) + like, dtype=f.dtype)
 
 
-def _solve_full_rank(f, T, factor, lq):
-    """``L^-T T`` (LQ) or ``T R^-T`` (QR); a zero on the factor's diagonal raises LinAlgError."""
-    X, status = f.backend.trsm(factor, T, transpose=True, rightside=not lq, lower=lq)
+def _full_rank(f, X, status):
+    """``X``, NaN where a non-finite entry failed a matrix; a zero on the triangular factor's
+    diagonal (status > 0) raises LinAlgError."""
     rank_failures = f.xp.flatnonzero(status > 0)
     if rank_failures.size:
         raise f.failure(status, rank_failures, rank_deficient)
     return f.nan_where_failed(X, status)
+
+
+def _solve_full_rank(f, T, factor, lq):
+    """``L^-T T`` (LQ) or ``T R^-T`` (QR), through :func:`_full_rank`."""
+    return _full_rank(f, *f.backend.trsm(factor, T, transpose=True, rightside=not lq, lower=lq))
 
 
 # ---- gelqf / geqrf ------------------------------------------------------------------------------
@@ -67,6 +72,10 @@ def _orthogonal_backward(fname, dQ, dT, Q, T, lq):
     if dT is not None:
         f.same_core_shape("d" + name, name)
     xp, be, Q_, T_ = f.xp, f.backend, f.stack("Q"), f.stack(name)
+    fused = be.orthogonal_backward(f.stack("dQ") if dQ is not None else None,
+                                   f.stack("d" + name) if dT is not None else None, Q_, T_, lq)
+    if fused is not None:                    # one kernel (CPU, small orders)
+        return f.gradient(_full_rank(f, *fused), "Q")
     dQ_ = _cotangent(f, "dQ", f.core_shape("Q"))
     dT_ = triangle(xp, _cotangent(f, "d" + name, f.core_shape(name)), lq)
     # LQ: M = L^T dL - dQ Q^T, W = dQ + copyltu(M) Q;  QR: M = R dR^T - dQ^T Q, W = dQ + Q copyltu(M).

@@ -42,9 +42,11 @@ cdef enum:
     OP_COFACTOR = 12
     OP_POTRF_BACKWARD = 13
     OP_SYEVD_BACKWARD = 14
+    OP_TRSM_BACKWARD = 15
+    OP_ORTHOGONAL_BACKWARD = 16
     MAX_OPERANDS = 5
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
-    SMALL_TRIANGULAR = 16   # the same for trsm and trmm (both sides of B at most this)
+    SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     LANES = 8           # matrices per interleaved kernel call
 
 cdef enum:
@@ -61,8 +63,10 @@ cdef enum:
 GEMM, SYRK, TRMM, TRSM, POTRF, POTRI, POTRS = OP_GEMM, OP_SYRK, OP_TRMM, OP_TRSM, OP_POTRF, OP_POTRI, OP_POTRS
 GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD, OP_INVERSE,
                                                    OP_SLOGDET, OP_COFACTOR)
-POTRF_BACKWARD, SYEVD_BACKWARD = OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD
-SMALL_ORDER = SMALL
+POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD,
+                                                 OP_TRSM_BACKWARD)
+ORTHOGONAL_BACKWARD = OP_ORTHOGONAL_BACKWARD
+SMALL_ORDER, SMALL_DENSE_ORDER = SMALL, SMALL_DENSE
 
 
 def max_threads():
@@ -338,6 +342,37 @@ cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
     copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
     triangular_call(job, p, True)
     return 0
+
+cdef int trsm_backward_one(const Job* job, floating** p) noexcept nogil:
+    """(dA, dB) of trsm from (A, X, dX), the forward's flags and alpha: Y = op(A)^-T dX (on the
+    right: dX op(A)^-T), dB = alpha Y and d op(A) = -Y X^T (right: -X^T Y), kept on the triangle
+    that is read. Status as trsm_one on (A, dX)."""
+    cdef Job solve = job[0], product
+    cdef floating* q[4]
+    cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
+    cdef int t = job.n if right else job.m, status
+    cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
+    solve.flags, solve.alpha = job.flags ^ TRANS_A, 1
+    q[0], q[1], q[2] = p[0], p[2], p[4]
+    status = trsm_one(&solve, q)                       # Y, in dB's place
+    if status or t == 0:
+        return status
+    # Row-major products giving d op(A) transposed back to dA: left -Y X^T (or -X Y^T when
+    # transposed), right -X^T Y (or -Y^T X).
+    product.m, product.n, product.k = t, t, job.m if right else job.n
+    product.alpha, product.beta = -1, 0
+    product.flags = TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B)
+    q[0], q[1] = (p[1], p[4]) if transposed != right else (p[4], p[1])
+    q[2], q[3] = NULL, p[3]
+    if job.m == 0 or job.n == 0:
+        memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
+    else:
+        gemm_one(&product, q)
+    if job.alpha != 1:
+        for i in range(count):
+            p[4][i] = p[4][i] * <floating>job.alpha
+    return 0
+
 
 cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
     cdef int n = job.n, info
@@ -990,6 +1025,224 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                     x[ij + v] = alpha * s[v]
     scatter(p + 2 * LANES, count, x, t, c, b_at, b_row, b_col)
 
+cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                              int* status) noexcept nogil:
+    """trsm_backward_one for LANES small matrices, in the lower form of triangular_lanes: with
+    X' = alpha T^-1 B', Y' = T^-T dX', dB' = alpha Y' and dT = -Y' X'^T on T's lower triangle;
+    the same index maps carry dT back to A's read triangle and dB' to dB."""
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef bint right = (job.flags & RIGHT) != 0, lower = (job.flags & LOWER) != 0
+    cdef bint transposed = ((job.flags & TRANS_A) != 0) != right
+    cdef bint reversed = lower == transposed
+    cdef int t = n if right else m
+    cdef int c = m if right else n
+    cdef Py_ssize_t a_row = 1 if transposed else t, a_col = t if transposed else 1, a_at = 0
+    cdef Py_ssize_t b_row = 1 if right else n, b_col = n if right else 1, b_at = 0
+    cdef floating alpha = <floating>job.alpha
+    cdef floating* a = w
+    cdef floating* x = a + <Py_ssize_t>t * t * LANES
+    cdef floating* y = x + <Py_ssize_t>t * c * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef Py_ssize_t ij
+    if reversed:
+        a_at, a_row, a_col = (t - 1) * (a_row + a_col), -a_row, -a_col
+        b_at, b_row = (t - 1) * b_row, -b_row
+    gather(a, p, t, t, a_at, a_row, a_col, True)
+    gather(x, p + LANES, t, c, b_at, b_row, b_col, False)
+    gather(y, p + 2 * LANES, t, c, b_at, b_row, b_col, False)
+    mark_nonfinite(a, t, t, True, status)
+    mark_nonfinite(y, t, c, False, status)
+    mark_zero_diagonal(a, t, reversed, status)
+    for i in range(t):
+        for v in range(LANES):
+            inverse_diagonal[i * LANES + v] = 1 / a[(i * t + i) * LANES + v]
+    for i in range(t - 1, -1, -1):               # Y' = T^-T dX': back substitution
+        for j in range(c):
+            ij = (i * c + j) * LANES
+            for v in range(LANES):
+                s[v] = y[ij + v]
+            for k in range(i + 1, t):
+                for v in range(LANES):
+                    s[v] = s[v] - a[(k * t + i) * LANES + v] * y[(k * c + j) * LANES + v]
+            for v in range(LANES):
+                y[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+    for i in range(t):                           # dT = -Y' X'^T, lower triangle (over T)
+        for j in range(t):
+            for v in range(LANES):
+                s[v] = 0
+            if j <= i:
+                for k in range(c):
+                    for v in range(LANES):
+                        s[v] = s[v] - y[(i * c + k) * LANES + v] * x[(j * c + k) * LANES + v]
+            for v in range(LANES):
+                a[(i * t + j) * LANES + v] = s[v]
+    for i in range(t * c):
+        for v in range(LANES):
+            y[i * LANES + v] = alpha * y[i * LANES + v]
+    scatter(p + 3 * LANES, count, a, t, t, a_at, a_row, a_col)
+    scatter(p + 4 * LANES, count, y, t, c, b_at, b_row, b_col)
+
+cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w, int* status,
+                           bint lq) noexcept nogil:
+    """orthogonal_factor for LANES small matrices: Householder QR of M (r x c, r >= c), where M
+    is A for QR and A^T for LQ (A = L Q is A^T = Q^T L^T), then the thin Q accumulated from the
+    reflectors backwards; signs flipped so that the triangular factor's diagonal is
+    non-negative. Reflectors as LAPACK's larfg: H = I - tau v v^T, v[0] = 1,
+    beta = -sign(alpha) |x|, and H = I when x is zero below its first entry."""
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef int r = n if lq else m, c = m if lq else n
+    cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
+    cdef floating* a = w
+    cdef floating* q = w + <Py_ssize_t>r * c * LANES
+    cdef floating tau[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef floating scale[LANES]
+    cdef floating alpha, beta, norm
+    cdef floating* out
+    gather(a, p, r, c, 0, row_step, col_step, False)
+    mark_nonfinite(a, r, c, False, status)
+    for k in range(c):
+        for v in range(LANES):
+            s[v] = 0
+        for i in range(k + 1, r):
+            for v in range(LANES):
+                s[v] = s[v] + a[(i * c + k) * LANES + v] * a[(i * c + k) * LANES + v]
+        for v in range(LANES):
+            alpha = a[(k * c + k) * LANES + v]
+            norm = sqrt(alpha * alpha + s[v])
+            beta = -norm if alpha >= 0 else norm
+            tau[k * LANES + v] = (beta - alpha) / beta if s[v] != 0 else 0
+            scale[v] = 1 / (alpha - beta) if s[v] != 0 else 0
+            a[(k * c + k) * LANES + v] = beta if s[v] != 0 else alpha
+        for i in range(k + 1, r):
+            for v in range(LANES):
+                a[(i * c + k) * LANES + v] = a[(i * c + k) * LANES + v] * scale[v]
+        for j in range(k + 1, c):                # H applied to the columns on the right
+            for v in range(LANES):
+                s[v] = a[(k * c + j) * LANES + v]
+            for i in range(k + 1, r):
+                for v in range(LANES):
+                    s[v] = s[v] + a[(i * c + k) * LANES + v] * a[(i * c + j) * LANES + v]
+            for v in range(LANES):
+                s[v] = s[v] * tau[k * LANES + v]
+                a[(k * c + j) * LANES + v] = a[(k * c + j) * LANES + v] - s[v]
+            for i in range(k + 1, r):
+                for v in range(LANES):
+                    a[(i * c + j) * LANES + v] = (a[(i * c + j) * LANES + v]
+                                                  - s[v] * a[(i * c + k) * LANES + v])
+    for i in range(r):                           # Q = H_0 ... H_{c-1} [I; 0]
+        for j in range(c):
+            for v in range(LANES):
+                q[(i * c + j) * LANES + v] = 1 if i == j else 0
+    for k in range(c - 1, -1, -1):
+        for j in range(k, c):
+            for v in range(LANES):
+                s[v] = q[(k * c + j) * LANES + v]
+            for i in range(k + 1, r):
+                for v in range(LANES):
+                    s[v] = s[v] + a[(i * c + k) * LANES + v] * q[(i * c + j) * LANES + v]
+            for v in range(LANES):
+                s[v] = s[v] * tau[k * LANES + v]
+                q[(k * c + j) * LANES + v] = q[(k * c + j) * LANES + v] - s[v]
+            for i in range(k + 1, r):
+                for v in range(LANES):
+                    q[(i * c + j) * LANES + v] = (q[(i * c + j) * LANES + v]
+                                                  - s[v] * a[(i * c + k) * LANES + v])
+    for k in range(c):                           # non-negative diagonal
+        for v in range(LANES):
+            scale[v] = -1 if a[(k * c + k) * LANES + v] < 0 else 1
+        for j in range(k, c):
+            for v in range(LANES):
+                a[(k * c + j) * LANES + v] = a[(k * c + j) * LANES + v] * scale[v]
+        for i in range(r):
+            for v in range(LANES):
+                q[(i * c + k) * LANES + v] = q[(i * c + k) * LANES + v] * scale[v]
+    scatter(p + LANES, count, q, r, c, 0, row_step, col_step)
+    for v in range(count):                       # R (QR), or L = R^T (LQ): the top c x c of a
+        out = p[2 * LANES + v]
+        for i in range(c):
+            for j in range(c):
+                if lq:
+                    out[i * c + j] = a[(j * c + i) * LANES + v] if j <= i else 0
+                else:
+                    out[i * c + j] = a[(i * c + j) * LANES + v] if j >= i else 0
+
+cdef inline void gather_or_zero(floating* w, floating** src, int rows, int cols,
+                                Py_ssize_t row_step, Py_ssize_t col_step,
+                                bint lower_only) noexcept nogil:
+    # An absent optional operand (NULL) is zero.
+    cdef Py_ssize_t e
+    if src[0] != NULL:
+        gather(w, src, rows, cols, 0, row_step, col_step, lower_only)
+    else:
+        for e in range(<Py_ssize_t>rows * cols * LANES):
+            w[e] = 0
+
+cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                                    int* status) noexcept nogil:
+    """dA of gelqf (flag LOWER) or geqrf for LANES small matrices, from (dQ, dT, Q, T), either
+    cotangent possibly absent. In LQ form (QR read transposed: L = R^T, Q -> Q^T):
+    M = L^T dL - dQ Q^T, S = its lower triangle mirrored, W = dQ + S Q, dA = L^-T W. Status as
+    trsm_one on (L, W): a zero on L's diagonal is rank deficiency."""
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int c = m if lq else n, r = n if lq else m    # order of T, the long side
+    cdef Py_ssize_t q_row = r if lq else 1, q_col = 1 if lq else c
+    cdef Py_ssize_t t_row = c if lq else 1, t_col = 1 if lq else c
+    cdef floating* q = w
+    cdef floating* dq = q + <Py_ssize_t>c * r * LANES
+    cdef floating* t = dq + <Py_ssize_t>c * r * LANES
+    cdef floating* dt = t + <Py_ssize_t>c * c * LANES
+    cdef floating* sym = dt + <Py_ssize_t>c * c * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating acc[LANES]
+    cdef Py_ssize_t ij
+    gather_or_zero(dq, p, c, r, q_row, q_col, False)
+    gather_or_zero(dt, p + LANES, c, c, t_row, t_col, True)
+    gather(q, p + 2 * LANES, c, r, 0, q_row, q_col, False)
+    gather(t, p + 3 * LANES, c, c, 0, t_row, t_col, True)
+    for i in range(c):                           # S from M's lower triangle
+        for j in range(i + 1):
+            for v in range(LANES):
+                acc[v] = 0
+            for k in range(i, c):
+                for v in range(LANES):
+                    acc[v] = acc[v] + t[(k * c + i) * LANES + v] * dt[(k * c + j) * LANES + v]
+            for k in range(r):
+                for v in range(LANES):
+                    acc[v] = acc[v] - dq[(i * r + k) * LANES + v] * q[(j * r + k) * LANES + v]
+            for v in range(LANES):
+                sym[(i * c + j) * LANES + v] = acc[v]
+                sym[(j * c + i) * LANES + v] = acc[v]
+    for i in range(c):                           # W = dQ + S Q, in dq
+        for k in range(r):
+            ij = (i * r + k) * LANES
+            for v in range(LANES):
+                acc[v] = dq[ij + v]
+            for j in range(c):
+                for v in range(LANES):
+                    acc[v] = acc[v] + sym[(i * c + j) * LANES + v] * q[(j * r + k) * LANES + v]
+            for v in range(LANES):
+                dq[ij + v] = acc[v]
+    mark_nonfinite(t, c, c, True, status)
+    mark_nonfinite(dq, c, r, False, status)
+    mark_zero_diagonal(t, c, False, status)
+    for i in range(c):
+        for v in range(LANES):
+            inverse_diagonal[i * LANES + v] = 1 / t[(i * c + i) * LANES + v]
+    for i in range(c - 1, -1, -1):               # dA = L^-T W, back substitution
+        for k in range(r):
+            ij = (i * r + k) * LANES
+            for v in range(LANES):
+                acc[v] = dq[ij + v]
+            for j in range(i + 1, c):
+                for v in range(LANES):
+                    acc[v] = acc[v] - t[(j * c + i) * LANES + v] * dq[(j * r + k) * LANES + v]
+            for v in range(LANES):
+                dq[ij + v] = acc[v] * inverse_diagonal[i * LANES + v]
+    scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)
+
 # ---- the one batch driver ---------------------------------------------------------------------
 
 cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -1019,6 +1272,8 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
         return potrf_backward_one(job, p)
     if job.op == OP_SYEVD_BACKWARD:
         return syevd_backward_one(job, p, work)
+    if job.op == OP_TRSM_BACKWARD:
+        return trsm_backward_one(job, p)
     return cofactor_one(job, p)
 
 cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
@@ -1027,6 +1282,12 @@ cdef inline void run_lanes(const Job* job, floating** p, int count, floating* wo
         potrf_lanes(job, p, count, work, status)
     elif job.op == OP_TRSM or job.op == OP_TRMM:
         triangular_lanes(job, p, count, work, status, job.op == OP_TRSM)
+    elif job.op == OP_TRSM_BACKWARD:
+        trsm_backward_lanes(job, p, count, work, status)
+    elif job.op == OP_GELQF or job.op == OP_GEQRF:
+        orthogonal_lanes(job, p, count, work, status, job.op == OP_GELQF)
+    elif job.op == OP_ORTHOGONAL_BACKWARD:
+        orthogonal_backward_lanes(job, p, count, work, status)
     elif job.op == OP_POTRF_BACKWARD:
         potrf_backward_lanes(job, p, count, work, status)
 
@@ -1089,9 +1350,14 @@ cdef void plan(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, nn * LANES
     elif job.op == OP_POTRF_BACKWARD and n <= SMALL:
         job.lanes, job.work = LANES, 2 * nn * LANES
-    elif (job.op == OP_TRSM or job.op == OP_TRMM) and job.m <= SMALL_TRIANGULAR \
-            and job.n <= SMALL_TRIANGULAR:
-        job.lanes, job.work = LANES, <Py_ssize_t>(job.m + job.n) * (job.m + job.n) * LANES
+    elif (job.op == OP_TRSM or job.op == OP_TRMM or job.op == OP_TRSM_BACKWARD) \
+            and job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m + job.n) * (job.m + job.n) * LANES
+    elif (job.op == OP_GELQF or job.op == OP_GEQRF) and job.m <= SMALL_DENSE \
+            and job.n <= SMALL_DENSE and job.m > 0 and job.n > 0:
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.m * job.n * LANES
+    elif job.op == OP_ORTHOGONAL_BACKWARD:      # only small sizes reach this kernel
+        job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,

@@ -148,6 +148,20 @@ def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     return _c(alpha * X), status
 
 
+def trsm_backward(a, x, dx, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """``(dA, dB, status)`` of trsm: ``Y = op(A)^-T dX`` (right: ``dX op(A)^-T``), ``dB = alpha Y``,
+    ``d op(A) = -Y X^T`` (right: ``-X^T Y``) on the triangle that is read."""
+    Y, status = trsm(a, dx, transpose=not transpose, rightside=rightside, lower=lower)
+    read = dict(alpha=-1.0, triangle="lower" if lower else "upper")
+    if not rightside:
+        dA = (gemm(x, Y, transpose_b=True, **read) if transpose
+              else gemm(Y, x, transpose_b=True, **read))
+    else:
+        dA = (gemm(Y, x, transpose_a=True, **read) if transpose
+              else gemm(x, Y, transpose_a=True, **read))
+    return dA, (Y if alpha == 1 else alpha * Y), status
+
+
 # ---- Cholesky family -----------------------------------------------------------------------------
 
 def _cusolver():
@@ -269,6 +283,11 @@ def geqrf(a):
 def gelqf(a):
     Qt, Rt, status = geqrf(_c(_t(a)))                         # A^T = Q' R'  =>  A = R'^T Q'^T
     return _c(_t(Qt)), _c(_t(Rt)), status
+
+
+def orthogonal_backward(dq, dt, q, t, lq):
+    """No fused kernel for the gelqf/geqrf gradient here: the front end composes it."""
+    return None
 
 
 def syevd(a):
