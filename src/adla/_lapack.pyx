@@ -775,6 +775,13 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
     cdef const floating* lane
     cdef int a, b, i, j, v, count
     cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
+    if col_step == 1 and row_step > 0:          # rows in order, the common case: no index games
+        for v in range(LANES):
+            lane = src[v] + offset
+            for i in range(rows):
+                for j in range(i + 1 if lower_only else cols):
+                    w[(i * cols + j) * LANES + v] = lane[i * row_step + j]
+        return
     for v in range(LANES):
         lane = src[v] + offset
         for a in range(rows if by_rows else cols):
@@ -797,6 +804,13 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
     cdef floating* out
     cdef int a, b, i, j, v
     cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
+    cdef Py_ssize_t e
+    if col_step == 1 and row_step == cols:      # contiguous: one sweep
+        for v in range(count):
+            out = dst[v] + offset
+            for e in range(<Py_ssize_t>rows * cols):
+                out[e] = w[e * LANES + v]
+        return
     for v in range(count):
         out = dst[v] + offset
         for a in range(rows if by_rows else cols):
