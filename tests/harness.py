@@ -146,6 +146,14 @@ ROWS = [
         primals=("A", "B", "C"),
         options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
                  for ta, tb in itertools.product(BOOLS, BOOLS)] + [dict(alpha=-1.1, beta=0.0)]),
+    # Both sides of the interleaved gemm (every dimension up to 8).
+    *[Row("gemm", gemm_operands,
+          lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b"))
+          + o["beta"] * C,
+          primals=("A", "B", "C"),
+          options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
+                   for ta, tb in itertools.product(BOOLS, BOOLS)] + [dict(alpha=0.0, beta=0.5)],
+          label=f"_{m}x{k}x{n}", dims=dict(m=m, k=k, n=n)) for m, k, n in ((8, 8, 8), (2, 9, 3))],
     Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
         lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),
         primals=("A", "B"),

@@ -107,13 +107,8 @@ def syrk_backward(dC, A, *, transpose=False, alpha=1.0):
     order = f.core_shape("A")[1 if transpose else 0]
     f.require("dC", -2, order, "rows (the order of the product)")
     f.require("dC", -1, order, "columns (the order of the product)")
-    dC = f.stack("dC")
-    dC = dC + dC.transpose(0, 2, 1)
-    if transpose:
-        dA = f.backend.gemm(f.stack("A"), dC, alpha=alpha)
-    else:
-        dA = f.backend.gemm(dC, f.stack("A"), alpha=alpha)
-    return f.gradient(dA, "A")
+    return f.gradient(f.backend.syrk_backward(f.stack("dC"), f.stack("A"), transpose=transpose,
+                                              alpha=alpha), "A")
 
 
 # ---- trmm / trsm --------------------------------------------------------------------------------

@@ -68,6 +68,13 @@ def syrk(a, *, transpose=False, alpha=1.0):
     return _run(K.SYRK, (a,), [(m, m)], m, m, k, _flags(transpose_a=transpose), alpha)[0]
 
 
+def syrk_backward(dc, a, *, transpose=False, alpha=1.0):
+    """``alpha (dc + dc^T) a`` (``alpha a (dc + dc^T)`` if transpose), the gradient of syrk."""
+    m, k = (a.shape[2], a.shape[1]) if transpose else (a.shape[1], a.shape[2])
+    return _run(K.SYRK_BACKWARD, (dc, a), [a.shape[1:]], m, m, k, _flags(transpose_a=transpose),
+                alpha)[0]
+
+
 def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)

@@ -44,9 +44,11 @@ cdef enum:
     OP_SYEVD_BACKWARD = 14
     OP_TRSM_BACKWARD = 15
     OP_ORTHOGONAL_BACKWARD = 16
+    OP_SYRK_BACKWARD = 17
     MAX_OPERANDS = 5
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
+    SMALL_GEMM = 8      # and for gemm (up to 16 OpenBLAS is faster per matrix)
     LANES = 8           # matrices per interleaved kernel call
 
 cdef enum:
@@ -65,7 +67,7 @@ GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD,
                                                    OP_SLOGDET, OP_COFACTOR)
 POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD,
                                                  OP_TRSM_BACKWARD)
-ORTHOGONAL_BACKWARD = OP_ORTHOGONAL_BACKWARD
+ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 SMALL_ORDER, SMALL_DENSE_ORDER = SMALL, SMALL_DENSE
 
 
@@ -308,6 +310,23 @@ cdef int syrk_one(const Job* job, floating** p) noexcept nogil:
     xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
           0, p[1], ld(m))
     mirror_triangle(p[1], m, True)
+    return 0
+
+cdef int syrk_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    # dA = alpha (dC + dC^T) A (m x k), or alpha A (dC + dC^T) when TRANS_A (A k x m); the
+    # symmetric sum is formed in scratch, so the batch is read once.
+    cdef int m = job.m, k = job.k, i, j
+    cdef floating* dc = p[0]
+    if m == 0 or k == 0:
+        return 0
+    for i in range(m):
+        for j in range(m):
+            work[i * m + j] = dc[i * m + j] + dc[j * m + i]
+    # Column-major views: A is A^T; the products are their transposes, S symmetric.
+    if job.flags & TRANS_A:
+        xgemm(c'N', c'N', m, k, m, <floating>job.alpha, work, m, p[1], m, 0, p[2], m)
+    else:
+        xgemm(c'N', c'N', k, m, m, <floating>job.alpha, p[1], k, work, m, 0, p[2], k)
     return 0
 
 cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexcept nogil:
@@ -1257,6 +1276,49 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
                 dq[ij + v] = acc[v] * inverse_diagonal[i * LANES + v]
     scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)
 
+cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
+                     int* status) noexcept nogil:
+    """gemm_one for LANES small matrices: D = alpha op(A) op(B) + beta C, op(B) held transposed
+    so that both factors of every inner product are contiguous. BLAS semantics: beta == 0
+    ignores C and alpha == 0 ignores A and B."""
+    cdef int m = job.m, n = job.n, k = job.k, i, j, l, v
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating alpha = <floating>job.alpha
+    cdef floating beta = <floating>job.beta if p[2 * LANES] != NULL else 0
+    cdef floating* a = w
+    cdef floating* bt = a + <Py_ssize_t>m * k * LANES
+    cdef floating* d = bt + <Py_ssize_t>n * k * LANES
+    cdef floating acc[LANES]
+    cdef Py_ssize_t ij, e
+    if beta != 0:
+        gather(d, p + 2 * LANES, m, n, 0, n, 1, False)
+        for e in range(<Py_ssize_t>m * n * LANES):
+            d[e] = beta * d[e]
+    else:
+        for e in range(<Py_ssize_t>m * n * LANES):
+            d[e] = 0
+    if alpha != 0 and k > 0:
+        gather(a, p, m, k, 0, 1 if ta else k, m if ta else 1, False)
+        gather(bt, p + LANES, n, k, 0, k if tb else 1, 1 if tb else n, False)
+        for i in range(m):
+            for j in range(n):
+                for v in range(LANES):
+                    acc[v] = 0
+                for l in range(k):
+                    for v in range(LANES):
+                        acc[v] = acc[v] + a[(i * k + l) * LANES + v] * bt[(j * k + l) * LANES + v]
+                ij = (i * n + j) * LANES
+                for v in range(LANES):
+                    d[ij + v] = d[ij + v] + alpha * acc[v]
+    if job.flags & TRIANGLE:
+        for i in range(m):
+            for j in range(n):
+                if (j > i) if lower else (j < i):
+                    for v in range(LANES):
+                        d[(i * n + j) * LANES + v] = 0
+    scatter(p + 3 * LANES, count, d, m, n, 0, n, 1)
+
 # ---- the one batch driver ---------------------------------------------------------------------
 
 cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -1288,12 +1350,16 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
         return syevd_backward_one(job, p, work)
     if job.op == OP_TRSM_BACKWARD:
         return trsm_backward_one(job, p)
+    if job.op == OP_SYRK_BACKWARD:
+        return syrk_backward_one(job, p, work)
     return cofactor_one(job, p)
 
 cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
                            int* status) noexcept nogil:
     if job.op == OP_POTRF:
         potrf_lanes(job, p, count, work, status)
+    elif job.op == OP_GEMM:
+        gemm_lanes(job, p, count, work, status)
     elif job.op == OP_TRSM or job.op == OP_TRMM:
         triangular_lanes(job, p, count, work, status, job.op == OP_TRSM)
     elif job.op == OP_TRSM_BACKWARD:
@@ -1360,10 +1426,16 @@ cdef void plan(Job* job) noexcept nogil:
     job.lanes, job.work = 1, 0
     if job.op == OP_SYEVD_BACKWARD:
         job.work = 2 * nn
+    if job.op == OP_SYRK_BACKWARD:
+        job.work = <Py_ssize_t>job.m * job.m
     if job.op == OP_POTRF and n <= SMALL:
         job.lanes, job.work = LANES, nn * LANES
     elif job.op == OP_POTRF_BACKWARD and n <= SMALL:
         job.lanes, job.work = LANES, 2 * nn * LANES
+    elif job.op == OP_GEMM and job.m <= SMALL_GEMM and job.n <= SMALL_GEMM \
+            and job.k <= SMALL_GEMM:
+        job.lanes = LANES
+        job.work = <Py_ssize_t>(job.m * job.k + job.n * job.k + job.m * job.n) * LANES
     elif (job.op == OP_TRSM or job.op == OP_TRMM or job.op == OP_TRSM_BACKWARD) \
             and job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
         job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m + job.n) * (job.m + job.n) * LANES

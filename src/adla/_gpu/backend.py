@@ -127,6 +127,11 @@ def syrk(a, *, transpose=False, alpha=1.0):
     return _c(cp.tril(C) + _t(cp.tril(C, -1)))
 
 
+def syrk_backward(dc, a, *, transpose=False, alpha=1.0):
+    S = dc + _t(dc)
+    return _c(alpha * (cp.matmul(a, S) if transpose else cp.matmul(S, a)))
+
+
 def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     T = _triangle(a, lower)
     T = _t(T) if transpose else T
