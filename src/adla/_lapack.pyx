@@ -789,58 +789,56 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
                         Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
     """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
     any transpose or index reversal of a row-major matrix, chosen by the steps."""
-    # Lane by lane, in the source's memory order: each matrix is read in one forward sweep,
-    # which the hardware prefetcher follows (the scattered writes land in cached scratch).
-    cdef const floating* lane
-    cdef int a, b, i, j, v, count
+    # Lane by lane, along the source's contiguous axis and forwards in memory: each matrix is
+    # read in one sweep the hardware prefetcher follows (the writes land in cached scratch).
     cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
-    if col_step == 1 and row_step > 0:          # rows in order, the common case: no index games
-        for v in range(LANES):
-            lane = src[v] + offset
-            for i in range(rows):
-                for j in range(i + 1 if lower_only else cols):
-                    w[(i * cols + j) * LANES + v] = lane[i * row_step + j]
-        return
+    cdef int outer = rows if by_rows else cols, inner = cols if by_rows else rows
+    cdef Py_ssize_t outer_step = row_step if by_rows else col_step
+    cdef Py_ssize_t inner_step = col_step if by_rows else row_step
+    cdef Py_ssize_t w_outer = (cols if by_rows else 1) * LANES
+    cdef Py_ssize_t w_inner = (1 if by_rows else cols) * LANES
+    cdef const floating* source
+    cdef floating* target
+    cdef int a, b, o, first, last, v
     for v in range(LANES):
-        lane = src[v] + offset
-        for a in range(rows if by_rows else cols):
-            if by_rows:
-                i = rows - 1 - a if row_step < 0 else a
-                count = i + 1 if lower_only else cols
-            else:
-                j = cols - 1 - a if col_step < 0 else a
-                count = rows - j if lower_only else rows
-            for b in range(count):
-                if by_rows:
-                    j = count - 1 - b if col_step < 0 else b
-                else:
-                    i = rows - 1 - b if row_step < 0 else rows - count + b
-                w[(i * cols + j) * LANES + v] = lane[i * row_step + j * col_step]
+        for a in range(outer):
+            o = outer - 1 - a if outer_step < 0 else a
+            first, last = 0, inner
+            if lower_only and by_rows:           # j <= i: row i has columns 0..i,
+                last = o + 1
+            elif lower_only:                     # and column j rows j..
+                first = o
+            source = src[v] + offset + o * outer_step
+            target = w + o * w_outer + v
+            for b in range(first, last):
+                target[b * w_inner] = source[b * inner_step]
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
                          Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
     """The inverse of gather (all of w) for the first ``count`` lanes, in the same order."""
-    cdef floating* out
-    cdef int a, b, i, j, v
     cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
+    cdef int outer = rows if by_rows else cols, inner = cols if by_rows else rows
+    cdef Py_ssize_t outer_step = row_step if by_rows else col_step
+    cdef Py_ssize_t inner_step = col_step if by_rows else row_step
+    cdef Py_ssize_t w_outer = (cols if by_rows else 1) * LANES
+    cdef Py_ssize_t w_inner = (1 if by_rows else cols) * LANES
     cdef Py_ssize_t e
+    cdef const floating* source
+    cdef floating* target
+    cdef int a, b, o, v
     if col_step == 1 and row_step == cols:      # contiguous: one sweep
         for v in range(count):
-            out = dst[v] + offset
+            target = dst[v] + offset
             for e in range(<Py_ssize_t>rows * cols):
-                out[e] = w[e * LANES + v]
+                target[e] = w[e * LANES + v]
         return
     for v in range(count):
-        out = dst[v] + offset
-        for a in range(rows if by_rows else cols):
-            for b in range(cols if by_rows else rows):
-                i = a if by_rows else b
-                j = b if by_rows else a
-                if row_step < 0:
-                    i = rows - 1 - i
-                if col_step < 0:
-                    j = cols - 1 - j
-                out[i * row_step + j * col_step] = w[(i * cols + j) * LANES + v]
+        for a in range(outer):
+            o = outer - 1 - a if outer_step < 0 else a
+            target = dst[v] + offset + o * outer_step
+            source = w + o * w_outer + v
+            for b in range(inner):
+                target[b * inner_step] = source[b * w_inner]
 
 cdef inline void scatter_lower(floating** dst, int count, const floating* w, int n,
                                bint transposed) noexcept nogil:
