@@ -785,43 +785,49 @@ cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
 cdef inline Py_ssize_t magnitude(Py_ssize_t x) noexcept nogil:
     return -x if x < 0 else x
 
+ctypedef struct Sweep:
+    # How gather/scatter walk an operand: along its contiguous axis (rows when by_rows), outer
+    # index forwards in memory; w_outer/w_inner are the matching steps in the lanes scratch.
+    bint by_rows
+    int outer, inner
+    Py_ssize_t outer_step, inner_step, w_outer, w_inner
+
+cdef inline Sweep sweep(int rows, int cols, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
+    cdef Sweep g
+    g.by_rows = magnitude(col_step) <= magnitude(row_step)
+    g.outer, g.inner = (rows, cols) if g.by_rows else (cols, rows)
+    g.outer_step, g.inner_step = (row_step, col_step) if g.by_rows else (col_step, row_step)
+    g.w_outer = (cols if g.by_rows else 1) * LANES
+    g.w_inner = (1 if g.by_rows else cols) * LANES
+    return g
+
 cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssize_t offset,
                         Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
     """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
     any transpose or index reversal of a row-major matrix, chosen by the steps."""
     # Lane by lane, along the source's contiguous axis and forwards in memory: each matrix is
     # read in one sweep the hardware prefetcher follows (the writes land in cached scratch).
-    cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
-    cdef int outer = rows if by_rows else cols, inner = cols if by_rows else rows
-    cdef Py_ssize_t outer_step = row_step if by_rows else col_step
-    cdef Py_ssize_t inner_step = col_step if by_rows else row_step
-    cdef Py_ssize_t w_outer = (cols if by_rows else 1) * LANES
-    cdef Py_ssize_t w_inner = (1 if by_rows else cols) * LANES
+    cdef Sweep g = sweep(rows, cols, row_step, col_step)
     cdef const floating* source
     cdef floating* target
     cdef int a, b, o, first, last, v
     for v in range(LANES):
-        for a in range(outer):
-            o = outer - 1 - a if outer_step < 0 else a
-            first, last = 0, inner
-            if lower_only and by_rows:           # j <= i: row i has columns 0..i,
+        for a in range(g.outer):
+            o = g.outer - 1 - a if g.outer_step < 0 else a
+            first, last = 0, g.inner
+            if lower_only and g.by_rows:         # j <= i: row i has columns 0..i,
                 last = o + 1
             elif lower_only:                     # and column j rows j..
                 first = o
-            source = src[v] + offset + o * outer_step
-            target = w + o * w_outer + v
+            source = src[v] + offset + o * g.outer_step
+            target = w + o * g.w_outer + v
             for b in range(first, last):
-                target[b * w_inner] = source[b * inner_step]
+                target[b * g.w_inner] = source[b * g.inner_step]
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
                          Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
     """The inverse of gather (all of w) for the first ``count`` lanes, in the same order."""
-    cdef bint by_rows = magnitude(col_step) <= magnitude(row_step)
-    cdef int outer = rows if by_rows else cols, inner = cols if by_rows else rows
-    cdef Py_ssize_t outer_step = row_step if by_rows else col_step
-    cdef Py_ssize_t inner_step = col_step if by_rows else row_step
-    cdef Py_ssize_t w_outer = (cols if by_rows else 1) * LANES
-    cdef Py_ssize_t w_inner = (1 if by_rows else cols) * LANES
+    cdef Sweep g = sweep(rows, cols, row_step, col_step)
     cdef Py_ssize_t e
     cdef const floating* source
     cdef floating* target
@@ -833,12 +839,12 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
                 target[e] = w[e * LANES + v]
         return
     for v in range(count):
-        for a in range(outer):
-            o = outer - 1 - a if outer_step < 0 else a
-            target = dst[v] + offset + o * outer_step
-            source = w + o * w_outer + v
-            for b in range(inner):
-                target[b * inner_step] = source[b * w_inner]
+        for a in range(g.outer):
+            o = g.outer - 1 - a if g.outer_step < 0 else a
+            target = dst[v] + offset + o * g.outer_step
+            source = w + o * g.w_outer + v
+            for b in range(g.inner):
+                target[b * g.inner_step] = source[b * g.w_inner]
 
 cdef inline void scatter_lower(floating** dst, int count, const floating* w, int n,
                                bint transposed) noexcept nogil:
@@ -893,6 +899,39 @@ cdef inline void mark_zero_diagonal(const floating* w, int n, bint reversed,
         for v in range(LANES):
             if w[(position * n + position) * LANES + v] == 0 and status[v] >= 0:
                 status[v] = (n - position if reversed else position + 1)
+
+cdef inline void reciprocal_diagonal(floating* out, const floating* t, int n) noexcept nogil:
+    cdef int i, v
+    for i in range(n):
+        for v in range(LANES):
+            out[i * LANES + v] = 1 / t[(i * n + i) * LANES + v]
+
+cdef inline void back_substitute(const floating* t, const floating* inverse_diagonal,
+                                 floating* x, int n, int cols, bint lower_only) noexcept nogil:
+    """In place x := T^-T x for lower triangular T (n x n) and x (n x cols), every lane; with
+    lower_only just the entries j <= i of x (which need no others)."""
+    cdef floating s[LANES]
+    cdef int i, j, k, v
+    cdef Py_ssize_t ij
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1 if lower_only else cols):
+            ij = (i * cols + j) * LANES
+            for v in range(LANES):
+                s[v] = x[ij + v]
+            for k in range(i + 1, n):
+                for v in range(LANES):
+                    s[v] = s[v] - t[(k * n + i) * LANES + v] * x[(k * cols + j) * LANES + v]
+            for v in range(LANES):
+                x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+
+cdef inline void add_lower_product(floating* acc, const floating* l, const floating* d, int i,
+                                   int j, int n) noexcept nogil:
+    """acc += (L^T D)[i, j] for every lane, L and D lower triangular (n x n) and j <= i: only
+    rows k >= i contribute."""
+    cdef int k, v
+    for k in range(i, n):
+        for v in range(LANES):
+            acc[v] = acc[v] + l[(k * n + i) * LANES + v] * d[(k * n + j) * LANES + v]
 
 cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
@@ -956,9 +995,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     mark_nonfinite(l, n, n, True, status)
     mark_nonfinite(x, n, n, True, status)
     mark_zero_diagonal(l, n, False, status)
-    for i in range(n):
-        for v in range(LANES):
-            inverse_diagonal[i * LANES + v] = 1 / l[(i * n + i) * LANES + v]
+    reciprocal_diagonal(inverse_diagonal, l, n)
     # S = (P + P^T)/2, P the lower triangle of L^T dL with the diagonal halved:
     # P[i, j] = sum_{k >= i} L[k, i] dL[k, j] (j <= i). Row i of dL is not read after row i
     # of P is done, and its upper triangle never, so S overwrites dL in x.
@@ -966,38 +1003,46 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
         for j in range(i + 1):
             for v in range(LANES):
                 s[v] = 0
-            for k in range(i, n):
-                for v in range(LANES):
-                    s[v] = s[v] + l[(k * n + i) * LANES + v] * x[(k * n + j) * LANES + v]
+            add_lower_product(s, l, x, i, j, n)
             for v in range(LANES):
                 row[j * LANES + v] = s[v] * <floating>0.5
         for j in range(i + 1):
             for v in range(LANES):
                 x[(i * n + j) * LANES + v] = row[j * LANES + v]
                 x[(j * n + i) * LANES + v] = row[j * LANES + v]
-    # Y := S L^-1: solve Y L = S column by column, from the last.
-    for j in range(n - 1, -1, -1):
-        for i in range(n):
-            ij = (i * n + j) * LANES
+    # Y = S L^-1 is (L^-T S)^T, S being symmetric; then dA = L^-T Y, its lower triangle only.
+    back_substitute(l, inverse_diagonal, x, n, n, False)
+    for i in range(n):
+        for j in range(i):
             for v in range(LANES):
-                s[v] = x[ij + v]
-            for k in range(j + 1, n):
-                for v in range(LANES):
-                    s[v] = s[v] - x[(i * n + k) * LANES + v] * l[(k * n + j) * LANES + v]
-            for v in range(LANES):
-                x[ij + v] = s[v] * inverse_diagonal[j * LANES + v]
-    # dA := L^-T Y, lower triangle only: row i needs rows k > i in columns j <= i < k.
-    for i in range(n - 1, -1, -1):
-        for j in range(i + 1):
-            ij = (i * n + j) * LANES
-            for v in range(LANES):
-                s[v] = x[ij + v]
-            for k in range(i + 1, n):
-                for v in range(LANES):
-                    s[v] = s[v] - l[(k * n + i) * LANES + v] * x[(k * n + j) * LANES + v]
-            for v in range(LANES):
-                x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+                s[v] = x[(i * n + j) * LANES + v]
+                x[(i * n + j) * LANES + v] = x[(j * n + i) * LANES + v]
+                x[(j * n + i) * LANES + v] = s[v]
+    back_substitute(l, inverse_diagonal, x, n, n, True)
     scatter_symmetric(p + 2 * LANES, count, x, n)
+
+ctypedef struct LowerForm:
+    int t                   # order of A
+    int c                   # columns of B' (B, or B^T on the right side)
+    bint reversed           # T = J T0 J, J the reversal, because T0 is upper
+    Py_ssize_t a_at, a_row, a_col       # gather steps of T from A
+    Py_ssize_t b_at, b_row, b_col       # and of B' from B (of X' from X)
+
+cdef inline LowerForm lower_form(const Job* job) noexcept nogil:
+    """The index maps that turn a trsm/trmm job (any side, triangle, transpose) into one with a
+    lower triangular T on the left: see triangular_lanes."""
+    cdef LowerForm g
+    cdef bint right = (job.flags & RIGHT) != 0, lower = (job.flags & LOWER) != 0
+    cdef bint transposed = ((job.flags & TRANS_A) != 0) != right    # T0 = op(A), or its transpose
+    g.t = job.n if right else job.m
+    g.c = job.m if right else job.n
+    g.reversed = lower == transposed
+    g.a_at, g.a_row, g.a_col = 0, (1 if transposed else g.t), (g.t if transposed else 1)
+    g.b_at, g.b_row, g.b_col = 0, (1 if right else job.n), (job.n if right else 1)
+    if g.reversed:
+        g.a_at, g.a_row, g.a_col = (g.t - 1) * (g.a_row + g.a_col), -g.a_row, -g.a_col
+        g.b_at, g.b_row = (g.t - 1) * g.b_row, -g.b_row
+    return g
 
 cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w, int* status,
                            bint solve) noexcept nogil:
@@ -1007,32 +1052,21 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
     upper T is turned lower by reversing its row and column order (J T J, J the reversal),
     which reverses the rows of B' and C'. Status as trsm_one: non-finite entries, then the
     first zero on A's diagonal."""
-    cdef int m = job.m, n = job.n, i, j, k, v
-    cdef bint right = (job.flags & RIGHT) != 0, lower = (job.flags & LOWER) != 0
-    cdef bint transposed = ((job.flags & TRANS_A) != 0) != right    # T0 = op(A), or its transpose
-    cdef bint reversed = lower == transposed                        # T0 is upper
-    cdef int t = n if right else m                                  # order of A
-    cdef int c = m if right else n                                  # columns of B'
-    cdef Py_ssize_t a_row = 1 if transposed else t, a_col = t if transposed else 1, a_at = 0
-    cdef Py_ssize_t b_row = 1 if right else n, b_col = n if right else 1, b_at = 0
+    cdef LowerForm g = lower_form(job)
+    cdef int t = g.t, c = g.c, i, j, k, v
     cdef floating alpha = <floating>job.alpha
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>t * t * LANES
     cdef floating inverse_diagonal[SMALL * LANES]
     cdef floating s[LANES]
     cdef Py_ssize_t ij
-    if reversed:
-        a_at, a_row, a_col = (t - 1) * (a_row + a_col), -a_row, -a_col
-        b_at, b_row = (t - 1) * b_row, -b_row
-    gather(a, p, t, t, a_at, a_row, a_col, True)
-    gather(x, p + LANES, t, c, b_at, b_row, b_col, False)
+    gather(a, p, t, t, g.a_at, g.a_row, g.a_col, True)
+    gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
     if solve:
         mark_nonfinite(a, t, t, True, status)
         mark_nonfinite(x, t, c, False, status)
-        mark_zero_diagonal(a, t, reversed, status)
-        for i in range(t):
-            for v in range(LANES):
-                inverse_diagonal[i * LANES + v] = 1 / a[(i * t + i) * LANES + v]
+        mark_zero_diagonal(a, t, g.reversed, status)
+        reciprocal_diagonal(inverse_diagonal, a, t)
         for i in range(t):                       # forward substitution, row by row
             for j in range(c):
                 ij = (i * c + j) * LANES
@@ -1054,50 +1088,29 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                 ij = (i * c + j) * LANES
                 for v in range(LANES):
                     x[ij + v] = alpha * s[v]
-    scatter(p + 2 * LANES, count, x, t, c, b_at, b_row, b_col)
+    scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
 
 cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating* w,
                               int* status) noexcept nogil:
     """trsm_backward_one for LANES small matrices, in the lower form of triangular_lanes: with
     X' = alpha T^-1 B', Y' = T^-T dX', dB' = alpha Y' and dT = -Y' X'^T on T's lower triangle;
     the same index maps carry dT back to A's read triangle and dB' to dB."""
-    cdef int m = job.m, n = job.n, i, j, k, v
-    cdef bint right = (job.flags & RIGHT) != 0, lower = (job.flags & LOWER) != 0
-    cdef bint transposed = ((job.flags & TRANS_A) != 0) != right
-    cdef bint reversed = lower == transposed
-    cdef int t = n if right else m
-    cdef int c = m if right else n
-    cdef Py_ssize_t a_row = 1 if transposed else t, a_col = t if transposed else 1, a_at = 0
-    cdef Py_ssize_t b_row = 1 if right else n, b_col = n if right else 1, b_at = 0
+    cdef LowerForm g = lower_form(job)
+    cdef int t = g.t, c = g.c, i, j, k, v
     cdef floating alpha = <floating>job.alpha
     cdef floating* a = w
     cdef floating* x = a + <Py_ssize_t>t * t * LANES
     cdef floating* y = x + <Py_ssize_t>t * c * LANES
-    cdef floating inverse_diagonal[SMALL * LANES]
     cdef floating s[LANES]
-    cdef Py_ssize_t ij
-    if reversed:
-        a_at, a_row, a_col = (t - 1) * (a_row + a_col), -a_row, -a_col
-        b_at, b_row = (t - 1) * b_row, -b_row
-    gather(a, p, t, t, a_at, a_row, a_col, True)
-    gather(x, p + LANES, t, c, b_at, b_row, b_col, False)
-    gather(y, p + 2 * LANES, t, c, b_at, b_row, b_col, False)
+    cdef floating inverse_diagonal[SMALL * LANES]
+    gather(a, p, t, t, g.a_at, g.a_row, g.a_col, True)
+    gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+    gather(y, p + 2 * LANES, t, c, g.b_at, g.b_row, g.b_col, False)
     mark_nonfinite(a, t, t, True, status)
     mark_nonfinite(y, t, c, False, status)
-    mark_zero_diagonal(a, t, reversed, status)
-    for i in range(t):
-        for v in range(LANES):
-            inverse_diagonal[i * LANES + v] = 1 / a[(i * t + i) * LANES + v]
-    for i in range(t - 1, -1, -1):               # Y' = T^-T dX': back substitution
-        for j in range(c):
-            ij = (i * c + j) * LANES
-            for v in range(LANES):
-                s[v] = y[ij + v]
-            for k in range(i + 1, t):
-                for v in range(LANES):
-                    s[v] = s[v] - a[(k * t + i) * LANES + v] * y[(k * c + j) * LANES + v]
-            for v in range(LANES):
-                y[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+    mark_zero_diagonal(a, t, g.reversed, status)
+    reciprocal_diagonal(inverse_diagonal, a, t)
+    back_substitute(a, inverse_diagonal, y, t, c, False)      # Y' = T^-T dX'
     for i in range(t):                           # dT = -Y' X'^T, lower triangle (over T)
         for j in range(t):
             for v in range(LANES):
@@ -1111,8 +1124,26 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
     for i in range(t * c):
         for v in range(LANES):
             y[i * LANES + v] = alpha * y[i * LANES + v]
-    scatter(p + 3 * LANES, count, a, t, t, a_at, a_row, a_col)
-    scatter(p + 4 * LANES, count, y, t, c, b_at, b_row, b_col)
+    scatter(p + 3 * LANES, count, a, t, t, g.a_at, g.a_row, g.a_col)
+    scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+
+cdef inline void apply_reflector(const floating* a, int k, const floating* tau, floating* x,
+                                 int j, int r, int c) noexcept nogil:
+    """Column j of the r x c lanes matrix x := H_k x, H_k = I - tau v v^T with v[k] = 1 and v
+    below k stored in column k of a (as orthogonal_lanes leaves it)."""
+    cdef floating s[LANES]
+    cdef int i, v
+    for v in range(LANES):
+        s[v] = x[(k * c + j) * LANES + v]
+    for i in range(k + 1, r):
+        for v in range(LANES):
+            s[v] = s[v] + a[(i * c + k) * LANES + v] * x[(i * c + j) * LANES + v]
+    for v in range(LANES):
+        s[v] = s[v] * tau[v]
+        x[(k * c + j) * LANES + v] = x[(k * c + j) * LANES + v] - s[v]
+    for i in range(k + 1, r):
+        for v in range(LANES):
+            x[(i * c + j) * LANES + v] = x[(i * c + j) * LANES + v] - s[v] * a[(i * c + k) * LANES + v]
 
 cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w, int* status,
                            bint lq) noexcept nogil:
@@ -1150,36 +1181,14 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
             for v in range(LANES):
                 a[(i * c + k) * LANES + v] = a[(i * c + k) * LANES + v] * scale[v]
         for j in range(k + 1, c):                # H applied to the columns on the right
-            for v in range(LANES):
-                s[v] = a[(k * c + j) * LANES + v]
-            for i in range(k + 1, r):
-                for v in range(LANES):
-                    s[v] = s[v] + a[(i * c + k) * LANES + v] * a[(i * c + j) * LANES + v]
-            for v in range(LANES):
-                s[v] = s[v] * tau[k * LANES + v]
-                a[(k * c + j) * LANES + v] = a[(k * c + j) * LANES + v] - s[v]
-            for i in range(k + 1, r):
-                for v in range(LANES):
-                    a[(i * c + j) * LANES + v] = (a[(i * c + j) * LANES + v]
-                                                  - s[v] * a[(i * c + k) * LANES + v])
+            apply_reflector(a, k, tau + k * LANES, a, j, r, c)
     for i in range(r):                           # Q = H_0 ... H_{c-1} [I; 0]
         for j in range(c):
             for v in range(LANES):
                 q[(i * c + j) * LANES + v] = 1 if i == j else 0
     for k in range(c - 1, -1, -1):
         for j in range(k, c):
-            for v in range(LANES):
-                s[v] = q[(k * c + j) * LANES + v]
-            for i in range(k + 1, r):
-                for v in range(LANES):
-                    s[v] = s[v] + a[(i * c + k) * LANES + v] * q[(i * c + j) * LANES + v]
-            for v in range(LANES):
-                s[v] = s[v] * tau[k * LANES + v]
-                q[(k * c + j) * LANES + v] = q[(k * c + j) * LANES + v] - s[v]
-            for i in range(k + 1, r):
-                for v in range(LANES):
-                    q[(i * c + j) * LANES + v] = (q[(i * c + j) * LANES + v]
-                                                  - s[v] * a[(i * c + k) * LANES + v])
+            apply_reflector(a, k, tau + k * LANES, q, j, r, c)
     for k in range(c):                           # non-negative diagonal
         for v in range(LANES):
             scale[v] = -1 if a[(k * c + k) * LANES + v] < 0 else 1
@@ -1237,9 +1246,7 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
         for j in range(i + 1):
             for v in range(LANES):
                 acc[v] = 0
-            for k in range(i, c):
-                for v in range(LANES):
-                    acc[v] = acc[v] + t[(k * c + i) * LANES + v] * dt[(k * c + j) * LANES + v]
+            add_lower_product(acc, t, dt, i, j, c)
             for k in range(r):
                 for v in range(LANES):
                     acc[v] = acc[v] - dq[(i * r + k) * LANES + v] * q[(j * r + k) * LANES + v]
@@ -1259,19 +1266,8 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
     mark_nonfinite(t, c, c, True, status)
     mark_nonfinite(dq, c, r, False, status)
     mark_zero_diagonal(t, c, False, status)
-    for i in range(c):
-        for v in range(LANES):
-            inverse_diagonal[i * LANES + v] = 1 / t[(i * c + i) * LANES + v]
-    for i in range(c - 1, -1, -1):               # dA = L^-T W, back substitution
-        for k in range(r):
-            ij = (i * r + k) * LANES
-            for v in range(LANES):
-                acc[v] = dq[ij + v]
-            for j in range(i + 1, c):
-                for v in range(LANES):
-                    acc[v] = acc[v] - t[(j * c + i) * LANES + v] * dq[(j * r + k) * LANES + v]
-            for v in range(LANES):
-                dq[ij + v] = acc[v] * inverse_diagonal[i * LANES + v]
+    reciprocal_diagonal(inverse_diagonal, t, c)
+    back_substitute(t, inverse_diagonal, dq, c, r, False)     # dA = L^-T W
     scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)
 
 cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
@@ -1403,7 +1399,7 @@ cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int nop
     # Matrices share no memory, so the blocks run in parallel (OpenMP) when asked; each thread
     # allocates its scratch once.
     cdef Py_ssize_t block, nblocks = (nbatch + job.lanes - 1) // job.lanes
-    cdef floating* work
+    cdef floating* work = NULL
     if threaded:
         with parallel():
             work = <floating*>malloc((job.work + 1) * sizeof(floating))
