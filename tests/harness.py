@@ -178,7 +178,8 @@ ROWS = [
           options=[dict(transpose=t, rightside=r, lower=lo, alpha=0.9)
                    for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)],
           label=f"_n{n}_m{m}", dims=dict(DIMS, n=n, m=m))
-      for name, solve in (("trmm", False), ("trsm", True)) for n, m in ((16, 16), (17, 3), (4, 17))],
+      for name, solve in (("trmm", False), ("trsm", True))
+      for n, m in ((16, 16), (17, 3), (4, 17))],
     Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
         primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
     *[Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
@@ -201,8 +202,8 @@ ROWS = [
     Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
         primals=("out0", "out1")),
     # Both sides of the interleaved kernels (long side up to 16) and their fused gradients.
-    *[Row(name, lambda o, d, shape=shape: dict(A=(shape(d), "general")), ref, primals=("out0", "out1"),
-          label=f"_k{k}", dims=dict(DIMS, k=k))
+    *[Row(name, lambda o, d, shape=shape: dict(A=(shape(d), "general")), ref,
+          primals=("out0", "out1"), label=f"_k{k}", dims=dict(DIMS, k=k))
       for name, ref, shape in (("gelqf", ref_lq, lambda d: (d["m"], d["k"])),
                                ("geqrf", ref_qr, lambda d: (d["k"], d["m"])))
       for k in (16, 17)],

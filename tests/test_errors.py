@@ -125,8 +125,11 @@ def test_trsm_status_of_every_matrix_of_a_long_batch(n, transpose, rightside, lo
     X = adla.trsm(A, B, check=False, alpha=2.0, **flags)
     ok = [0, 2, 3, 5, 8, 9]
     T = np.swapaxes(tri(np.nan_to_num(A[ok])), -1, -2) if transpose else tri(np.nan_to_num(A[ok]))
-    want = 2.0 * (np.linalg.solve(np.swapaxes(T, -1, -2), np.swapaxes(B[ok], -1, -2)).swapaxes(-1, -2)
-                  if rightside else np.linalg.solve(T, B[ok]))
+    if rightside:                         # X = B T^-1  <=>  X^T = T^-T B^T
+        want = 2.0 * np.linalg.solve(np.swapaxes(T, -1, -2), np.swapaxes(B[ok], -1, -2))
+        want = np.swapaxes(want, -1, -2)
+    else:
+        want = 2.0 * np.linalg.solve(T, B[ok])
     np.testing.assert_allclose(X[ok], want, rtol=1e-10)
     assert np.all(np.isnan(np.delete(X, ok, axis=0)))
 

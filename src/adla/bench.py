@@ -1,8 +1,8 @@
 """Benchmarks: ``python -m adla.bench [--quick] [--out docs/benchmarks.md] [--plot PNG]``.
 
-Forward+backward time (best of 5 after a warm-up, float64, ms) of adla against NumPy/SciPy and, when installed,
-PyTorch and JAX, for the sizes of the CPU-speed issue, each library timed in its own process.
-Prints a table with the ratio of adla to the fastest peer, writes it as Markdown naming the
+Forward+backward time (best of 5 after a warm-up, float64, ms) of adla against NumPy/SciPy and,
+when installed, PyTorch and JAX, for the sizes of the CPU-speed issue, each library timed in its
+own process. Prints a table with the ratio of adla to the fastest peer, writes it as Markdown naming the
 machine, and plots the ratios when matplotlib is installed; ``--gpu`` times CuPy arrays instead.
 Nothing here is asserted: correctness lives in the test suite.
 """

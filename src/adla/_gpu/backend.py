@@ -321,7 +321,6 @@ def syevd_backward(du, dlam, u, lam):
     if dlam is not None:
         diagonal = cp.arange(n)
         inner[:, diagonal, diagonal] += dlam
-    inner = 0.5 * (inner + _t(inner))
     G = cp.matmul(cp.matmul(_t(u), inner), u)
     return _c(0.5 * (G + _t(G)))
 
