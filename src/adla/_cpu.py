@@ -13,8 +13,6 @@ from . import _lapack as K
 
 xp = np
 
-# Kernels that call no BLAS/LAPACK for matrices up to K.SMALL_ORDER.
-_BLAS_FREE_WHEN_SMALL = {K.POTRF, K.POTRF_BACKWARD}     # see _lapack.plan for the sizes
 _controller = None
 _controller_lock = threading.Lock()
 
@@ -42,7 +40,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     nbatch = 0 if 0 in lengths else max(lengths)
     outputs = tuple(np.empty((nbatch,) + shape, dtype=stacks[0].dtype) for shape in shapes)
     parallel = nbatch > 1 and K.max_threads() > 1
-    if parallel and not (op in _BLAS_FREE_WHEN_SMALL and max(m, n) <= K.SMALL_ORDER):
+    if parallel and K.calls_blas(op, m, n, k):
         with _single_threaded_blas():
             status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, True)
     else:

@@ -68,7 +68,7 @@ GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD,
 POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD,
                                                  OP_TRSM_BACKWARD)
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
-SMALL_ORDER, SMALL_DENSE_ORDER = SMALL, SMALL_DENSE
+SMALL_DENSE_ORDER = SMALL_DENSE
 
 
 def max_threads():
@@ -1438,6 +1438,14 @@ cdef void plan(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.m * job.n * LANES
     elif job.op == OP_ORTHOGONAL_BACKWARD:      # only small sizes reach this kernel
         job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
+
+
+def calls_blas(int op, int m, int n, int k=0):
+    """Whether kernel ``op`` at this size calls BLAS/LAPACK (the interleaved kernels do not)."""
+    cdef Job job
+    job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
+    plan(&job)
+    return job.lanes == 1
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
