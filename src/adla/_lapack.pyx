@@ -1,5 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""CPU kernels of adla: one batch driver over per-matrix kernels built on BLAS/LAPACK.
+"""CPU kernels of adla: one batch driver over per-matrix kernels built on BLAS/LAPACK and, for
+batches of small matrices, interleaved kernels that take LANES matrices per call without BLAS
+(see their section; ``plan`` picks one or the other per job).
 
 Every operand is a C-ordered stack ``(nbatch, rows, cols)`` (or ``(1, rows, cols)`` for an operand
 broadcast across the batch). BLAS/LAPACK are column-major, so a row-major ``r x c`` matrix is, to
