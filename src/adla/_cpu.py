@@ -40,7 +40,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     nbatch = 0 if 0 in lengths else max(lengths)
     outputs = tuple(np.empty((nbatch,) + shape, dtype=stacks[0].dtype) for shape in shapes)
     parallel = nbatch > 1 and K.max_threads() > 1
-    if parallel and K.calls_blas(op, m, n, k):
+    if parallel and not K.interleaved(op, m, n, k):
         with _single_threaded_blas():
             status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, True)
     else:
@@ -129,10 +129,10 @@ def geqrf(a):
 
 def orthogonal_backward(dq, dt, q, t, lq):
     """``(dA, status)`` of ``gelqf`` (``lq``) or ``geqrf`` from one fused kernel, or None where
-    there is none (orders above ``K.SMALL_DENSE_ORDER``): the caller composes the rule then.
-    ``dq``/``dt`` may be None (zero)."""
+    there is none (matrices too large for the interleaved kernel): the caller composes the rule
+    then. ``dq``/``dt`` may be None (zero)."""
     m, n = q.shape[1:]
-    if max(m, n) > K.SMALL_DENSE_ORDER:
+    if not K.interleaved(K.ORTHOGONAL_BACKWARD, m, n):
         return None
     return _run(K.ORTHOGONAL_BACKWARD, (dq, dt, q, t), [(m, n)], m, n, 0, _flags(lower=lq))
 

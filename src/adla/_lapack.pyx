@@ -70,7 +70,6 @@ GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD,
 POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD,
                                                  OP_TRSM_BACKWARD)
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
-SMALL_DENSE_ORDER = SMALL_DENSE
 
 
 def max_threads():
@@ -618,7 +617,7 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
     cdef floating* m = work
     cdef floating* t = work + <Py_ssize_t>n * n
     cdef floating eps = 2.220446049250313e-16 if floating is double else 1.1920929e-07
-    cdef floating tolerance = 0, gap, x
+    cdef floating tolerance = 0, gap
     if n == 0:
         return 0
     for i in range(n):
@@ -634,11 +633,7 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
             gap = lam[j] - lam[i]
             m[i * n + j] = m[i * n + j] / gap if fabs(gap) > tolerance else 0
         m[i * n + i] = dlam[i] if dlam != NULL else 0
-    for i in range(n):
-        for j in range(i):
-            x = (m[i * n + j] + m[j * n + i]) * <floating>0.5
-            m[i * n + j] = x
-            m[j * n + i] = x
+    symmetrize(m, n)
     # U^T S U: the row-major U is column-major U^T, so this is Ucm S Ucm^T column-major.
     xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
     xgemm(c'N', c'T', n, n, n, 1, t, n, u, n, 0, da, n)
@@ -848,33 +843,22 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
             for b in range(g.inner):
                 target[b * g.inner_step] = source[b * g.w_inner]
 
-cdef inline void scatter_lower(floating** dst, int count, const floating* w, int n,
-                               bint transposed) noexcept nogil:
-    """Write the lower triangles in w, zeros above, as row-major matrices (their transposes,
-    upper triangular, if ``transposed``)."""
-    cdef floating* out
+cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
+    """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""
     cdef int i, j, v
-    for v in range(count):
-        out = dst[v]
-        for i in range(n):
-            for j in range(n):
-                if transposed:
-                    out[i * n + j] = w[(j * n + i) * LANES + v] if j >= i else 0
-                else:
-                    out[i * n + j] = w[(i * n + j) * LANES + v] if j <= i else 0
+    for i in range(rows):
+        for j in range(cols):
+            if (j > i) if lower else (j < i):
+                for v in range(LANES):
+                    w[(i * cols + j) * LANES + v] = 0
 
-cdef inline void scatter_symmetric(floating** dst, int count, const floating* w,
-                                   int n) noexcept nogil:
-    """Write the symmetric matrices whose lower triangles are in w, both triangles."""
-    cdef floating* out
+cdef inline void mirror_lower(floating* w, int n) noexcept nogil:
+    """Copy the lower triangle of every lane of w onto its upper one."""
     cdef int i, j, v
-    for v in range(count):
-        out = dst[v]
-        for i in range(n):
-            for j in range(i + 1):
-                out[i * n + j] = w[(i * n + j) * LANES + v]
-            for j in range(i + 1, n):
-                out[i * n + j] = w[(j * n + i) * LANES + v]
+    for i in range(n):
+        for j in range(i):
+            for v in range(LANES):
+                w[(j * n + i) * LANES + v] = w[(i * n + j) * LANES + v]
 
 cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
                                 int* status) noexcept nogil:
@@ -978,7 +962,8 @@ cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
     gather(a, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
     mark_nonfinite(a, n, n, True, status)
     cholesky_lanes(a, n, status)
-    scatter_lower(p + LANES, count, a, n, not lower)
+    keep_triangle(a, n, n, True)
+    scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n)
 
 cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
@@ -1021,7 +1006,8 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
                 x[(i * n + j) * LANES + v] = x[(j * n + i) * LANES + v]
                 x[(j * n + i) * LANES + v] = s[v]
     back_substitute(l, inverse_diagonal, x, n, n, True)
-    scatter_symmetric(p + 2 * LANES, count, x, n)
+    mirror_lower(x, n)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
 
 ctypedef struct LowerForm:
     int t                   # order of A
@@ -1114,15 +1100,15 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
     reciprocal_diagonal(inverse_diagonal, a, t)
     back_substitute(a, inverse_diagonal, y, t, c, False)      # Y' = T^-T dX'
     for i in range(t):                           # dT = -Y' X'^T, lower triangle (over T)
-        for j in range(t):
+        for j in range(i + 1):
             for v in range(LANES):
                 s[v] = 0
-            if j <= i:
-                for k in range(c):
-                    for v in range(LANES):
-                        s[v] = s[v] - y[(i * c + k) * LANES + v] * x[(j * c + k) * LANES + v]
+            for k in range(c):
+                for v in range(LANES):
+                    s[v] = s[v] - y[(i * c + k) * LANES + v] * x[(j * c + k) * LANES + v]
             for v in range(LANES):
                 a[(i * t + j) * LANES + v] = s[v]
+    keep_triangle(a, t, t, True)
     for i in range(t * c):
         for v in range(LANES):
             y[i * LANES + v] = alpha * y[i * LANES + v]
@@ -1163,7 +1149,6 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating s[LANES]
     cdef floating scale[LANES]
     cdef floating alpha, beta, norm
-    cdef floating* out
     gather(a, p, r, c, 0, row_step, col_step, False)
     mark_nonfinite(a, r, c, False, status)
     for k in range(c):
@@ -1201,14 +1186,8 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
             for v in range(LANES):
                 q[(i * c + k) * LANES + v] = q[(i * c + k) * LANES + v] * scale[v]
     scatter(p + LANES, count, q, r, c, 0, row_step, col_step)
-    for v in range(count):                       # R (QR), or L = R^T (LQ): the top c x c of a
-        out = p[2 * LANES + v]
-        for i in range(c):
-            for j in range(c):
-                if lq:
-                    out[i * c + j] = a[(j * c + i) * LANES + v] if j <= i else 0
-                else:
-                    out[i * c + j] = a[(i * c + j) * LANES + v] if j >= i else 0
+    keep_triangle(a, c, c, False)                # R: the top c x c of a, reflectors dropped
+    scatter(p + 2 * LANES, count, a, c, c, 0, 1 if lq else c, c if lq else 1)    # L = R^T
 
 cdef inline void gather_or_zero(floating* w, floating** src, int rows, int cols,
                                 Py_ssize_t row_step, Py_ssize_t col_step,
@@ -1279,7 +1258,6 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
     ignores C and alpha == 0 ignores A and B."""
     cdef int m = job.m, n = job.n, k = job.k, i, j, l, v
     cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
-    cdef bint lower = (job.flags & LOWER) != 0
     cdef floating alpha = <floating>job.alpha
     cdef floating beta = <floating>job.beta if p[2 * LANES] != NULL else 0
     cdef floating* a = w
@@ -1308,11 +1286,7 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
                 for v in range(LANES):
                     d[ij + v] = d[ij + v] + alpha * acc[v]
     if job.flags & TRIANGLE:
-        for i in range(m):
-            for j in range(n):
-                if (j > i) if lower else (j < i):
-                    for v in range(LANES):
-                        d[(i * n + j) * LANES + v] = 0
+        keep_triangle(d, m, n, (job.flags & LOWER) != 0)
     scatter(p + 3 * LANES, count, d, m, n, 0, n, 1)
 
 # ---- the one batch driver ---------------------------------------------------------------------
@@ -1438,16 +1412,16 @@ cdef void plan(Job* job) noexcept nogil:
     elif (job.op == OP_GELQF or job.op == OP_GEQRF) and job.m <= SMALL_DENSE \
             and job.n <= SMALL_DENSE and job.m > 0 and job.n > 0:
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.m * job.n * LANES
-    elif job.op == OP_ORTHOGONAL_BACKWARD:      # only small sizes reach this kernel
+    elif job.op == OP_ORTHOGONAL_BACKWARD and job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
         job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
 
 
-def calls_blas(int op, int m, int n, int k=0):
-    """Whether kernel ``op`` at this size calls BLAS/LAPACK (the interleaved kernels do not)."""
+def interleaved(int op, int m, int n, int k=0):
+    """Whether kernel ``op`` runs interleaved at this size (no BLAS/LAPACK call)."""
     cdef Job job
     job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
     plan(&job)
-    return job.lanes == 1
+    return job.lanes > 1
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
@@ -1494,6 +1468,8 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         raise ValueError("kernel operands disagree on the batch length")
     job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
     plan(&job)
+    if op == OP_ORTHOGONAL_BACKWARD and job.lanes == 1:
+        raise ValueError("the fused LQ/QR gradient exists for small matrices only")
     status = np.zeros(nbatch, dtype=np.intc)
     cdef int[::1] status_view = status
     if nbatch == 0:
