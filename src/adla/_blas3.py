@@ -121,6 +121,18 @@ def _triangular_shapes(f, rightside, a="A", b="B"):
         f.require(b, -2, n, f"rows (the order of {a})")
 
 
+def triangular_operand_gradient(gemm, P, Q, *, transpose, rightside, lower, alpha):
+    """``dA`` of trmm/trsm whose ``d op(A)`` is ``alpha P Q^T`` (``alpha Q^T P`` if rightside),
+    transposed back when ``transpose`` and kept on the triangle that is read; ``gemm`` is a
+    backend's. Shared by the trmm rule and the GPU backend's trsm gradient."""
+    read = dict(alpha=alpha, triangle="lower" if lower else "upper")
+    if not rightside:
+        return (gemm(Q, P, transpose_b=True, **read) if transpose
+                else gemm(P, Q, transpose_b=True, **read))
+    return (gemm(P, Q, transpose_a=True, **read) if transpose
+            else gemm(Q, P, transpose_a=True, **read))
+
+
 def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     """Triangular matrix multiply ``alpha*op(A)@B`` (``alpha*B@op(A)`` if rightside).
 
@@ -143,13 +155,8 @@ def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alp
     be, A_, B_, dC_ = f.backend, f.stack("A"), f.stack("B"), f.stack("dC")
     flags = dict(rightside=rightside, lower=lower)
     dB = be.trmm(A_, dC_, transpose=not transpose, alpha=alpha, **flags)
-    read = dict(alpha=alpha, triangle="lower" if lower else "upper")
-    if not rightside:      # C = alpha op(A) B:  d op(A) = alpha dC B^T
-        dA = (be.gemm(B_, dC_, transpose_b=True, **read) if transpose
-              else be.gemm(dC_, B_, transpose_b=True, **read))
-    else:                  # C = alpha B op(A):  d op(A) = alpha B^T dC
-        dA = (be.gemm(dC_, B_, transpose_a=True, **read) if transpose
-              else be.gemm(B_, dC_, transpose_a=True, **read))
+    # C = alpha op(A) B:  d op(A) = alpha dC B^T;  C = alpha B op(A):  d op(A) = alpha B^T dC.
+    dA = triangular_operand_gradient(be.gemm, dC_, B_, transpose=transpose, alpha=alpha, **flags)
     return f.gradient(dA, "A"), f.gradient(dB, "B")
 
 
