@@ -6,7 +6,7 @@ turn every row into forward, backward (finite differences), float32, layout and 
 checks; a new operator joins by adding a row here.
 """
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -47,11 +47,20 @@ class Row:
         self.backward = getattr(adla, self.name + "_backward")
 
     def ids(self):
-        return [f"{self.name}{self.label}-" + ("-".join(f"{k}={v}" for k, v in o.items()) or "default")
+        return [f"{self.name}{self.label}-"
+                + ("-".join(f"{k}={v}" for k, v in o.items()) or "default")
                 for o in self.options]
 
 
 DIMS = dict(n=4, m=3, k=5)
+
+
+def at_sizes(row, *variants):
+    """``row`` at DIMS and again at each variant of DIMS (for both sides of a kernel's size
+    threshold), labelled by the sizes that change."""
+    def label(d):
+        return row.label + "_" + "_".join(f"{k}{v}" for k, v in d.items())
+    return [row] + [replace(row, label=label(d), dims=dict(DIMS, **d)) for d in variants]
 
 
 def gemm_operands(o, d, with_c=True):
@@ -136,24 +145,20 @@ def ref_maketrian(o, v):
 
 
 BOOLS = (False, True)
-TRIANGLE_OPTIONS = [dict(offset=0, lower=True), dict(offset=0, lower=False), dict(offset=1, lower=True),
-                    dict(offset=-1, lower=False), dict(offset=-2, lower=True)]
+TRIANGLE_OPTIONS = [dict(offset=0, lower=True), dict(offset=0, lower=False),
+                    dict(offset=1, lower=True), dict(offset=-1, lower=False),
+                    dict(offset=-2, lower=True)]
 
 ROWS = [
-    Row("gemm", gemm_operands,
-        lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b"))
-        + o["beta"] * C,
-        primals=("A", "B", "C"),
-        options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
-                 for ta, tb in itertools.product(BOOLS, BOOLS)] + [dict(alpha=-1.1, beta=0.0)]),
-    # Both sides of the interleaved gemm (every dimension up to 8).
-    *[Row("gemm", gemm_operands,
-          lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b"))
-          + o["beta"] * C,
-          primals=("A", "B", "C"),
-          options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
-                   for ta, tb in itertools.product(BOOLS, BOOLS)] + [dict(alpha=0.0, beta=0.5)],
-          label=f"_{m}x{k}x{n}", dims=dict(m=m, k=k, n=n)) for m, k, n in ((8, 8, 8), (2, 9, 3))],
+    # Sizes on both sides of the interleaved gemm (every dimension up to 8).
+    *at_sizes(Row("gemm", gemm_operands,
+                  lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a"))
+                  @ op(B, o.get("transpose_b")) + o["beta"] * C,
+                  primals=("A", "B", "C"),
+                  options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
+                           for ta, tb in itertools.product(BOOLS, BOOLS)]
+                  + [dict(alpha=-1.1, beta=0.0), dict(alpha=0.0, beta=0.5)]),
+              dict(m=8, k=8, n=8), dict(m=2, k=9, n=3)),
     Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
         lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),
         primals=("A", "B"),
@@ -164,27 +169,19 @@ ROWS = [
         lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
         primals=("A",),
         options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
-    Row("trmm", triangular_operands, lambda o, A, B: ref_triangular(o, A, B, solve=False),
-        primals=("A", "B"),
-        options=[dict(transpose=t, rightside=r, lower=lo, alpha=1.5)
-                 for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
-    Row("trsm", triangular_operands, lambda o, A, B: ref_triangular(o, A, B, solve=True),
-        primals=("A", "B", "out"),
-        options=[dict(transpose=t, rightside=r, lower=lo, alpha=0.9)
-                 for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
-    # Both sides of the interleaved triangular kernels (order and other side of B up to 16).
-    *[Row(name, triangular_operands, lambda o, A, B, solve=solve: ref_triangular(o, A, B, solve),
-          primals=("A", "B", "out") if solve else ("A", "B"),
-          options=[dict(transpose=t, rightside=r, lower=lo, alpha=0.9)
-                   for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)],
-          label=f"_n{n}_m{m}", dims=dict(DIMS, n=n, m=m))
-      for name, solve in (("trmm", False), ("trsm", True))
-      for n, m in ((16, 16), (17, 3), (4, 17))],
-    Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
-        primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
-    *[Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))), ref_potrf,
-          primals=("out",), options=[dict(lower=lo) for lo in (True, False)], label=f"_n{n}",
-          dims=dict(DIMS, n=n)) for n in (32, 33)],        # both sides of the small kernels
+    # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16).
+    *[row for name, solve, alpha in (("trmm", False, 1.5), ("trsm", True, 0.9))
+      for row in at_sizes(
+          Row(name, triangular_operands,
+              lambda o, A, B, solve=solve: ref_triangular(o, A, B, solve),
+              primals=("A", "B", "out") if solve else ("A", "B"),
+              options=[dict(transpose=t, rightside=r, lower=lo, alpha=alpha)
+                       for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
+          dict(n=16, m=16), dict(n=17), dict(m=17))],
+    # Sizes on both sides of the interleaved Cholesky kernels (order up to 32).
+    *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),
+                  ref_potrf, primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
+              dict(n=32), dict(n=33)),
     Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
         lambda o, L: np.linalg.inv(ref_gram(o, L)),
         primals=("L", "out"), options=[dict(lower=lo) for lo in (True, False)]),
@@ -195,18 +192,13 @@ ROWS = [
         primals=("L", "B", "out"), options=[dict(lower=lo) for lo in (True, False)]),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.sum(np.log(np.diag(A))), primals=("A",)),
-    Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq,
-        primals=("out0", "out1")),
+    # Sizes on both sides of the interleaved LQ/QR kernels and gradients (long side up to 16).
+    *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq,
+                  primals=("out0", "out1")), dict(k=16), dict(k=17)),
     Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq,
         primals=("out0", "out1"), label="_square"),
-    Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
-        primals=("out0", "out1")),
-    # Both sides of the interleaved kernels (long side up to 16) and their fused gradients.
-    *[Row(name, lambda o, d, shape=shape: dict(A=(shape(d), "general")), ref,
-          primals=("out0", "out1"), label=f"_k{k}", dims=dict(DIMS, k=k))
-      for name, ref, shape in (("gelqf", ref_lq, lambda d: (d["m"], d["k"])),
-                               ("geqrf", ref_qr, lambda d: (d["k"], d["m"])))
-      for k in (16, 17)],
+    *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
+                  primals=("out0", "out1")), dict(k=16), dict(k=17)),
     Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd,
         primals=("out0", "out1")),
     Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
