@@ -78,7 +78,8 @@ def _orthogonal_backward(fname, dQ, dT, Q, T, lq):
         return f.gradient(_full_rank(f, *fused), "Q")
     dQ_ = _cotangent(f, "dQ", f.core_shape("Q"))
     dT_ = triangle(xp, _cotangent(f, "d" + name, f.core_shape(name)), lq)
-    # LQ: M = L^T dL - dQ Q^T, W = dQ + copyltu(M) Q;  QR: M = R dR^T - dQ^T Q, W = dQ + Q copyltu(M).
+    # LQ: M = L^T dL - dQ Q^T, W = dQ + copyltu(M) Q;
+    # QR: M = R dR^T - dQ^T Q, W = dQ + Q copyltu(M).
     M = (be.gemm(T_, dT_, transpose_a=lq, transpose_b=not lq)
          - be.gemm(dQ_, Q_, transpose_a=not lq, transpose_b=lq))
     S = _copy_lower_to_upper(xp, M)

@@ -51,7 +51,8 @@ def _checked_dtype(fname, name, a):
     if (kind == "f" and a.dtype.itemsize in (4, 8)) or kind in "biu":
         return a
     raise TypeError(f"adla.{fname}: operand {name} has unsupported dtype {a.dtype}; "
-                    "expected float32 or float64 (integer and bool inputs are converted to float64)")
+                    "expected float32 or float64 (integer and bool inputs are converted to "
+                    "float64)")
 
 
 def _float_dtype(dtype):

@@ -2,8 +2,8 @@
 
 Forward+backward time (best of 5 after a warm-up, float64, ms) of adla against NumPy/SciPy and,
 when installed, PyTorch and JAX, for the sizes of the CPU-speed issue, each library timed in its
-own process. Prints a table with the ratio of adla to the fastest peer, writes it as Markdown naming the
-machine, and plots the ratios when matplotlib is installed; ``--gpu`` times CuPy arrays instead.
+own process. Prints a table with the ratio of adla to the fastest peer, writes it as Markdown
+naming the machine, and plots the ratios when matplotlib is installed; ``--gpu`` times CuPy arrays instead.
 Nothing here is asserted: correctness lives in the test suite.
 """
 import argparse
@@ -149,7 +149,8 @@ def torch_case(op, d):
     if op == "potrf forward":
         return lambda: torch.linalg.cholesky(t["spd"][0])
     if op == "trsm":
-        return with_grad(["tri", "B"], lambda A, B: torch.linalg.solve_triangular(A, B, upper=False),
+        return with_grad(["tri", "B"],
+                         lambda A, B: torch.linalg.solve_triangular(A, B, upper=False),
                          ["ct"])
     if op == "syevd":
         return with_grad(["spd"], lambda A: torch.linalg.eigh(A)[::-1], ["ct", "ct_vec"])
@@ -304,7 +305,8 @@ def plot(ratios, path):
 
 # ---- GPU ---------------------------------------------------------------------------------------
 
-GPU_CASES = [("potrf kernel", 100000, 32), ("potrf", 100000, 32), ("potrf", 10000, 16), ("potrf", 1000, 128), ("potrf", 1, 4096),
+GPU_CASES = [("potrf kernel", 100000, 32), ("potrf", 100000, 32), ("potrf", 10000, 16),
+             ("potrf", 1000, 128), ("potrf", 1, 4096),
              ("cholesky", 100000, 32), ("cholesky", 10000, 16), ("cholesky", 1000, 128),
              ("cholesky", 1, 4096), ("syevd", 10000, 16), ("trsm", 100000, 32)]
 
@@ -418,10 +420,9 @@ def gpu_main(out=None):
             ratio = times["adla"] / min(peers) if peers else float("nan")
             label = {"potrf": "cholesky forward", "potrf kernel": "cholesky forward, backend "
                      "call only"}.get(op, f"{op} fwd+bwd")
-            line = (f"| {label} | {np.dtype(dtype).name} | "
-                    f"{batch} x {n} | " + " | ".join(
-                        f"{times.get(k, float('nan')):.3f}" for k in ("adla", "cupy", "torch", "jax"))
-                    + f" | {ratio:.2f} |")
+            cells = " | ".join(f"{times.get(k, float('nan')):.3f}"
+                               for k in ("adla", "cupy", "torch", "jax"))
+            line = f"| {label} | {np.dtype(dtype).name} | {batch} x {n} | {cells} | {ratio:.2f} |"
             lines.append(line)
             print(line, flush=True)
     if out:

@@ -28,7 +28,9 @@ def _batch(*stacks):
 
 
 def _full(stack, nbatch):
-    return stack if stack.shape[0] == nbatch else cp.broadcast_to(stack, (nbatch,) + stack.shape[1:])
+    if stack.shape[0] == nbatch:
+        return stack
+    return cp.broadcast_to(stack, (nbatch,) + stack.shape[1:])
 
 
 def _t(a):
