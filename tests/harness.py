@@ -199,8 +199,9 @@ ROWS = [
         primals=("out0", "out1"), label="_square"),
     *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
                   primals=("out0", "out1")), dict(k=16), dict(k=17)),
-    Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd,
-        primals=("out0", "out1")),
+    # Sizes on both sides of the interleaved eigensolver (order up to 32).
+    *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd,
+                  primals=("out0", "out1")), dict(n=32), dict(n=33)),
     Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.linalg.inv(A), primals=("out",)),
     Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),

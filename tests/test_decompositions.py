@@ -116,6 +116,86 @@ def test_syevd_non_finite_input_fails_that_matrix():
     np.testing.assert_array_equal(adla.syevd(A)[1], 1.0)
 
 
+def hard_symmetric_matrices(n, dtype):
+    """Matrices that stress a symmetric eigensolver, by name."""
+    rng = np.random.default_rng(n)
+    S = random_symmetric(rng, n)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    grading = 10.0 ** -np.arange(n)
+    big = np.finfo(dtype).max / (4 * n)
+    zero_row = S.copy()
+    zero_row[0] = zero_row[:, 0] = 0
+    return {
+        "random": S,
+        "graded": S * np.outer(grading, grading),
+        "graded_other_way": S * np.outer(grading[::-1], grading[::-1]),
+        "diagonal_plus_tiny": np.diag(rng.standard_normal(n)) + 1e-12 * S,
+        "wilkinson": (np.diag(np.abs(np.arange(n) - (n - 1) / 2)) + np.eye(n, k=1)
+                      + np.eye(n, k=-1)),
+        "three_eigenvalues": (Q * np.resize([1.0, 2.0, -3.0], n)) @ Q.T,
+        "clustered": (Q * (1 + 1e-10 * rng.standard_normal(n))) @ Q.T,
+        "zero_row": zero_row,
+        "tridiagonal": np.diag(np.diag(S)) + np.diag(np.diag(S, 1), 1) + np.diag(np.diag(S, 1), -1),
+        "rank_one": np.ones((n, n)),
+        "antidiagonal": np.fliplr(np.eye(n)),
+        "zero": np.zeros((n, n)),
+        "huge": S / np.abs(S).max() * big,
+        "tiny": S * np.finfo(dtype).tiny * 4,
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [2, 5, 16, 32, 33])
+def test_syevd_hard_matrices(n, dtype):
+    """Backward stable (residual and orthogonality within a few n eps |A|), eigenvalues as
+    LAPACK's to that accuracy, ascending and sign-normalised; n <= 32 runs the interleaved
+    eigensolver, 33 LAPACK. All the matrices go in one batch, so the lanes of one block disagree
+    on convergence."""
+    matrices = hard_symmetric_matrices(n, dtype)
+    A = np.stack(list(matrices.values())).astype(dtype)
+    U, lam = adla.syevd(A)
+    eps = np.finfo(dtype).eps
+    for i, name in enumerate(matrices):
+        A64, U64, lam64 = (x[i].astype(np.float64) for x in (A, U, lam))
+        expected = np.linalg.eigvalsh(A64)
+        scale = np.abs(expected).max() or 1.0
+        tolerance = 4 * n * eps
+        assert np.abs(U64.T @ np.diag(lam64) @ U64 - A64).max() <= tolerance * scale, name
+        assert np.abs(U64 @ U64.T - np.eye(n)).max() <= tolerance, name
+        assert np.abs(lam64 - expected).max() <= tolerance * scale, name
+        assert np.all(np.diff(lam64) >= 0), name
+        assert np.all(U64[np.arange(n), np.argmax(np.abs(U64), axis=1)] > 0), name
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_syevd_denormal_matrix(dtype):
+    """Entries below the smallest normal number: scaled up (in two steps, one power of two
+    would overflow) and back, so the eigenvalues keep the input's few significant digits."""
+    S = random_symmetric(np.random.default_rng(3), 6)
+    denormal = np.finfo(dtype).tiny / 2.0 ** (20 if dtype == np.float64 else 4)
+    U, lam = adla.syevd((S * denormal).astype(dtype))
+    expected = np.linalg.eigvalsh(S) * denormal
+    np.testing.assert_allclose(lam, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(U @ U.T, np.eye(6), atol=100 * np.finfo(dtype).eps)
+
+
+def test_syevd_result_does_not_depend_on_batch_neighbours():
+    """The interleaved eigensolver works on 8 matrices at once: each result is the one the
+    matrix gets alone, bit for bit, next to others that converge differently or fail."""
+    matrices = list(hard_symmetric_matrices(7, np.float64).values())
+    A = np.stack(matrices + matrices[:5])
+    A[3, 5, 2] = np.nan
+    A[12, 6, 6] = np.inf
+    U, lam = adla.syevd(A, check=False)
+    for i in range(len(A)):
+        if i in (3, 12):
+            assert np.all(np.isnan(U[i])) and np.all(np.isnan(lam[i]))
+        else:
+            alone = adla.syevd(A[i])
+            np.testing.assert_array_equal(U[i], alone[0])
+            np.testing.assert_array_equal(lam[i], alone[1])
+
+
 # ---- det / slogdet / inverse ----------------------------------------------------------------
 
 def adjugate_transpose(A):

@@ -119,9 +119,10 @@ def syevd(A, *, check=True):
 
     Returns ``(U, lam)``: the rows of ``U`` are orthonormal eigenvectors, ``lam`` ascends, and
     each row's entry of largest magnitude is positive (the first one on ties), so the output is
-    deterministic. LAPACK ``syevd``. A non-finite entry in the lower triangle or a failure to
-    converge fails the matrix (``check=True`` raises :class:`adla.LinAlgError`, ``check=False``
-    returns NaN for it).
+    deterministic. Order up to 32: adla's tridiagonal QL on 8 matrices at once (eigenvalues
+    accurate to ``eps * |A|``, as LAPACK's); above: LAPACK ``syevd``. A non-finite entry in the
+    lower triangle or a failure to converge fails the matrix (``check=True`` raises
+    :class:`adla.LinAlgError`, ``check=False`` returns NaN for it).
     """
     f = Call("syevd", dict(A=A))
     f.square("A")
