@@ -163,6 +163,35 @@ def test_memory_layouts_give_identical_results(row, opts, batches, dtype, layout
         np.testing.assert_array_equal(a, b)
 
 
+def cpu_builds():
+    """The baseline and AVX2 builds of the CPU kernels, where both run here."""
+    from adla import _lapack
+    try:
+        from adla import _lapack_avx2
+    except ImportError:
+        return None
+    return (_lapack, _lapack_avx2) if _lapack.cpu_has_avx2() else None
+
+
+@pytest.mark.skipif(cpu_builds() is None, reason="no AVX2 build of the kernels, or no AVX2")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts(["batch19"])))
+def test_avx2_build_gives_the_baseline_results_bit_for_bit(row, opts, batches, dtype,
+                                                          monkeypatch):
+    """The AVX2 build is picked at import where the CPU has it, so the rest of this suite runs
+    it; this runs every case on the baseline build too (as on a CPU without AVX2) and wants the
+    same bits: the builds differ in vector width only, with no contraction into FMA."""
+    from adla import _cpu
+    inputs = make_inputs(row, opts, batches, dtype)
+    results = []
+    for kernels in cpu_builds():
+        monkeypatch.setattr(_cpu, "K", kernels)
+        out = call_forward(row, opts, inputs)
+        results.append(as_tuple(out) + call_backward(row, opts, cotangents_for(out), inputs, out))
+    for baseline, avx2 in zip(*results):
+        np.testing.assert_array_equal(avx2, baseline)
+
+
 EMPTY_LAYOUTS = {"empty": lambda k: [(0,)] * k, "empty2d": lambda k: [(2, 0)] * k,
                  "empty_bcast": lambda k: [(0,)] + [()] * (k - 1)}
 

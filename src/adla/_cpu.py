@@ -5,12 +5,28 @@ a stack of length 1 is broadcast over the batch. Each function returns a freshly
 stack and, where the operation can fail numerically, an int32 status per matrix (see
 ``_lapack.pyx``). The GPU backend implements the same functions with the same signatures.
 """
+import os
 import threading
 
 import numpy as np
 
-from . import _lapack as K
+from . import _lapack
 
+
+def _kernels():
+    """The AVX2 build of ``_lapack`` where the CPU runs it (same code and results, twice the
+    vector width), else the baseline build; ``ADLA_CPU=baseline`` in the environment forces the
+    baseline."""
+    if os.environ.get("ADLA_CPU", "").lower() != "baseline" and _lapack.cpu_has_avx2():
+        try:
+            from . import _lapack_avx2
+            return _lapack_avx2
+        except ImportError:         # built without it (not x86-64, or an old compiler)
+            pass
+    return _lapack
+
+
+K = _kernels()
 xp = np
 
 _controller = None

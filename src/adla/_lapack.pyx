@@ -77,6 +77,25 @@ ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 def max_threads():
     """The number of OpenMP threads a parallel batch would use now."""
     return openmp.omp_get_max_threads()
+
+
+cdef extern from *:
+    """
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    static int adla_cpu_has_avx2(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2");   /* checks the OS saves AVX state too */
+    }
+    #else
+    static int adla_cpu_has_avx2(void) { return 0; }
+    #endif
+    """
+    int adla_cpu_has_avx2() noexcept nogil
+
+
+def cpu_has_avx2():
+    """Whether this CPU (and OS) runs AVX2 code, that is, the ``_lapack_avx2`` build."""
+    return adla_cpu_has_avx2() != 0
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
 FLAG_TRIANGLE = TRIANGLE
 STATUS_NONFINITE = NONFINITE
