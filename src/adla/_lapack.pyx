@@ -1140,6 +1140,44 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
     scatter(p + 3 * LANES, count, a, t, t, g.a_at, g.a_row, g.a_col)
     scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
 
+cdef inline void householder(floating* x, Py_ssize_t step, int length, floating* tau,
+                             floating* beta) noexcept nogil:
+    """LAPACK's larfg for every lane: for the vector x[0], x[step], ... (``length`` lane
+    entries), H = I - tau u u^T with u[0] = 1 and H x = (beta, 0, ..., 0), beta =
+    -sign(x[0]) |x|; u below its first entry overwrites x's, x[0] is left alone. H = I (tau =
+    0, beta = x[0]) when x is zero below its first entry. The norm is taken through
+    x / max|x|, so no square underflows."""
+    cdef floating largest[LANES]
+    cdef floating inverse[LANES]
+    cdef floating squares[LANES]
+    cdef floating alpha, norm, y
+    cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
+    cdef int i, v
+    for v in range(LANES):
+        largest[v] = 0
+        squares[v] = 0
+    for i in range(length):
+        for v in range(LANES):
+            y = fabs(x[i * step + v])
+            largest[v] = y if y > largest[v] else largest[v]
+    for v in range(LANES):
+        inverse[v] = 1 / (largest[v] + (1 if largest[v] < tiny else 0))
+    for i in range(1, length):
+        for v in range(LANES):
+            y = x[i * step + v] * inverse[v]
+            squares[v] = squares[v] + y * y
+    for v in range(LANES):
+        alpha = x[v]
+        y = alpha * inverse[v]
+        norm = largest[v] * sqrt(y * y + squares[v])
+        norm = -norm if alpha >= 0 else norm
+        tau[v] = (norm - alpha) / norm if squares[v] != 0 else 0
+        inverse[v] = 1 / (alpha - norm) if squares[v] != 0 else 0
+        beta[v] = norm if squares[v] != 0 else alpha
+    for i in range(1, length):
+        for v in range(LANES):
+            x[i * step + v] = x[i * step + v] * inverse[v]
+
 cdef inline void apply_reflector(const floating* a, int k, const floating* tau, floating* x,
                                  int j, int r, int c) noexcept nogil:
     """Column j of the r x c lanes matrix x := H_k x, H_k = I - tau v v^T with v[k] = 1 and v
@@ -1163,35 +1201,21 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
     """orthogonal_factor for LANES small matrices: Householder QR of M (r x c, r >= c), where M
     is A for QR and A^T for LQ (A = L Q is A^T = Q^T L^T), then the thin Q accumulated from the
     reflectors backwards; signs flipped so that the triangular factor's diagonal is
-    non-negative. Reflectors as LAPACK's larfg: H = I - tau v v^T, v[0] = 1,
-    beta = -sign(alpha) |x|, and H = I when x is zero below its first entry."""
+    non-negative (reflectors: householder)."""
     cdef int m = job.m, n = job.n, i, j, k, v
     cdef int r = n if lq else m, c = m if lq else n
     cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
     cdef floating* a = w
     cdef floating* q = w + <Py_ssize_t>r * c * LANES
     cdef floating tau[SMALL * LANES]
-    cdef floating s[LANES]
+    cdef floating beta[LANES]
     cdef floating scale[LANES]
-    cdef floating alpha, beta, norm
     gather(a, p, r, c, 0, row_step, col_step, False)
     mark_nonfinite(a, r, c, False, status)
     for k in range(c):
+        householder(a + (k * c + k) * LANES, c * LANES, r - k, tau + k * LANES, beta)
         for v in range(LANES):
-            s[v] = 0
-        for i in range(k + 1, r):
-            for v in range(LANES):
-                s[v] = s[v] + a[(i * c + k) * LANES + v] * a[(i * c + k) * LANES + v]
-        for v in range(LANES):
-            alpha = a[(k * c + k) * LANES + v]
-            norm = sqrt(alpha * alpha + s[v])
-            beta = -norm if alpha >= 0 else norm
-            tau[k * LANES + v] = (beta - alpha) / beta if s[v] != 0 else 0
-            scale[v] = 1 / (alpha - beta) if s[v] != 0 else 0
-            a[(k * c + k) * LANES + v] = beta if s[v] != 0 else alpha
-        for i in range(k + 1, r):
-            for v in range(LANES):
-                a[(i * c + k) * LANES + v] = a[(i * c + k) * LANES + v] * scale[v]
+            a[(k * c + k) * LANES + v] = beta[v]
         for j in range(k + 1, c):                # H applied to the columns on the right
             apply_reflector(a, k, tau + k * LANES, a, j, r, c)
     for i in range(r):                           # Q = H_0 ... H_{c-1} [I; 0]
@@ -1304,43 +1328,15 @@ cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
                                floating* tau) noexcept nogil:
     """Householder reduction of the full symmetric a (every lane) to T = Q^T a Q with diagonal d
     and subdiagonal e (e[n-1] = 0). Q = H_0 ... H_{n-3}, H_k = I - tau_k v v^T acting on indices
-    > k, v[k+1] = 1 and the rest of v left in column k of a below the diagonal. Reflectors as
-    LAPACK's larfg, the column's norm taken through column / max(|column|) (no underflow)."""
-    cdef floating largest[LANES]
-    cdef floating inverse[LANES]
-    cdef floating squares[LANES]
+    > k, v[k+1] = 1 and the rest of v left in column k of a below the diagonal (householder)."""
     cdef floating acc[LANES]
-    cdef floating alpha, beta, x
-    cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
     cdef int i, j, k, v
     for k in range(n - 2):
+        householder(a + ((k + 1) * n + k) * LANES, n * LANES, n - k - 1, tau + k * LANES,
+                    e + k * LANES)
         for v in range(LANES):
             d[k * LANES + v] = a[(k * n + k) * LANES + v]
-            largest[v] = 0
-            squares[v] = 0
-        for i in range(k + 1, n):
-            for v in range(LANES):
-                x = fabs(a[(i * n + k) * LANES + v])
-                largest[v] = x if x > largest[v] else largest[v]
-        for v in range(LANES):
-            inverse[v] = 1 / (largest[v] + (1 if largest[v] < tiny else 0))
-        for i in range(k + 2, n):
-            for v in range(LANES):
-                x = a[(i * n + k) * LANES + v] * inverse[v]
-                squares[v] = squares[v] + x * x
-        for v in range(LANES):
-            alpha = a[((k + 1) * n + k) * LANES + v]
-            x = alpha * inverse[v]
-            beta = largest[v] * sqrt(x * x + squares[v])
-            beta = -beta if alpha >= 0 else beta
-            # squares == 0: nothing to zero, H = I.
-            tau[k * LANES + v] = (beta - alpha) / beta if squares[v] != 0 else 0
-            inverse[v] = 1 / (alpha - beta) if squares[v] != 0 else 0
-            e[k * LANES + v] = beta if squares[v] != 0 else alpha
             a[((k + 1) * n + k) * LANES + v] = 1
-        for i in range(k + 2, n):
-            for v in range(LANES):
-                a[(i * n + k) * LANES + v] = a[(i * n + k) * LANES + v] * inverse[v]
         # The trailing block B becomes H B H = B - v w^T - w v^T with
         # w = tau B v - (tau^2/2)(v^T B v) v, built in row k (no longer needed).
         for i in range(k + 1, n):
