@@ -914,14 +914,13 @@ cdef inline void reciprocal_diagonal(floating* out, const floating* t, int n) no
             out[i * LANES + v] = 1 / t[(i * n + i) * LANES + v]
 
 cdef inline void back_substitute(const floating* t, const floating* inverse_diagonal,
-                                 floating* x, int n, int cols, bint lower_only) noexcept nogil:
-    """In place x := T^-T x for lower triangular T (n x n) and x (n x cols), every lane; with
-    lower_only just the entries j <= i of x (which need no others)."""
+                                 floating* x, int n, int cols) noexcept nogil:
+    """In place x := T^-T x for lower triangular T (n x n) and x (n x cols), every lane."""
     cdef floating s[LANES]
     cdef int i, j, k, v
     cdef Py_ssize_t ij
     for i in range(n - 1, -1, -1):
-        for j in range(i + 1 if lower_only else cols):
+        for j in range(cols):
             ij = (i * cols + j) * LANES
             for v in range(LANES):
                 s[v] = x[ij + v]
@@ -931,14 +930,34 @@ cdef inline void back_substitute(const floating* t, const floating* inverse_diag
             for v in range(LANES):
                 x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
 
-cdef inline void add_lower_product(floating* acc, const floating* l, const floating* d, int i,
-                                   int j, int n) noexcept nogil:
-    """acc += (L^T D)[i, j] for every lane, L and D lower triangular (n x n) and j <= i: only
-    rows k >= i contribute."""
-    cdef int k, v
-    for k in range(i, n):
+cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
+                         const floating* y, Py_ssize_t y_step, int length) noexcept nogil:
+    """acc += sum_i x[i x_step] y[i y_step] for every lane (steps in scratch elements)."""
+    cdef int i, v
+    for i in range(length):
         for v in range(LANES):
-            acc[v] = acc[v] + l[(k * n + i) * LANES + v] * d[(k * n + j) * LANES + v]
+            acc[v] = acc[v] + x[i * x_step + v] * y[i * y_step + v]
+
+cdef inline void largest_magnitude(floating* largest, const floating* x, Py_ssize_t step,
+                                   Py_ssize_t length) noexcept nogil:
+    """largest := max |x[i step]| for every lane."""
+    cdef floating y
+    cdef Py_ssize_t i
+    cdef int v
+    for v in range(LANES):
+        largest[v] = 0
+    for i in range(length):
+        for v in range(LANES):
+            y = fabs(x[i * step + v])
+            largest[v] = y if y > largest[v] else largest[v]
+
+cdef inline void set_identity(floating* w, int rows, int cols) noexcept nogil:
+    """Every lane of the rows x cols w := I (ones on the diagonal, zeros elsewhere)."""
+    cdef int i, j, v
+    for i in range(rows):
+        for j in range(cols):
+            for v in range(LANES):
+                w[(i * cols + j) * LANES + v] = 1 if i == j else 0
 
 cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
@@ -1123,7 +1142,7 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
     mark_nonfinite(y, t, c, False, status)
     mark_zero_diagonal(a, t, g.reversed, status)
     reciprocal_diagonal(inverse_diagonal, a, t)
-    back_substitute(a, inverse_diagonal, y, t, c, False)      # Y' = T^-T dX'
+    back_substitute(a, inverse_diagonal, y, t, c)             # Y' = T^-T dX'
     for i in range(t):                           # dT = -Y' X'^T, lower triangle (over T)
         for j in range(i + 1):
             for v in range(LANES):
@@ -1153,14 +1172,9 @@ cdef inline void householder(floating* x, Py_ssize_t step, int length, floating*
     cdef floating alpha, norm, y
     cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
     cdef int i, v
+    largest_magnitude(largest, x, step, length)
     for v in range(LANES):
-        largest[v] = 0
         squares[v] = 0
-    for i in range(length):
-        for v in range(LANES):
-            y = fabs(x[i * step + v])
-            largest[v] = y if y > largest[v] else largest[v]
-    for v in range(LANES):
         inverse[v] = 1 / (largest[v] + (1 if largest[v] < tiny else 0))
     for i in range(1, length):
         for v in range(LANES):
@@ -1178,23 +1192,21 @@ cdef inline void householder(floating* x, Py_ssize_t step, int length, floating*
         for v in range(LANES):
             x[i * step + v] = x[i * step + v] * inverse[v]
 
-cdef inline void apply_reflector(const floating* a, int k, const floating* tau, floating* x,
-                                 int j, int r, int c) noexcept nogil:
-    """Column j of the r x c lanes matrix x := H_k x, H_k = I - tau v v^T with v[k] = 1 and v
-    below k stored in column k of a (as orthogonal_lanes leaves it)."""
+cdef inline void reflect(const floating* u, Py_ssize_t u_step, const floating* tau, floating* x,
+                         Py_ssize_t x_step, int length) noexcept nogil:
+    """x := H x for every lane, H = I - tau u u^T as householder leaves it: u[0] = 1 (not
+    read), u[i] at u[i u_step]; x[i] at x[i x_step], ``length`` entries."""
     cdef floating s[LANES]
     cdef int i, v
     for v in range(LANES):
-        s[v] = x[(k * c + j) * LANES + v]
-    for i in range(k + 1, r):
-        for v in range(LANES):
-            s[v] = s[v] + a[(i * c + k) * LANES + v] * x[(i * c + j) * LANES + v]
+        s[v] = x[v]
+    add_dot(s, u + u_step, u_step, x + x_step, x_step, length - 1)
     for v in range(LANES):
         s[v] = s[v] * tau[v]
-        x[(k * c + j) * LANES + v] = x[(k * c + j) * LANES + v] - s[v]
-    for i in range(k + 1, r):
+        x[v] = x[v] - s[v]
+    for i in range(1, length):
         for v in range(LANES):
-            x[(i * c + j) * LANES + v] = x[(i * c + j) * LANES + v] - s[v] * a[(i * c + k) * LANES + v]
+            x[i * x_step + v] = x[i * x_step + v] - s[v] * u[i * u_step + v]
 
 cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w, int* status,
                            bint lq) noexcept nogil:
@@ -1217,14 +1229,13 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
         for v in range(LANES):
             a[(k * c + k) * LANES + v] = beta[v]
         for j in range(k + 1, c):                # H applied to the columns on the right
-            apply_reflector(a, k, tau + k * LANES, a, j, r, c)
-    for i in range(r):                           # Q = H_0 ... H_{c-1} [I; 0]
-        for j in range(c):
-            for v in range(LANES):
-                q[(i * c + j) * LANES + v] = 1 if i == j else 0
+            reflect(a + (k * c + k) * LANES, c * LANES, tau + k * LANES,
+                    a + (k * c + j) * LANES, c * LANES, r - k)
+    set_identity(q, r, c)                        # Q = H_0 ... H_{c-1} [I; 0]
     for k in range(c - 1, -1, -1):
         for j in range(k, c):
-            apply_reflector(a, k, tau + k * LANES, q, j, r, c)
+            reflect(a + (k * c + k) * LANES, c * LANES, tau + k * LANES,
+                    q + (k * c + j) * LANES, c * LANES, r - k)
     for k in range(c):                           # non-negative diagonal
         for v in range(LANES):
             scale[v] = -1 if a[(k * c + k) * LANES + v] < 0 else 1
@@ -1276,7 +1287,8 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
         for j in range(i + 1):
             for v in range(LANES):
                 acc[v] = 0
-            add_lower_product(acc, t, dt, i, j, c)
+            add_dot(acc, t + (i * c + i) * LANES, c * LANES, dt + (i * c + j) * LANES,
+                    c * LANES, c - i)            # (L^T dL)[i, j]: rows k >= i
             for k in range(r):
                 for v in range(LANES):
                     acc[v] = acc[v] - dq[(i * r + k) * LANES + v] * q[(j * r + k) * LANES + v]
@@ -1297,7 +1309,7 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
     mark_nonfinite(dq, c, r, False, status)
     mark_zero_diagonal(t, c, False, status)
     reciprocal_diagonal(inverse_diagonal, t, c)
-    back_substitute(t, inverse_diagonal, dq, c, r, False)     # dA = L^-T W
+    back_substitute(t, inverse_diagonal, dq, c, r)            # dA = L^-T W
     scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)
 
 cdef inline void scale_lanes(floating* a, Py_ssize_t count, int* exponent) noexcept nogil:
@@ -1308,11 +1320,7 @@ cdef inline void scale_lanes(floating* a, Py_ssize_t count, int* exponent) noexc
     cdef floating factor2[LANES]
     cdef Py_ssize_t k
     cdef int v
-    for v in range(LANES):
-        largest[v] = 0
-    for k in range(count):
-        for v in range(LANES):
-            largest[v] = fabs(a[k * LANES + v]) if fabs(a[k * LANES + v]) > largest[v] else largest[v]
+    largest_magnitude(largest, a, LANES, count)
     for v in range(LANES):
         frexp(largest[v], &exponent[v])
         if not (largest[v] > 0 and isfinite(largest[v])):
@@ -1339,19 +1347,17 @@ cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
             a[((k + 1) * n + k) * LANES + v] = 1
         # The trailing block B becomes H B H = B - v w^T - w v^T with
         # w = tau B v - (tau^2/2)(v^T B v) v, built in row k (no longer needed).
-        for i in range(k + 1, n):
+        for i in range(k + 1, n):                # tau B v
             for v in range(LANES):
                 acc[v] = 0
-            for j in range(k + 1, n):
-                for v in range(LANES):
-                    acc[v] = acc[v] + a[(i * n + j) * LANES + v] * a[(j * n + k) * LANES + v]
+            add_dot(acc, a + (i * n + k + 1) * LANES, LANES, a + ((k + 1) * n + k) * LANES,
+                    n * LANES, n - k - 1)
             for v in range(LANES):
                 a[(k * n + i) * LANES + v] = tau[k * LANES + v] * acc[v]
         for v in range(LANES):
             acc[v] = 0
-        for i in range(k + 1, n):
-            for v in range(LANES):
-                acc[v] = acc[v] + a[(k * n + i) * LANES + v] * a[(i * n + k) * LANES + v]
+        add_dot(acc, a + (k * n + k + 1) * LANES, LANES, a + ((k + 1) * n + k) * LANES,
+                n * LANES, n - k - 1)
         for v in range(LANES):
             acc[v] = acc[v] * tau[k * LANES + v] / 2
         for i in range(k + 1, n):
@@ -1374,28 +1380,12 @@ cdef void transposed_q_lanes(floating* u, const floating* a, const floating* tau
                              int n) noexcept nogil:
     """u := Q^T = H_{n-3} ... H_0 from tridiagonalise_lanes' reflectors, by rows: u := u H_k
     for k descending touches only rows and columns > k."""
-    cdef floating acc[LANES]
-    cdef floating* row
-    cdef Py_ssize_t e
-    cdef int i, j, k, v
-    for e in range(<Py_ssize_t>n * n * LANES):
-        u[e] = 0
-    for i in range(n):
-        for v in range(LANES):
-            u[(i * n + i) * LANES + v] = 1
+    cdef int i, k
+    set_identity(u, n, n)
     for k in range(n - 3, -1, -1):
         for i in range(k + 1, n):
-            row = u + <Py_ssize_t>i * n * LANES
-            for v in range(LANES):
-                acc[v] = 0
-            for j in range(k + 1, n):
-                for v in range(LANES):
-                    acc[v] = acc[v] + row[j * LANES + v] * a[(j * n + k) * LANES + v]
-            for v in range(LANES):
-                acc[v] = acc[v] * tau[k * LANES + v]
-            for j in range(k + 1, n):
-                for v in range(LANES):
-                    row[j * LANES + v] = row[j * LANES + v] - acc[v] * a[(j * n + k) * LANES + v]
+            reflect(a + ((k + 1) * n + k) * LANES, n * LANES, tau + k * LANES,
+                    u + (i * n + k + 1) * LANES, LANES, n - k - 1)
 
 cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
                                int* status) noexcept nogil:
@@ -1553,7 +1543,7 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
     """gemm_one for LANES small matrices: D = alpha op(A) op(B) + beta C, op(B) held transposed
     so that both factors of every inner product are contiguous. BLAS semantics: beta == 0
     ignores C and alpha == 0 ignores A and B."""
-    cdef int m = job.m, n = job.n, k = job.k, i, j, l, v
+    cdef int m = job.m, n = job.n, k = job.k, i, j, v
     cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
     cdef floating alpha = <floating>job.alpha
     cdef floating beta = <floating>job.beta if p[2 * LANES] != NULL else 0
@@ -1576,9 +1566,7 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
             for j in range(n):
                 for v in range(LANES):
                     acc[v] = 0
-                for l in range(k):
-                    for v in range(LANES):
-                        acc[v] = acc[v] + a[(i * k + l) * LANES + v] * bt[(j * k + l) * LANES + v]
+                add_dot(acc, a + i * k * LANES, LANES, bt + j * k * LANES, LANES, k)
                 ij = (i * n + j) * LANES
                 for v in range(LANES):
                     d[ij + v] = d[ij + v] + alpha * acc[v]
