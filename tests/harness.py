@@ -150,7 +150,8 @@ TRIANGLE_OPTIONS = [dict(offset=0, lower=True), dict(offset=0, lower=False),
                     dict(offset=-2, lower=True)]
 
 ROWS = [
-    # Sizes on both sides of the interleaved gemm (every dimension up to 8).
+    # Sizes on both sides of the interleaved gemm (every dimension up to 8) and of the direct
+    # loops (up to 32; 17 columns: two full accumulator blocks and a partial one), BLAS above.
     *at_sizes(Row("gemm", gemm_operands,
                   lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a"))
                   @ op(B, o.get("transpose_b")) + o["beta"] * C,
@@ -158,17 +159,21 @@ ROWS = [
                   options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
                            for ta, tb in itertools.product(BOOLS, BOOLS)]
                   + [dict(alpha=-1.1, beta=0.0), dict(alpha=0.0, beta=0.5)]),
-              dict(m=8, k=8, n=8), dict(m=2, k=9, n=3)),
+              dict(m=8, k=8, n=8), dict(m=2, k=9, n=3), dict(m=9, k=32, n=17),
+              dict(m=3, k=33, n=2)),
     Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
         lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),
         primals=("A", "B"),
         options=[dict(transpose_a=ta, transpose_b=tb, alpha=-0.6)
                  for ta, tb in itertools.product(BOOLS, BOOLS)]),
-    Row("syrk",
-        lambda o, d: dict(A=((d["k"], d["n"]) if o["transpose"] else (d["n"], d["k"]), "general")),
-        lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
-        primals=("A",),
-        options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
+    # Sizes on both sides of the direct syrk loops (order and inner dimension up to 32).
+    *at_sizes(Row("syrk",
+                  lambda o, d: dict(A=((d["k"], d["n"]) if o["transpose"] else (d["n"], d["k"]),
+                                       "general")),
+                  lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
+                  primals=("A",),
+                  options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
+              dict(n=32, k=9), dict(n=33), dict(k=33)),
     # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16).
     *[row for name, solve, alpha in (("trmm", False, 1.5), ("trsm", True, 0.9))
       for row in at_sizes(

@@ -323,6 +323,65 @@ def test_memory_stays_flat_over_many_calls_and_errors():
     assert growth < 8 * 1024, f"resident memory grew by {growth} KiB"
 
 
+# ---- the CPU backend's output cache (src/adla/_memory.pyx) ------------------------------------
+
+def test_cached_outputs_are_fresh_owned_and_never_shared():
+    from adla import _memory
+    X = np.random.default_rng(0).standard_normal((5000, 16, 16))        # 10 MB outputs
+    first = adla.syrk(X)
+    address = first.__array_interface__["data"][0]
+    expected = first.copy()
+    del first                                  # its block is kept ...
+    again = adla.syrk(X)
+    # ... and handed back for the next output of that size, which owns it like any array
+    assert again.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(again, expected)
+    owner = again if again.base is None else again.base
+    assert owner.flags.owndata and again.flags.c_contiguous and again.flags.writeable
+    # Live outputs never share memory, with each other or with the inputs.
+    outs = [adla.syrk(X) for _ in range(3)] + [again, X]
+    for i, a in enumerate(outs):
+        for b in outs[i + 1:]:
+            assert not np.shares_memory(a, b)
+    assert _memory.kept_megabytes() <= float(os.environ.get("ADLA_CPU_CACHE_MB", "256"))
+
+
+def test_output_cache_limit_from_the_environment():
+    script = ("import numpy as np, adla; from adla import _memory\n"
+              "X = np.ones((5000, 16, 16))\n"
+              "for _ in range(3): adla.syrk(X)\n"
+              "print(_memory.kept_megabytes())")
+    kept = {}
+    for limit in ("0", "15", "256"):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=dict(os.environ, ADLA_CPU_CACHE_MB=limit), timeout=120)
+        assert done.returncode == 0, done.stderr
+        kept[limit] = float(done.stdout.split()[-1])
+    assert kept["0"] == 0 and 0 < kept["15"] <= 15 and kept["256"] >= kept["15"]
+    done = subprocess.run([sys.executable, "-c", "import adla; adla.syrk([[1.0]])"],
+                          capture_output=True, text=True,
+                          env=dict(os.environ, ADLA_CPU_CACHE_MB="lots"), timeout=120)
+    assert done.returncode != 0 and "ADLA_CPU_CACHE_MB must be a number of MiB" in done.stderr
+
+
+def test_output_cache_under_threads():
+    X = np.random.default_rng(3).standard_normal((4000, 16, 16))
+    want = adla.syrk(X)
+    failures = []
+
+    def work():
+        for _ in range(20):
+            got = [adla.syrk(X), adla.syrk(X)]
+            if not all(np.array_equal(g, want) for g in got) or np.shares_memory(*got):
+                failures.append(1)
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
 def test_same_input_gives_bit_identical_output():
     X = np.random.default_rng(1).standard_normal((5000, 8, 8))
     A = X @ np.swapaxes(X, -1, -2) + 8 * np.eye(8)

@@ -38,22 +38,24 @@ def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
 
 
 def gemm_backward(dD, A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
-    """Gradients ``(dA, dB, dC)`` of ``gemm`` given the cotangent ``dD`` of its output."""
+    """Gradients ``(dA, dB, dC)`` of ``gemm`` given the cotangent ``dD`` of its output:
+    ``d op(A) = alpha*dD@op(B)^T``, ``d op(B) = alpha*op(A)^T@dD``, ``dC = beta*dD``."""
     f = Call("gemm_backward", dict(dD=dD, A=A, B=B, C=C))
     alpha, beta = scalar("gemm_backward", "alpha", alpha), scalar("gemm_backward", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
     f.same_core_shape("C", "dD")
     f.require("dD", -2, m, "rows (the rows of op(A)@op(B))")
     f.require("dD", -1, n, "columns (the columns of op(A)@op(B))")
-    dA, dB = _gemm2_grads(f, f.stack("dD"), f.stack("A"), f.stack("B"), transpose_a,
-                          transpose_b, alpha)
-    dC = beta * f.stack("dD")
+    dA, dB, dC = f.backend.gemm_backward(f.stack("dD"), f.stack("A"), f.stack("B"),
+                                         transpose_a=transpose_a, transpose_b=transpose_b,
+                                         alpha=alpha, beta=beta)
     return f.gradient(dA, "A"), f.gradient(dB, "B"), f.gradient(dC, "C")
 
 
-def _gemm2_grads(f, dD, A, B, ta, tb, alpha):
-    gemm = f.backend.gemm
-    # D = alpha op(A) op(B):  d op(A) = alpha dD op(B)^T,  d op(B) = alpha op(A)^T dD.
+def gemm_operand_gradients(gemm, dD, A, B, *, transpose_a, transpose_b, alpha):
+    """``(dA, dB)`` of ``D = alpha op(A) op(B)`` as two products of ``gemm`` (a backend's): the
+    GPU backend's gemm_backward (the CPU fuses them in one kernel)."""
+    ta, tb = transpose_a, transpose_b
     if ta:
         dA = gemm(B, dD, transpose_a=tb, transpose_b=True, alpha=alpha)
     else:
@@ -82,8 +84,9 @@ def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
     f.require("dD", -2, m, "rows (the rows of op(A)@op(B))")
     f.require("dD", -1, n, "columns (the columns of op(A)@op(B))")
-    dA, dB = _gemm2_grads(f, f.stack("dD"), f.stack("A"), f.stack("B"), transpose_a,
-                          transpose_b, alpha)
+    dA, dB = f.backend.gemm_backward(f.stack("dD"), f.stack("A"), f.stack("B"),
+                                     transpose_a=transpose_a, transpose_b=transpose_b,
+                                     alpha=alpha)
     return f.gradient(dA, "A"), f.gradient(dB, "B")
 
 

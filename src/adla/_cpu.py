@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from . import _lapack
+from . import _lapack, _memory
 
 
 def _kernels():
@@ -54,7 +54,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     stacks = [s for s in inputs if s is not None]
     lengths = [s.shape[0] for s in stacks]
     nbatch = 0 if 0 in lengths else max(lengths)
-    outputs = tuple(np.empty((nbatch,) + shape, dtype=stacks[0].dtype) for shape in shapes)
+    outputs = tuple(_memory.empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
     parallel = nbatch > 1 and K.max_threads() > 1
     if parallel and not K.interleaved(op, m, n, k):
         with _single_threaded_blas():
@@ -74,6 +74,20 @@ def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=
     if triangle is not None:
         flags |= K.FLAG_TRIANGLE
     return _run(K.GEMM, (a, b, c), [(m, n)], m, n, k, flags, alpha, beta)[0]
+
+
+def gemm_backward(dd, a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=None):
+    """``(dA, dB)`` of ``alpha op(a) op(b)`` from the cotangent ``dd``, and ``dC = beta dd`` too
+    when ``beta`` is given (gemm with a C), all three from one pass over the batch."""
+    m, n = dd.shape[1:]
+    k = a.shape[1] if transpose_a else a.shape[2]
+    flags = _flags(transpose_a=transpose_a, transpose_b=transpose_b)
+    shapes = [a.shape[1:], b.shape[1:]]
+    if beta is not None:
+        flags |= K.FLAG_WITH_C
+        shapes.append((m, n))
+    return _run(K.GEMM_BACKWARD, (dd, a, b), shapes, m, n, k, flags, alpha,
+                0.0 if beta is None else beta)[:-1]
 
 
 def syrk(a, *, transpose=False, alpha=1.0):

@@ -48,10 +48,13 @@ cdef enum:
     OP_TRSM_BACKWARD = 15
     OP_ORTHOGONAL_BACKWARD = 16
     OP_SYRK_BACKWARD = 17
-    MAX_OPERANDS = 5
+    OP_GEMM_BACKWARD = 18
+    MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     SMALL_GEMM = 8      # and for gemm (up to 16 OpenBLAS is faster per matrix)
+    SMALL_PRODUCT = 24  # gemm and syrk above SMALL_GEMM up to this size: small_product, not BLAS
+    COLUMNS = 8         # small_product's accumulator width
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     LANES = 8           # matrices per interleaved kernel call
 
@@ -61,6 +64,7 @@ cdef enum:
     RIGHT = 4
     LOWER = 8
     TRIANGLE = 16       # gemm: keep only the triangle of the result that LOWER names
+    WITH_C = 32         # gemm_backward: there is a C, and dC = beta dD is wanted
 
 cdef enum:
     NONFINITE = -1
@@ -72,6 +76,7 @@ GELQF, GEQRF, SYEVD, INVERSE, SLOGDET, COFACTOR = (OP_GELQF, OP_GEQRF, OP_SYEVD,
 POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BACKWARD,
                                                  OP_TRSM_BACKWARD)
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
+GEMM_BACKWARD = OP_GEMM_BACKWARD
 
 
 def max_threads():
@@ -97,7 +102,7 @@ def cpu_has_avx2():
     """Whether this CPU (and OS) runs AVX2 code, that is, the ``_lapack_avx2`` build."""
     return adla_cpu_has_avx2() != 0
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
-FLAG_TRIANGLE = TRIANGLE
+FLAG_TRIANGLE, FLAG_WITH_C = TRIANGLE, WITH_C
 STATUS_NONFINITE = NONFINITE
 STATUS_NO_MEMORY = NO_MEMORY
 
@@ -307,30 +312,190 @@ cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept n
 # ---- per-matrix kernels, row-major semantics --------------------------------------------------
 # Operand order in p[] is the order of the backend call's arguments, output last.
 
-cdef int gemm_one(const Job* job, floating** p) noexcept nogil:
+cdef extern from *:
+    """
+    /* acc[r][0:8] = sum over l, in order, of x[r x_row + l x_step] * b[l b_row + 0:8] for R rows
+       at once, in vector registers of the build's width (8 independent sums in flight with AVX).
+       GCC's vector extensions pin the vector dimension to the 8 columns (left to itself, gcc
+       vectorised across l with gathers); no FMA, so both builds agree bit for bit. */
+    #ifdef __AVX__
+    #define ADLA_VECTOR_BYTES 32
+    #define ADLA_BLOCK_ROWS 4
+    #else
+    #define ADLA_VECTOR_BYTES 16
+    #define ADLA_BLOCK_ROWS 2           /* 16 SSE registers */
+    #endif
+    typedef double adla_vector_d __attribute__((vector_size(ADLA_VECTOR_BYTES)));
+    typedef float adla_vector_f __attribute__((vector_size(ADLA_VECTOR_BYTES)));
+    #define ADLA_BLOCK(name, type, vector, R)                                                  \
+    static inline void name(type* acc, const type* x, Py_ssize_t x_row, Py_ssize_t x_step,     \
+                            const type* b, Py_ssize_t b_row, int k) {                          \
+        enum { PER = sizeof(vector) / sizeof(type), COUNT = 8 / PER };                         \
+        vector sum[R][COUNT], row[COUNT];                                                      \
+        for (int r = 0; r < R; r++)                                                            \
+            for (int v = 0; v < COUNT; v++) sum[r][v] = (vector){0};                           \
+        for (int l = 0; l < k; l++) {                                                          \
+            for (int v = 0; v < COUNT; v++)                                                    \
+                memcpy(&row[v], b + l * b_row + v * PER, sizeof(vector));                      \
+            for (int r = 0; r < R; r++) {                                                      \
+                type xl = x[r * x_row + l * x_step];                                           \
+                for (int v = 0; v < COUNT; v++) sum[r][v] += xl * row[v];                      \
+            }                                                                                  \
+        }                                                                                      \
+        /* vector by vector: copying the array whole would keep it on the stack */             \
+        for (int r = 0; r < R; r++)                                                            \
+            for (int v = 0; v < COUNT; v++)                                                    \
+                memcpy(acc + 8 * r + v * PER, &sum[r][v], sizeof(vector));                     \
+    }
+    ADLA_BLOCK(adla_rows_d, double, adla_vector_d, ADLA_BLOCK_ROWS)
+    ADLA_BLOCK(adla_rows_f, float, adla_vector_f, ADLA_BLOCK_ROWS)
+    ADLA_BLOCK(adla_row_d, double, adla_vector_d, 1)
+    ADLA_BLOCK(adla_row_f, float, adla_vector_f, 1)
+    """
+    int ADLA_BLOCK_ROWS
+    void adla_rows_d(double* acc, const double* x, Py_ssize_t x_row, Py_ssize_t x_step,
+                     const double* b, Py_ssize_t b_row, int k) noexcept nogil
+    void adla_rows_f(float* acc, const float* x, Py_ssize_t x_row, Py_ssize_t x_step,
+                     const float* b, Py_ssize_t b_row, int k) noexcept nogil
+    void adla_row_d(double* acc, const double* x, Py_ssize_t x_row, Py_ssize_t x_step,
+                    const double* b, Py_ssize_t b_row, int k) noexcept nogil
+    void adla_row_f(float* acc, const float* x, Py_ssize_t x_row, Py_ssize_t x_step,
+                    const float* b, Py_ssize_t b_row, int k) noexcept nogil
+
+cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
+                        const floating* b, Py_ssize_t b_row, int m, int n, int k, floating alpha,
+                        floating beta, const floating* c) noexcept nogil:
+    """out = alpha X B + beta C for small row-major matrices without a BLAS call: X[i, l] is
+    a[i a_row + l a_col] (m x k), B[l, j] is b[l b_row + j] (k x n), C (m x n) may be NULL (then
+    beta is ignored). Blocks of ADLA_BLOCK_ROWS rows by COLUMNS columns; whatever the block, each
+    sum runs over l in order from 0, so every entry gets the same arithmetic."""
+    cdef floating acc[4 * COLUMNS]         # ADLA_BLOCK_ROWS <= 4
+    cdef int i0, rows, r, j0, jj, l, width
+    cdef Py_ssize_t at
+    i0 = 0
+    while i0 < m:
+        rows = min(ADLA_BLOCK_ROWS, m - i0)
+        j0 = 0
+        while j0 < n:
+            width = min(<int>COLUMNS, n - j0)
+            if alpha != 0 and width == COLUMNS and rows == ADLA_BLOCK_ROWS:
+                if floating is double:
+                    adla_rows_d(acc, a + i0 * a_row, a_row, a_col, b + j0, b_row, k)
+                else:
+                    adla_rows_f(acc, a + i0 * a_row, a_row, a_col, b + j0, b_row, k)
+            elif alpha != 0 and width == COLUMNS:
+                for r in range(rows):
+                    if floating is double:
+                        adla_row_d(acc + r * COLUMNS, a + (i0 + r) * a_row, a_row, a_col, b + j0,
+                                   b_row, k)
+                    else:
+                        adla_row_f(acc + r * COLUMNS, a + (i0 + r) * a_row, a_row, a_col, b + j0,
+                                   b_row, k)
+            else:
+                for jj in range(rows * COLUMNS):
+                    acc[jj] = 0
+                if alpha != 0:      # BLAS semantics: alpha == 0 ignores X and B (NaN included)
+                    for r in range(rows):
+                        for l in range(k):
+                            for jj in range(width):
+                                acc[r * COLUMNS + jj] = acc[r * COLUMNS + jj] + \
+                                    a[(i0 + r) * a_row + l * a_col] * b[l * b_row + j0 + jj]
+            for r in range(rows):
+                at = <Py_ssize_t>(i0 + r) * n + j0
+                for jj in range(width):
+                    out[at + jj] = alpha * acc[r * COLUMNS + jj]
+                if c != NULL:
+                    for jj in range(width):
+                        out[at + jj] = out[at + jj] + beta * c[at + jj]
+            j0 += COLUMNS
+        i0 += rows
+
+cdef inline void transpose_into(floating* dst, const floating* src, int rows, int cols) noexcept nogil:
+    # dst (cols x rows) = src^T, both row-major.
+    cdef int i, j
+    for i in range(rows):
+        for j in range(cols):
+            dst[j * rows + i] = src[i * cols + j]
+
+cdef inline bint direct(const Job* job) noexcept nogil:
+    # Small enough for small_product: a BLAS call costs more than the arithmetic.
+    return job.m <= SMALL_PRODUCT and job.n <= SMALL_PRODUCT and job.k <= SMALL_PRODUCT
+
+cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # D = alpha op(A) op(B) + beta C  <=>  D^T = alpha op(B)^T op(A)^T + beta C^T (column-major)
     cdef int m = job.m, n = job.n, k = job.k
     cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
     cdef floating beta = <floating>job.beta if p[2] != NULL else 0
     if m == 0 or n == 0:
         return 0
-    if beta != 0:
-        copy(p[3], p[2], <Py_ssize_t>m * n)
-    xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
-          p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
+    if direct(job):
+        if tb:
+            transpose_into(work, p[1], n, k)
+        small_product(p[3], p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n,
+                      m, n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL)
+    else:
+        if beta != 0:
+            copy(p[3], p[2], <Py_ssize_t>m * n)
+        xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
+              p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
     if job.flags & TRIANGLE:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
 
-cdef int syrk_one(const Job* job, floating** p) noexcept nogil:
+cdef int gemm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dA, dB[, dC]) of D = alpha op(A) op(B) [+ beta C] from (dD, A, B), each matrix's dD read
+    while it is in cache: d op(A) = alpha dD op(B)^T, d op(B) = alpha op(A)^T dD, dC = beta dD."""
+    cdef Job product = job[0]
+    cdef floating* q[4]
+    cdef int m = job.m, n = job.n, k = job.k
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
+    cdef Py_ssize_t e
+    cdef floating beta = <floating>job.beta
+    product.beta = 0
+    q[2] = NULL
+    # dA: alpha dD op(B)^T (m x k), or its transpose alpha op(B) dD^T when ta.
+    if ta:
+        product.m, product.n, product.k = k, m, n
+        product.flags = (TRANS_A if tb else 0) | TRANS_B
+        q[0], q[1] = p[2], p[0]
+    else:
+        product.m, product.n, product.k = m, k, n
+        product.flags = 0 if tb else TRANS_B
+        q[0], q[1] = p[0], p[2]
+    q[3] = p[3]
+    gemm_one(&product, q, work)
+    # dB: alpha op(A)^T dD (k x n), or its transpose alpha dD^T op(A) when tb.
+    if tb:
+        product.m, product.n, product.k = n, k, m
+        product.flags = TRANS_A | (TRANS_B if ta else 0)
+        q[0], q[1] = p[0], p[1]
+    else:
+        product.m, product.n, product.k = k, n, m
+        product.flags = 0 if ta else TRANS_A
+        q[0], q[1] = p[1], p[0]
+    q[3] = p[4]
+    gemm_one(&product, q, work)
+    if job.flags & WITH_C:
+        for e in range(<Py_ssize_t>m * n):
+            p[5][e] = beta * p[0][e]
+    return 0
+
+cdef int syrk_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # C = alpha A A^T (A m x k), or alpha A^T A (A k x m) when TRANS_A; full symmetric result.
     cdef int m = job.m, k = job.k
     cdef bint ta = (job.flags & TRANS_A) != 0
     if m == 0:
         return 0
-    # Column-major 'U' of the result is its row-major lower triangle.
-    xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
-          0, p[1], ld(m))
+    if direct(job):
+        # The whole product, then its lower triangle mirrored: exactly symmetric.
+        if not ta:
+            transpose_into(work, p[0], m, k)
+        small_product(p[1], p[0], 1 if ta else k, m if ta else 1, p[0] if ta else work, m,
+                      m, m, k, <floating>job.alpha, 0, NULL)
+    else:
+        # Column-major 'U' of the result is its row-major lower triangle.
+        xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
+              0, p[1], ld(m))
     mirror_triangle(p[1], m, True)
     return 0
 
@@ -344,8 +509,13 @@ cdef int syrk_backward_one(const Job* job, floating** p, floating* work) noexcep
     for i in range(m):
         for j in range(m):
             work[i * m + j] = dc[i * m + j] + dc[j * m + i]
+    if direct(job):
+        if job.flags & TRANS_A:
+            small_product(p[2], p[1], m, 1, work, m, k, m, m, <floating>job.alpha, 0, NULL)
+        else:
+            small_product(p[2], work, m, 1, p[1], k, m, k, m, <floating>job.alpha, 0, NULL)
     # Column-major views: A is A^T; the products are their transposes, S symmetric.
-    if job.flags & TRANS_A:
+    elif job.flags & TRANS_A:
         xgemm(c'N', c'N', m, k, m, <floating>job.alpha, work, m, p[1], m, 0, p[2], m)
     else:
         xgemm(c'N', c'N', k, m, m, <floating>job.alpha, p[1], k, work, m, 0, p[2], k)
@@ -384,7 +554,7 @@ cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
     triangular_call(job, p, True)
     return 0
 
-cdef int trsm_backward_one(const Job* job, floating** p) noexcept nogil:
+cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """(dA, dB) of trsm from (A, X, dX), the forward's flags and alpha: Y = op(A)^-T dX (on the
     right: dX op(A)^-T), dB = alpha Y and d op(A) = -Y X^T (right: -X^T Y), kept on the triangle
     that is read. Status as trsm_one on (A, dX)."""
@@ -408,7 +578,7 @@ cdef int trsm_backward_one(const Job* job, floating** p) noexcept nogil:
     if job.m == 0 or job.n == 0:
         memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
     else:
-        gemm_one(&product, q)
+        gemm_one(&product, q, work)
     if job.alpha != 1:
         for i in range(count):
             p[4][i] = p[4][i] * <floating>job.alpha
@@ -1578,9 +1748,9 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if job.op == OP_GEMM:
-        return gemm_one(job, p)
+        return gemm_one(job, p, work)
     if job.op == OP_SYRK:
-        return syrk_one(job, p)
+        return syrk_one(job, p, work)
     if job.op == OP_TRMM:
         return trmm_one(job, p)
     if job.op == OP_TRSM:
@@ -1604,9 +1774,11 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
     if job.op == OP_SYEVD_BACKWARD:
         return syevd_backward_one(job, p, work)
     if job.op == OP_TRSM_BACKWARD:
-        return trsm_backward_one(job, p)
+        return trsm_backward_one(job, p, work)
     if job.op == OP_SYRK_BACKWARD:
         return syrk_backward_one(job, p, work)
+    if job.op == OP_GEMM_BACKWARD:
+        return gemm_backward_one(job, p, work)
     return cofactor_one(job, p)
 
 cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
@@ -1685,6 +1857,12 @@ cdef void plan(Job* job) noexcept nogil:
         job.work = 2 * nn
     if job.op == OP_SYRK_BACKWARD:
         job.work = <Py_ssize_t>job.m * job.m
+    if (job.op == OP_GEMM or job.op == OP_SYRK) and direct(job):
+        job.work = <Py_ssize_t>job.n * job.k       # op(B), or A^T, transposed
+    if job.op == OP_TRSM_BACKWARD:
+        job.work = <Py_ssize_t>job.m * job.n       # its gemm's transposed operand
+    if job.op == OP_GEMM_BACKWARD:
+        job.work = max(<Py_ssize_t>job.m * job.n, max(job.m, job.n) * <Py_ssize_t>job.k)
     if job.op == OP_POTRF and n <= SMALL:
         job.lanes, job.work = LANES, nn * LANES
     elif job.op == OP_POTRF_BACKWARD and n <= SMALL:

@@ -13,7 +13,7 @@ import cupy as cp
 import numpy as np
 
 # Absolute imports: the tests also load this file on NumPy under another name.
-from adla._blas3 import triangular_operand_gradient
+from adla._blas3 import gemm_operand_gradients, triangular_operand_gradient
 from adla._decomp import degenerate_tolerance
 
 xp = cp
@@ -126,6 +126,14 @@ def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=
     if triangle is not None:
         out = _triangle(out, triangle == "lower")
     return _c(cp.broadcast_to(out, shape))
+
+
+def gemm_backward(dd, a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=None):
+    """``(dA, dB)`` of ``alpha op(a) op(b)`` from ``dd``, and ``dC = beta dd`` when ``beta`` is
+    given."""
+    grads = gemm_operand_gradients(gemm, dd, a, b, transpose_a=transpose_a,
+                                   transpose_b=transpose_b, alpha=alpha)
+    return grads if beta is None else grads + (beta * dd,)
 
 
 def syrk(a, *, transpose=False, alpha=1.0):
