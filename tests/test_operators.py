@@ -235,3 +235,17 @@ def test_gemm_with_empty_inner_dimension_is_beta_c(transpose_a):
     dA, dB, dC = adla.gemm_backward(np.ones_like(D), A, B, C, transpose_a=transpose_a, beta=0.5)
     assert dA.shape == A.shape and dB.shape == B.shape
     np.testing.assert_array_equal(dC, np.full((3, 4), 1.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("n, k", [(5, 3), (16, 16), (24, 9), (25, 7), (9, 40)])
+def test_syrk_is_exactly_symmetric(n, k, transpose, dtype):
+    """Direct loops (order and inner size up to 24) compute both triangles, each entry and its
+    mirror from the same products in the same order; ?syrk computes one, mirrored."""
+    A = np.random.default_rng(n).standard_normal((7, k, n) if transpose else (7, n, k))
+    C = adla.syrk(A.astype(dtype), transpose=transpose, alpha=0.3)
+    np.testing.assert_array_equal(C, np.swapaxes(C, -1, -2))
+    want = 0.3 * (np.swapaxes(A, -1, -2) @ A if transpose else A @ np.swapaxes(A, -1, -2))
+    np.testing.assert_allclose(C, want, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)

@@ -314,8 +314,9 @@ cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept n
 
 cdef extern from *:
     """
-    /* acc[r][0:8] = sum over l, in order, of x[r x_row + l x_step] * b[l b_row + 0:8] for R rows
-       at once, in vector registers of the build's width (8 independent sums in flight with AVX).
+    /* out[r][0:8] = alpha S + beta c[r][0:8] (c may be NULL) with S the sum over l, in order, of
+       x[r x_row + l x_step] * b[l b_row + 0:8], for R rows at once, in vector registers of the
+       build's width (8 independent sums in flight with AVX); out and c have rows out_row apart.
        GCC's vector extensions pin the vector dimension to the 8 columns (left to itself, gcc
        vectorised across l with gathers); no FMA, so both builds agree bit for bit. */
     #ifdef __AVX__
@@ -328,8 +329,9 @@ cdef extern from *:
     typedef double adla_vector_d __attribute__((vector_size(ADLA_VECTOR_BYTES)));
     typedef float adla_vector_f __attribute__((vector_size(ADLA_VECTOR_BYTES)));
     #define ADLA_BLOCK(name, type, vector, R)                                                  \
-    static inline void name(type* acc, const type* x, Py_ssize_t x_row, Py_ssize_t x_step,     \
-                            const type* b, Py_ssize_t b_row, int k) {                          \
+    static inline void name(type* out, Py_ssize_t out_row, const type* x, Py_ssize_t x_row,    \
+                            Py_ssize_t x_step, const type* b, Py_ssize_t b_row, int k,         \
+                            type alpha, type beta, const type* c) {                            \
         enum { PER = sizeof(vector) / sizeof(type), COUNT = 8 / PER };                         \
         vector sum[R][COUNT], row[COUNT];                                                      \
         for (int r = 0; r < R; r++)                                                            \
@@ -342,10 +344,15 @@ cdef extern from *:
                 for (int v = 0; v < COUNT; v++) sum[r][v] += xl * row[v];                      \
             }                                                                                  \
         }                                                                                      \
-        /* vector by vector: copying the array whole would keep it on the stack */             \
         for (int r = 0; r < R; r++)                                                            \
-            for (int v = 0; v < COUNT; v++)                                                    \
-                memcpy(acc + 8 * r + v * PER, &sum[r][v], sizeof(vector));                     \
+            for (int v = 0; v < COUNT; v++) {                                                  \
+                vector result = alpha * sum[r][v], other;                                      \
+                if (c) {                                                                       \
+                    memcpy(&other, c + r * out_row + v * PER, sizeof(vector));                 \
+                    result = result + beta * other;                                            \
+                }                                                                              \
+                memcpy(out + r * out_row + v * PER, &result, sizeof(vector));                  \
+            }                                                                                  \
     }
     ADLA_BLOCK(adla_rows_d, double, adla_vector_d, ADLA_BLOCK_ROWS)
     ADLA_BLOCK(adla_rows_f, float, adla_vector_f, ADLA_BLOCK_ROWS)
@@ -353,14 +360,18 @@ cdef extern from *:
     ADLA_BLOCK(adla_row_f, float, adla_vector_f, 1)
     """
     int ADLA_BLOCK_ROWS
-    void adla_rows_d(double* acc, const double* x, Py_ssize_t x_row, Py_ssize_t x_step,
-                     const double* b, Py_ssize_t b_row, int k) noexcept nogil
-    void adla_rows_f(float* acc, const float* x, Py_ssize_t x_row, Py_ssize_t x_step,
-                     const float* b, Py_ssize_t b_row, int k) noexcept nogil
-    void adla_row_d(double* acc, const double* x, Py_ssize_t x_row, Py_ssize_t x_step,
-                    const double* b, Py_ssize_t b_row, int k) noexcept nogil
-    void adla_row_f(float* acc, const float* x, Py_ssize_t x_row, Py_ssize_t x_step,
-                    const float* b, Py_ssize_t b_row, int k) noexcept nogil
+    void adla_rows_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
+                     Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int k, double alpha,
+                     double beta, const double* c) noexcept nogil
+    void adla_rows_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
+                     Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
+                     float beta, const float* c) noexcept nogil
+    void adla_row_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
+                    Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int k, double alpha,
+                    double beta, const double* c) noexcept nogil
+    void adla_row_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
+                    Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
+                    float beta, const float* c) noexcept nogil
 
 cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
                         const floating* b, Py_ssize_t b_row, int m, int n, int k, floating alpha,
@@ -368,9 +379,9 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
     """out = alpha X B + beta C for small row-major matrices without a BLAS call: X[i, l] is
     a[i a_row + l a_col] (m x k), B[l, j] is b[l b_row + j] (k x n), C (m x n) may be NULL (then
     beta is ignored). Blocks of ADLA_BLOCK_ROWS rows by COLUMNS columns; whatever the block, each
-    sum runs over l in order from 0, so every entry gets the same arithmetic."""
-    cdef floating acc[4 * COLUMNS]         # ADLA_BLOCK_ROWS <= 4
-    cdef int i0, rows, r, j0, jj, l, width
+    entry is alpha times its sum over l (in order from 0), plus beta times C's entry."""
+    cdef floating acc[COLUMNS]
+    cdef int i0, rows, i, j0, jj, l, width
     cdef Py_ssize_t at
     i0 = 0
     while i0 < m:
@@ -378,32 +389,34 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
         j0 = 0
         while j0 < n:
             width = min(<int>COLUMNS, n - j0)
+            at = <Py_ssize_t>i0 * n + j0
             if alpha != 0 and width == COLUMNS and rows == ADLA_BLOCK_ROWS:
                 if floating is double:
-                    adla_rows_d(acc, a + i0 * a_row, a_row, a_col, b + j0, b_row, k)
+                    adla_rows_d(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
+                                alpha, beta, c + at if c != NULL else NULL)
                 else:
-                    adla_rows_f(acc, a + i0 * a_row, a_row, a_col, b + j0, b_row, k)
-            elif alpha != 0 and width == COLUMNS:
-                for r in range(rows):
+                    adla_rows_f(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
+                                alpha, beta, c + at if c != NULL else NULL)
+                j0 += COLUMNS
+                continue
+            for i in range(i0, i0 + rows):
+                at = <Py_ssize_t>i * n + j0
+                if alpha != 0 and width == COLUMNS:
                     if floating is double:
-                        adla_row_d(acc + r * COLUMNS, a + (i0 + r) * a_row, a_row, a_col, b + j0,
-                                   b_row, k)
+                        adla_row_d(out + at, n, a + i * a_row, a_row, a_col, b + j0, b_row, k,
+                                   alpha, beta, c + at if c != NULL else NULL)
                     else:
-                        adla_row_f(acc + r * COLUMNS, a + (i0 + r) * a_row, a_row, a_col, b + j0,
-                                   b_row, k)
-            else:
-                for jj in range(rows * COLUMNS):
+                        adla_row_f(out + at, n, a + i * a_row, a_row, a_col, b + j0, b_row, k,
+                                   alpha, beta, c + at if c != NULL else NULL)
+                    continue
+                for jj in range(width):
                     acc[jj] = 0
                 if alpha != 0:      # BLAS semantics: alpha == 0 ignores X and B (NaN included)
-                    for r in range(rows):
-                        for l in range(k):
-                            for jj in range(width):
-                                acc[r * COLUMNS + jj] = acc[r * COLUMNS + jj] + \
-                                    a[(i0 + r) * a_row + l * a_col] * b[l * b_row + j0 + jj]
-            for r in range(rows):
-                at = <Py_ssize_t>(i0 + r) * n + j0
+                    for l in range(k):
+                        for jj in range(width):
+                            acc[jj] = acc[jj] + a[i * a_row + l * a_col] * b[l * b_row + j0 + jj]
                 for jj in range(width):
-                    out[at + jj] = alpha * acc[r * COLUMNS + jj]
+                    out[at + jj] = alpha * acc[jj]
                 if c != NULL:
                     for jj in range(width):
                         out[at + jj] = out[at + jj] + beta * c[at + jj]
@@ -411,10 +424,10 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
         i0 += rows
 
 cdef inline void transpose_into(floating* dst, const floating* src, int rows, int cols) noexcept nogil:
-    # dst (cols x rows) = src^T, both row-major.
+    # dst (cols x rows) = src^T, both row-major; written row by row (contiguous stores).
     cdef int i, j
-    for i in range(rows):
-        for j in range(cols):
+    for j in range(cols):
+        for i in range(rows):
             dst[j * rows + i] = src[i * cols + j]
 
 cdef inline bint direct(const Job* job) noexcept nogil:
@@ -487,7 +500,8 @@ cdef int syrk_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if m == 0:
         return 0
     if direct(job):
-        # The whole product, then its lower triangle mirrored: exactly symmetric.
+        # The whole product, exactly symmetric: entries (i, j) and (j, i) sum the same products
+        # in the same order.
         if not ta:
             transpose_into(work, p[0], m, k)
         small_product(p[1], p[0], 1 if ta else k, m if ta else 1, p[0] if ta else work, m,
@@ -496,7 +510,7 @@ cdef int syrk_one(const Job* job, floating** p, floating* work) noexcept nogil:
         # Column-major 'U' of the result is its row-major lower triangle.
         xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
               0, p[1], ld(m))
-    mirror_triangle(p[1], m, True)
+        mirror_triangle(p[1], m, True)
     return 0
 
 cdef int syrk_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
