@@ -274,7 +274,7 @@ def test_scalars_must_be_real():
         adla.gemm2(np.eye(2), np.eye(2), alpha="two")
 
 
-@pytest.mark.parametrize("n", [3, 12, 40])      # interleaved gemm up to 8, loops to 32, BLAS
+@pytest.mark.parametrize("n", [3, 12, 40])      # interleaved gemm (3), direct loops, BLAS
 def test_gemm_scalars_zero_ignore_their_operands_as_in_blas(n):
     rng = np.random.default_rng(0)
     A, B, C = (rng.standard_normal((11, n, n)) for _ in range(3))

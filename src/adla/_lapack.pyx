@@ -52,9 +52,8 @@ cdef enum:
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
-    SMALL_GEMM = 8      # and for gemm (up to 16 OpenBLAS is faster per matrix)
-    SMALL_PRODUCT = 24  # gemm and syrk above SMALL_GEMM up to this size: small_product, not BLAS
-    COLUMNS = 8         # small_product's accumulator width
+    SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
+    SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     LANES = 8           # matrices per interleaved kernel call
 
@@ -314,11 +313,12 @@ cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept n
 
 cdef extern from *:
     """
-    /* out[r][0:8] = alpha S + beta c[r][0:8] (c may be NULL) with S the sum over l, in order, of
-       x[r x_row + l x_step] * b[l b_row + 0:8], for R rows at once, in vector registers of the
-       build's width (8 independent sums in flight with AVX); out and c have rows out_row apart.
-       GCC's vector extensions pin the vector dimension to the 8 columns (left to itself, gcc
-       vectorised across l with gathers); no FMA, so both builds agree bit for bit. */
+    /* out[r][0:C] = alpha S + beta c[r][0:C] (c may be NULL) with S the sum over l, in order, of
+       x[r x_row + l x_step] * b[l b_row + 0:C], for R rows and C columns at once, in vector
+       registers of the build's width (8 independent sums in flight with AVX); out and c have
+       rows out_row apart. GCC's vector extensions pin the vector dimension to the columns (left
+       to itself, gcc vectorised across l with gathers); no FMA, so both builds agree bit for
+       bit. */
     #ifdef __AVX__
     #define ADLA_VECTOR_BYTES 32
     #define ADLA_BLOCK_ROWS 4
@@ -328,11 +328,12 @@ cdef extern from *:
     #endif
     typedef double adla_vector_d __attribute__((vector_size(ADLA_VECTOR_BYTES)));
     typedef float adla_vector_f __attribute__((vector_size(ADLA_VECTOR_BYTES)));
-    #define ADLA_BLOCK(name, type, vector, R)                                                  \
+    typedef float adla_vector4_f __attribute__((vector_size(16)));
+    #define ADLA_BLOCK(name, type, vector, R, C)                                               \
     static inline void name(type* out, Py_ssize_t out_row, const type* x, Py_ssize_t x_row,    \
                             Py_ssize_t x_step, const type* b, Py_ssize_t b_row, int k,         \
                             type alpha, type beta, const type* c) {                            \
-        enum { PER = sizeof(vector) / sizeof(type), COUNT = 8 / PER };                         \
+        enum { PER = sizeof(vector) / sizeof(type), COUNT = C / PER };                         \
         vector sum[R][COUNT], row[COUNT];                                                      \
         for (int r = 0; r < R; r++)                                                            \
             for (int v = 0; v < COUNT; v++) sum[r][v] = (vector){0};                           \
@@ -344,6 +345,7 @@ cdef extern from *:
                 for (int v = 0; v < COUNT; v++) sum[r][v] += xl * row[v];                      \
             }                                                                                  \
         }                                                                                      \
+        /* vector by vector: copying the array whole would keep it on the stack */             \
         for (int r = 0; r < R; r++)                                                            \
             for (int v = 0; v < COUNT; v++) {                                                  \
                 vector result = alpha * sum[r][v], other;                                      \
@@ -354,73 +356,78 @@ cdef extern from *:
                 memcpy(out + r * out_row + v * PER, &result, sizeof(vector));                  \
             }                                                                                  \
     }
-    ADLA_BLOCK(adla_rows_d, double, adla_vector_d, ADLA_BLOCK_ROWS)
-    ADLA_BLOCK(adla_rows_f, float, adla_vector_f, ADLA_BLOCK_ROWS)
-    ADLA_BLOCK(adla_row_d, double, adla_vector_d, 1)
-    ADLA_BLOCK(adla_row_f, float, adla_vector_f, 1)
+    /* adla_block_<suffix>: rows <= ADLA_BLOCK_ROWS rows by cols (8 or 4) columns. */
+    #define ADLA_BLOCKS(suffix, type, vector8, vector4)                                        \
+    ADLA_BLOCK(adla_rows8_##suffix, type, vector8, ADLA_BLOCK_ROWS, 8)                        \
+    ADLA_BLOCK(adla_row8_##suffix, type, vector8, 1, 8)                                       \
+    ADLA_BLOCK(adla_rows4_##suffix, type, vector4, ADLA_BLOCK_ROWS, 4)                        \
+    ADLA_BLOCK(adla_row4_##suffix, type, vector4, 1, 4)                                       \
+    static inline void adla_block_##suffix(type* out, Py_ssize_t out_row, const type* x,      \
+                                           Py_ssize_t x_row, Py_ssize_t x_step, const type* b, \
+                                           Py_ssize_t b_row, int k, type alpha, type beta,     \
+                                           const type* c, int rows, int cols) {                \
+        if (rows == ADLA_BLOCK_ROWS) {                                                         \
+            (cols == 8 ? adla_rows8_##suffix : adla_rows4_##suffix)(                           \
+                out, out_row, x, x_row, x_step, b, b_row, k, alpha, beta, c);                  \
+            return;                                                                            \
+        }                                                                                      \
+        for (int r = 0; r < rows; r++)                                                         \
+            (cols == 8 ? adla_row8_##suffix : adla_row4_##suffix)(                             \
+                out + r * out_row, out_row, x + r * x_row, x_row, x_step, b, b_row, k, alpha,  \
+                beta, c ? c + r * out_row : NULL);                                             \
+    }
+    ADLA_BLOCKS(d, double, adla_vector_d, adla_vector_d)
+    ADLA_BLOCKS(f, float, adla_vector_f, adla_vector4_f)
     """
     int ADLA_BLOCK_ROWS
-    void adla_rows_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
-                     Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int k, double alpha,
-                     double beta, const double* c) noexcept nogil
-    void adla_rows_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
-                     Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
-                     float beta, const float* c) noexcept nogil
-    void adla_row_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
-                    Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int k, double alpha,
-                    double beta, const double* c) noexcept nogil
-    void adla_row_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
-                    Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
-                    float beta, const float* c) noexcept nogil
+    void adla_block_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
+                      Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int k, double alpha,
+                      double beta, const double* c, int rows, int cols) noexcept nogil
+    void adla_block_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
+                      Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
+                      float beta, const float* c, int rows, int cols) noexcept nogil
 
 cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
                         const floating* b, Py_ssize_t b_row, int m, int n, int k, floating alpha,
                         floating beta, const floating* c) noexcept nogil:
     """out = alpha X B + beta C for small row-major matrices without a BLAS call: X[i, l] is
     a[i a_row + l a_col] (m x k), B[l, j] is b[l b_row + j] (k x n), C (m x n) may be NULL (then
-    beta is ignored). Blocks of ADLA_BLOCK_ROWS rows by COLUMNS columns; whatever the block, each
-    entry is alpha times its sum over l (in order from 0), plus beta times C's entry."""
-    cdef floating acc[COLUMNS]
-    cdef int i0, rows, i, j0, jj, l, width
+    beta is ignored). Blocks of up to ADLA_BLOCK_ROWS rows by 8 or 4 columns in vector registers,
+    up to 3 last columns in scalars; whatever the block, each entry is alpha times its sum over
+    l (in order from 0), plus beta times C's entry."""
+    cdef floating acc[8]       # the scalar path: up to 3 columns, or 8 when alpha == 0
+    cdef int i0, rows, i, j0, jj, l, cols
     cdef Py_ssize_t at
     i0 = 0
     while i0 < m:
         rows = min(ADLA_BLOCK_ROWS, m - i0)
         j0 = 0
         while j0 < n:
-            width = min(<int>COLUMNS, n - j0)
+            cols = 8 if n - j0 >= 8 else 4 if n - j0 >= 4 else n - j0
             at = <Py_ssize_t>i0 * n + j0
-            if alpha != 0 and width == COLUMNS and rows == ADLA_BLOCK_ROWS:
+            if alpha != 0 and cols >= 4:
                 if floating is double:
-                    adla_rows_d(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
-                                alpha, beta, c + at if c != NULL else NULL)
+                    adla_block_d(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
+                                 alpha, beta, c + at if c != NULL else NULL, rows, cols)
                 else:
-                    adla_rows_f(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
-                                alpha, beta, c + at if c != NULL else NULL)
-                j0 += COLUMNS
+                    adla_block_f(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
+                                 alpha, beta, c + at if c != NULL else NULL, rows, cols)
+                j0 += cols
                 continue
             for i in range(i0, i0 + rows):
                 at = <Py_ssize_t>i * n + j0
-                if alpha != 0 and width == COLUMNS:
-                    if floating is double:
-                        adla_row_d(out + at, n, a + i * a_row, a_row, a_col, b + j0, b_row, k,
-                                   alpha, beta, c + at if c != NULL else NULL)
-                    else:
-                        adla_row_f(out + at, n, a + i * a_row, a_row, a_col, b + j0, b_row, k,
-                                   alpha, beta, c + at if c != NULL else NULL)
-                    continue
-                for jj in range(width):
+                for jj in range(cols):
                     acc[jj] = 0
                 if alpha != 0:      # BLAS semantics: alpha == 0 ignores X and B (NaN included)
                     for l in range(k):
-                        for jj in range(width):
+                        for jj in range(cols):
                             acc[jj] = acc[jj] + a[i * a_row + l * a_col] * b[l * b_row + j0 + jj]
-                for jj in range(width):
+                for jj in range(cols):
                     out[at + jj] = alpha * acc[jj]
                 if c != NULL:
-                    for jj in range(width):
+                    for jj in range(cols):
                         out[at + jj] = out[at + jj] + beta * c[at + jj]
-            j0 += COLUMNS
+            j0 += cols
         i0 += rows
 
 cdef inline void transpose_into(floating* dst, const floating* src, int rows, int cols) noexcept nogil:
@@ -1882,7 +1889,7 @@ cdef void plan(Job* job) noexcept nogil:
     elif job.op == OP_POTRF_BACKWARD and n <= SMALL:
         job.lanes, job.work = LANES, 2 * nn * LANES
     elif job.op == OP_GEMM and job.m <= SMALL_GEMM and job.n <= SMALL_GEMM \
-            and job.k <= SMALL_GEMM:
+            and job.k <= SMALL_GEMM and job.n % 4 != 0:
         job.lanes = LANES
         job.work = <Py_ssize_t>(job.m * job.k + job.n * job.k + job.m * job.n) * LANES
     elif (job.op == OP_TRSM or job.op == OP_TRMM or job.op == OP_TRSM_BACKWARD) \
