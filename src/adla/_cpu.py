@@ -56,7 +56,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     nbatch = 0 if 0 in lengths else max(lengths)
     outputs = tuple(_memory.empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
     parallel = nbatch > 1 and K.max_threads() > 1
-    if parallel and not K.interleaved(op, m, n, k):
+    if parallel and K.calls_blas(op, m, n, k):
         with _single_threaded_blas():
             status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, True)
     else:

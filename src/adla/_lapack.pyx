@@ -1912,6 +1912,16 @@ def interleaved(int op, int m, int n, int k=0):
     return job.lanes > 1
 
 
+def calls_blas(int op, int m, int n, int k=0):
+    """Whether kernel ``op`` may call BLAS/LAPACK at this size (not interleaved, no direct loops)."""
+    cdef Job job
+    job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
+    plan(&job)
+    if job.lanes > 1:
+        return False
+    return not (op in (OP_GEMM, OP_SYRK, OP_GEMM_BACKWARD, OP_SYRK_BACKWARD) and direct(&job))
+
+
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         double alpha=1.0, double beta=0.0, bint threaded=False):
     """Run kernel ``op`` over a batch; return the int32 status of each matrix.
