@@ -378,6 +378,49 @@ cdef extern from *:
     }
     ADLA_BLOCKS(d, double, adla_vector_d, adla_vector_d)
     ADLA_BLOCKS(f, float, adla_vector_f, adla_vector4_f)
+
+    /* dst (cols x rows) = src^T (rows x cols), both row-major: 4 x 4 tiles through vector
+       registers (two rounds of shuffles) where the build has vectors of 4, the rest one by one.
+       Rows are read in order: a strided read pattern defeats the prefetcher on a cold batch. */
+    typedef double adla_vector4_d __attribute__((vector_size(32)));
+    typedef long long adla_index4_d __attribute__((vector_size(32)));
+    typedef int adla_index4_f __attribute__((vector_size(16)));
+    #define ADLA_TRANSPOSE(name, type, vector, index, tiles)                                   \
+    static inline void name(type* dst, const type* src, int rows, int cols) {                  \
+        int i0 = 0;                                                                            \
+        for (; tiles && i0 + 4 <= rows; i0 += 4) {                                             \
+            int j0 = 0;                                                                        \
+            for (; j0 + 4 <= cols; j0 += 4) {                                                  \
+                vector r0, r1, r2, r3;                                                         \
+                memcpy(&r0, src + (i0 + 0) * cols + j0, sizeof(vector));                       \
+                memcpy(&r1, src + (i0 + 1) * cols + j0, sizeof(vector));                       \
+                memcpy(&r2, src + (i0 + 2) * cols + j0, sizeof(vector));                       \
+                memcpy(&r3, src + (i0 + 3) * cols + j0, sizeof(vector));                       \
+                vector t0 = __builtin_shuffle(r0, r1, (index){0, 4, 2, 6});                     \
+                vector t1 = __builtin_shuffle(r0, r1, (index){1, 5, 3, 7});                     \
+                vector t2 = __builtin_shuffle(r2, r3, (index){0, 4, 2, 6});                     \
+                vector t3 = __builtin_shuffle(r2, r3, (index){1, 5, 3, 7});                     \
+                vector c0 = __builtin_shuffle(t0, t2, (index){0, 1, 4, 5});                     \
+                vector c1 = __builtin_shuffle(t1, t3, (index){0, 1, 4, 5});                     \
+                vector c2 = __builtin_shuffle(t0, t2, (index){2, 3, 6, 7});                     \
+                vector c3 = __builtin_shuffle(t1, t3, (index){2, 3, 6, 7});                     \
+                memcpy(dst + (j0 + 0) * rows + i0, &c0, sizeof(vector));                       \
+                memcpy(dst + (j0 + 1) * rows + i0, &c1, sizeof(vector));                       \
+                memcpy(dst + (j0 + 2) * rows + i0, &c2, sizeof(vector));                       \
+                memcpy(dst + (j0 + 3) * rows + i0, &c3, sizeof(vector));                       \
+            }                                                                                  \
+            for (int i = i0; i < i0 + 4; i++)                                                  \
+                for (int j = j0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];         \
+        }                                                                                      \
+        for (int i = i0; i < rows; i++)                                                        \
+            for (int j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];              \
+    }
+    #ifdef __AVX__
+    ADLA_TRANSPOSE(adla_transpose_d, double, adla_vector4_d, adla_index4_d, 1)
+    #else
+    ADLA_TRANSPOSE(adla_transpose_d, double, adla_vector4_d, adla_index4_d, 0)
+    #endif
+    ADLA_TRANSPOSE(adla_transpose_f, float, adla_vector4_f, adla_index4_f, 1)
     """
     int ADLA_BLOCK_ROWS
     void adla_block_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
@@ -386,6 +429,8 @@ cdef extern from *:
     void adla_block_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
                       Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
                       float beta, const float* c, int rows, int cols) noexcept nogil
+    void adla_transpose_d(double* dst, const double* src, int rows, int cols) noexcept nogil
+    void adla_transpose_f(float* dst, const float* src, int rows, int cols) noexcept nogil
 
 cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
                         const floating* b, Py_ssize_t b_row, int m, int n, int k, floating alpha,
@@ -431,11 +476,11 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
         i0 += rows
 
 cdef inline void transpose_into(floating* dst, const floating* src, int rows, int cols) noexcept nogil:
-    # dst (cols x rows) = src^T, both row-major; written row by row (contiguous stores).
-    cdef int i, j
-    for j in range(cols):
-        for i in range(rows):
-            dst[j * rows + i] = src[i * cols + j]
+    # dst (cols x rows) = src^T, both row-major.
+    if floating is double:
+        adla_transpose_d(dst, src, rows, cols)
+    else:
+        adla_transpose_f(dst, src, rows, cols)
 
 cdef inline bint direct(const Job* job) noexcept nogil:
     # Small enough for small_product: a BLAS call costs more than the arithmetic.
@@ -462,39 +507,32 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
 
+cdef inline void product_into(const Job* job, floating* work, floating* out, floating* left,
+                              floating* right, int rows, int cols, int inner, int flags) noexcept nogil:
+    # out (rows x cols) = job.alpha op(left) op(right), through gemm_one.
+    cdef Job product = job[0]
+    cdef floating* q[4]
+    product.m, product.n, product.k, product.flags, product.beta = rows, cols, inner, flags, 0
+    q[0], q[1], q[2], q[3] = left, right, NULL, out
+    gemm_one(&product, q, work)
+
 cdef int gemm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """(dA, dB[, dC]) of D = alpha op(A) op(B) [+ beta C] from (dD, A, B), each matrix's dD read
     while it is in cache: d op(A) = alpha dD op(B)^T, d op(B) = alpha op(A)^T dD, dC = beta dD."""
-    cdef Job product = job[0]
-    cdef floating* q[4]
     cdef int m = job.m, n = job.n, k = job.k
     cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
     cdef Py_ssize_t e
     cdef floating beta = <floating>job.beta
-    product.beta = 0
-    q[2] = NULL
     # dA: alpha dD op(B)^T (m x k), or its transpose alpha op(B) dD^T when ta.
     if ta:
-        product.m, product.n, product.k = k, m, n
-        product.flags = (TRANS_A if tb else 0) | TRANS_B
-        q[0], q[1] = p[2], p[0]
+        product_into(job, work, p[3], p[2], p[0], k, m, n, (TRANS_A if tb else 0) | TRANS_B)
     else:
-        product.m, product.n, product.k = m, k, n
-        product.flags = 0 if tb else TRANS_B
-        q[0], q[1] = p[0], p[2]
-    q[3] = p[3]
-    gemm_one(&product, q, work)
+        product_into(job, work, p[3], p[0], p[2], m, k, n, 0 if tb else TRANS_B)
     # dB: alpha op(A)^T dD (k x n), or its transpose alpha dD^T op(A) when tb.
     if tb:
-        product.m, product.n, product.k = n, k, m
-        product.flags = TRANS_A | (TRANS_B if ta else 0)
-        q[0], q[1] = p[0], p[1]
+        product_into(job, work, p[4], p[0], p[1], n, k, m, TRANS_A | (TRANS_B if ta else 0))
     else:
-        product.m, product.n, product.k = k, n, m
-        product.flags = 0 if ta else TRANS_A
-        q[0], q[1] = p[1], p[0]
-    q[3] = p[4]
-    gemm_one(&product, q, work)
+        product_into(job, work, p[4], p[1], p[0], k, n, m, 0 if ta else TRANS_A)
     if job.flags & WITH_C:
         for e in range(<Py_ssize_t>m * n):
             p[5][e] = beta * p[0][e]

@@ -484,7 +484,11 @@ def main(argv=None):
                     "SciPy's OpenBLAS otherwise; a hang is reported as nan); the MXNet "
                     "figures are the issue's, measured on another machine of this kind (MXNet "
                     "does not install on current Pythons). The NumPy column is the same "
-                    "computation with batched `numpy.linalg` calls. On a shared 2-core virtual "
+                    "computation with batched `numpy.linalg` calls. adla ran with its output "
+                    f"cache at {os.environ.get('ADLA_CPU_CACHE_MB', '256')} MiB "
+                    "(`ADLA_CPU_CACHE_MB`; README, \"Output memory\"): from the second call on, "
+                    "its outputs reuse memory freed by the previous call's instead of faulting "
+                    "in fresh pages. On a shared 2-core virtual "
                     "machine the absolute times of one case drift by up to a half between "
                     "runs, the peers' as much as adla's; compare ratios within a run.\n\n"
                     + "\n".join(lines) + "\n")
