@@ -28,6 +28,8 @@ def _kernels():
 
 K = _kernels()
 xp = np
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=K.use_one_thread)
 
 _controller = None
 _controller_lock = threading.Lock()

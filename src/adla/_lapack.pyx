@@ -83,6 +83,13 @@ def max_threads():
     return openmp.omp_get_max_threads()
 
 
+def use_one_thread():
+    """Run batches serially from now on (in this thread): a forked child of a process whose
+    batches ran on OpenMP threads would hang at its first parallel batch (GNU OpenMP does not
+    survive fork), so the backend calls this in every forked child."""
+    openmp.omp_set_num_threads(1)
+
+
 cdef extern from *:
     """
     #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -133,6 +133,17 @@ def empty(shape, dtype):
         PyDataMem_SetHandler(previous)
 
 
+def _new_lock_after_fork():
+    # A fork while another thread held the lock (inside an allocation) would leave it held in
+    # the child for good; the child starts with a fresh one (its kept blocks stay valid).
+    global lock
+    lock = PyThread_allocate_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def _limit_from_environment():
     text = os.environ.get("ADLA_CPU_CACHE_MB", "256")
     try:
