@@ -343,7 +343,7 @@ def test_cached_outputs_are_fresh_owned_and_never_shared():
     for i, a in enumerate(outs):
         for b in outs[i + 1:]:
             assert not np.shares_memory(a, b)
-    assert _memory.kept_megabytes() <= float(os.environ.get("ADLA_CPU_CACHE_MB", "256"))
+    assert _memory.kept_megabytes() <= _memory.limit_megabytes()
 
 
 def test_output_cache_limit_from_the_environment():

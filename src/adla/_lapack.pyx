@@ -107,6 +107,8 @@ cdef extern from *:
 def cpu_has_avx2():
     """Whether this CPU (and OS) runs AVX2 code, that is, the ``_lapack_avx2`` build."""
     return adla_cpu_has_avx2() != 0
+
+
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
 FLAG_TRIANGLE, FLAG_WITH_C = TRIANGLE, WITH_C
 STATUS_NONFINITE = NONFINITE
@@ -514,12 +516,13 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
 
-cdef inline void product_into(const Job* job, floating* work, floating* out, floating* left,
-                              floating* right, int rows, int cols, int inner, int flags) noexcept nogil:
-    # out (rows x cols) = job.alpha op(left) op(right), through gemm_one.
-    cdef Job product = job[0]
+cdef inline void product_into(floating* out, floating* left, floating* right, int rows, int cols,
+                              int inner, int flags, double alpha, floating* work) noexcept nogil:
+    # out (rows x cols) = alpha op(left) op(right), through gemm_one (flags: gemm's).
+    cdef Job product
     cdef floating* q[4]
-    product.m, product.n, product.k, product.flags, product.beta = rows, cols, inner, flags, 0
+    product.m, product.n, product.k, product.flags = rows, cols, inner, flags
+    product.alpha, product.beta = alpha, 0
     q[0], q[1], q[2], q[3] = left, right, NULL, out
     gemm_one(&product, q, work)
 
@@ -532,14 +535,14 @@ cdef int gemm_backward_one(const Job* job, floating** p, floating* work) noexcep
     cdef floating beta = <floating>job.beta
     # dA: alpha dD op(B)^T (m x k), or its transpose alpha op(B) dD^T when ta.
     if ta:
-        product_into(job, work, p[3], p[2], p[0], k, m, n, (TRANS_A if tb else 0) | TRANS_B)
+        product_into(p[3], p[2], p[0], k, m, n, (TRANS_A if tb else 0) | TRANS_B, job.alpha, work)
     else:
-        product_into(job, work, p[3], p[0], p[2], m, k, n, 0 if tb else TRANS_B)
+        product_into(p[3], p[0], p[2], m, k, n, 0 if tb else TRANS_B, job.alpha, work)
     # dB: alpha op(A)^T dD (k x n), or its transpose alpha dD^T op(A) when tb.
     if tb:
-        product_into(job, work, p[4], p[0], p[1], n, k, m, TRANS_A | (TRANS_B if ta else 0))
+        product_into(p[4], p[0], p[1], n, k, m, TRANS_A | (TRANS_B if ta else 0), job.alpha, work)
     else:
-        product_into(job, work, p[4], p[1], p[0], k, n, m, 0 if ta else TRANS_A)
+        product_into(p[4], p[1], p[0], k, n, m, 0 if ta else TRANS_A, job.alpha, work)
     if job.flags & WITH_C:
         for e in range(<Py_ssize_t>m * n):
             p[5][e] = beta * p[0][e]
@@ -624,8 +627,8 @@ cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcep
     """(dA, dB) of trsm from (A, X, dX), the forward's flags and alpha: Y = op(A)^-T dX (on the
     right: dX op(A)^-T), dB = alpha Y and d op(A) = -Y X^T (right: -X^T Y), kept on the triangle
     that is read. Status as trsm_one on (A, dX)."""
-    cdef Job solve = job[0], product
-    cdef floating* q[4]
+    cdef Job solve = job[0]
+    cdef floating* q[3]
     cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
     cdef int t = job.n if right else job.m, status
     cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
@@ -636,15 +639,14 @@ cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcep
         return status
     # Row-major products giving d op(A) transposed back to dA: left -Y X^T (or -X Y^T when
     # transposed), right -X^T Y (or -Y^T X).
-    product.m, product.n, product.k = t, t, job.m if right else job.n
-    product.alpha, product.beta = -1, 0
-    product.flags = TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B)
-    q[0], q[1] = (p[1], p[4]) if transposed != right else (p[4], p[1])
-    q[2], q[3] = NULL, p[3]
     if job.m == 0 or job.n == 0:
         memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
+    elif transposed != right:
+        product_into(p[3], p[1], p[4], t, t, job.m if right else job.n,
+                     TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B), -1, work)
     else:
-        gemm_one(&product, q, work)
+        product_into(p[3], p[4], p[1], t, t, job.m if right else job.n,
+                     TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B), -1, work)
     if job.alpha != 1:
         for i in range(count):
             p[4][i] = p[4][i] * <floating>job.alpha
@@ -1949,19 +1951,21 @@ cdef void plan(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, 2 * nn * LANES
 
 
-def interleaved(int op, int m, int n, int k=0):
-    """Whether kernel ``op`` runs interleaved at this size (no BLAS/LAPACK call)."""
+cdef Job planned(int op, int m, int n, int k) noexcept nogil:
     cdef Job job
     job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
     plan(&job)
-    return job.lanes > 1
+    return job
+
+
+def interleaved(int op, int m, int n, int k=0):
+    """Whether kernel ``op`` runs interleaved at this size (no BLAS/LAPACK call)."""
+    return planned(op, m, n, k).lanes > 1
 
 
 def calls_blas(int op, int m, int n, int k=0):
     """Whether kernel ``op`` may call BLAS/LAPACK at this size (not interleaved, no direct loops)."""
-    cdef Job job
-    job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
-    plan(&job)
+    cdef Job job = planned(op, m, n, k)
     if job.lanes > 1:
         return False
     return not (op in (OP_GEMM, OP_SYRK, OP_GEMM_BACKWARD, OP_SYRK_BACKWARD) and direct(&job))

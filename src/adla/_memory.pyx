@@ -117,6 +117,11 @@ def set_limit(megabytes):
     PyThread_release_lock(lock)
 
 
+def limit_megabytes():
+    """The most MiB of freed outputs kept (``ADLA_CPU_CACHE_MB``, or ``set_limit``'s)."""
+    return limit >> 20
+
+
 def kept_megabytes():
     """MiB of freed outputs held for reuse now."""
     return kept_bytes / float(1 << 20)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import adla
-from adla import _lapack
+from adla import _lapack, _memory
 
 # Figures measured for MXNet 1.9.1 on a 2-core machine of this kind (the table; MXNet does
 # not install on current Pythons, so it is not rerun here).
@@ -485,7 +485,7 @@ def main(argv=None):
                     "figures are the issue's, measured on another machine of this kind (MXNet "
                     "does not install on current Pythons). The NumPy column is the same "
                     "computation with batched `numpy.linalg` calls. adla ran with its output "
-                    f"cache at {os.environ.get('ADLA_CPU_CACHE_MB', '256')} MiB "
+                    f"cache at {_memory.limit_megabytes()} MiB "
                     "(`ADLA_CPU_CACHE_MB`; README, \"Output memory\"): from the second call on, "
                     "its outputs reuse memory freed by the previous call's instead of faulting "
                     "in fresh pages. On a shared 2-core virtual "
