@@ -500,6 +500,7 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int m = job.m, n = job.n, k = job.k
     cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
     cdef floating beta = <floating>job.beta if p[2] != NULL else 0
+    cdef Py_ssize_t e
     if m == 0 or n == 0:
         return 0
     if direct(job):
@@ -507,6 +508,10 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
             transpose_into(work, p[1], n, k)
         small_product(p[3], p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n,
                       m, n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL)
+    elif job.alpha == 0:
+        # BLAS semantics (alpha == 0 ignores A and B, NaN included), which some BLAS builds break
+        for e in range(<Py_ssize_t>m * n):
+            p[3][e] = beta * p[2][e] if beta != 0 else 0
     else:
         if beta != 0:
             copy(p[3], p[2], <Py_ssize_t>m * n)
