@@ -75,6 +75,46 @@ def test_syevd_backward_is_finite_for_any_cotangent_at_degeneracy():
     np.testing.assert_allclose(dA, dA.T)
 
 
+def expm_through_syevd(A):
+    U, lam = adla.syevd(A)
+    return U.T @ np.diag(np.exp(lam)) @ U, U, lam
+
+
+def test_syevd_backward_is_not_exact_for_a_matrix_function_at_a_repeated_eigenvalue():
+    """``sum(W * expm(S))`` at ``S = 0.3 I``: chained through syevd's outputs, the dropped
+    coupling is the whole off-diagonal gradient (the documented limit); the eigenvalue loss
+    ``trace(expm(S))`` is exact there, and so is the divided-difference rule the docs give."""
+    rng = np.random.default_rng(7)
+    n = 4
+    S = 0.3 * np.eye(n)
+    W = rng.standard_normal((n, n))
+    F, U, lam = expm_through_syevd(S)
+    e = np.exp(lam)
+    dU = e[:, None] * (U @ (W + W.T))              # chain rule of sum(W * U^T diag(e) U)
+    dlam = e * np.einsum("ij,jk,ik->i", U, W, U)
+    chained = adla.syevd_backward(dU, dlam, U, lam)
+    exact = np.exp(0.3) * (W + W.T) / 2            # d expm at c*I is e^c times the identity map
+
+    def loss(A):
+        return np.sum(W * expm_through_syevd(A)[0])
+    E = random_symmetric(rng, n)
+    np.testing.assert_allclose(symmetric_fd(loss, S, E), np.sum(exact * E), rtol=1e-6)
+    off_diagonal = ~np.eye(n, dtype=bool)
+    np.testing.assert_allclose(chained[off_diagonal], 0, atol=1e-12)     # coupling dropped
+    assert np.max(np.abs(chained - exact)) > 0.5 * np.max(np.abs(exact[off_diagonal]))
+
+    # Exact: a symmetric function of the eigenvalues, trace(expm(S)) = sum(exp(lam)).
+    np.testing.assert_allclose(adla.syevd_backward(None, e, U, lam), np.exp(0.3) * np.eye(n),
+                               rtol=1e-12)
+    # Exact: the rule that knows g' = exp at the repeated eigenvalue.
+    gap = lam[:, None] - lam[None, :]
+    close = np.abs(gap) <= adla.degenerate_tolerance(lam, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        D = np.where(close, e[:, None], (e[:, None] - e[None, :]) / gap)
+    rule = U.T @ (D * (U @ ((W + W.T) / 2) @ U.T)) @ U
+    np.testing.assert_allclose(rule, exact, rtol=1e-12)
+
+
 def test_degenerate_tolerance_is_relative_to_the_largest_eigenvalue():
     lam = np.array([[1e-3, 2.0, -4.0]])
     tol = adla.degenerate_tolerance(lam, np.float64)

@@ -1,9 +1,11 @@
 """Numerical failures, bad shapes and bad dtypes get the errors API.md names."""
+import inspect
+
 import numpy as np
 import pytest
 
 import adla
-from harness import CASES, CASE_IDS, DIMS, call_forward, make_inputs
+from harness import CASES, CASE_IDS, DIMS, call_backward, call_forward, make_inputs
 
 
 def spd_batch(batch, n=5, seed=0):
@@ -216,16 +218,55 @@ def test_unbroadcastable_batches_are_a_value_error(row, opts):
     (lambda: adla.gemm(np.ones((3, 4)), np.ones((4, 2)), np.ones((3, 3))),
      ["adla.gemm", "operand C", "(3, 3)"]),
     (lambda: adla.potrs(np.eye(3), np.ones((2, 1))), ["adla.potrs", "operand B", "(2, 1)"]),
-    (lambda: adla.potrf_backward(np.ones((3, 3)), np.eye(4)), ["potrf_backward", "operand dL"]),
+    (lambda: adla.potrf_backward(np.ones((3, 3)), np.eye(4)),
+     ["potrf_backward", "cotangent dL", "(3, 3)", "(4, 4)"]),
     (lambda: adla.trsm_backward(np.ones((3, 2)), np.eye(3), np.ones((3, 2)), np.ones((3, 1))),
      ["trsm_backward", "operand X"]),
     (lambda: adla.gemm2_backward(np.ones((3, 3)), np.ones((3, 4)), np.ones((4, 2))),
-     ["gemm2_backward", "operand dD"]),
+     ["gemm2_backward", "cotangent dD", "(3, 3)", "(3, 2)"]),
+    (lambda: adla.gemm_backward(np.ones((3, 3)), np.ones((3, 4)), np.ones((4, 2)), np.ones((3, 2))),
+     ["gemm_backward", "cotangent dD", "(3, 3)", "(3, 2)"]),
     (lambda: adla.sumlogdiag_backward(np.ones(3), np.ones((2, 4, 4))),
-     ["sumlogdiag_backward", "do not broadcast"]),
+     ["sumlogdiag_backward", "cotangent ds", "(3,)", "(2,)"]),
 ])
 def test_shape_errors_name_function_operand_and_shape(call, fragments):
     assert_plain_value_error(call, *fragments)
+
+
+def taken_cotangents(row, outputs, rng):
+    """Random cotangents of ``outputs`` (a tuple), and the backward's names of those it takes."""
+    cts = tuple(rng.standard_normal(np.shape(o)) for o in outputs)
+    taken = row.cotangents if row.cotangents is not None else range(len(cts))
+    names = list(inspect.signature(row.backward).parameters)[:len(taken)]
+    return cts, dict(zip(taken, names))
+
+
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_cotangents_broadcast_to_their_output_without_changing_it(row, opts):
+    """A cotangent with an extra batch axis is a ValueError naming it and both shapes (it would
+    otherwise sum gradients silently); one with a missing batch axis, or a scalar, broadcasts."""
+    rng = np.random.default_rng(0)
+    inputs = make_inputs(row, opts, [(3,)] * len(row.operands(opts, DIMS)))
+    out = call_forward(row, opts, inputs)
+    outputs = out if isinstance(out, tuple) else (out,)
+    cts, names = taken_cotangents(row, outputs, rng)
+
+    def backward(cotangents):
+        c = cotangents if isinstance(out, tuple) else cotangents[0]
+        return call_backward(row, opts, c, inputs, out)
+    for i, name in names.items():
+        extra = cts[:i] + (np.stack([cts[i], cts[i]]),) + cts[i + 1:]
+        assert_plain_value_error(lambda: backward(extra), f"adla.{row.name}_backward",
+                                 f"cotangent {name}", str(extra[i].shape),
+                                 str(outputs[i].shape))
+        shared = cts[:i] + (cts[i][0],) + cts[i + 1:]          # the batch axis left out
+        spelled = cts[:i] + (np.broadcast_to(cts[i][0], cts[i].shape),) + cts[i + 1:]
+        for got, expected in zip(backward(shared), backward(spelled)):
+            np.testing.assert_array_equal(got, expected)
+        scalar = cts[:i] + (np.float64(0.5),) + cts[i + 1:]
+        spelled = cts[:i] + (np.full(outputs[i].shape, 0.5),) + cts[i + 1:]
+        for got, expected in zip(backward(scalar), backward(spelled)):
+            np.testing.assert_array_equal(got, expected)
 
 
 def test_matrices_too_large_for_lapack_are_refused_before_allocation():

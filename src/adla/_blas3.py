@@ -40,12 +40,12 @@ def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
 def gemm_backward(dD, A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
     """Gradients ``(dA, dB, dC)`` of ``gemm`` given the cotangent ``dD`` of its output:
     ``d op(A) = alpha*dD@op(B)^T``, ``d op(B) = alpha*op(A)^T@dD``, ``dC = beta*dD``."""
-    f = Call("gemm_backward", dict(dD=dD, A=A, B=B, C=C))
+    f = Call("gemm_backward", dict(dD=dD, A=A, B=B, C=C), cotangents=["dD"])
     alpha, beta = scalar("gemm_backward", "alpha", alpha), scalar("gemm_backward", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
-    f.same_core_shape("C", "dD")
-    f.require("dD", -2, m, "rows (the rows of op(A)@op(B))")
-    f.require("dD", -1, n, "columns (the columns of op(A)@op(B))")
+    f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
+    f.require("C", -1, n, "columns (the columns of op(A)@op(B))")
+    f.cotangent("dD", (m, n))
     dA, dB, dC = f.backend.gemm_backward(f.stack("dD"), f.stack("A"), f.stack("B"),
                                          transpose_a=transpose_a, transpose_b=transpose_b,
                                          alpha=alpha, beta=beta)
@@ -79,11 +79,9 @@ def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
 
 def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
     """Gradients ``(dA, dB)`` of ``gemm2`` given the cotangent ``dD`` of its output."""
-    f = Call("gemm2_backward", dict(dD=dD, A=A, B=B))
+    f = Call("gemm2_backward", dict(dD=dD, A=A, B=B), cotangents=["dD"])
     alpha = scalar("gemm2_backward", "alpha", alpha)
-    m, n = _gemm_shapes(f, transpose_a, transpose_b)
-    f.require("dD", -2, m, "rows (the rows of op(A)@op(B))")
-    f.require("dD", -1, n, "columns (the columns of op(A)@op(B))")
+    f.cotangent("dD", _gemm_shapes(f, transpose_a, transpose_b))
     dA, dB = f.backend.gemm_backward(f.stack("dD"), f.stack("A"), f.stack("B"),
                                      transpose_a=transpose_a, transpose_b=transpose_b,
                                      alpha=alpha)
@@ -105,11 +103,10 @@ def syrk(A, *, transpose=False, alpha=1.0):
 def syrk_backward(dC, A, *, transpose=False, alpha=1.0):
     """Gradient ``dA`` of ``syrk``; ``dC`` counts both triangles separately (no symmetry
     assumed): ``dA = alpha*(dC + dC^T)@A`` (``alpha*A@(dC + dC^T)`` if transpose)."""
-    f = Call("syrk_backward", dict(dC=dC, A=A))
+    f = Call("syrk_backward", dict(dC=dC, A=A), cotangents=["dC"])
     alpha = scalar("syrk_backward", "alpha", alpha)
     order = f.core_shape("A")[1 if transpose else 0]
-    f.require("dC", -2, order, "rows (the order of the product)")
-    f.require("dC", -1, order, "columns (the order of the product)")
+    f.cotangent("dC", (order, order))
     return f.gradient(f.backend.syrk_backward(f.stack("dC"), f.stack("A"), transpose=transpose,
                                               alpha=alpha), "A")
 
@@ -151,10 +148,10 @@ def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
 
 def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     """Gradients ``(dA, dB)`` of ``trmm``; ``dA`` is zero outside the triangle that is read."""
-    f = Call("trmm_backward", dict(dC=dC, A=A, B=B))
+    f = Call("trmm_backward", dict(dC=dC, A=A, B=B), cotangents=["dC"])
     alpha = scalar("trmm_backward", "alpha", alpha)
     _triangular_shapes(f, rightside)
-    f.same_core_shape("dC", "B")
+    f.cotangent("dC", f.core_shape("B"))
     be, A_, B_, dC_ = f.backend, f.stack("A"), f.stack("B"), f.stack("dC")
     flags = dict(rightside=rightside, lower=lower)
     dB = be.trmm(A_, dC_, transpose=not transpose, alpha=alpha, **flags)
@@ -186,11 +183,11 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     Both gradients are zero when ``alpha == 0``. A matrix with a zero on ``A``'s diagonal gets
     NaN gradients.
     """
-    f = Call("trsm_backward", dict(dX=dX, A=A, B=B, X=X))
+    f = Call("trsm_backward", dict(dX=dX, A=A, B=B, X=X), cotangents=["dX"])
     alpha = scalar("trsm_backward", "alpha", alpha)
     _triangular_shapes(f, rightside)
     f.same_core_shape("X", "B")
-    f.same_core_shape("dX", "B")
+    f.cotangent("dX", f.core_shape("B"))
     n = f.core_shape("A")[0]
     if alpha == 0:
         return f.gradient(f.zeros((n, n)), "A"), f.gradient(f.zeros(f.core_shape("B")), "B")

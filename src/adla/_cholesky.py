@@ -37,9 +37,9 @@ def potrf_backward(dL, L, *, lower=True):
     matrix: unblocked loops for small orders, a product and two triangular solves (BLAS-3)
     above; no inverse.
     """
-    f = Call("potrf_backward", dict(dL=dL, L=L))
+    f = Call("potrf_backward", dict(dL=dL, L=L), cotangents=["dL"])
     f.square("L")
-    f.same_core_shape("dL", "L")
+    f.cotangent("dL", f.core_shape("L"))
     dA = f.nan_where_failed(*f.backend.potrf_backward(f.stack("dL"), f.stack("L"), lower=lower))
     return f.gradient(dA, "L")
 
@@ -64,10 +64,10 @@ def potri_backward(dAinv, L, Ainv, *, lower=True):
     With ``S = dAinv + dAinv^T``: ``dL = -tril(Ainv@S@L^-T)`` (upper:
     ``dU = -triu(U^-T@S@Ainv)``), one product and one triangular solve.
     """
-    f = Call("potri_backward", dict(dAinv=dAinv, L=L, Ainv=Ainv))
+    f = Call("potri_backward", dict(dAinv=dAinv, L=L, Ainv=Ainv), cotangents=["dAinv"])
     f.square("L")
     f.same_core_shape("Ainv", "L")
-    f.same_core_shape("dAinv", "L")
+    f.cotangent("dAinv", f.core_shape("L"))
     be, L_, Ainv_, S = f.backend, f.stack("L"), f.stack("Ainv"), f.stack("dAinv")
     S = S + S.transpose(0, 2, 1)
     if lower:
@@ -100,11 +100,11 @@ def potrs_backward(dX, L, B, X, *, lower=True):
     ``dB = A^-1@dX`` (a ``potrs`` solve) and, with ``S = dB@X^T + X@dB^T``, ``dL = -tril(S@L)``
     (upper: ``dU = -triu(U@S)``).
     """
-    f = Call("potrs_backward", dict(dX=dX, L=L, B=B, X=X))
+    f = Call("potrs_backward", dict(dX=dX, L=L, B=B, X=X), cotangents=["dX"])
     n = f.square("L")
     f.require("B", -2, n, "rows (the order of L)")
     f.same_core_shape("X", "B")
-    f.same_core_shape("dX", "B")
+    f.cotangent("dX", f.core_shape("B"))
     be, L_, X_ = f.backend, f.stack("L"), f.stack("X")
     dB = f.nan_where_failed(*be.potrs(L_, f.stack("dX"), lower=lower))
     S = be.gemm(dB, X_, transpose_b=True)
@@ -130,8 +130,9 @@ def sumlogdiag(A):
 
 def sumlogdiag_backward(ds, A):
     """Gradient ``dA`` of ``sumlogdiag``: diagonal, ``dA[..., i, i] = ds / A[..., i, i]``."""
-    f = Call("sumlogdiag_backward", dict(ds=ds, A=A), core=dict(ds=0))
+    f = Call("sumlogdiag_backward", dict(ds=ds, A=A), cotangents=["ds"])
     n = f.square("A")
+    f.cotangent("ds", ())
     xp = f.xp
     diagonal = xp.arange(n)
     dA = f.zeros((n, n))

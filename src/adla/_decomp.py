@@ -64,13 +64,11 @@ def _orthogonal_backward(fname, dQ, dT, Q, T, lq):
     """The LQ rule (``lq``), or the QR rule as the LQ rule of ``A^T = R^T Q^T``, the transposes
     expressed as flags: ``T`` is ``L`` (lower) or ``R`` (upper)."""
     name = "L" if lq else "R"
-    f = Call(fname, {"dQ": dQ, "d" + name: dT, "Q": Q, name: T})
+    f = Call(fname, {"dQ": dQ, "d" + name: dT, "Q": Q, name: T}, cotangents=["dQ", "d" + name])
     order = f.square(name)
     f.require("Q", -2 if lq else -1, order, f"{'rows' if lq else 'columns'} (the order of {name})")
-    if dQ is not None:
-        f.same_core_shape("dQ", "Q")
-    if dT is not None:
-        f.same_core_shape("d" + name, name)
+    f.cotangent("dQ", f.core_shape("Q"))
+    f.cotangent("d" + name, f.core_shape(name))
     xp, be, Q_, T_ = f.xp, f.backend, f.stack("Q"), f.stack(name)
     fused = be.orthogonal_backward(f.stack("dQ") if dQ is not None else None,
                                    f.stack("d" + name) if dT is not None else None, Q_, T_, lq)
@@ -144,18 +142,26 @@ def syevd_backward(dU, dlam, U, lam):
     ``G = U^T@(diag(dlam) + F*(U@dU^T))@U`` with ``F[i, j] = 1/(lam[j] - lam[i])``, and
     ``dA = (G + G^T)/2``. Eigenvalues closer than :func:`degenerate_tolerance`
     (``64*n*eps*max|lam|``) form one eigenspace and ``F`` is zero between them, so the result is
-    always finite. That is the exact gradient when the loss does not depend on the basis chosen
-    inside an eigenspace (functions of the eigenvalues, of projectors onto eigenspaces); a loss
-    that does (for example one that rebuilds ``A`` from ``U`` and ``lam`` term by term) has no
-    finite gradient with respect to ``U`` alone at an exact degeneracy.
+    always finite. That is the exact gradient for losses of the eigenvalues that are symmetric
+    within each eigenspace (``sum(g(lam))``, ``log det``) and for losses of the projectors onto
+    eigenspaces.
+
+    It is *not* exact for a matrix function ``g(A) = U^T@diag(g(lam))@U`` (``expm``, ``sqrtm``,
+    ``logm``) at an exactly repeated eigenvalue, although its value does not depend on the basis:
+    its gradient needs the limit ``g'(lam)`` of the divided differences
+    ``(g(lam_i) - g(lam_j))/(lam_i - lam_j)`` inside the eigenspace, which the cotangents
+    ``(dU, dlam)`` do not carry (at ``A = c*I`` the coupling this rule drops is the whole
+    off-diagonal gradient). For such losses either break the tie (a perturbation far above the
+    tolerance), or form the gradient from ``syevd``'s outputs with the rule that knows ``g'``:
+    ``dA = U^T@(D*(U@W@U^T))@U`` for the cotangent ``W`` (symmetrised) of ``g(A)``, with
+    ``D[i, j]`` the divided difference and ``g'(lam_i)`` where ``lam_i == lam_j``.
     """
-    f = Call("syevd_backward", dict(dU=dU, dlam=dlam, U=U, lam=lam), core=dict(dlam=1, lam=1))
+    f = Call("syevd_backward", dict(dU=dU, dlam=dlam, U=U, lam=lam), core=dict(lam=1),
+             cotangents=["dU", "dlam"])
     n = f.square("U")
     f.require("lam", -1, n, "entries (the order of U)")
-    if dU is not None:
-        f.same_core_shape("dU", "U")
-    if dlam is not None:
-        f.require("dlam", -1, n, "entries (the order of U)")
+    f.cotangent("dU", (n, n))
+    f.cotangent("dlam", (n,))
     dA = f.backend.syevd_backward(f.stack("dU") if dU is not None else None,
                                   f.stack("dlam") if dlam is not None else None,
                                   f.stack("U"), f.stack("lam"))
@@ -175,9 +181,9 @@ def inverse(A, *, check=True):
 
 def inverse_backward(dAinv, Ainv):
     """Gradient ``dA = -Ainv^T@dAinv@Ainv^T`` of ``inverse``."""
-    f = Call("inverse_backward", dict(dAinv=dAinv, Ainv=Ainv))
+    f = Call("inverse_backward", dict(dAinv=dAinv, Ainv=Ainv), cotangents=["dAinv"])
     f.square("Ainv")
-    f.same_core_shape("dAinv", "Ainv")
+    f.cotangent("dAinv", f.core_shape("Ainv"))
     be, Ainv_ = f.backend, f.stack("Ainv")
     left = be.gemm(Ainv_, f.stack("dAinv"), transpose_a=True)
     return f.gradient(be.gemm(left, Ainv_, transpose_b=True, alpha=-1.0), "Ainv")
@@ -199,8 +205,9 @@ def slogdet_backward(dlogabsdet, A):
 
     At a singular matrix the gradient does not exist: the result is non-finite, nothing is
     raised."""
-    f = Call("slogdet_backward", dict(dlogabsdet=dlogabsdet, A=A), core=dict(dlogabsdet=0))
+    f = Call("slogdet_backward", dict(dlogabsdet=dlogabsdet, A=A), cotangents=["dlogabsdet"])
     f.square("A")
+    f.cotangent("dlogabsdet", ())
     Ainv = f.nan_where_failed(*f.backend.inverse(f.stack("A")))
     with np.errstate(invalid="ignore"):
         dA = f.stack("dlogabsdet")[:, None, None] * Ainv.transpose(0, 2, 1)
@@ -219,7 +226,8 @@ def det_backward(dd, A, d):
     """Gradient ``dA = dd * adj(A)^T`` of ``det``: the cofactor matrix, computed from the SVD
     without division, so it is exact for singular matrices too (non-zero at rank ``n-1``, zero
     below). ``d`` (the forward's result) is accepted for the uniform signature."""
-    f = Call("det_backward", dict(dd=dd, A=A, d=d), core=dict(dd=0, d=0))
+    f = Call("det_backward", dict(dd=dd, A=A, d=d), core=dict(d=0), cotangents=["dd"])
     f.square("A")
+    f.cotangent("dd", ())
     cof = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))
     return f.gradient(f.stack("dd")[:, None, None] * cof, "A")

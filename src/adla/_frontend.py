@@ -81,31 +81,63 @@ class Call:
     ``operands`` maps names to array-likes (``None`` for an absent optional operand). Each operand
     has ``core[name]`` trailing core axes (2, a matrix, unless given) and the leading axes are
     batch axes, broadcast together as in ``numpy.matmul``.
+
+    ``cotangents`` names the operands that are cotangents of the forward's outputs (a backward's
+    first arguments). They take no part in the batch shape: each must broadcast to its output's
+    shape without changing it, which :meth:`cotangent` checks once the backward knows that shape.
     """
 
-    def __init__(self, fname, operands, core=None):
+    def __init__(self, fname, operands, core=None, cotangents=()):
         self.fname = fname
         present = {name: x for name, x in operands.items() if x is not None}
         self.backend = _backend_for(fname, present)
         self.xp = self.backend.xp
         self.core = {name: (core or {}).get(name, 2) for name in present}
+        self.unchecked = {name for name in cotangents if name in present}
         self.arrays = {}
         for name, x in present.items():
             a = _checked_dtype(fname, name, self.xp.asarray(x))
+            if name in self.unchecked:
+                self.arrays[name] = a
+                continue
             if a.ndim < self.core[name]:
                 kind = {2: "a matrix (at least 2 dimensions)", 1: "at least 1 dimension"}
                 raise ValueError(f"adla.{fname}: operand {name} must be {kind[self.core[name]]}, "
                                  f"got shape {a.shape}")
             self.arrays[name] = a
         self.dtype = np.result_type(*[_float_dtype(a.dtype) for a in self.arrays.values()])
-        for name, a in self.arrays.items():
-            self.check_lapack_size(self.core_shape(name), f"operand {name} of shape {a.shape}")
+        primals = [name for name in self.arrays if name not in self.unchecked]
+        for name in primals:
+            self.check_lapack_size(self.core_shape(name),
+                                   f"operand {name} of shape {self.arrays[name].shape}")
         try:
-            self.batch = tuple(np.broadcast_shapes(*[self.batch_shape(n) for n in self.arrays]))
+            self.batch = tuple(np.broadcast_shapes(*[self.batch_shape(n) for n in primals]))
         except ValueError:
-            shapes = ", ".join(f"{n} {self.arrays[n].shape}" for n in self.arrays)
+            shapes = ", ".join(f"{n} {self.arrays[n].shape}" for n in primals)
             raise ValueError(f"adla.{fname}: batch axes do not broadcast: {shapes}") from None
         self.nbatch = math.prod(self.batch)
+
+    def cotangent(self, name, core):
+        """Check cotangent ``name`` against its output's shape, ``batch + core``: it must
+        broadcast to that shape without changing it (a scalar for a whole batch is fine; extra or
+        longer batch axes would silently sum gradients, so they are a ValueError). An absent
+        (``None``) cotangent passes."""
+        if name not in self.unchecked:
+            return
+        a, core = self.arrays[name], tuple(core)
+        expected = self.batch + core
+        try:
+            fits = tuple(np.broadcast_shapes(a.shape, expected)) == expected
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"adla.{self.fname}: cotangent {name} has shape {a.shape}, which "
+                             f"does not broadcast to the shape {expected} of the output it "
+                             "belongs to (its batch axes may only be missing or of length 1)")
+        if a.shape[max(a.ndim - len(core), 0):] != core:       # a scalar for a matrix, say
+            a = self.xp.broadcast_to(a, a.shape[:max(a.ndim - len(core), 0)] + core)
+        self.arrays[name], self.core[name] = a, len(core)
+        self.unchecked.discard(name)
 
     # ---- shapes ------------------------------------------------------------------------------
     def core_shape(self, name):
@@ -145,6 +177,7 @@ class Call:
     # ---- stacks in and out -------------------------------------------------------------------
     def stack(self, name):
         """Operand ``name`` as a C-contiguous stack ``(nbatch or 1, *core)`` of the call's dtype."""
+        assert name not in self.unchecked, f"cotangent {name} used before Call.cotangent"
         xp, a = self.xp, self.arrays[name]
         batch, core = self.batch_shape(name), self.core_shape(name)
         if batch != self.batch and math.prod(batch) == 1:

@@ -73,9 +73,9 @@ def extractdiag(A, *, offset=0):
 def extractdiag_backward(dd, A, *, offset=0):
     """Gradient ``dA`` of ``extractdiag``: ``dd`` placed on the ``offset`` diagonal."""
     offset = _offset("extractdiag_backward", offset)
-    f = Call("extractdiag_backward", dict(dd=dd, A=A), core=dict(dd=1))
+    f = Call("extractdiag_backward", dict(dd=dd, A=A), cotangents=["dd"])
     n = f.square("A")
-    f.require("dd", -1, max(n - abs(offset), 0), "entries (the length of the diagonal)")
+    f.cotangent("dd", (max(n - abs(offset), 0),))
     return f.gradient(_scatter(f, "dd", _diagonal_positions(n, offset), n), "A")
 
 
@@ -92,10 +92,9 @@ def makediag(d, *, offset=0):
 def makediag_backward(dA, d, *, offset=0):
     """Gradient ``dd`` of ``makediag``: the ``offset`` diagonal of ``dA``."""
     offset = _offset("makediag_backward", offset)
-    f = Call("makediag_backward", dict(dA=dA, d=d), core=dict(d=1))
+    f = Call("makediag_backward", dict(dA=dA, d=d), core=dict(d=1), cotangents=["dA"])
     n = _order_from_diagonal(f, "d", offset)
-    f.require("dA", -1, n, "columns (the order of makediag's result)")
-    f.square("dA")
+    f.cotangent("dA", (n, n))
     return f.gradient(_gather(f, "dA", _diagonal_positions(n, offset)), "d")
 
 
@@ -118,10 +117,10 @@ def extracttrian(A, *, offset=0, lower=True):
 def extracttrian_backward(dv, A, *, offset=0, lower=True):
     """Gradient ``dA`` of ``extracttrian``: ``dv`` unpacked into its triangle."""
     offset = _offset("extracttrian_backward", offset)
-    f = Call("extracttrian_backward", dict(dv=dv, A=A), core=dict(dv=1))
+    f = Call("extracttrian_backward", dict(dv=dv, A=A), cotangents=["dv"])
     n = f.square("A")
     positions = _triangle_positions(n, offset, lower)
-    f.require("dv", -1, len(positions[0]), "entries (the size of the triangle)")
+    f.cotangent("dv", (len(positions[0]),))
     return f.gradient(_scatter(f, "dv", positions, n), "A")
 
 
@@ -138,8 +137,7 @@ def maketrian(v, *, offset=0, lower=True):
 def maketrian_backward(dA, v, *, offset=0, lower=True):
     """Gradient ``dv`` of ``maketrian``: ``dA``'s triangle, packed."""
     offset = _offset("maketrian_backward", offset)
-    f = Call("maketrian_backward", dict(dA=dA, v=v), core=dict(v=1))
+    f = Call("maketrian_backward", dict(dA=dA, v=v), core=dict(v=1), cotangents=["dA"])
     n = _order_from_packed(f, "v", offset)
-    f.require("dA", -1, n, "columns (the order of maketrian's result)")
-    f.square("dA")
+    f.cotangent("dA", (n, n))
     return f.gradient(_gather(f, "dA", _triangle_positions(n, offset, lower)), "v")
