@@ -191,11 +191,13 @@ ROWS = [
     Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
         lambda o, L: np.linalg.inv(ref_gram(o, L)),
         primals=("L", "out"), options=[dict(lower=lo) for lo in (True, False)]),
-    Row("potrs",
-        lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri")),
-                          B=((d["n"], d["m"]), "general")),
-        lambda o, L, B: np.linalg.solve(ref_gram(o, L), B),
-        primals=("L", "B", "out"), options=[dict(lower=lo) for lo in (True, False)]),
+    # Both sides of potrs_backward's thin route (4 k < n: no n x n intermediate).
+    *at_sizes(Row("potrs",
+                  lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri")),
+                                    B=((d["n"], d["m"]), "general")),
+                  lambda o, L, B: np.linalg.solve(ref_gram(o, L), B),
+                  primals=("L", "B", "out"), options=[dict(lower=lo) for lo in (True, False)]),
+              dict(n=9, m=2)),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.sum(np.log(np.diag(A))), primals=("A",)),
     # Sizes on both sides of the interleaved LQ/QR kernels and gradients (long side up to 16).

@@ -147,6 +147,30 @@ def test_trsm_non_finite_right_hand_side_fails_that_matrix():
     assert np.all(np.isnan(X[1])) and np.all(X[[0, 2]] == 0.5)
 
 
+@pytest.mark.parametrize("rightside", [False, True])
+def test_trsm_with_a_shared_matrix_fails_per_matrix(rightside):
+    """A triangular matrix shared by the batch (one solve for all right-hand sides at BLAS
+    sizes): a non-finite B fails its own matrix only, a zero on A's diagonal fails them all."""
+    rng = np.random.default_rng(0)
+    A = np.tril(rng.standard_normal((40, 40))) + 8 * np.eye(40)
+    B = rng.standard_normal((5, 3, 40) if rightside else (5, 40, 3))
+    X = adla.trsm(A, B, rightside=rightside)
+    for i in range(5):
+        np.testing.assert_allclose(X[i], adla.trsm(A, B[i], rightside=rightside), rtol=1e-12,
+                                   atol=1e-15)
+    B[3, 1, 2] = np.inf
+    with pytest.raises(adla.LinAlgError, match="non-finite") as info:
+        adla.trsm(A, B, rightside=rightside)
+    assert info.value.indices == [(3,)]
+    partial = adla.trsm(A, B, rightside=rightside, check=False)
+    assert np.all(np.isnan(partial[3]))
+    np.testing.assert_allclose(partial[[0, 1, 2, 4]], X[[0, 1, 2, 4]], rtol=1e-12, atol=1e-15)
+    A[7, 7] = 0.0
+    with pytest.raises(adla.LinAlgError, match="diagonal entry 7") as info:
+        adla.trsm(A, B[[0, 1]], rightside=rightside)
+    assert info.value.indices == [(0,), (1,)]
+
+
 def test_potri_and_potrs_fail_on_zero_diagonal():
     L = np.tril(np.ones((2, 3, 3)))
     L[1, 2, 2] = 0.0

@@ -366,8 +366,9 @@ def test_output_cache_limit_from_the_environment():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_runs_batches_after_the_parent_ran_them_in_parallel():
-    """The child's batches run on one thread, and its output cache (8 MB outputs, reused three
-    times) has a lock of its own."""
+    """The child's batches run on a pool of its own (the parent's helper threads did not
+    survive the fork), and its output cache (8 MB outputs, reused three times) has a lock of its
+    own."""
     script = ("import os, numpy as np, adla\n"
               "X = np.random.default_rng(0).standard_normal((4000, 16, 16))\n"
               "want = adla.syrk(X); adla.potrf_backward(X, adla.potrf(want + 16 * np.eye(16)))\n"
@@ -378,7 +379,7 @@ def test_forked_child_runs_batches_after_the_parent_ran_them_in_parallel():
               "_, status = os.waitpid(pid, 0)\n"
               "print(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)        # a hang (GNU OpenMP after fork) fails here
+                          timeout=120)        # a hang (a pool waiting for lost threads) fails here
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "True"
 

@@ -5,6 +5,7 @@ primitives (no explicit inverses), following Seeger et al., "Auto-Differentiatin
 (2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
 """
 from ._frontend import Call, scalar, singular
+from ._stacks import summed_product
 
 
 # ---- gemm ---------------------------------------------------------------------------------------
@@ -46,10 +47,34 @@ def gemm_backward(dD, A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.
     f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
     f.require("C", -1, n, "columns (the columns of op(A)@op(B))")
     f.cotangent("dD", (m, n))
+    if f.shared("A") != f.shared("B"):
+        dD_ = f.stack("dD")
+        return _shared_operand_gradients(f, dD_, transpose_a, transpose_b, alpha) + (
+            f.gradient(beta * dD_, "C"),)
     dA, dB, dC = f.backend.gemm_backward(f.stack("dD"), f.stack("A"), f.stack("B"),
                                          transpose_a=transpose_a, transpose_b=transpose_b,
                                          alpha=alpha, beta=beta)
     return f.gradient(dA, "A"), f.gradient(dB, "B"), f.gradient(dC, "C")
+
+
+def _shared_operand_gradients(f, dD_, ta, tb, alpha):
+    """``(dA, dB)`` of ``alpha op(A) op(B)`` when exactly one of ``A``, ``B`` is shared by the
+    batch: the other's gradients through one product per batch (which a backend may fold into
+    one call), the shared one's summed over the batch as one product of stacked matrices."""
+    be, A_, B_, nbatch = f.backend, f.stack("A"), f.stack("B"), f.nbatch
+    if f.shared("B"):
+        dA = (be.gemm(B_, dD_, transpose_a=tb, transpose_b=True, alpha=alpha) if ta
+              else be.gemm(dD_, B_, transpose_b=not tb, alpha=alpha))
+        # d op(B) = alpha sum_b op(A_b)^T dD_b
+        dB = (summed_product(be.gemm, dD_, A_, False, ta, nbatch=nbatch, alpha=alpha) if tb
+              else summed_product(be.gemm, A_, dD_, ta, False, nbatch=nbatch, alpha=alpha))
+        return f.gradient(dA, "A"), f.summed_gradient(dB, "B")
+    dB = (be.gemm(dD_, A_, transpose_a=True, transpose_b=ta, alpha=alpha) if tb
+          else be.gemm(A_, dD_, transpose_a=not ta, alpha=alpha))
+    # d op(A) = alpha sum_b dD_b op(B_b)^T
+    dA = (summed_product(be.gemm, B_, dD_, not tb, True, nbatch=nbatch, alpha=alpha) if ta
+          else summed_product(be.gemm, dD_, B_, True, not tb, nbatch=nbatch, alpha=alpha))
+    return f.summed_gradient(dA, "A"), f.gradient(dB, "B")
 
 
 def gemm_operand_gradients(gemm, dD, A, B, *, transpose_a, transpose_b, alpha):
@@ -82,6 +107,8 @@ def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0)
     f = Call("gemm2_backward", dict(dD=dD, A=A, B=B), cotangents=["dD"])
     alpha = scalar("gemm2_backward", "alpha", alpha)
     f.cotangent("dD", _gemm_shapes(f, transpose_a, transpose_b))
+    if f.shared("A") != f.shared("B"):
+        return _shared_operand_gradients(f, f.stack("dD"), transpose_a, transpose_b, alpha)
     dA, dB = f.backend.gemm_backward(f.stack("dD"), f.stack("A"), f.stack("B"),
                                      transpose_a=transpose_a, transpose_b=transpose_b,
                                      alpha=alpha)
@@ -133,6 +160,20 @@ def triangular_operand_gradient(gemm, P, Q, *, transpose, rightside, lower, alph
             else gemm(Q, P, transpose_a=True, **read))
 
 
+def _triangular_gradient(f, P, Q, *, transpose, rightside, lower, alpha):
+    """``dA`` of trmm/trsm whose ``d op(A)`` is ``alpha P Q^T`` (``alpha Q^T P`` if rightside):
+    for a shared ``A`` summed over the batch in one product, else one per matrix."""
+    if not f.shared("A"):
+        return f.gradient(triangular_operand_gradient(
+            f.backend.gemm, P, Q, transpose=transpose, rightside=rightside, lower=lower,
+            alpha=alpha), "A")
+    # sum_b P_b Q_b^T (left) or Q_b^T P_b (right), transposed back when transpose
+    first, second = (Q, P) if transpose != rightside else (P, Q)
+    dA = summed_product(f.backend.gemm, first, second, not rightside, not rightside,
+                        nbatch=f.nbatch, alpha=alpha, triangle="lower" if lower else "upper")
+    return f.summed_gradient(dA, "A")
+
+
 def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     """Triangular matrix multiply ``alpha*op(A)@B`` (``alpha*B@op(A)`` if rightside).
 
@@ -156,8 +197,8 @@ def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alp
     flags = dict(rightside=rightside, lower=lower)
     dB = be.trmm(A_, dC_, transpose=not transpose, alpha=alpha, **flags)
     # C = alpha op(A) B:  d op(A) = alpha dC B^T;  C = alpha B op(A):  d op(A) = alpha B^T dC.
-    dA = triangular_operand_gradient(be.gemm, dC_, B_, transpose=transpose, alpha=alpha, **flags)
-    return f.gradient(dA, "A"), f.gradient(dB, "B")
+    dA = _triangular_gradient(f, dC_, B_, transpose=transpose, alpha=alpha, **flags)
+    return dA, f.gradient(dB, "B")
 
 
 def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check=True):
@@ -191,8 +232,14 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     n = f.core_shape("A")[0]
     if alpha == 0:
         return f.gradient(f.zeros((n, n)), "A"), f.gradient(f.zeros(f.core_shape("B")), "B")
+    flags = dict(transpose=transpose, rightside=rightside, lower=lower)
+    if f.shared("A"):
+        # Y = op(A)^-T dX (right: dX op(A)^-T) for the whole batch at once, dB = alpha Y.
+        Y = f.nan_where_failed(*f.backend.trsm(f.stack("A"), f.stack("dX"), transpose=not transpose,
+                                               rightside=rightside, lower=lower))
+        return (_triangular_gradient(f, Y, f.stack("X"), alpha=-1.0, **flags),
+                f.gradient(alpha * Y if alpha != 1 else Y, "B"))
     dA, dB, status = f.backend.trsm_backward(f.stack("A"), f.stack("X"), f.stack("dX"),
-                                             transpose=transpose, rightside=rightside,
-                                             lower=lower, alpha=alpha)
+                                             alpha=alpha, **flags)
     return (f.gradient(f.nan_where_failed(dA, status), "A"),
             f.gradient(f.nan_where_failed(dB, status), "B"))

@@ -105,27 +105,45 @@ def potrs_backward(dX, L, B, X, *, lower=True):
     f.require("B", -2, n, "rows (the order of L)")
     f.same_core_shape("X", "B")
     f.cotangent("dX", f.core_shape("B"))
-    be, L_, X_ = f.backend, f.stack("L"), f.stack("X")
+    xp, be, L_, X_ = f.xp, f.backend, f.stack("L"), f.stack("X")
     dB = f.nan_where_failed(*be.potrs(L_, f.stack("dX"), lower=lower))
-    S = be.gemm(dB, X_, transpose_b=True)
-    S = S + S.transpose(0, 2, 1)
-    dL = be.trmm(L_, S, rightside=lower, lower=lower, alpha=-1.0)
-    return f.gradient(triangle(f.xp, dL, lower), "L"), f.gradient(dB, "B")
+    k = f.core_shape("B")[1]
+    if 4 * k >= n:
+        S = be.gemm(dB, X_, transpose_b=True)
+        S = S + S.transpose(0, 2, 1)
+        dL = be.trmm(L_, S, rightside=lower, lower=lower, alpha=-1.0)
+        return f.gradient(triangle(xp, dL, lower), "L"), f.gradient(dB, "B")
+    # Thin right-hand sides: S is a sum of 2k outer products, so form S L (U S) without S, in
+    # O(n^2 k) instead of O(n^3), reading L once more:
+    # S L = [dB, X] [L^T X, L^T dB]^T  and  U S = [U dB, U X] [X, dB]^T.
+    plain = xp.concatenate([dB, xp.broadcast_to(X_, dB.shape)], axis=2)           # [dB, X]
+    product = be.trmm(L_, plain, transpose=lower, lower=lower)     # L^T [dB, X] or U [dB, X]
+    if lower:
+        left, right = plain, xp.concatenate([product[:, :, k:], product[:, :, :k]], axis=2)
+    else:
+        left, right = product, xp.concatenate([plain[:, :, k:], plain[:, :, :k]], axis=2)
+    dL = be.gemm(left, right, transpose_b=True, alpha=-1.0,
+                 triangle="lower" if lower else "upper")
+    return f.gradient(dL, "L"), f.gradient(dB, "B")
 
 
 # ---- sumlogdiag ---------------------------------------------------------------------------------
+
+def _diagonal(f, name):
+    """The main diagonals of operand ``name`` in the call's dtype, shape ``its batch + (n,)``: a
+    view where the dtype already fits, no copy of the matrices."""
+    return f.xp.diagonal(f.arrays[name], axis1=-2, axis2=-1).astype(f.dtype, copy=False)
+
 
 def sumlogdiag(A):
     """``sum(log(diag(A)))`` over the last two axes; shape ``A.shape[:-2]`` (a 0-d array for a
     single matrix). A zero diagonal entry gives ``-inf``, a negative one NaN, without warnings.
     With ``L = potrf(K)``, ``2*sumlogdiag(L)`` is ``log(det(K))``."""
     f = Call("sumlogdiag", dict(A=A))
-    n = f.square("A")
-    xp, A_ = f.xp, f.stack("A")
-    diagonal = xp.arange(n)
+    f.square("A")
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = xp.log(A_[:, diagonal, diagonal]).sum(axis=1)
-    return f.result(xp.broadcast_to(s, (f.nbatch,)).copy())
+        s = f.xp.log(_diagonal(f, "A")).sum(axis=-1)
+    return f.xp.array(s, dtype=f.dtype).reshape(f.batch)
 
 
 def sumlogdiag_backward(ds, A):
@@ -133,9 +151,12 @@ def sumlogdiag_backward(ds, A):
     f = Call("sumlogdiag_backward", dict(ds=ds, A=A), cotangents=["ds"])
     n = f.square("A")
     f.cotangent("ds", ())
-    xp = f.xp
-    diagonal = xp.arange(n)
-    dA = f.zeros((n, n))
+    xp, shape = f.xp, f.arrays["A"].shape
     with np.errstate(divide="ignore", invalid="ignore"):
-        dA[:, diagonal, diagonal] = f.stack("ds")[:, None] / f.stack("A")[:, diagonal, diagonal]
-    return f.gradient(dA, "A")
+        diagonal = f.arrays["ds"].astype(f.dtype, copy=False)[..., None] / _diagonal(f, "A")
+    # ds broadcasts to A's batch (checked), so this is the gradient in A's own shape.
+    dtype = f.arrays["A"].dtype if f.arrays["A"].dtype.kind == "f" else f.dtype
+    dA = xp.zeros(shape, dtype=dtype)
+    if n:
+        dA.reshape(-1, n * n)[:, ::n + 1] = xp.broadcast_to(diagonal, shape[:-1]).reshape(-1, n)
+    return dA

@@ -11,6 +11,7 @@ import threading
 import numpy as np
 
 from . import _lapack, _memory
+from ._stacks import shared, stacked_rows, unstacked
 
 
 def _kernels():
@@ -28,15 +29,13 @@ def _kernels():
 
 K = _kernels()
 xp = np
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=K.use_one_thread)
 
 _controller = None
 _controller_lock = threading.Lock()
 
 
 def _single_threaded_blas():
-    """A context keeping BLAS to one thread while OpenMP runs the batch: OpenBLAS called from
+    """A context keeping BLAS to one thread while the pool runs the batch: OpenBLAS called from
     several threads while threading itself can deadlock."""
     global _controller
     with _controller_lock:
@@ -66,12 +65,35 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     return outputs + (status,)
 
 
+def _foldable(op, stacked, m, n, k=0):
+    """Whether a batch with one shared operand runs as one call on the ``stacked`` operand's
+    matrices one below the other: where each matrix would cost a BLAS call, and the stacked
+    rows (of the operand and of the result) fit BLAS's 32-bit integers."""
+    return (min(m, n, k or 1) > 0 and K.calls_blas(op, m, n, k)
+            and stacked.shape[0] * max(stacked.shape[1:] + (m, n)) < 2**31)
+
+
 def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0,
          triangle=None):
     """``alpha op(a) op(b) + beta c``; ``c`` may be None (then beta is ignored). ``triangle``
     ("lower" or "upper"): keep only that triangle of the (square) result, the rest zero."""
     m, k = (a.shape[2], a.shape[1]) if transpose_a else (a.shape[1], a.shape[2])
     n = b.shape[1] if transpose_b else b.shape[2]
+    which = shared(a, b) if triangle is None else None
+    if which is not None and _foldable(K.GEMM, a if which else b, m, n, k):
+        nbatch = max(a.shape[0], b.shape[0])
+        if c is not None:
+            c = np.broadcast_to(c, (nbatch, m, n))
+        if which == 1:      # D_b = alpha op(A_b) op(B) + beta C_b, all op(A_b) stacked
+            d = gemm(stacked_rows(a, transpose_a), b,
+                     None if c is None else stacked_rows(c), transpose_b=transpose_b,
+                     alpha=alpha, beta=beta)
+            return unstacked(d, nbatch)
+        # D_b^T = alpha op(B_b)^T op(A)^T + beta C_b^T, all op(B_b)^T stacked
+        e = gemm(stacked_rows(b, not transpose_b), a,
+                 None if c is None else stacked_rows(c, True), transpose_b=not transpose_a,
+                 alpha=alpha, beta=beta)
+        return unstacked(e, nbatch, True)
     flags = _flags(transpose_a=transpose_a, transpose_b=transpose_b, lower=triangle == "lower")
     if triangle is not None:
         flags |= K.FLAG_TRIANGLE
@@ -105,14 +127,31 @@ def syrk_backward(dc, a, *, transpose=False, alpha=1.0):
                 alpha)[0]
 
 
+def _folded_triangular(op, a, b, transpose, rightside, lower, alpha):
+    """trmm/trsm of a shared ``a`` with the whole batch ``b`` as one call on stacked rows:
+    ``B_b op(A)`` stacks as it is, ``op(A) B_b`` as its transpose ``B_b^T op(A)^T``. Returns
+    ``(out, status)`` with the one status repeated for every matrix."""
+    m, n = b.shape[1:]
+    rows = stacked_rows(b, not rightside)
+    flags = _flags(transpose_a=transpose != (not rightside), rightside=True, lower=lower)
+    out, status = _run(op, (a, rows), [rows.shape[1:]], rows.shape[1], rows.shape[2], 0, flags,
+                       alpha)
+    return unstacked(out, b.shape[0], not rightside), np.repeat(status, b.shape[0])
+
+
 def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
+    if shared(a, b) == 0 and _foldable(K.TRMM, b, m, n):
+        return _folded_triangular(K.TRMM, a, b, transpose, rightside, lower, alpha)[0]
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
     return _run(K.TRMM, (a, b), [(m, n)], m, n, 0, flags, alpha)[0]
 
 
 def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
+    # A non-finite entry of one B_b fails only that matrix: such a batch goes matrix by matrix.
+    if shared(a, b) == 0 and _foldable(K.TRSM, b, m, n) and np.isfinite(b).all():
+        return _folded_triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
     return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags, alpha)
 

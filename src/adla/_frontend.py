@@ -209,6 +209,18 @@ class Call:
         dtype = a.dtype if a.dtype.kind == "f" else self.dtype
         return c_contiguous(xp, g.reshape(a.shape).astype(dtype, copy=False))
 
+    def shared(self, name):
+        """Whether operand ``name`` is one matrix shared by a longer batch (its stack has length
+        1): its gradient is then a sum over the whole batch (:meth:`summed_gradient`)."""
+        return self.nbatch > 1 and math.prod(self.batch_shape(name)) == 1
+
+    def summed_gradient(self, g, name):
+        """The gradient of a :meth:`shared` operand from ``g``, ``(1, *core)``, already summed
+        over the batch."""
+        a = self.arrays[name]
+        dtype = a.dtype if a.dtype.kind == "f" else self.dtype
+        return c_contiguous(self.xp, g.reshape(a.shape).astype(dtype, copy=False))
+
     # ---- status codes ------------------------------------------------------------------------
     def finish(self, outs, status, check, reason):
         """Reshape output stack(s); on failure raise LinAlgError (``check=True``, one device

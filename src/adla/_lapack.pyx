@@ -14,7 +14,6 @@ finite, and otherwise the 1-based LAPACK-style ``info`` (order of the failing le
 exceptions is the Python front end's job; kernels never touch the GIL.
 """
 from cython cimport floating
-from cython.parallel cimport prange, parallel
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.float cimport DBL_EPSILON, DBL_MIN, FLT_EPSILON, FLT_MIN
@@ -79,15 +78,9 @@ GEMM_BACKWARD = OP_GEMM_BACKWARD
 
 
 def max_threads():
-    """The number of OpenMP threads a parallel batch would use now."""
+    """The number of threads a parallel batch would use now: OpenMP's setting (OMP_NUM_THREADS,
+    threadpoolctl), though the batch runs on adla's own pool (_pool.h)."""
     return openmp.omp_get_max_threads()
-
-
-def use_one_thread():
-    """Run batches serially from now on (in this thread): a forked child of a process whose
-    batches ran on OpenMP threads would hang at its first parallel batch (GNU OpenMP does not
-    survive fork), so the backend calls this in every forked child."""
-    openmp.omp_set_num_threads(1)
 
 
 cdef extern from *:
@@ -1902,23 +1895,48 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     for v in range(count):
         status[first + v] = lane_status[v]
 
-cdef void drive(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
-                Py_ssize_t nbatch, int* status, bint threaded) noexcept nogil:
-    # Matrices share no memory, so the blocks run in parallel (OpenMP) when asked; each thread
-    # allocates its scratch once.
-    cdef Py_ssize_t block, nblocks = (nbatch + job.lanes - 1) // job.lanes
-    cdef floating* work = NULL
-    if threaded:
-        with parallel():
-            work = <floating*>malloc((job.work + 1) * sizeof(floating))
-            for block in prange(nblocks, schedule="static"):
-                run_block(job, base, step, noperands, nbatch, block, work, status)
-            free(work)
-    else:
-        work = <floating*>malloc((job.work + 1) * sizeof(floating))
-        for block in range(nblocks):
-            run_block(job, base, step, noperands, nbatch, block, work, status)
-        free(work)
+ctypedef struct Batch:
+    # One call's batch, as the thread pool's chunks see it.
+    const Job* job
+    void** base
+    const Py_ssize_t* step
+    int noperands
+    Py_ssize_t nbatch
+    int* status
+
+cdef extern from "_pool.h":
+    ctypedef void (*adla_chunk_fn)(void* ctx, Py_ssize_t first, Py_ssize_t last,
+                                   void** scratch) noexcept nogil
+    void adla_parallel_for(adla_chunk_fn run, void* ctx, Py_ssize_t nblocks,
+                           int threads) noexcept nogil
+
+cdef inline void run_blocks(floating* kind, Batch* batch, Py_ssize_t first, Py_ssize_t last,
+                            void** scratch) noexcept nogil:
+    # Blocks [first, last); the participant's scratch is allocated at its first chunk.
+    cdef Py_ssize_t block
+    if scratch[0] == NULL:
+        scratch[0] = malloc((batch.job.work + 1) * sizeof(floating))
+    for block in range(first, last):
+        run_block(batch.job, <floating**>batch.base, batch.step, batch.noperands, batch.nbatch,
+                  block, <floating*>scratch[0], batch.status)
+
+cdef void run_blocks_double(void* batch, Py_ssize_t first, Py_ssize_t last,
+                            void** scratch) noexcept nogil:
+    run_blocks(<double*>NULL, <Batch*>batch, first, last, scratch)
+
+cdef void run_blocks_float(void* batch, Py_ssize_t first, Py_ssize_t last,
+                           void** scratch) noexcept nogil:
+    run_blocks(<float*>NULL, <Batch*>batch, first, last, scratch)
+
+cdef void drive(const Job* job, void** base, const Py_ssize_t* step, int noperands,
+                Py_ssize_t nbatch, int* status, bint is_double, int threads) noexcept nogil:
+    # Matrices share no memory, so the blocks run in parallel on up to ``threads`` threads
+    # (_pool.h: the calling thread and the pool's helpers, each with its own scratch).
+    cdef Batch batch
+    batch.job, batch.base, batch.step, batch.noperands = job, base, step, noperands
+    batch.nbatch, batch.status = nbatch, status
+    adla_parallel_for(run_blocks_double if is_double else run_blocks_float, &batch,
+                      (nbatch + job.lanes - 1) // job.lanes, threads)
 
 
 cdef void plan(Job* job) noexcept nogil:
@@ -1983,7 +2001,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     ``inputs`` and ``outputs`` are C-contiguous stacks ``(nbatch, ...)`` of one float dtype (an
     input may be None when optional, or have length 1 to be broadcast over the batch); kernels see
     them in that order, outputs last. ``m``, ``n``: rows and columns of the result; ``k``: inner
-    dimension. ``threaded``: run the batch on OpenMP threads (callers keep BLAS single-threaded
+    dimension. ``threaded``: run the batch on the thread pool (callers keep BLAS single-threaded
     meanwhile). Callers validate shapes.
     """
     cdef void* base[MAX_OPERANDS]
@@ -2026,10 +2044,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     cdef int[::1] status_view = status
     if nbatch == 0:
         return status
+    cdef int threads = openmp.omp_get_max_threads() if threaded else 1
     with nogil:
-        if is_double:
-            drive[double](&job, <double**>base, step, noperands, nbatch, &status_view[0],
-                          threaded)
-        else:
-            drive[float](&job, <float**>base, step, noperands, nbatch, &status_view[0], threaded)
+        drive(&job, base, step, noperands, nbatch, &status_view[0], is_double, threads)
     return status

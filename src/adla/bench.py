@@ -296,6 +296,103 @@ def run(cases, repeats=5, rounds=1, stream=sys.stdout):
     return lines, ratios
 
 
+# ---- adla between NumPy/PyTorch calls, and the shared-operand paths -------------------------------
+
+def per_call_ms(fn, calls=30, repeats=7):
+    """Best over ``repeats`` of the mean time of ``calls`` calls in a row (ms), after a warm-up."""
+    for _ in range(5):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return 1e3 * best
+
+
+def mixed_loops(stream=sys.stdout):
+    """adla alternating with multithreaded NumPy (OpenBLAS) and PyTorch CPU calls in one process,
+    as a pipeline does (kernel matrices in NumPy, then adla): each loop against the sum of the
+    two calls timed alone. An OpenMP team that spins after adla's call, or waits for a thread
+    that a spinning BLAS thread keeps off its core, shows here and not in the table above."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 8, 8))
+    K = X @ np.swapaxes(X, -1, -2) + 8 * np.eye(8)
+    M = rng.standard_normal((300, 300))
+    Phi, Y = rng.standard_normal((2000, 300)), rng.standard_normal((300, 2000))
+    L16 = adla.potrf(inputs("cholesky", 10000, 16)["spd"])
+    ct16 = inputs("cholesky", 10000, 16)["ct"]
+    ours = {"potrf 2000 x 8": lambda: adla.potrf(K),
+            "potrf_backward 10000 x 16": lambda: adla.potrf_backward(ct16, L16)}
+    theirs = {"numpy M @ M (300)": lambda: M @ M, "numpy Phi.T @ Y.T": lambda: Phi.T @ Y.T}
+    try:
+        import torch
+        Mt = torch.from_numpy(M)
+        theirs["torch.mm (300)"] = lambda: torch.mm(Mt, Mt)
+    except ImportError:
+        pass
+    header = ("| adla call | other call | adla alone ms | other alone ms | adla then other ms | "
+              "other then adla ms | worse / sum of alone |")
+    lines = [header, "|" + " --- |" * 7]
+    stream.write("\n" + "\n".join(lines) + "\n")
+    alone = {name: per_call_ms(fn) for name, fn in {**ours, **theirs}.items()}
+    for a, fa in ours.items():
+        for b, fb in theirs.items():
+            ab = per_call_ms(lambda: (fa(), fb()))
+            ba = per_call_ms(lambda: (fb(), fa()))
+            line = (f"| {a} | {b} | {alone[a]:.3f} | {alone[b]:.3f} | {ab:.3f} | {ba:.3f} | "
+                    f"{max(ab, ba) / (alone[a] + alone[b]):.2f} |")
+            lines.append(line)
+            stream.write(line + "\n")
+            stream.flush()
+    return lines
+
+
+def shared_operand_rows(stream=sys.stdout):
+    """Calls where one operand is shared by the batch or the right-hand side is thin, against
+    the NumPy call or adla forward that does the matching work (the target: at most that)."""
+    rng = np.random.default_rng(0)
+    Phi, Y = rng.standard_normal((40, 8)), rng.standard_normal((2000, 40, 1))
+    dD = rng.standard_normal((2000, 8, 1))
+    T = np.tril(rng.standard_normal((40, 40))) + 8 * np.eye(40)
+    B = rng.standard_normal((2000, 40, 1))
+    XT = adla.trsm(T, B)
+    n = 1000
+    L = np.linalg.cholesky(np.cov(rng.standard_normal((n, 3 * n))) + np.eye(n))
+    b, dx = rng.standard_normal((n, 1)), rng.standard_normal((n, 1))
+    x = adla.potrs(L, b)
+    X = rng.standard_normal((2000, 8, 8))
+    K = X @ np.swapaxes(X, -1, -2) + 8 * np.eye(8)
+    L8 = adla.potrf(K)
+    rows = [
+        ("gemm2(Phi, Y, transpose_a=True), Phi (40, 8), Y (2000, 40, 1)",
+         lambda: adla.gemm2(Phi, Y, transpose_a=True), "np.matmul(Phi.T, Y)",
+         lambda: np.matmul(Phi.T, Y)),
+        ("gemm2_backward of the same", lambda: adla.gemm2_backward(dD, Phi, Y, transpose_a=True),
+         "np.matmul(Phi, dD) and its sum", lambda: (np.matmul(Phi, dD),
+                                                     np.matmul(Y, np.swapaxes(dD, 1, 2)).sum(0))),
+        ("trsm(T, B), T (40, 40), B (2000, 40, 1)", lambda: adla.trsm(T, B),
+         "np.matmul(T, B)", lambda: np.matmul(T, B)),
+        ("trsm_backward of the same", lambda: adla.trsm_backward(XT, T, B, XT),
+         "np.matmul(T, B)", lambda: np.matmul(T, B)),
+        ("potrs_backward, n = 1000, k = 1", lambda: adla.potrs_backward(dx, L, b, x),
+         "adla.trsm_backward, same shapes", lambda: adla.trsm_backward(dx, L, b, x)),
+        ("sumlogdiag_backward, 2000 x 8", lambda: adla.sumlogdiag_backward(1.0, L8),
+         "adla.potrf, same shapes", lambda: adla.potrf(K)),
+    ]
+    header = "| call | ms | matching call | ms | ratio |"
+    lines = [header, "|" + " --- |" * 5]
+    stream.write("\n" + "\n".join(lines) + "\n")
+    for name, fn, ref_name, ref in rows:
+        ours, theirs = per_call_ms(fn), per_call_ms(ref)
+        line = f"| {name} | {ours:.3f} | {ref_name} | {theirs:.3f} | {ours / theirs:.2f} |"
+        lines.append(line)
+        stream.write(line + "\n")
+        stream.flush()
+    return lines
+
+
 def plot(ratios, path):
     try:
         import matplotlib
@@ -468,6 +565,8 @@ def main(argv=None):
     about = machine()
     print(f"machine: {about}\nOMP threads: {_lapack.max_threads()}\n")
     lines, ratios = run(QUICK if args.quick else CASES, rounds=args.rounds)
+    mixed = mixed_loops()
+    shared = shared_operand_rows()
     if args.out:
         with open(args.out, "w") as f:
             f.write("# adla benchmarks\n\nGenerated by `python -m adla.bench"
@@ -491,7 +590,16 @@ def main(argv=None):
                     "in fresh pages. On a shared 2-core virtual "
                     "machine the absolute times of one case drift by up to a half between "
                     "runs, the peers' as much as adla's; compare ratios within a run.\n\n"
-                    + "\n".join(lines) + "\n")
+                    + "\n".join(lines) + "\n\n## adla between NumPy and PyTorch calls\n\n"
+                    "Per iteration of a loop that alternates an adla call with a multithreaded "
+                    "NumPy (OpenBLAS) or PyTorch call in one process, both orders, against the "
+                    "two timed alone (best of 7 runs of 30 iterations): the speed a pipeline "
+                    "gets, which the table above (each library alone) cannot show.\n\n"
+                    + "\n".join(mixed) + "\n\n## Shared operands, thin right-hand sides\n\n"
+                    "A matrix shared by the whole batch (one BLAS call for the batch), a "
+                    "single right-hand side, a diagonal gradient: each against the call doing "
+                    "the matching work (best of 7 runs of 30 calls).\n\n"
+                    + "\n".join(shared) + "\n")
     if args.plot:
         plot(ratios, args.plot)
     return 0
