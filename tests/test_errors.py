@@ -1,4 +1,4 @@
-"""Numerical failures, bad shapes and bad dtypes get the errors API.md names."""
+"""Numerical failures, bad shapes and bad dtypes get the errors docs/api.md names."""
 import inspect
 
 import numpy as np

@@ -235,8 +235,8 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     flags = dict(transpose=transpose, rightside=rightside, lower=lower)
     if f.shared("A"):
         # Y = op(A)^-T dX (right: dX op(A)^-T) for the whole batch at once, dB = alpha Y.
-        Y = f.nan_where_failed(*f.backend.trsm(f.stack("A"), f.stack("dX"), transpose=not transpose,
-                                               rightside=rightside, lower=lower))
+        Y = f.nan_where_failed(*f.backend.trsm(f.stack("A"), f.stack("dX"), lower=lower,
+                                               transpose=not transpose, rightside=rightside))
         return (_triangular_gradient(f, Y, f.stack("X"), alpha=-1.0, **flags),
                 f.gradient(alpha * Y if alpha != 1 else Y, "B"))
     dA, dB, status = f.backend.trsm_backward(f.stack("A"), f.stack("X"), f.stack("dX"),

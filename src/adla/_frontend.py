@@ -206,8 +206,7 @@ class Call:
             lead + i for i, d in enumerate(own_batch) if d == 1 and self.batch[lead + i] != 1)
         if summed:
             g = g.sum(axis=summed, keepdims=True)
-        dtype = a.dtype if a.dtype.kind == "f" else self.dtype
-        return c_contiguous(xp, g.reshape(a.shape).astype(dtype, copy=False))
+        return self.summed_gradient(g, name)
 
     def shared(self, name):
         """Whether operand ``name`` is one matrix shared by a longer batch (its stack has length
@@ -215,8 +214,9 @@ class Call:
         return self.nbatch > 1 and math.prod(self.batch_shape(name)) == 1
 
     def summed_gradient(self, g, name):
-        """The gradient of a :meth:`shared` operand from ``g``, ``(1, *core)``, already summed
-        over the batch."""
+        """The gradient for operand ``name`` from ``g``, already summed over the axes where the
+        operand was broadcast (a :meth:`shared` operand's: ``(1, *core)``), in its shape and
+        float dtype."""
         a = self.arrays[name]
         dtype = a.dtype if a.dtype.kind == "f" else self.dtype
         return c_contiguous(self.xp, g.reshape(a.shape).astype(dtype, copy=False))

@@ -296,7 +296,7 @@ def run(cases, repeats=5, rounds=1, stream=sys.stdout):
     return lines, ratios
 
 
-# ---- adla between NumPy/PyTorch calls, and the shared-operand paths -------------------------------
+# ---- adla between NumPy/PyTorch calls, and the shared-operand paths ---------------------------
 
 def per_call_ms(fn, calls=30, repeats=7):
     """Best over ``repeats`` of the mean time of ``calls`` calls in a row (ms), after a warm-up."""
@@ -309,6 +309,23 @@ def per_call_ms(fn, calls=30, repeats=7):
             fn()
         best = min(best, (time.perf_counter() - start) / calls)
     return 1e3 * best
+
+
+# Settings that put the peers' idle threads to sleep at once: OpenBLAS's spin for about 0.1 s
+# after each call (OPENBLAS_THREAD_TIMEOUT is log2 of the cycles they spin), GNU OpenMP's
+# (PyTorch's) for a few milliseconds. Read when those libraries load, so set before the imports.
+QUIET_PEERS = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "passive"}
+
+
+def mixed_loops_table(env=None):
+    """The mixed-loop rows, run in a fresh process (with ``env`` added to its environment)."""
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", "adla.bench", "--mixed"], check=True, text=True,
+                          capture_output=True, env=dict(os.environ, **(env or {})))
+    lines = done.stdout.strip().splitlines()
+    sys.stdout.write("\n" + done.stdout)
+    sys.stdout.flush()
+    return lines
 
 
 def mixed_loops(stream=sys.stdout):
@@ -335,7 +352,7 @@ def mixed_loops(stream=sys.stdout):
     header = ("| adla call | other call | adla alone ms | other alone ms | adla then other ms | "
               "other then adla ms | worse / sum of alone |")
     lines = [header, "|" + " --- |" * 7]
-    stream.write("\n" + "\n".join(lines) + "\n")
+    stream.write("\n".join(lines) + "\n")
     alone = {name: per_call_ms(fn) for name, fn in {**ours, **theirs}.items()}
     for a, fa in ours.items():
         for b, fb in theirs.items():
@@ -375,7 +392,8 @@ def shared_operand_rows(stream=sys.stdout):
         ("trsm(T, B), T (40, 40), B (2000, 40, 1)", lambda: adla.trsm(T, B),
          "np.matmul(T, B)", lambda: np.matmul(T, B)),
         ("trsm_backward of the same", lambda: adla.trsm_backward(XT, T, B, XT),
-         "np.matmul(T, B)", lambda: np.matmul(T, B)),
+         "np.matmul(T.T, dX) and sum of dX X^T", lambda: (
+             np.matmul(T.T, XT), np.matmul(XT, np.swapaxes(XT, 1, 2)).sum(0))),
         ("potrs_backward, n = 1000, k = 1", lambda: adla.potrs_backward(dx, L, b, x),
          "adla.trsm_backward, same shapes", lambda: adla.trsm_backward(dx, L, b, x)),
         ("sumlogdiag_backward, 2000 x 8", lambda: adla.sumlogdiag_backward(1.0, L8),
@@ -548,6 +566,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (CuPy arrays)")
     parser.add_argument("--case", help=argparse.SUPPRESS)     # library,op,batch,n,repeats
+    parser.add_argument("--mixed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1,
                         help="time every library this many times in turn, keep each one's best")
     parser.add_argument("--out", help="write the table as Markdown here")
@@ -560,12 +579,16 @@ def main(argv=None):
             torch.set_num_threads(os.cpu_count() or 1)
         print(best_of(CASE_MAKERS[library](op, inputs(op, int(batch), int(n))), int(repeats)))
         return 0
+    if args.mixed:
+        mixed_loops()
+        return 0
     if args.gpu:
         return gpu_main(args.out)
     about = machine()
     print(f"machine: {about}\nOMP threads: {_lapack.max_threads()}\n")
     lines, ratios = run(QUICK if args.quick else CASES, rounds=args.rounds)
-    mixed = mixed_loops()
+    mixed = mixed_loops_table()
+    quiet = mixed_loops_table(QUIET_PEERS)
     shared = shared_operand_rows()
     if args.out:
         with open(args.out, "w") as f:
@@ -595,7 +618,11 @@ def main(argv=None):
                     "NumPy (OpenBLAS) or PyTorch call in one process, both orders, against the "
                     "two timed alone (best of 7 runs of 30 iterations): the speed a pipeline "
                     "gets, which the table above (each library alone) cannot show.\n\n"
-                    + "\n".join(mixed) + "\n\n## Shared operands, thin right-hand sides\n\n"
+                    + "\n".join(mixed) + "\n\nThe same with the peers' idle threads "
+                    "sleeping at once (`" + " ".join(f"{k}={v}" for k, v in QUIET_PEERS.items())
+                    + "` in the environment): what is left above is their spinning, which "
+                    "takes a core from whatever runs next (README, \"Threads\").\n\n"
+                    + "\n".join(quiet) + "\n\n## Shared operands, thin right-hand sides\n\n"
                     "A matrix shared by the whole batch (one BLAS call for the batch), a "
                     "single right-hand side, a diagonal gradient: each against the call doing "
                     "the matching work (best of 7 runs of 30 calls).\n\n"
