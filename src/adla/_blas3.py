@@ -5,7 +5,7 @@ primitives (no explicit inverses), following Seeger et al., "Auto-Differentiatin
 (2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
 """
 from ._frontend import Call, scalar, singular
-from ._stacks import summed_product
+from ._array_rules import summed_product, triangular_operand_gradient
 
 
 # ---- gemm ---------------------------------------------------------------------------------------
@@ -77,21 +77,6 @@ def _shared_operand_gradients(f, dD_, ta, tb, alpha):
     return f.summed_gradient(dA, "A"), f.gradient(dB, "B")
 
 
-def gemm_operand_gradients(gemm, dD, A, B, *, transpose_a, transpose_b, alpha):
-    """``(dA, dB)`` of ``D = alpha op(A) op(B)`` as two products of ``gemm`` (a backend's): the
-    GPU backend's gemm_backward (the CPU fuses them in one kernel)."""
-    ta, tb = transpose_a, transpose_b
-    if ta:
-        dA = gemm(B, dD, transpose_a=tb, transpose_b=True, alpha=alpha)
-    else:
-        dA = gemm(dD, B, transpose_b=not tb, alpha=alpha)
-    if tb:
-        dB = gemm(dD, A, transpose_a=True, transpose_b=ta, alpha=alpha)
-    else:
-        dB = gemm(A, dD, transpose_a=not ta, alpha=alpha)
-    return dA, dB
-
-
 def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
     """Matrix product ``alpha*op(A)@op(B)``, batched; batch axes broadcast."""
     f = Call("gemm2", dict(A=A, B=B))
@@ -146,18 +131,6 @@ def _triangular_shapes(f, rightside, a="A", b="B"):
         f.require(b, -1, n, f"columns (the order of {a})")
     else:
         f.require(b, -2, n, f"rows (the order of {a})")
-
-
-def triangular_operand_gradient(gemm, P, Q, *, transpose, rightside, lower, alpha):
-    """``dA`` of trmm/trsm whose ``d op(A)`` is ``alpha P Q^T`` (``alpha Q^T P`` if rightside),
-    transposed back when ``transpose`` and kept on the triangle that is read; ``gemm`` is a
-    backend's. Shared by the trmm rule and the GPU backend's trsm gradient."""
-    read = dict(alpha=alpha, triangle="lower" if lower else "upper")
-    if not rightside:
-        return (gemm(Q, P, transpose_b=True, **read) if transpose
-                else gemm(P, Q, transpose_b=True, **read))
-    return (gemm(P, Q, transpose_a=True, **read) if transpose
-            else gemm(Q, P, transpose_a=True, **read))
 
 
 def _triangular_gradient(f, P, Q, *, transpose, rightside, lower, alpha):

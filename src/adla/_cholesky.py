@@ -6,7 +6,8 @@ with ``L = U^T`` substituted, expressed through transpose flags rather than tran
 """
 import numpy as np
 
-from ._frontend import Call, not_positive_definite, singular, triangle
+from ._array_rules import triangle
+from ._frontend import Call, not_positive_definite, singular
 
 
 # ---- potrf --------------------------------------------------------------------------------------

@@ -1,9 +1,6 @@
-"""CPU backend: the batched kernels of ``_lapack.pyx`` behind the internal backend interface.
-
-The front end hands every backend C-contiguous stacks ``(nbatch, rows, cols)`` of one float dtype;
-a stack of length 1 is broadcast over the batch. Each function returns a freshly allocated output
-stack and, where the operation can fail numerically, an int32 status per matrix (see
-``_lapack.pyx``). The GPU backend implements the same functions with the same signatures.
+"""CPU backend: the batched kernels of ``_lapack.pyx`` behind the backend contract of
+``_backend.py`` (stacks in, fresh stacks and per-matrix status out), which the GPU backend
+implements alike.
 """
 import os
 import threading
@@ -11,7 +8,7 @@ import threading
 import numpy as np
 
 from . import _lapack, _memory
-from ._stacks import shared, stacked_rows, unstacked
+from ._array_rules import shared, stacked_rows, unstacked
 
 
 def _kernels():
@@ -29,6 +26,19 @@ def _kernels():
 
 K = _kernels()
 xp = np
+
+
+def fill_failed(out, status):
+    out[status != 0] = np.nan
+    return out
+
+
+def failed(status):
+    return np.flatnonzero(status)
+
+
+def out_of_memory(status):
+    return bool((status == K.STATUS_NO_MEMORY).any())
 
 _controller = None
 _controller_lock = threading.Lock()
@@ -215,11 +225,12 @@ def syevd(a):
     return _run(K.SYEVD, (a,), [(n, n), (n,)], n, n)
 
 
-def syevd_backward(du, dlam, u, lam):
+def syevd_backward(du, dlam, u, lam, tolerance):
     """The symmetric gradient of ``syevd`` (see ``_decomp.syevd_backward``); ``du`` or ``dlam``
-    may be None (zero). Returns ``dA``."""
+    may be None (zero); eigenvalues of a matrix closer than its ``tolerance`` are one
+    eigenspace. Returns ``dA``."""
     n = u.shape[1]
-    return _run(K.SYEVD_BACKWARD, (du, dlam, u, lam), [(n, n)], n, n)[0]
+    return _run(K.SYEVD_BACKWARD, (du, dlam, u, lam, tolerance), [(n, n)], n, n)[0]
 
 
 def inverse(a):

@@ -5,7 +5,8 @@ Each forward is followed by its backward (Seeger et al., "Auto-Differentiating L
 """
 import numpy as np
 
-from ._frontend import Call, lu_singular, not_converged, rank_deficient, triangle
+from ._array_rules import degenerate_tolerance, triangle
+from ._frontend import Call, lu_singular, not_converged, rank_deficient
 
 
 def _copy_lower_to_upper(xp, M):
@@ -22,7 +23,7 @@ def _cotangent(f, name, like):
 def _full_rank(f, X, status):
     """``X``, NaN where a non-finite entry failed a matrix; a zero on the triangular factor's
     diagonal (status > 0) raises LinAlgError."""
-    rank_failures = f.xp.flatnonzero(status > 0)
+    rank_failures = f.backend.failed(status > 0)
     if rank_failures.size:
         raise f.failure(status, rank_failures, rank_deficient)
     return f.nan_where_failed(X, status)
@@ -128,14 +129,6 @@ def syevd(A, *, check=True):
     return f.finish((U, lam), status, check, not_converged)
 
 
-def degenerate_tolerance(lam, dtype):
-    """Eigenvalues closer than this are one eigenspace in ``syevd_backward``: per matrix,
-    ``64 * n * eps(dtype) * max|lam|``."""
-    n = lam.shape[-1]
-    scale = abs(lam).max(axis=-1) if n else abs(lam).sum(axis=-1)     # NumPy or CuPy
-    return 64 * n * np.finfo(dtype).eps * scale
-
-
 def syevd_backward(dU, dlam, U, lam):
     """Gradient ``dA`` (symmetric) of ``syevd``; ``dU`` or ``dlam`` may be None (zero).
 
@@ -162,9 +155,10 @@ def syevd_backward(dU, dlam, U, lam):
     f.require("lam", -1, n, "entries (the order of U)")
     f.cotangent("dU", (n, n))
     f.cotangent("dlam", (n,))
+    lam_ = f.stack("lam")
     dA = f.backend.syevd_backward(f.stack("dU") if dU is not None else None,
                                   f.stack("dlam") if dlam is not None else None,
-                                  f.stack("U"), f.stack("lam"))
+                                  f.stack("U"), lam_, degenerate_tolerance(lam_, f.dtype))
     return f.gradient(dA, "U")
 
 

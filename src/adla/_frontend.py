@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
+from ._backend import STATUS_NONFINITE
+
 # LAPACK/BLAS take 32-bit integers: dimensions and per-matrix element counts must fit.
 LAPACK_INT_MAX = 2**31 - 1
-STATUS_NONFINITE = -1
-STATUS_NO_MEMORY = -2
 
 
 class LinAlgError(np.linalg.LinAlgError):
@@ -57,11 +57,6 @@ def _checked_dtype(fname, name, a):
 
 def _float_dtype(dtype):
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
-def triangle(xp, a, lower):
-    """The lower (or upper) triangle of the matrices of ``a``, the rest zero."""
-    return xp.tril(a) if lower else xp.triu(a)
 
 
 def c_contiguous(xp, x):
@@ -231,7 +226,7 @@ class Call:
         single = not isinstance(outs, tuple)
         outs = (outs,) if single else outs
         if check:
-            failed = self.xp.flatnonzero(status)
+            failed = self.backend.failed(status)
             if failed.size:
                 raise self.failure(status, failed, reason)
         else:
@@ -241,25 +236,18 @@ class Call:
         return results[0] if single else results
 
     def nan_where_failed(self, out, status):
-        """Failed matrices of ``out`` become NaN, without raising or synchronising."""
-        if self.xp is np:                       # on the host a look at the status is cheap
-            failed = np.flatnonzero(status)
-            if failed.size and bool((status == STATUS_NO_MEMORY).any()):
-                raise self.failure(status, failed, str)
-            out[failed] = np.nan
-            return out
-        if out.flags.c_contiguous and out.shape[:1] == status.shape:
-            return self.backend.fill_failed(out, status)     # no device synchronisation
-        mask = (status != 0).reshape(status.shape + (1,) * (out.ndim - 1))
-        self.xp.copyto(out, np.nan, where=mask)
-        return out
+        """Failed matrices of ``out`` become NaN, without raising or synchronising (but a
+        failure to allocate workspace raises MemoryError)."""
+        if self.backend.out_of_memory(status):
+            raise self.failure(status, self.backend.failed(status), str)
+        return self.backend.fill_failed(out, status)
 
     def failure(self, status, failed, reason):
-        failed = np.asarray(failed.get() if hasattr(failed, "get") else failed)
+        """The exception for ``failed`` (flat batch indices, a NumPy array) of this call."""
         indices = [tuple(int(i) for i in np.unravel_index(f, self.batch)) for f in failed]
-        code = int(status[int(failed[0])])
-        if bool((status == STATUS_NO_MEMORY).any()):
+        if self.backend.out_of_memory(status):
             return MemoryError(f"adla.{self.fname}: could not allocate LAPACK workspace")
+        code = int(status[int(failed[0])])
         why = "has a non-finite entry" if code == STATUS_NONFINITE else reason(code)
         count = (f"{len(failed)} of {self.nbatch} matrices failed" if len(failed) > 1
                  else "1 matrix failed")

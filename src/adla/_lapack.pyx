@@ -861,25 +861,23 @@ cdef int syevd_one(const Job* job, floating** p) noexcept nogil:
 
 
 cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    """dA of syevd from (dU, dlam, U, lam), either cotangent possibly absent (NULL = zero):
-    dA = U^T S U with S the symmetric part of diag(dlam) + F * (U dU^T) and
-    F[i, j] = 1/(lam[j] - lam[i]), zero where the gap is within 64 n eps max|lam| (one
-    eigenspace). Three products in cache instead of a pass over the batch for each step."""
+    """dA of syevd from (dU, dlam, U, lam, tolerance), either cotangent possibly absent (NULL =
+    zero): dA = U^T S U with S the symmetric part of diag(dlam) + F * (U dU^T) and
+    F[i, j] = 1/(lam[j] - lam[i]), zero where the gap is within the matrix's tolerance (one
+    eigenspace; the front end computes it). Three products in cache instead of a pass over the
+    batch for each step."""
     cdef int n = job.n, i, j
     cdef floating* du = p[0]
     cdef floating* dlam = p[1]
     cdef floating* u = p[2]
     cdef floating* lam = p[3]
-    cdef floating* da = p[4]
+    cdef floating tolerance = p[4][0]
+    cdef floating* da = p[5]
     cdef floating* m = work
     cdef floating* t = work + <Py_ssize_t>n * n
-    cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
-    cdef floating tolerance = 0, gap
+    cdef floating gap
     if n == 0:
         return 0
-    for i in range(n):
-        tolerance = fabs(lam[i]) if fabs(lam[i]) > tolerance else tolerance
-    tolerance = tolerance * 64 * n * eps
     # Row-major M = U dU^T is column-major M^T = dU U^T, with the buffers' column-major views.
     if du != NULL:
         xgemm(c'T', c'N', n, n, n, 1, du, n, u, n, 0, m, n)

@@ -1,9 +1,10 @@
-"""GPU backend: the internal backend interface of ``_cpu.py`` on CuPy arrays.
+"""GPU backend: the backend contract of ``_backend.py`` on CuPy arrays, as ``_cpu.py`` implements
+it on NumPy arrays.
 
 Same functions, same arguments, same results: C-contiguous ``(nbatch, rows, cols)`` stacks in (a
 stack of length 1 is broadcast), fresh stacks out, and an int32 status per matrix (0, -1 for a
 non-finite entry read, or a positive LAPACK-style code) kept on the device, so that nothing here
-synchronises with the host. Batches of small matrices (order <= 32) run the fused RawKernels of
+but ``failed`` synchronises with the host. Batches of small matrices (order <= 32) run the fused RawKernels of
 ``kernels.cu`` (one warp per matrix); everything else uses cuSOLVER/cuBLAS through CuPy.
 """
 import functools
@@ -13,8 +14,7 @@ import cupy as cp
 import numpy as np
 
 # Absolute imports: the tests also load this file on NumPy under another name.
-from adla._blas3 import gemm_operand_gradients, triangular_operand_gradient
-from adla._decomp import degenerate_tolerance
+from adla._array_rules import gemm_operand_gradients, triangular_operand_gradient
 
 xp = cp
 SMALL_ORDER = 32
@@ -71,11 +71,23 @@ def fill_failed(out, status):
     nbatch = out.shape[0]
     if nbatch == 0 or out.size == 0:
         return out
+    if not out.flags.c_contiguous or out.shape[:1] != status.shape:
+        mask = (status != 0).reshape(status.shape + (1,) * (out.ndim - 1))
+        cp.copyto(out, np.nan, where=mask)
+        return out
     kind = "double" if out.dtype == np.float64 else "float"
     kernel = _module().get_function(f"fill_failed<{kind}>")
     kernel((min(nbatch, 8192),), (128,), (status, out, np.int64(nbatch),
                                           np.int64(out.size // nbatch), out.dtype.type(np.nan)))
     return out
+
+
+def failed(status):
+    return cp.asnumpy(cp.flatnonzero(status))
+
+
+def out_of_memory(status):
+    return False            # device workspace comes from CuPy, which raises OutOfMemoryError
 
 
 def _step(stack):
@@ -317,11 +329,11 @@ def syevd(a):
     return _c(U), _c(lam), cp.where(bad, NONFINITE, 0).astype(cp.int32)
 
 
-def syevd_backward(du, dlam, u, lam):
+def syevd_backward(du, dlam, u, lam, tolerance):
     """dA = U^T S U, S the symmetric part of diag(dlam) + F * (U dU^T) (see the CPU kernel)."""
     n, nbatch = u.shape[1], _batch(du, dlam, u, lam)
     gap = lam[:, None, :] - lam[:, :, None]                       # lam[j] - lam[i]
-    close = abs(gap) <= degenerate_tolerance(lam, u.dtype)[:, None, None]
+    close = abs(gap) <= tolerance[:, None, None]
     F = 1.0 / cp.where(close, cp.inf, gap)
     inner = F * cp.matmul(u, _t(du)) if du is not None else cp.zeros((nbatch, n, n), u.dtype)
     inner = cp.broadcast_to(inner, (nbatch, n, n)).copy()

@@ -1,0 +1,87 @@
+"""Rules written once against the array module (NumPy or CuPy), shared by the backends and the
+operators: they sit below both and import nothing of adla.
+
+- Stacks for a batch whose other operand is shared. When one operand of a product or triangular
+  solve is shared by the whole batch (a stack of length 1) and the other is not, the batch is one
+  operation on the stacked matrices: ``op(A_b) B`` for every ``b`` is the matrix of all
+  ``op(A_b)`` one below the other, times ``B``. That is one BLAS call instead of one per matrix,
+  and a sum over the batch of ``X_b^T Y_b`` is one product of two stacked matrices.
+- Gradients built from a backend's ``gemm``: the operands of a product, the triangular operand of
+  trmm/trsm.
+- The tolerance below which eigenvalues count as one eigenspace in ``syevd_backward``.
+"""
+import numpy as np
+
+def stacked_rows(x, transposed=False):
+    """The matrices of stack ``x`` (each transposed, if asked) one below the other, as a stack
+    of one matrix ``(1, nbatch * rows, cols)``; a copy only where a transpose needs one."""
+    y = x.transpose(0, 2, 1) if transposed else x
+    return y.reshape(1, y.shape[0] * y.shape[1], y.shape[2])
+
+
+def unstacked(rows, nbatch, transposed=False):
+    """The inverse of :func:`stacked_rows`: ``(nbatch, rows, cols)``, C-contiguous."""
+    y = rows.reshape(nbatch, rows.shape[1] // nbatch, rows.shape[2])
+    if transposed:
+        y = y.transpose(0, 2, 1)
+    return y if y.flags.c_contiguous else y.copy()
+
+
+def shared(*stacks):
+    """Which of two stacks (0 or 1) is shared by a longer batch of the other, else None."""
+    first, second = (s.shape[0] for s in stacks)
+    if first == 1 and second > 1:
+        return 0
+    if second == 1 and first > 1:
+        return 1
+    return None
+
+
+def summed_product(gemm, P, Q, transpose_p, transpose_q, *, nbatch, alpha=1.0, triangle=None):
+    """``alpha * sum_b op(P_b)^T op(Q_b)`` over a batch of ``nbatch`` as one product of the
+    stacked ``op(P_b)`` and ``op(Q_b)`` (``op`` transposes where asked; stacks of length 1 are
+    broadcast), through a backend's ``gemm``: ``(1, cols of op(P), cols of op(Q))``. The
+    gradient of an operand shared by the batch, without a gradient per matrix to sum."""
+    P, Q = (x.repeat(nbatch, axis=0) if x.shape[0] != nbatch else x for x in (P, Q))
+    return gemm(stacked_rows(P, transpose_p), stacked_rows(Q, transpose_q), transpose_a=True,
+                alpha=alpha, triangle=triangle)
+
+
+
+def triangle(xp, a, lower):
+    """The lower (or upper) triangle of the matrices of ``a``, the rest zero."""
+    return xp.tril(a) if lower else xp.triu(a)
+
+
+def gemm_operand_gradients(gemm, dD, A, B, *, transpose_a, transpose_b, alpha):
+    """``(dA, dB)`` of ``D = alpha op(A) op(B)`` as two products of a backend's ``gemm``."""
+    ta, tb = transpose_a, transpose_b
+    if ta:
+        dA = gemm(B, dD, transpose_a=tb, transpose_b=True, alpha=alpha)
+    else:
+        dA = gemm(dD, B, transpose_b=not tb, alpha=alpha)
+    if tb:
+        dB = gemm(dD, A, transpose_a=True, transpose_b=ta, alpha=alpha)
+    else:
+        dB = gemm(A, dD, transpose_a=not ta, alpha=alpha)
+    return dA, dB
+
+
+def triangular_operand_gradient(gemm, P, Q, *, transpose, rightside, lower, alpha):
+    """``dA`` of trmm/trsm whose ``d op(A)`` is ``alpha P Q^T`` (``alpha Q^T P`` if rightside),
+    transposed back when ``transpose`` and kept on the triangle that is read; ``gemm`` is a
+    backend's."""
+    read = dict(alpha=alpha, triangle="lower" if lower else "upper")
+    if not rightside:
+        return (gemm(Q, P, transpose_b=True, **read) if transpose
+                else gemm(P, Q, transpose_b=True, **read))
+    return (gemm(P, Q, transpose_a=True, **read) if transpose
+            else gemm(Q, P, transpose_a=True, **read))
+
+
+def degenerate_tolerance(lam, dtype):
+    """Eigenvalues closer than this are one eigenspace in ``syevd_backward``: per matrix,
+    ``64 * n * eps(dtype) * max|lam|`` over the last axis of ``lam`` (NumPy or CuPy)."""
+    n = lam.shape[-1]
+    scale = abs(lam).max(axis=-1) if n else abs(lam).sum(axis=-1)
+    return 64 * n * np.finfo(dtype).eps * scale

@@ -1,0 +1,126 @@
+"""The backend contract: what the front end (``_frontend.Call`` and the operators' rules) may call
+on a backend, and nothing more. ``_cpu`` (NumPy, the kernels of ``_lapack.pyx``) and
+``_gpu.backend`` (CuPy) are modules that implement it alike; ``tests/test_architecture.py`` checks
+that each defines every function here with the same parameters.
+
+Every array argument is a C-contiguous stack ``(nbatch, rows, cols)`` (``(nbatch, n)`` for
+vectors such as eigenvalues and tolerances) of one float dtype; a stack of length 1 is broadcast
+over the batch. Every array result is a fresh stack of the batch length. A primitive that can fail
+numerically returns its output(s) and then an int32 ``status`` per matrix, kept where the arrays
+live (no host synchronisation): 0 for success, :data:`STATUS_NONFINITE` for a non-finite entry
+among those it reads, :data:`STATUS_NO_MEMORY` where workspace could not be allocated, and
+otherwise a positive LAPACK-style code whose meaning each operator's rule states. Turning status
+into exceptions or NaN is the front end's job (through :meth:`Backend.fill_failed`,
+:meth:`Backend.failed` and :meth:`Backend.out_of_memory`).
+
+A backend imports nothing of the layers above it; rules that both backends share and that are
+written against the array module live in ``_array_rules``.
+"""
+from typing import Any, Optional, Protocol, Tuple
+
+STATUS_NONFINITE = -1
+STATUS_NO_MEMORY = -2
+
+Stack = Any             # a NumPy or CuPy array, per the stack convention above
+
+
+class Backend(Protocol):
+    """The functions a backend module defines (``xp`` is its array module)."""
+
+    xp: Any
+
+    # ---- status ------------------------------------------------------------------------------
+    def fill_failed(self, out: Stack, status: Stack) -> Stack:
+        """``out`` with the matrices whose status is not 0 set to NaN, in place; no host
+        synchronisation."""
+
+    def failed(self, status: Stack) -> Any:
+        """The flat batch indices of the failing matrices, as a NumPy array (synchronises on a
+        device)."""
+
+    def out_of_memory(self, status: Stack) -> bool:
+        """Whether any matrix failed for want of workspace (a backend that never reports
+        :data:`STATUS_NO_MEMORY` answers False without looking)."""
+
+    # ---- products ----------------------------------------------------------------------------
+    def gemm(self, a: Stack, b: Stack, c: Optional[Stack] = None, *, transpose_a: bool = False,
+             transpose_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
+             triangle: Optional[str] = None) -> Stack:
+        """``alpha op(a) op(b) + beta c`` (``c`` None: no C, beta ignored); ``triangle``
+        ("lower"/"upper") keeps that triangle of the square result, zero elsewhere."""
+
+    def gemm_backward(self, dd: Stack, a: Stack, b: Stack, *, transpose_a: bool = False,
+                      transpose_b: bool = False, alpha: float = 1.0,
+                      beta: Optional[float] = None) -> Tuple[Stack, ...]:
+        """``(dA, dB)`` of ``alpha op(a) op(b)`` from ``dd``, and ``dC = beta dd`` too when
+        ``beta`` is given."""
+
+    def syrk(self, a: Stack, *, transpose: bool = False, alpha: float = 1.0) -> Stack:
+        """``alpha a a^T`` (``alpha a^T a`` if transpose), both triangles."""
+
+    def syrk_backward(self, dc: Stack, a: Stack, *, transpose: bool = False,
+                      alpha: float = 1.0) -> Stack:
+        """``alpha (dc + dc^T) a`` (``alpha a (dc + dc^T)`` if transpose)."""
+
+    def trmm(self, a: Stack, b: Stack, *, transpose: bool = False, rightside: bool = False,
+             lower: bool = True, alpha: float = 1.0) -> Stack:
+        """``alpha op(a) b`` (``alpha b op(a)`` if rightside), ``a`` read in one triangle."""
+
+    # ---- triangular solves and Cholesky ------------------------------------------------------
+    def trsm(self, a: Stack, b: Stack, *, transpose: bool = False, rightside: bool = False,
+             lower: bool = True, alpha: float = 1.0) -> Tuple[Stack, Stack]:
+        """``(alpha op(a)^-1 b, status)`` (``alpha b op(a)^-1`` if rightside); status: the
+        1-based position of the first zero on the diagonal."""
+
+    def trsm_backward(self, a: Stack, x: Stack, dx: Stack, *, transpose: bool = False,
+                      rightside: bool = False, lower: bool = True,
+                      alpha: float = 1.0) -> Tuple[Stack, Stack, Stack]:
+        """``(dA, dB, status)`` of trsm from its output ``x`` and cotangent ``dx``."""
+
+    def potrf(self, a: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
+        """``(factor, status)``; status: the order of the first leading minor that is not
+        positive definite."""
+
+    def potrf_backward(self, dl: Stack, l: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
+        """``(dA, status)``, the symmetric gradient of potrf; status as trsm's."""
+
+    def potri(self, l: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
+        """``(A^-1, status)`` from the factor, both triangles; status as trsm's."""
+
+    def potrs(self, l: Stack, b: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
+        """``(A^-1 b, status)`` from the factor; status as trsm's."""
+
+    # ---- decompositions ----------------------------------------------------------------------
+    def gelqf(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
+        """``(Q, L, status)``, thin LQ with a non-negative diagonal."""
+
+    def geqrf(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
+        """``(Q, R, status)``, thin QR with a non-negative diagonal."""
+
+    def orthogonal_backward(self, dq: Optional[Stack], dt: Optional[Stack], q: Stack, t: Stack,
+                            lq: bool) -> Optional[Tuple[Stack, Stack]]:
+        """``(dA, status)`` of gelqf (``lq``) or geqrf from one fused kernel, or None where the
+        backend has none at this size (the rule composes it then); status: the 1-based position
+        of a zero on the triangular factor's diagonal."""
+
+    def syevd(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
+        """``(U, lam, status)``: eigenvectors as rows, sign-normalised, ascending eigenvalues;
+        reads the lower triangle; status: a positive count where the solver did not converge."""
+
+    def syevd_backward(self, du: Optional[Stack], dlam: Optional[Stack], u: Stack, lam: Stack,
+                       tolerance: Stack) -> Stack:
+        """The symmetric gradient of syevd; eigenvalues of a matrix closer than its
+        ``tolerance`` (a stack ``(nbatch,)``) are one eigenspace."""
+
+    def inverse(self, a: Stack) -> Tuple[Stack, Stack]:
+        """``(a^-1, status)``; status 1 for an exactly zero pivot."""
+
+    def slogdet(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
+        """``(sign, logabsdet, status)``; a singular matrix is not a failure."""
+
+    def cofactor(self, a: Stack) -> Tuple[Stack, Stack]:
+        """``(adj(a)^T, status)``, exact for singular matrices too."""
+
+
+FUNCTIONS = tuple(name for name in vars(Backend) if not name.startswith("_")
+                  and callable(vars(Backend)[name]))

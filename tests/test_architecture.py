@@ -1,0 +1,112 @@
+"""The layers of docs/architecture.md hold: no import cycle among adla's modules, no backend
+importing the layers above it, and both backends implementing the whole backend contract."""
+import ast
+import importlib.util
+import inspect
+import pathlib
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import adla
+from adla import _backend, _cpu
+
+PACKAGE = pathlib.Path(adla.__file__).parent
+# The backends and what they may import: each other's shared rules and the contract, no more.
+BACKEND_LAYER = {"adla._cpu", "adla._gpu.backend", "adla._array_rules", "adla._backend",
+                 "adla._memory", "adla._lapack", "adla._lapack_avx2"}
+
+
+def module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def adla_imports(path):
+    """The adla modules ``path`` imports, at the top or inside functions (lazy imports count)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "adla"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "adla":
+                continue
+            submodules = {f"{target}.{a.name}" for a in node.names}
+            if submodules <= set(MODULES) | EXTENSIONS:     # "from . import _cpu": modules only
+                found |= submodules
+            else:
+                found.add(target)
+    return found - {name}
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+EXTENSIONS = {"adla._lapack", "adla._lapack_avx2", "adla._memory"}
+GRAPH = {name: adla_imports(path) & set(MODULES) for name, path in MODULES.items()}
+
+
+def test_no_import_cycle():
+    done, active = set(), []
+
+    def visit(name):
+        if name in active:
+            cycle = active[active.index(name):] + [name]
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+        if name in done:
+            return
+        active.append(name)
+        for target in sorted(GRAPH[name]):
+            visit(target)
+        active.pop()
+        done.add(name)
+    for name in sorted(GRAPH):
+        visit(name)
+
+
+def test_backends_import_nothing_above_them():
+    for name in sorted(BACKEND_LAYER & set(GRAPH)):
+        above = {m for m in GRAPH[name] if m not in BACKEND_LAYER and m != "adla._gpu"}
+        assert not above, f"{name} imports {sorted(above)} from the layers above it"
+
+
+def gpu_backend_on_numpy():
+    """The GPU backend module loaded with NumPy standing in for CuPy (its definitions only)."""
+    stand_in = types.ModuleType("cupy")
+    stand_in.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    spec = importlib.util.spec_from_file_location("adla_gpu_backend_contract",
+                                                  PACKAGE / "_gpu" / "backend.py")
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.modules.get("cupy")
+    sys.modules["cupy"] = stand_in
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["cupy"]
+        else:
+            sys.modules["cupy"] = saved
+    return module
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+def test_backend_implements_the_contract(backend):
+    module = _cpu if backend == "cpu" else gpu_backend_on_numpy()
+    assert hasattr(module, "xp")
+    for name in _backend.FUNCTIONS:
+        assert hasattr(module, name), f"{backend} backend lacks {name}"
+        wanted = list(inspect.signature(getattr(_backend.Backend, name)).parameters)[1:]
+        got = list(inspect.signature(getattr(module, name)).parameters)
+        assert got == wanted, f"{backend} backend's {name}{tuple(got)}: contract {tuple(wanted)}"
+
+
+def test_status_codes_agree_with_the_kernels():
+    assert _cpu.K.STATUS_NONFINITE == _backend.STATUS_NONFINITE
+    assert _cpu.K.STATUS_NO_MEMORY == _backend.STATUS_NO_MEMORY
