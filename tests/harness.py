@@ -1,9 +1,10 @@
 """The operator table shared by the tests: one row per operator.
 
-A row names the operator's matrix operands with their core shapes and kinds, the primal arrays
-its backward takes, and a NumPy reference for one matrix. The tests in ``test_operators.py``
-turn every row into forward, backward (finite differences), float32, layout and empty-batch
-checks; a new operator joins by adding a row here.
+A row names the operator's matrix operands with their core shapes and kinds (the test data) and
+a NumPy reference for one matrix; what the backward takes comes from the operator's declaration
+in ``adla._spec``. The tests in ``test_operators.py`` turn every row into forward, backward
+(finite differences), float32, layout and empty-batch checks; a new operator joins by adding a
+row here.
 """
 import itertools
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 import adla
+from adla._spec import SPECS
 
 
 def tri(a, lower):
@@ -29,15 +31,14 @@ def op(a, transpose):
 
 @dataclass
 class Row:
+    """Test cases of one operator. What the operator takes and returns (its backward's primals,
+    its differentiable inputs, the outputs with cotangents, how each operand is read) comes from
+    its declaration in ``adla._spec``; a row adds the test data and a reference."""
     name: str
     # operands(opts, dims) -> {name: (core shape, kind)}; kinds: see make_operand
     operands: callable
     reference: callable              # reference(opts, **one matrix per operand) -> output(s)
-    primals: tuple                   # the backward's primal arguments: operand names, "out" for
-    #                                  a single output, "out0", "out1", ... for several
     options: list = field(default_factory=lambda: [{}])
-    differentiable: tuple = None     # operands with gradients (default: all operands)
-    cotangents: tuple = None         # outputs whose cotangents the backward takes (default: all)
     label: str = ""                  # tells apart two rows of one operator
     dims: dict = None                # matrix sizes, default DIMS (to test both sides of a
     #                                  kernel's size threshold)
@@ -45,6 +46,39 @@ class Row:
     def __post_init__(self):
         self.forward = getattr(adla, self.name)
         self.backward = getattr(adla, self.name + "_backward")
+        self.spec = SPECS[self.name]
+
+    @property
+    def primals(self):
+        """The backward's primal arguments: operand names, "out" for a single output, "out0",
+        "out1", ... for several."""
+        outputs = [o.name for o in self.spec.outputs]
+        def label(name):
+            if name not in outputs:
+                return name
+            return "out" if len(outputs) == 1 else f"out{outputs.index(name)}"
+        return tuple(label(p) for p in self.spec.backward_primals)
+
+    @property
+    def differentiable(self):
+        return self.spec.differentiable
+
+    @property
+    def cotangents(self):
+        """Positions of the outputs whose cotangents the backward takes (None: all)."""
+        if self.spec.cotangents is None:
+            return None
+        return tuple(i for i, o in enumerate(self.spec.outputs) if o.name in self.spec.cotangents)
+
+    def structure(self, name, opts):
+        """How finite-difference perturbations of operand ``name`` are shaped: "sym", "lower",
+        "upper" or "full"."""
+        operand = self.spec.operand(name)
+        if operand.reads == "symmetric":
+            return "sym"
+        if operand.reads == "triangular":
+            return "lower" if operand.lower(opts) else "upper"
+        return "full"
 
     def ids(self):
         return [f"{self.name}{self.label}-"
@@ -156,7 +190,6 @@ ROWS = [
     *at_sizes(Row("gemm", gemm_operands,
                   lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a"))
                   @ op(B, o.get("transpose_b")) + o["beta"] * C,
-                  primals=("A", "B", "C"),
                   options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
                            for ta, tb in itertools.product(BOOLS, BOOLS)]
                   + [dict(alpha=-1.1, beta=0.0), dict(alpha=0.0, beta=0.5)]),
@@ -164,7 +197,6 @@ ROWS = [
               dict(m=9, k=32, n=15), dict(m=3, k=33, n=2)),
     Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
         lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),
-        primals=("A", "B"),
         options=[dict(transpose_a=ta, transpose_b=tb, alpha=-0.6)
                  for ta, tb in itertools.product(BOOLS, BOOLS)]),
     # Sizes on both sides of the direct syrk loops (order and inner dimension up to 32).
@@ -172,7 +204,6 @@ ROWS = [
                   lambda o, d: dict(A=((d["k"], d["n"]) if o["transpose"] else (d["n"], d["k"]),
                                        "general")),
                   lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
-                  primals=("A",),
                   options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
               dict(n=32, k=9), dict(n=33), dict(k=33)),
     # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16).
@@ -180,53 +211,51 @@ ROWS = [
       for row in at_sizes(
           Row(name, triangular_operands,
               lambda o, A, B, solve=solve: ref_triangular(o, A, B, solve),
-              primals=("A", "B", "out") if solve else ("A", "B"),
               options=[dict(transpose=t, rightside=r, lower=lo, alpha=alpha)
                        for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
           dict(n=16, m=16), dict(n=17), dict(m=17))],
     # Sizes on both sides of the interleaved Cholesky kernels (order up to 32).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),
-                  ref_potrf, primals=("out",), options=[dict(lower=lo) for lo in (True, False)]),
+                  ref_potrf, options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=32), dict(n=33)),
     Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
         lambda o, L: np.linalg.inv(ref_gram(o, L)),
-        primals=("L", "out"), options=[dict(lower=lo) for lo in (True, False)]),
+        options=[dict(lower=lo) for lo in (True, False)]),
     # Both sides of potrs_backward's thin route (4 k < n: no n x n intermediate).
     *at_sizes(Row("potrs",
                   lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri")),
                                     B=((d["n"], d["m"]), "general")),
                   lambda o, L, B: np.linalg.solve(ref_gram(o, L), B),
-                  primals=("L", "B", "out"), options=[dict(lower=lo) for lo in (True, False)]),
+                  options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=9, m=2)),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
-        lambda o, A: np.sum(np.log(np.diag(A))), primals=("A",)),
+        lambda o, A: np.sum(np.log(np.diag(A)))),
     # Sizes on both sides of the interleaved LQ/QR kernels and gradients (long side up to 16).
-    *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq,
-                  primals=("out0", "out1")), dict(k=16), dict(k=17)),
-    Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq,
-        primals=("out0", "out1"), label="_square"),
-    *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr,
-                  primals=("out0", "out1")), dict(k=16), dict(k=17)),
+    *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq),
+              dict(k=16), dict(k=17)),
+    Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq, label="_square"),
+    *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr),
+              dict(k=16), dict(k=17)),
     # Sizes on both sides of the interleaved eigensolver (order up to 32).
-    *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd,
-                  primals=("out0", "out1")), dict(n=32), dict(n=33)),
+    *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd),
+              dict(n=32), dict(n=33)),
     Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
-        lambda o, A: np.linalg.inv(A), primals=("out",)),
+        lambda o, A: np.linalg.inv(A)),
     Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
-        lambda o, A: np.linalg.det(A), primals=("A", "out")),
+        lambda o, A: np.linalg.det(A)),
     Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
-        lambda o, A: tuple(np.linalg.slogdet(A)), primals=("A",), cotangents=(1,)),
+        lambda o, A: tuple(np.linalg.slogdet(A))),
     Row("extractdiag", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
-        lambda o, A: np.diagonal(A, o["offset"]).copy(), primals=("A",),
+        lambda o, A: np.diagonal(A, o["offset"]).copy(),
         options=[dict(offset=k) for k in (0, 1, -2)]),
     Row("makediag", lambda o, d: dict(d=((d["m"],), "general")),
-        lambda o, d: np.diag(d, o["offset"]), primals=("d",),
+        lambda o, d: np.diag(d, o["offset"]),
         options=[dict(offset=k) for k in (0, 2, -1)]),
     Row("extracttrian", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
-        lambda o, A: ref_triangle(A, o["offset"], o["lower"]), primals=("A",),
+        lambda o, A: ref_triangle(A, o["offset"], o["lower"]),
         options=TRIANGLE_OPTIONS),
     Row("maketrian", lambda o, d: dict(v=((d["m"] * (d["m"] + 1) // 2,), "general")),
-        ref_maketrian, primals=("v",), options=TRIANGLE_OPTIONS),
+        ref_maketrian, options=TRIANGLE_OPTIONS),
 ]
 
 CASES = [(row, opts) for row in ROWS for opts in row.options]
@@ -255,15 +284,6 @@ def make_operand(rng, kind, shape):
         T = 0.5 * rng.standard_normal(shape) / np.sqrt(max(n, 1)) + eye * (1.0 + rng.random(shape))
         return tri(T, lower) + junk
     raise ValueError(kind)
-
-
-def structure(kind):
-    """How finite-difference perturbations of an operand of this kind are shaped."""
-    if kind.startswith(("spd", "sym")):
-        return "sym"
-    if kind.startswith("tri"):
-        return kind.partition(":")[2]
-    return "full"
 
 
 def make_inputs(row, opts, batches, dtype=np.float64, seed=0, dims=None):

@@ -110,3 +110,24 @@ def test_backend_implements_the_contract(backend):
 def test_status_codes_agree_with_the_kernels():
     assert _cpu.K.STATUS_NONFINITE == _backend.STATUS_NONFINITE
     assert _cpu.K.STATUS_NO_MEMORY == _backend.STATUS_NO_MEMORY
+
+
+def test_public_functions_follow_their_specs():
+    """Every operator is declared once, in _spec.SPECS, and its forward and backward take exactly
+    what the declaration says: inputs, then keyword-only options with the declared defaults;
+    cotangents (d + output name), the backward's primals, then the options but check."""
+    from adla._spec import SPECS
+    operators = {n for n in adla.__all__ if callable(getattr(adla, n))
+                 and not n.endswith("_backward")} - {"LinAlgError", "degenerate_tolerance"}
+    assert operators == set(SPECS)
+    for name, spec in SPECS.items():
+        for fn, positional, options in (
+                (getattr(adla, name), [o.name for o in spec.inputs], spec.options),
+                (getattr(adla, name + "_backward"),
+                 list(spec.cotangent_names) + list(spec.backward_primals),
+                 {k: spec.options[k] for k in spec.backward_options})):
+            params = inspect.signature(fn).parameters.values()
+            assert [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD] == positional, fn
+            keyword = {p.name: p.default for p in params if p.kind == p.KEYWORD_ONLY}
+            assert keyword == options, fn
+        assert set(spec.backward_primals) <= {o.name for o in spec.inputs + spec.outputs}

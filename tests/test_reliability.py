@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import adla
-from harness import ROWS, call_backward, call_forward, make_inputs, reference, structure
+from harness import ROWS, call_backward, call_forward, make_inputs, reference
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
@@ -94,7 +94,7 @@ def test_property_forward_backward_layouts(problem):
     for (name, x), g in zip(inputs64.items(), grads):
         assert g.shape == x.shape and g.flags.c_contiguous
         E = rng.standard_normal(x.shape)
-        kind = structure(spec[name][1])
+        kind = row.structure(name, opts)
         if kind == "sym":
             E = E + np.swapaxes(E, -1, -2)
         elif kind in ("lower", "upper"):

@@ -4,7 +4,7 @@ Each forward is followed by its backward. Backward rules are written with the ba
 primitives (no explicit inverses), following Seeger et al., "Auto-Differentiating Linear Algebra"
 (2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
 """
-from ._frontend import Call, scalar, singular
+from ._frontend import backward_call, forward_call, scalar, singular
 from ._array_rules import summed_product, triangular_operand_gradient
 
 
@@ -28,7 +28,7 @@ def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
     applied); their batch axes broadcast. As in BLAS, ``beta == 0`` ignores ``C`` (NaN in ``C``
     does not propagate) and ``alpha == 0`` ignores ``A`` and ``B``.
     """
-    f = Call("gemm", dict(A=A, B=B, C=C))
+    f = forward_call("gemm", dict(A=A, B=B, C=C))
     alpha, beta = scalar("gemm", "alpha", alpha), scalar("gemm", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
     f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
@@ -41,7 +41,7 @@ def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
 def gemm_backward(dD, A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
     """Gradients ``(dA, dB, dC)`` of ``gemm`` given the cotangent ``dD`` of its output:
     ``d op(A) = alpha*dD@op(B)^T``, ``d op(B) = alpha*op(A)^T@dD``, ``dC = beta*dD``."""
-    f = Call("gemm_backward", dict(dD=dD, A=A, B=B, C=C), cotangents=["dD"])
+    f = backward_call("gemm", dict(dD=dD, A=A, B=B, C=C))
     alpha, beta = scalar("gemm_backward", "alpha", alpha), scalar("gemm_backward", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
     f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
@@ -79,7 +79,7 @@ def _shared_operand_gradients(f, dD_, ta, tb, alpha):
 
 def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
     """Matrix product ``alpha*op(A)@op(B)``, batched; batch axes broadcast."""
-    f = Call("gemm2", dict(A=A, B=B))
+    f = forward_call("gemm2", dict(A=A, B=B))
     alpha = scalar("gemm2", "alpha", alpha)
     _gemm_shapes(f, transpose_a, transpose_b)
     D = f.backend.gemm(f.stack("A"), f.stack("B"), transpose_a=transpose_a,
@@ -89,7 +89,7 @@ def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
 
 def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
     """Gradients ``(dA, dB)`` of ``gemm2`` given the cotangent ``dD`` of its output."""
-    f = Call("gemm2_backward", dict(dD=dD, A=A, B=B), cotangents=["dD"])
+    f = backward_call("gemm2", dict(dD=dD, A=A, B=B))
     alpha = scalar("gemm2_backward", "alpha", alpha)
     f.cotangent("dD", _gemm_shapes(f, transpose_a, transpose_b))
     if f.shared("A") != f.shared("B"):
@@ -105,7 +105,7 @@ def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0)
 def syrk(A, *, transpose=False, alpha=1.0):
     """Symmetric rank-k product ``alpha*A@A^T`` (``alpha*A^T@A`` if transpose), both triangles
     filled."""
-    f = Call("syrk", dict(A=A))
+    f = forward_call("syrk", dict(A=A))
     alpha = scalar("syrk", "alpha", alpha)
     order = f.core_shape("A")[1 if transpose else 0]
     f.check_lapack_size((order, order), f"the result of shape {(order, order)}")
@@ -115,7 +115,7 @@ def syrk(A, *, transpose=False, alpha=1.0):
 def syrk_backward(dC, A, *, transpose=False, alpha=1.0):
     """Gradient ``dA`` of ``syrk``; ``dC`` counts both triangles separately (no symmetry
     assumed): ``dA = alpha*(dC + dC^T)@A`` (``alpha*A@(dC + dC^T)`` if transpose)."""
-    f = Call("syrk_backward", dict(dC=dC, A=A), cotangents=["dC"])
+    f = backward_call("syrk", dict(dC=dC, A=A))
     alpha = scalar("syrk_backward", "alpha", alpha)
     order = f.core_shape("A")[1 if transpose else 0]
     f.cotangent("dC", (order, order))
@@ -152,7 +152,7 @@ def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
 
     Only the triangle of ``A`` chosen by ``lower`` is read.
     """
-    f = Call("trmm", dict(A=A, B=B))
+    f = forward_call("trmm", dict(A=A, B=B))
     alpha = scalar("trmm", "alpha", alpha)
     _triangular_shapes(f, rightside)
     C = f.backend.trmm(f.stack("A"), f.stack("B"), transpose=transpose, rightside=rightside,
@@ -162,7 +162,7 @@ def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
 
 def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     """Gradients ``(dA, dB)`` of ``trmm``; ``dA`` is zero outside the triangle that is read."""
-    f = Call("trmm_backward", dict(dC=dC, A=A, B=B), cotangents=["dC"])
+    f = backward_call("trmm", dict(dC=dC, A=A, B=B))
     alpha = scalar("trmm_backward", "alpha", alpha)
     _triangular_shapes(f, rightside)
     f.cotangent("dC", f.core_shape("B"))
@@ -181,7 +181,7 @@ def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check
     an exact zero or when ``A``'s triangle or ``B`` has a non-finite entry: ``check=True`` raises
     :class:`adla.LinAlgError` naming the batch indices, ``check=False`` returns NaN for it.
     """
-    f = Call("trsm", dict(A=A, B=B))
+    f = forward_call("trsm", dict(A=A, B=B))
     alpha = scalar("trsm", "alpha", alpha)
     _triangular_shapes(f, rightside)
     X, status = f.backend.trsm(f.stack("A"), f.stack("B"), transpose=transpose,
@@ -197,7 +197,7 @@ def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, 
     Both gradients are zero when ``alpha == 0``. A matrix with a zero on ``A``'s diagonal gets
     NaN gradients.
     """
-    f = Call("trsm_backward", dict(dX=dX, A=A, B=B, X=X), cotangents=["dX"])
+    f = backward_call("trsm", dict(dX=dX, A=A, B=B, X=X))
     alpha = scalar("trsm_backward", "alpha", alpha)
     _triangular_shapes(f, rightside)
     f.same_core_shape("X", "B")

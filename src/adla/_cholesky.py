@@ -7,7 +7,7 @@ with ``L = U^T`` substituted, expressed through transpose flags rather than tran
 import numpy as np
 
 from ._array_rules import triangle
-from ._frontend import Call, not_positive_definite, singular
+from ._frontend import backward_call, forward_call, not_positive_definite, singular
 
 
 # ---- potrf --------------------------------------------------------------------------------------
@@ -22,7 +22,7 @@ def potrf(A, *, lower=True, check=True):
     failing leading minor; ``.indices`` lists every failing matrix), ``check=False`` returns NaN
     for exactly those matrices.
     """
-    f = Call("potrf", dict(A=A))
+    f = forward_call("potrf", dict(A=A))
     f.square("A")
     L, status = f.backend.potrf(f.stack("A"), lower=lower)
     return f.finish(L, status, check, not_positive_definite)
@@ -38,7 +38,7 @@ def potrf_backward(dL, L, *, lower=True):
     matrix: unblocked loops for small orders, a product and two triangular solves (BLAS-3)
     above; no inverse.
     """
-    f = Call("potrf_backward", dict(dL=dL, L=L), cotangents=["dL"])
+    f = backward_call("potrf", dict(dL=dL, L=L))
     f.square("L")
     f.cotangent("dL", f.core_shape("L"))
     dA = f.nan_where_failed(*f.backend.potrf_backward(f.stack("dL"), f.stack("L"), lower=lower))
@@ -53,7 +53,7 @@ def potri(L, *, lower=True, check=True):
     The result is full symmetric. Only the triangle of ``L`` chosen by ``lower`` is read; a zero
     or non-finite entry there fails the matrix (see :func:`potrf` for ``check``).
     """
-    f = Call("potri", dict(L=L))
+    f = forward_call("potri", dict(L=L))
     f.square("L")
     Ainv, status = f.backend.potri(f.stack("L"), lower=lower)
     return f.finish(Ainv, status, check, singular)
@@ -65,7 +65,7 @@ def potri_backward(dAinv, L, Ainv, *, lower=True):
     With ``S = dAinv + dAinv^T``: ``dL = -tril(Ainv@S@L^-T)`` (upper:
     ``dU = -triu(U^-T@S@Ainv)``), one product and one triangular solve.
     """
-    f = Call("potri_backward", dict(dAinv=dAinv, L=L, Ainv=Ainv), cotangents=["dAinv"])
+    f = backward_call("potri", dict(dAinv=dAinv, L=L, Ainv=Ainv))
     f.square("L")
     f.same_core_shape("Ainv", "L")
     f.cotangent("dAinv", f.core_shape("L"))
@@ -88,7 +88,7 @@ def potrs(L, B, *, lower=True, check=True):
     chosen by ``lower`` is read. A zero on the diagonal of ``L``, or a non-finite entry in its
     triangle or in ``B``, fails the matrix (see :func:`potrf` for ``check``).
     """
-    f = Call("potrs", dict(L=L, B=B))
+    f = forward_call("potrs", dict(L=L, B=B))
     n = f.square("L")
     f.require("B", -2, n, "rows (the order of L)")
     X, status = f.backend.potrs(f.stack("L"), f.stack("B"), lower=lower)
@@ -101,7 +101,7 @@ def potrs_backward(dX, L, B, X, *, lower=True):
     ``dB = A^-1@dX`` (a ``potrs`` solve) and, with ``S = dB@X^T + X@dB^T``, ``dL = -tril(S@L)``
     (upper: ``dU = -triu(U@S)``).
     """
-    f = Call("potrs_backward", dict(dX=dX, L=L, B=B, X=X), cotangents=["dX"])
+    f = backward_call("potrs", dict(dX=dX, L=L, B=B, X=X))
     n = f.square("L")
     f.require("B", -2, n, "rows (the order of L)")
     f.same_core_shape("X", "B")
@@ -140,7 +140,7 @@ def sumlogdiag(A):
     """``sum(log(diag(A)))`` over the last two axes; shape ``A.shape[:-2]`` (a 0-d array for a
     single matrix). A zero diagonal entry gives ``-inf``, a negative one NaN, without warnings.
     With ``L = potrf(K)``, ``2*sumlogdiag(L)`` is ``log(det(K))``."""
-    f = Call("sumlogdiag", dict(A=A))
+    f = forward_call("sumlogdiag", dict(A=A))
     f.square("A")
     with np.errstate(divide="ignore", invalid="ignore"):
         s = f.xp.log(_diagonal(f, "A")).sum(axis=-1)
@@ -149,7 +149,7 @@ def sumlogdiag(A):
 
 def sumlogdiag_backward(ds, A):
     """Gradient ``dA`` of ``sumlogdiag``: diagonal, ``dA[..., i, i] = ds / A[..., i, i]``."""
-    f = Call("sumlogdiag_backward", dict(ds=ds, A=A), cotangents=["ds"])
+    f = backward_call("sumlogdiag", dict(ds=ds, A=A))
     n = f.square("A")
     f.cotangent("ds", ())
     xp, shape = f.xp, f.arrays["A"].shape

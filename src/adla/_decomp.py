@@ -6,7 +6,8 @@ Each forward is followed by its backward (Seeger et al., "Auto-Differentiating L
 import numpy as np
 
 from ._array_rules import degenerate_tolerance, triangle
-from ._frontend import Call, lu_singular, not_converged, rank_deficient
+from ._frontend import (backward_call, forward_call, lu_singular, not_converged,
+                        rank_deficient)
 
 
 def _copy_lower_to_upper(xp, M):
@@ -43,7 +44,7 @@ def gelqf(A):
     triangular with a non-negative diagonal (LAPACK ``geqrf`` + ``orgqr`` on the column-major view,
     signs flipped in pairs). A matrix with a non-finite entry gives NaN factors.
     """
-    f = Call("gelqf", dict(A=A))
+    f = forward_call("gelqf", dict(A=A))
     m, n = f.core_shape("A")
     if m > n:
         raise f.shape_error("A", "must have at most as many rows as columns (use geqrf)")
@@ -58,14 +59,14 @@ def gelqf_backward(dQ, dL, Q, L):
     lower triangle onto the upper one. Needs full rank: a zero on the diagonal of ``L`` raises
     :class:`adla.LinAlgError`. Entries of ``dL`` above the diagonal are ignored.
     """
-    return _orthogonal_backward("gelqf_backward", dQ, dL, Q, L, lq=True)
+    return _orthogonal_backward("gelqf", dQ, dL, Q, L, lq=True)
 
 
-def _orthogonal_backward(fname, dQ, dT, Q, T, lq):
+def _orthogonal_backward(op, dQ, dT, Q, T, lq):
     """The LQ rule (``lq``), or the QR rule as the LQ rule of ``A^T = R^T Q^T``, the transposes
     expressed as flags: ``T`` is ``L`` (lower) or ``R`` (upper)."""
     name = "L" if lq else "R"
-    f = Call(fname, {"dQ": dQ, "d" + name: dT, "Q": Q, name: T}, cotangents=["dQ", "d" + name])
+    f = backward_call(op, {"dQ": dQ, "d" + name: dT, "Q": Q, name: T})
     order = f.square(name)
     f.require("Q", -2 if lq else -1, order, f"{'rows' if lq else 'columns'} (the order of {name})")
     f.cotangent("dQ", f.core_shape("Q"))
@@ -93,7 +94,7 @@ def geqrf(A):
     triangular with a non-negative diagonal (LAPACK ``gelqf`` + ``orglq`` on the column-major
     view). A matrix with a non-finite entry gives NaN factors.
     """
-    f = Call("geqrf", dict(A=A))
+    f = forward_call("geqrf", dict(A=A))
     m, n = f.core_shape("A")
     if m < n:
         raise f.shape_error("A", "must have at least as many rows as columns (use gelqf)")
@@ -108,7 +109,7 @@ def geqrf_backward(dQ, dR, Q, R):
     ``dA = (dQ + Q@copyltu(M))@R^-T``. Needs full rank: a zero on the diagonal of ``R`` raises
     :class:`adla.LinAlgError`. Entries of ``dR`` below the diagonal are ignored.
     """
-    return _orthogonal_backward("geqrf_backward", dQ, dR, Q, R, lq=False)
+    return _orthogonal_backward("geqrf", dQ, dR, Q, R, lq=False)
 
 
 # ---- syevd --------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def syevd(A, *, check=True):
     lower triangle or a failure to converge fails the matrix (``check=True`` raises
     :class:`adla.LinAlgError`, ``check=False`` returns NaN for it).
     """
-    f = Call("syevd", dict(A=A))
+    f = forward_call("syevd", dict(A=A))
     f.square("A")
     U, lam, status = f.backend.syevd(f.stack("A"))
     return f.finish((U, lam), status, check, not_converged)
@@ -149,8 +150,7 @@ def syevd_backward(dU, dlam, U, lam):
     ``dA = U^T@(D*(U@W@U^T))@U`` for the cotangent ``W`` (symmetrised) of ``g(A)``, with
     ``D[i, j]`` the divided difference and ``g'(lam_i)`` where ``lam_i == lam_j``.
     """
-    f = Call("syevd_backward", dict(dU=dU, dlam=dlam, U=U, lam=lam), core=dict(lam=1),
-             cotangents=["dU", "dlam"])
+    f = backward_call("syevd", dict(dU=dU, dlam=dlam, U=U, lam=lam))
     n = f.square("U")
     f.require("lam", -1, n, "entries (the order of U)")
     f.cotangent("dU", (n, n))
@@ -167,7 +167,7 @@ def syevd_backward(dU, dlam, U, lam):
 def inverse(A, *, check=True):
     """Matrix inverse ``A^-1`` (LAPACK ``getrf`` + ``getri``). A singular matrix (an exactly zero
     pivot) or one with a non-finite entry fails (see ``check`` in :func:`adla.potrf`)."""
-    f = Call("inverse", dict(A=A))
+    f = forward_call("inverse", dict(A=A))
     f.square("A")
     Ainv, status = f.backend.inverse(f.stack("A"))
     return f.finish(Ainv, status, check, lu_singular)
@@ -175,7 +175,7 @@ def inverse(A, *, check=True):
 
 def inverse_backward(dAinv, Ainv):
     """Gradient ``dA = -Ainv^T@dAinv@Ainv^T`` of ``inverse``."""
-    f = Call("inverse_backward", dict(dAinv=dAinv, Ainv=Ainv), cotangents=["dAinv"])
+    f = backward_call("inverse", dict(dAinv=dAinv, Ainv=Ainv))
     f.square("Ainv")
     f.cotangent("dAinv", f.core_shape("Ainv"))
     be, Ainv_ = f.backend, f.stack("Ainv")
@@ -188,7 +188,7 @@ def slogdet(A):
 
     A singular matrix gives ``sign = 0`` and ``logabsdet = -inf``; a non-finite entry gives NaN
     for both."""
-    f = Call("slogdet", dict(A=A))
+    f = forward_call("slogdet", dict(A=A))
     f.square("A")
     sign, logabsdet, status = f.backend.slogdet(f.stack("A"))
     return f.finish((sign, logabsdet), status, False, str)
@@ -199,7 +199,7 @@ def slogdet_backward(dlogabsdet, A):
 
     At a singular matrix the gradient does not exist: the result is non-finite, nothing is
     raised."""
-    f = Call("slogdet_backward", dict(dlogabsdet=dlogabsdet, A=A), cotangents=["dlogabsdet"])
+    f = backward_call("slogdet", dict(dlogabsdet=dlogabsdet, A=A))
     f.square("A")
     f.cotangent("dlogabsdet", ())
     Ainv = f.nan_where_failed(*f.backend.inverse(f.stack("A")))
@@ -210,7 +210,7 @@ def slogdet_backward(dlogabsdet, A):
 
 def det(A):
     """Determinant, of shape ``A.shape[:-2]``: ``sign * exp(logabsdet)`` from :func:`slogdet`."""
-    f = Call("det", dict(A=A))
+    f = forward_call("det", dict(A=A))
     f.square("A")
     sign, logabsdet, status = f.backend.slogdet(f.stack("A"))
     return f.finish(sign * f.xp.exp(logabsdet), status, False, str)
@@ -220,7 +220,7 @@ def det_backward(dd, A, d):
     """Gradient ``dA = dd * adj(A)^T`` of ``det``: the cofactor matrix, computed from the SVD
     without division, so it is exact for singular matrices too (non-zero at rank ``n-1``, zero
     below). ``d`` (the forward's result) is accepted for the uniform signature."""
-    f = Call("det_backward", dict(dd=dd, A=A, d=d), core=dict(d=0), cotangents=["dd"])
+    f = backward_call("det", dict(dd=dd, A=A, d=d))
     f.square("A")
     f.cotangent("dd", ())
     cof = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ._backend import STATUS_NONFINITE
+from ._spec import SPECS
 
 # LAPACK/BLAS take 32-bit integers: dimensions and per-matrix element counts must fit.
 LAPACK_INT_MAX = 2**31 - 1
@@ -253,6 +254,19 @@ class Call:
                  else "1 matrix failed")
         return LinAlgError(f"adla.{self.fname}: the matrix at batch index {indices[0]} {why} "
                            f"({count}; see .indices)", indices)
+
+
+def forward_call(op, operands):
+    """The :class:`Call` of operator ``op``'s forward, core dimensions from its spec."""
+    return Call(op, operands, core=SPECS[op].core_ndims(operands))
+
+
+def backward_call(op, operands):
+    """The :class:`Call` of ``op``'s backward: its cotangents (named ``d`` + output, as in the
+    spec) are checked against their outputs by :meth:`Call.cotangent`."""
+    spec = SPECS[op]
+    return Call(op + "_backward", operands, core=spec.core_ndims(operands),
+                cotangents=spec.cotangent_names)
 
 
 def singular(code):

@@ -9,7 +9,7 @@ import operator
 
 import numpy as np
 
-from ._frontend import Call
+from ._frontend import backward_call, forward_call
 
 
 def _offset(fname, offset):
@@ -65,7 +65,7 @@ def extractdiag(A, *, offset=0):
     """The ``offset`` diagonal of square matrices (``offset > 0`` above the main diagonal),
     shape ``(..., n - |offset|)``; as in ``numpy.diagonal``, empty when ``|offset| >= n``."""
     offset = _offset("extractdiag", offset)
-    f = Call("extractdiag", dict(A=A))
+    f = forward_call("extractdiag", dict(A=A))
     n = f.square("A")
     return f.result(_gather(f, "A", _diagonal_positions(n, offset)))
 
@@ -73,7 +73,7 @@ def extractdiag(A, *, offset=0):
 def extractdiag_backward(dd, A, *, offset=0):
     """Gradient ``dA`` of ``extractdiag``: ``dd`` placed on the ``offset`` diagonal."""
     offset = _offset("extractdiag_backward", offset)
-    f = Call("extractdiag_backward", dict(dd=dd, A=A), cotangents=["dd"])
+    f = backward_call("extractdiag", dict(dd=dd, A=A))
     n = f.square("A")
     f.cotangent("dd", (max(n - abs(offset), 0),))
     return f.gradient(_scatter(f, "dd", _diagonal_positions(n, offset), n), "A")
@@ -83,7 +83,7 @@ def makediag(d, *, offset=0):
     """Square matrices of order ``k + |offset|`` with ``d`` (shape ``(..., k)``) on the
     ``offset`` diagonal and zeros elsewhere."""
     offset = _offset("makediag", offset)
-    f = Call("makediag", dict(d=d), core=dict(d=1))
+    f = forward_call("makediag", dict(d=d))
     n = _order_from_diagonal(f, "d", offset)
     f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
     return f.result(_scatter(f, "d", _diagonal_positions(n, offset), n))
@@ -92,7 +92,7 @@ def makediag(d, *, offset=0):
 def makediag_backward(dA, d, *, offset=0):
     """Gradient ``dd`` of ``makediag``: the ``offset`` diagonal of ``dA``."""
     offset = _offset("makediag_backward", offset)
-    f = Call("makediag_backward", dict(dA=dA, d=d), core=dict(d=1), cotangents=["dA"])
+    f = backward_call("makediag", dict(dA=dA, d=d))
     n = _order_from_diagonal(f, "d", offset)
     f.cotangent("dA", (n, n))
     return f.gradient(_gather(f, "dA", _diagonal_positions(n, offset)), "d")
@@ -109,7 +109,7 @@ def extracttrian(A, *, offset=0, lower=True):
     ``t*(t+1)/2`` entries, ``t = max(n - |offset|, 0)``.
     """
     offset = _offset("extracttrian", offset)
-    f = Call("extracttrian", dict(A=A))
+    f = forward_call("extracttrian", dict(A=A))
     n = f.square("A")
     return f.result(_gather(f, "A", _triangle_positions(n, offset, lower)))
 
@@ -117,7 +117,7 @@ def extracttrian(A, *, offset=0, lower=True):
 def extracttrian_backward(dv, A, *, offset=0, lower=True):
     """Gradient ``dA`` of ``extracttrian``: ``dv`` unpacked into its triangle."""
     offset = _offset("extracttrian_backward", offset)
-    f = Call("extracttrian_backward", dict(dv=dv, A=A), cotangents=["dv"])
+    f = backward_call("extracttrian", dict(dv=dv, A=A))
     n = f.square("A")
     positions = _triangle_positions(n, offset, lower)
     f.cotangent("dv", (len(positions[0]),))
@@ -128,7 +128,7 @@ def maketrian(v, *, offset=0, lower=True):
     """The inverse of :func:`extracttrian`: square matrices of order ``t + |offset|`` holding the
     packed vector ``v`` (``t*(t+1)/2`` entries) in that triangle and zeros elsewhere."""
     offset = _offset("maketrian", offset)
-    f = Call("maketrian", dict(v=v), core=dict(v=1))
+    f = forward_call("maketrian", dict(v=v))
     n = _order_from_packed(f, "v", offset)
     f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
     return f.result(_scatter(f, "v", _triangle_positions(n, offset, lower), n))
@@ -137,7 +137,7 @@ def maketrian(v, *, offset=0, lower=True):
 def maketrian_backward(dA, v, *, offset=0, lower=True):
     """Gradient ``dv`` of ``maketrian``: ``dA``'s triangle, packed."""
     offset = _offset("maketrian_backward", offset)
-    f = Call("maketrian_backward", dict(dA=dA, v=v), core=dict(v=1), cotangents=["dA"])
+    f = backward_call("maketrian", dict(dA=dA, v=v))
     n = _order_from_packed(f, "v", offset)
     f.cotangent("dA", (n, n))
     return f.gradient(_gather(f, "dA", _triangle_positions(n, offset, lower)), "v")
