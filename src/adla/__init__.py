@@ -2,7 +2,8 @@
 
 Batched LAPACK/BLAS operators with explicit reverse-mode gradients, after Seeger et al.,
 "Auto-Differentiating Linear Algebra" (2017). Every operator ``op(...)`` has a reverse-mode
-``op_backward(<cotangents>, <primal arrays>, **options)``; see the README and ``shared/API.md``.
+``op_backward(<cotangents>, <primal arrays>, **options)``; the repository's README and
+``docs/api.md`` document them, and every function has its own docstring.
 """
 from ._frontend import LinAlgError
 from ._blas3 import (gemm, gemm_backward, gemm2, gemm2_backward, syrk, syrk_backward, trmm,

@@ -824,7 +824,7 @@ cdef int orthogonal_factor(const Job* job, floating** p, bint lq) noexcept nogil
 
 cdef int syevd_one(const Job* job, floating** p) noexcept nogil:
     # Symmetric: row-major lower triangle is LAPACK's upper. Column-major eigenvector columns
-    # are row-major rows, which is the layout API.md asks for.
+    # are row-major rows, which is the layout the API documents.
     cdef int n = job.n, info, lwork, liwork, i, j, big
     cdef floating* u = p[1]
     cdef floating query = 0

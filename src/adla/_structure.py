@@ -25,7 +25,7 @@ def _diagonal_positions(n, offset):
 
 
 def _triangle_positions(n, offset, lower):
-    """Lower triangle row by row, or upper triangle column by column (API.md's packing)."""
+    """Lower triangle row by row, or upper triangle column by column (the documented packing)."""
     if offset < 0 or (offset == 0 and lower):
         return np.tril_indices(n, offset)
     cols, rows = np.tril_indices(n, -offset)
