@@ -10,7 +10,13 @@ operators: they sit below both and import nothing of adla.
   trmm/trsm.
 - The tolerance below which eigenvalues count as one eigenspace in ``syevd_backward``.
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
 
 def stacked_rows(x, transposed=False):
     """The matrices of stack ``x`` (each transposed, if asked) one below the other, as a stack
@@ -79,9 +85,30 @@ def triangular_operand_gradient(gemm, P, Q, *, transpose, rightside, lower, alph
             else gemm(Q, P, transpose_a=True, **read))
 
 
-def degenerate_tolerance(lam, dtype):
-    """Eigenvalues closer than this are one eigenspace in ``syevd_backward``: per matrix,
-    ``64 * n * eps(dtype) * max|lam|`` over the last axis of ``lam`` (NumPy or CuPy)."""
-    n = lam.shape[-1]
-    scale = abs(lam).max(axis=-1) if n else abs(lam).sum(axis=-1)
+def degenerate_tolerance(lam: ArrayLike, dtype: DTypeLike) -> NDArray[np.floating]:
+    """The tolerance below which ``syevd_backward`` treats eigenvalues as one eigenspace.
+
+    Per matrix, ``64 * n * eps(dtype) * max|lam|``: eigenvalues closer than this are one
+    eigenspace, and the coupling between them is dropped from the gradient.
+
+    Parameters
+    ----------
+    lam : array_like, shape (..., n)
+        Eigenvalues (NumPy or CuPy).
+    dtype : dtype
+        The precision whose ``eps`` is used.
+
+    Returns
+    -------
+    ndarray, shape (...)
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> float(adla.degenerate_tolerance(np.array([1.0, -4.0]), np.float64) / np.finfo(float).eps)
+    512.0
+    """
+    values: Any = lam if hasattr(lam, "shape") else np.asarray(lam)      # CuPy stays CuPy
+    n = values.shape[-1]
+    scale = abs(values).max(axis=-1) if n else abs(values).sum(axis=-1)
     return 64 * n * np.finfo(dtype).eps * scale

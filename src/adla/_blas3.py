@@ -4,8 +4,15 @@ Each forward is followed by its backward. Backward rules are written with the ba
 primitives (no explicit inverses), following Seeger et al., "Auto-Differentiating Linear Algebra"
 (2017). ``op(A)`` is ``A``, or ``A^T`` when the matching ``transpose`` flag is set.
 """
-from ._frontend import backward_call, forward_call, scalar, singular
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
 from ._array_rules import summed_product, triangular_operand_gradient
+from ._frontend import backward_call, forward_call, scalar, singular
+
+Array = NDArray[np.floating]      # what every operator returns
 
 
 # ---- gemm ---------------------------------------------------------------------------------------
@@ -21,12 +28,42 @@ def _gemm_shapes(f, transpose_a, transpose_b, names=("A", "B")):
     return m, n
 
 
-def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
+def gemm(A: ArrayLike, B: ArrayLike, C: ArrayLike, *, transpose_a: bool = False,
+         transpose_b: bool = False, alpha: float = 1.0, beta: float = 1.0) -> Array:
     """General matrix multiply-add ``D = alpha*op(A)@op(B) + beta*C``, batched.
 
-    ``A``, ``B``, ``C`` are ``(..., m, k)``, ``(..., k, n)`` and ``(..., m, n)`` (with ``op``
-    applied); their batch axes broadcast. As in BLAS, ``beta == 0`` ignores ``C`` (NaN in ``C``
-    does not propagate) and ``alpha == 0`` ignores ``A`` and ``B``.
+    As in BLAS, ``beta == 0`` ignores ``C`` (a NaN there does not reach the result) and
+    ``alpha == 0`` ignores ``A`` and ``B``.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, k), or (..., k, m) with `transpose_a`
+    B : array_like, shape (..., k, n), or (..., n, k) with `transpose_b`
+    C : array_like, shape (..., m, n)
+        The batch axes of the three broadcast as in ``numpy.matmul``.
+    transpose_a, transpose_b : bool, default False
+        Use ``op(X) = X^T`` for that operand.
+    alpha, beta : float, default 1.0
+        Scalars; no gradient flows to them.
+
+    Returns
+    -------
+    ndarray, shape (..., m, n)
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, B, C = np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]), np.ones((2, 2))
+    >>> adla.gemm(A, B, C, transpose_b=True, alpha=2.0, beta=-1.0)
+    array([[1., 5.],
+           [3., 7.]])
     """
     f = forward_call("gemm", dict(A=A, B=B, C=C))
     alpha, beta = scalar("gemm", "alpha", alpha), scalar("gemm", "beta", beta)
@@ -38,9 +75,45 @@ def gemm(A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
     return f.result(D)
 
 
-def gemm_backward(dD, A, B, C, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=1.0):
-    """Gradients ``(dA, dB, dC)`` of ``gemm`` given the cotangent ``dD`` of its output:
-    ``d op(A) = alpha*dD@op(B)^T``, ``d op(B) = alpha*op(A)^T@dD``, ``dC = beta*dD``."""
+def gemm_backward(dD: ArrayLike, A: ArrayLike, B: ArrayLike, C: ArrayLike, *,
+                  transpose_a: bool = False, transpose_b: bool = False, alpha: float = 1.0,
+                  beta: float = 1.0) -> tuple[Array, Array, Array]:
+    """Gradients of :func:`gemm` with respect to ``A``, ``B`` and ``C``.
+
+    ``d op(A) = alpha*dD@op(B)^T``, ``d op(B) = alpha*op(A)^T@dD``, ``dC = beta*dD``. An
+    operand shared by the batch (broadcast) gets its gradient summed over the batch.
+
+    Parameters
+    ----------
+    dD : array_like, shape (..., m, n)
+        Cotangent of ``gemm``'s result; it must broadcast to that result's shape.
+    A, B, C : array_like
+        The forward's operands.
+    transpose_a, transpose_b, alpha, beta
+        The forward's options.
+
+    Returns
+    -------
+    dA, dB, dC : ndarray
+        Each of its operand's shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, B, C = np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))
+    >>> dA, dB, dC = adla.gemm_backward(np.ones((2, 2)), A, B, C)     # d sum(A@B + C)
+    >>> dA
+    array([[3., 7.],
+           [3., 7.]])
+    """
     f = backward_call("gemm", dict(dD=dD, A=A, B=B, C=C))
     alpha, beta = scalar("gemm_backward", "alpha", alpha), scalar("gemm_backward", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
@@ -77,8 +150,42 @@ def _shared_operand_gradients(f, dD_, ta, tb, alpha):
     return f.summed_gradient(dA, "A"), f.gradient(dB, "B")
 
 
-def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
-    """Matrix product ``alpha*op(A)@op(B)``, batched; batch axes broadcast."""
+def gemm2(A: ArrayLike, B: ArrayLike, *, transpose_a: bool = False, transpose_b: bool = False,
+          alpha: float = 1.0) -> Array:
+    """Matrix product ``alpha*op(A)@op(B)``, batched.
+
+    Where one operand is a single matrix shared by a batch of the other, the batch runs as one
+    BLAS call on the stacked matrices.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, k), or (..., k, m) with `transpose_a`
+    B : array_like, shape (..., k, n), or (..., n, k) with `transpose_b`
+        The batch axes broadcast as in ``numpy.matmul``.
+    transpose_a, transpose_b : bool, default False
+        Use ``op(X) = X^T`` for that operand.
+    alpha : float, default 1.0
+
+    Returns
+    -------
+    ndarray, shape (..., m, n)
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Phi = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])     # shared by the batch
+    >>> Y = np.arange(6.0).reshape(2, 3, 1)                        # two right-hand sides
+    >>> adla.gemm2(Phi, Y, transpose_a=True)[:, :, 0]              # Phi^T y for each
+    array([[ 3.,  5.],
+           [12., 14.]])
+    """
     f = forward_call("gemm2", dict(A=A, B=B))
     alpha = scalar("gemm2", "alpha", alpha)
     _gemm_shapes(f, transpose_a, transpose_b)
@@ -87,8 +194,43 @@ def gemm2(A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
     return f.result(D)
 
 
-def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0):
-    """Gradients ``(dA, dB)`` of ``gemm2`` given the cotangent ``dD`` of its output."""
+def gemm2_backward(dD: ArrayLike, A: ArrayLike, B: ArrayLike, *, transpose_a: bool = False,
+                   transpose_b: bool = False, alpha: float = 1.0) -> tuple[Array, Array]:
+    """Gradients of :func:`gemm2` with respect to ``A`` and ``B``.
+
+    ``d op(A) = alpha*dD@op(B)^T`` and ``d op(B) = alpha*op(A)^T@dD``; an operand shared by
+    the batch gets its gradient summed over the batch, in one product.
+
+    Parameters
+    ----------
+    dD : array_like, shape (..., m, n)
+        Cotangent of ``gemm2``'s result; it must broadcast to that result's shape.
+    A, B : array_like
+        The forward's operands.
+    transpose_a, transpose_b, alpha
+        The forward's options.
+
+    Returns
+    -------
+    dA, dB : ndarray
+        Each of its operand's shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, B = np.array([[1.0, 2.0]]), np.array([[3.0], [4.0]])
+    >>> adla.gemm2_backward(1.0, A, B)          # gradient of the 1 x 1 product A@B
+    (array([[3., 4.]]), array([[1.],
+           [2.]]))
+    """
     f = backward_call("gemm2", dict(dD=dD, A=A, B=B))
     alpha = scalar("gemm2_backward", "alpha", alpha)
     f.cotangent("dD", _gemm_shapes(f, transpose_a, transpose_b))
@@ -102,9 +244,36 @@ def gemm2_backward(dD, A, B, *, transpose_a=False, transpose_b=False, alpha=1.0)
 
 # ---- syrk ---------------------------------------------------------------------------------------
 
-def syrk(A, *, transpose=False, alpha=1.0):
-    """Symmetric rank-k product ``alpha*A@A^T`` (``alpha*A^T@A`` if transpose), both triangles
-    filled."""
+def syrk(A: ArrayLike, *, transpose: bool = False, alpha: float = 1.0) -> Array:
+    """Symmetric rank-k product ``alpha*A@A^T`` (``alpha*A^T@A`` if `transpose`), batched.
+
+    Both triangles of the result are filled, and it is exactly symmetric.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, k)
+    transpose : bool, default False
+        Form ``A^T@A`` (order ``k``) instead of ``A@A^T`` (order ``m``).
+    alpha : float, default 1.0
+
+    Returns
+    -------
+    ndarray, shape (..., m, m), or (..., k, k) with `transpose`
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.syrk(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    array([[5., 2.],
+           [2., 1.]])
+    """
     f = forward_call("syrk", dict(A=A))
     alpha = scalar("syrk", "alpha", alpha)
     order = f.core_shape("A")[1 if transpose else 0]
@@ -112,9 +281,42 @@ def syrk(A, *, transpose=False, alpha=1.0):
     return f.result(f.backend.syrk(f.stack("A"), transpose=transpose, alpha=alpha))
 
 
-def syrk_backward(dC, A, *, transpose=False, alpha=1.0):
-    """Gradient ``dA`` of ``syrk``; ``dC`` counts both triangles separately (no symmetry
-    assumed): ``dA = alpha*(dC + dC^T)@A`` (``alpha*A@(dC + dC^T)`` if transpose)."""
+def syrk_backward(dC: ArrayLike, A: ArrayLike, *, transpose: bool = False,
+                  alpha: float = 1.0) -> Array:
+    """Gradient of :func:`syrk` with respect to ``A``.
+
+    ``dC`` counts both triangles separately (no symmetry is assumed):
+    ``dA = alpha*(dC + dC^T)@A`` (``alpha*A@(dC + dC^T)`` if `transpose`).
+
+    Parameters
+    ----------
+    dC : array_like, shape (..., m, m)
+        Cotangent of ``syrk``'s result; it must broadcast to that result's shape.
+    A : array_like
+        The forward's operand.
+    transpose, alpha
+        The forward's options.
+
+    Returns
+    -------
+    ndarray
+        ``dA``, of ``A``'s shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.syrk_backward(np.eye(2), np.array([[1.0, 2.0], [0.0, 1.0]]))   # d trace(A A^T)
+    array([[2., 4.],
+           [0., 2.]])
+    """
     f = backward_call("syrk", dict(dC=dC, A=A))
     alpha = scalar("syrk_backward", "alpha", alpha)
     order = f.core_shape("A")[1 if transpose else 0]
@@ -147,10 +349,44 @@ def _triangular_gradient(f, P, Q, *, transpose, rightside, lower, alpha):
     return f.summed_gradient(dA, "A")
 
 
-def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
-    """Triangular matrix multiply ``alpha*op(A)@B`` (``alpha*B@op(A)`` if rightside).
+def trmm(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, rightside: bool = False,
+         lower: bool = True, alpha: float = 1.0) -> Array:
+    """Triangular matrix product ``alpha*op(A)@B`` (``alpha*B@op(A)`` if `rightside`), batched.
 
-    Only the triangle of ``A`` chosen by ``lower`` is read.
+    Only the triangle of ``A`` chosen by `lower` is read.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+        Triangular matrices.
+    B : array_like, shape (..., n, k), or (..., k, n) with `rightside`
+        The batch axes of ``A`` and ``B`` broadcast.
+    transpose : bool, default False
+        Use ``op(A) = A^T``.
+    rightside : bool, default False
+        Multiply from the right.
+    lower : bool, default True
+        Read the lower (True) or the upper triangle of ``A``.
+    alpha : float, default 1.0
+
+    Returns
+    -------
+    ndarray, of ``B``'s core shape
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[2.0, 99.0], [1.0, 3.0]])       # 99 is above the diagonal: not read
+    >>> adla.trmm(A, np.ones((2, 1)))
+    array([[2.],
+           [4.]])
     """
     f = forward_call("trmm", dict(A=A, B=B))
     alpha = scalar("trmm", "alpha", alpha)
@@ -160,8 +396,45 @@ def trmm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     return f.result(C)
 
 
-def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0):
-    """Gradients ``(dA, dB)`` of ``trmm``; ``dA`` is zero outside the triangle that is read."""
+def trmm_backward(dC: ArrayLike, A: ArrayLike, B: ArrayLike, *, transpose: bool = False,
+                  rightside: bool = False, lower: bool = True,
+                  alpha: float = 1.0) -> tuple[Array, Array]:
+    """Gradients of :func:`trmm` with respect to ``A`` and ``B``.
+
+    ``dB = alpha*op(A)^T@dC`` (``alpha*dC@op(A)^T`` if `rightside`); ``dA`` is zero outside the
+    triangle that is read.
+
+    Parameters
+    ----------
+    dC : array_like
+        Cotangent of ``trmm``'s result; it must broadcast to that result's shape.
+    A, B : array_like
+        The forward's operands.
+    transpose, rightside, lower, alpha
+        The forward's options.
+
+    Returns
+    -------
+    dA, dB : ndarray
+        Each of its operand's shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[2.0, 0.0], [1.0, 3.0]])
+    >>> dA, dB = adla.trmm_backward(np.ones((2, 1)), A, np.ones((2, 1)))
+    >>> dA
+    array([[1., 0.],
+           [1., 1.]])
+    """
     f = backward_call("trmm", dict(dC=dC, A=A, B=B))
     alpha = scalar("trmm_backward", "alpha", alpha)
     _triangular_shapes(f, rightside)
@@ -174,12 +447,51 @@ def trmm_backward(dC, A, B, *, transpose=False, rightside=False, lower=True, alp
     return dA, f.gradient(dB, "B")
 
 
-def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check=True):
-    """Triangular solve ``X = alpha*op(A)^-1@B`` (``alpha*B@op(A)^-1`` if rightside).
+def trsm(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, rightside: bool = False,
+         lower: bool = True, alpha: float = 1.0, check: bool = True) -> Array:
+    """Triangular solve ``X = alpha*op(A)^-1@B`` (``alpha*B@op(A)^-1`` if `rightside`), batched.
 
-    Only the triangle of ``A`` chosen by ``lower`` is read. A matrix fails when its diagonal has
-    an exact zero or when ``A``'s triangle or ``B`` has a non-finite entry: ``check=True`` raises
-    :class:`adla.LinAlgError` naming the batch indices, ``check=False`` returns NaN for it.
+    Only the triangle of ``A`` chosen by `lower` is read. A matrix fails when that triangle has an
+    exactly zero diagonal entry, or when it or ``B`` has a non-finite entry.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+        Triangular matrices.
+    B : array_like, shape (..., n, k), or (..., k, n) with `rightside`
+        Right-hand sides; the batch axes of ``A`` and ``B`` broadcast (one ``A`` for a batch of
+        ``B`` is one BLAS call for the whole batch).
+    transpose : bool, default False
+        Solve with ``op(A) = A^T``.
+    rightside : bool, default False
+        Solve ``X@op(A) = alpha*B``.
+    lower : bool, default True
+        Read the lower (True) or the upper triangle of ``A``.
+    alpha : float, default 1.0
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    ndarray, of ``B``'s core shape
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, naming the batch index of the first failing matrix and the zero diagonal
+        entry; ``.indices`` lists every failing matrix.
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> L = np.array([[2.0, 0.0], [1.0, 1.0]])
+    >>> adla.trsm(L, np.array([[2.0], [3.0]]))
+    array([[1.],
+           [2.]])
     """
     f = forward_call("trsm", dict(A=A, B=B))
     alpha = scalar("trsm", "alpha", alpha)
@@ -189,13 +501,49 @@ def trsm(A, B, *, transpose=False, rightside=False, lower=True, alpha=1.0, check
     return f.finish(X, status, check, singular)
 
 
-def trsm_backward(dX, A, B, X, *, transpose=False, rightside=False, lower=True, alpha=1.0):
-    """Gradients ``(dA, dB)`` of ``trsm`` given ``dX`` and the forward's ``X``.
+def trsm_backward(dX: ArrayLike, A: ArrayLike, B: ArrayLike, X: ArrayLike, *,
+                  transpose: bool = False, rightside: bool = False, lower: bool = True,
+                  alpha: float = 1.0) -> tuple[Array, Array]:
+    """Gradients of :func:`trsm` with respect to ``A`` and ``B``, given its result ``X``.
 
-    With ``Y = op(A)^-T@dX``: ``dB = alpha*Y`` and ``d op(A) = -Y@X^T`` (rightside:
+    With ``Y = op(A)^-T@dX``: ``dB = alpha*Y`` and ``d op(A) = -Y@X^T`` (`rightside`:
     ``Y = dX@op(A)^-T``, ``d op(A) = -X^T@Y``); ``dA`` is zero outside the triangle that is read.
     Both gradients are zero when ``alpha == 0``. A matrix with a zero on ``A``'s diagonal gets
     NaN gradients.
+
+    Parameters
+    ----------
+    dX : array_like
+        Cotangent of ``trsm``'s result; it must broadcast to that result's shape.
+    A, B : array_like
+        The forward's operands (``B`` gives the shape of its gradient).
+    X : array_like
+        The forward's result.
+    transpose, rightside, lower, alpha
+        The forward's options.
+
+    Returns
+    -------
+    dA, dB : ndarray
+        Each of its operand's shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> L, b = np.array([[2.0, 0.0], [1.0, 1.0]]), np.array([[2.0], [3.0]])
+    >>> x = adla.trsm(L, b)
+    >>> dL, db = adla.trsm_backward(x, L, b, x)        # gradient of sum(x**2)/2
+    >>> db
+    array([[-0.5],
+           [ 2. ]])
     """
     f = backward_call("trsm", dict(dX=dX, A=A, B=B, X=X))
     alpha = scalar("trsm_backward", "alpha", alpha)

@@ -4,23 +4,60 @@ Throughout, ``lower=True`` means ``A = L@L^T`` with ``L`` lower triangular and `
 means ``A = U^T@U`` with ``U = L^T`` upper triangular; each upper-case rule is the lower-case one
 with ``L = U^T`` substituted, expressed through transpose flags rather than transposed copies.
 """
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._array_rules import triangle
 from ._frontend import backward_call, forward_call, not_positive_definite, singular
 
+Array = NDArray[np.floating]      # what every operator returns
+
 
 # ---- potrf --------------------------------------------------------------------------------------
 
-def potrf(A, *, lower=True, check=True):
+def potrf(A: ArrayLike, *, lower: bool = True, check: bool = True) -> Array:
     """Cholesky factor of symmetric positive definite matrices, batched.
 
-    Returns ``L`` with ``A = L@L^T`` (``lower=True``) or ``U`` with ``A = U^T@U``; the other
-    triangle of the result is zero. Only the triangle of ``A`` chosen by ``lower`` is read. A
-    matrix that is not positive definite, or has a non-finite entry in that triangle, fails:
-    ``check=True`` raises :class:`adla.LinAlgError` (naming the batch index and the order of the
-    failing leading minor; ``.indices`` lists every failing matrix), ``check=False`` returns NaN
-    for exactly those matrices.
+    Returns ``L`` with ``A = L@L^T`` (`lower`) or ``U`` with ``A = U^T@U``; the other triangle of
+    the result is zero. Only the triangle of ``A`` chosen by `lower` is read. Orders up to 32 run
+    8 matrices at a time without LAPACK; larger ones through LAPACK ``potrf``.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+        Symmetric positive definite matrices.
+    lower : bool, default True
+        Read the lower triangle and return ``L`` (True), or the upper one and return ``U``.
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    ndarray, shape (..., n, n)
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a matrix that is not positive definite (the message names the order
+        of its first leading minor that is not) or has a non-finite entry in the triangle read;
+        ``.indices`` lists every failing matrix.
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> adla.potrf(K)
+    array([[2., 0.],
+           [1., 2.]])
+    >>> adla.potrf(-K, check=False)
+    array([[nan, nan],
+           [nan, nan]])
     """
     f = forward_call("potrf", dict(A=A))
     f.square("A")
@@ -28,15 +65,45 @@ def potrf(A, *, lower=True, check=True):
     return f.finish(L, status, check, not_positive_definite)
 
 
-def potrf_backward(dL, L, *, lower=True):
-    """Gradient ``dA`` (symmetric) of ``potrf`` given the cotangent ``dL`` of the factor.
+def potrf_backward(dL: ArrayLike, L: ArrayLike, *, lower: bool = True) -> Array:
+    """Gradient of :func:`potrf` with respect to the symmetric matrix ``A``, given the factor.
 
     Entries of ``dL`` outside the factor's triangle are ignored. With ``Phi`` taking the lower
     triangle and halving the diagonal (Murray 2016; Seeger et al. 2017):
-    ``G = L^-T@Phi(L^T@dL)@L^-1`` and ``dA = (G + G^T)/2``, so that ``<dA, E>`` is the first-order
-    change of the loss for any symmetric perturbation ``E`` of ``A``. One fused kernel per
-    matrix: unblocked loops for small orders, a product and two triangular solves (BLAS-3)
-    above; no inverse.
+    ``G = L^-T@Phi(L^T@dL)@L^-1`` and ``dA = (G + G^T)/2``, so that ``sum(dA*E)`` is the
+    first-order change of the loss for any symmetric perturbation ``E`` of ``A``. Computed with
+    triangular solves, never an inverse. A factor with a zero on its diagonal gives NaN.
+
+    Parameters
+    ----------
+    dL : array_like, shape (..., n, n)
+        Cotangent of the factor; it must broadcast to the factor's shape.
+    L : array_like, shape (..., n, n)
+        The factor ``potrf`` returned.
+    lower
+        The forward's option.
+
+    Returns
+    -------
+    ndarray, shape of ``L``
+        ``dA``, symmetric.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> L = adla.potrf(K)
+    >>> adla.potrf_backward(np.diag(1 / np.diag(L)), L)     # d log det(K) / 2 = K^-1 / 2
+    array([[ 0.15625, -0.0625 ],
+           [-0.0625 ,  0.125  ]])
     """
     f = backward_call("potrf", dict(dL=dL, L=L))
     f.square("L")
@@ -47,11 +114,40 @@ def potrf_backward(dL, L, *, lower=True):
 
 # ---- potri --------------------------------------------------------------------------------------
 
-def potri(L, *, lower=True, check=True):
-    """Inverse ``A^-1`` of ``A = L@L^T`` (``U^T@U`` if not lower) from its Cholesky factor.
+def potri(L: ArrayLike, *, lower: bool = True, check: bool = True) -> Array:
+    """Inverse ``A^-1`` of ``A = L@L^T`` (``U^T@U`` if not `lower`) from its Cholesky factor.
 
-    The result is full symmetric. Only the triangle of ``L`` chosen by ``lower`` is read; a zero
-    or non-finite entry there fails the matrix (see :func:`potrf` for ``check``).
+    The result is full symmetric. Only the triangle of ``L`` chosen by `lower` is read; a zero
+    or non-finite entry there fails the matrix.
+
+    Parameters
+    ----------
+    L : array_like, shape (..., n, n)
+        Cholesky factors.
+    lower : bool, default True
+        ``L`` is lower triangular (True) or upper (``U``).
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    ndarray, shape (..., n, n)
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a zero on the factor's diagonal or a non-finite entry.
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> np.allclose(adla.potri(adla.potrf(K)), np.linalg.inv(K))
+    True
     """
     f = forward_call("potri", dict(L=L))
     f.square("L")
@@ -59,11 +155,45 @@ def potri(L, *, lower=True, check=True):
     return f.finish(Ainv, status, check, singular)
 
 
-def potri_backward(dAinv, L, Ainv, *, lower=True):
-    """Gradient ``dL`` (triangular) of ``potri``; ``dAinv`` counts both triangles separately.
+def potri_backward(dAinv: ArrayLike, L: ArrayLike, Ainv: ArrayLike, *,
+                   lower: bool = True) -> Array:
+    """Gradient of :func:`potri` with respect to the factor ``L`` (triangular).
 
-    With ``S = dAinv + dAinv^T``: ``dL = -tril(Ainv@S@L^-T)`` (upper:
-    ``dU = -triu(U^-T@S@Ainv)``), one product and one triangular solve.
+    ``dAinv`` counts both triangles separately. With ``S = dAinv + dAinv^T``:
+    ``dL = -tril(Ainv@S@L^-T)`` (upper: ``dU = -triu(U^-T@S@Ainv)``).
+
+    Parameters
+    ----------
+    dAinv : array_like, shape (..., n, n)
+        Cotangent of the inverse; it must broadcast to its shape.
+    L : array_like
+        The forward's operand.
+    Ainv : array_like
+        The forward's result.
+    lower
+        The forward's option.
+
+    Returns
+    -------
+    ndarray, shape of ``L``
+        ``dL``, zero outside the triangle read.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> L = adla.potrf(K)
+    >>> dL = adla.potri_backward(np.eye(2), L, adla.potri(L))     # d trace(K^-1)
+    >>> bool(np.all(np.triu(dL, 1) == 0))
+    True
     """
     f = backward_call("potri", dict(dAinv=dAinv, L=L, Ainv=Ainv))
     f.square("L")
@@ -81,12 +211,43 @@ def potri_backward(dAinv, L, Ainv, *, lower=True):
 
 # ---- potrs --------------------------------------------------------------------------------------
 
-def potrs(L, B, *, lower=True, check=True):
-    """Solve ``A@X = B`` for ``A = L@L^T`` (``U^T@U`` if not lower) given its Cholesky factor.
+def potrs(L: ArrayLike, B: ArrayLike, *, lower: bool = True, check: bool = True) -> Array:
+    """Solve ``A@X = B`` for ``A = L@L^T`` (``U^T@U`` if not `lower`) given its Cholesky factor.
 
-    ``B`` is ``(..., n, k)``; batch axes of ``L`` and ``B`` broadcast. Only the triangle of ``L``
-    chosen by ``lower`` is read. A zero on the diagonal of ``L``, or a non-finite entry in its
-    triangle or in ``B``, fails the matrix (see :func:`potrf` for ``check``).
+    Only the triangle of ``L`` chosen by `lower` is read. A zero on its diagonal, or a
+    non-finite entry in it or in ``B``, fails the matrix.
+
+    Parameters
+    ----------
+    L : array_like, shape (..., n, n)
+        Cholesky factors.
+    B : array_like, shape (..., n, k)
+        Right-hand sides; the batch axes of ``L`` and ``B`` broadcast.
+    lower : bool, default True
+        ``L`` is lower triangular (True) or upper (``U``).
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    ndarray, shape (..., n, k)
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a zero on the factor's diagonal or a non-finite entry.
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> adla.potrs(adla.potrf(K), np.array([[6.0], [7.0]]))
+    array([[1.],
+           [1.]])
     """
     f = forward_call("potrs", dict(L=L, B=B))
     n = f.square("L")
@@ -95,11 +256,47 @@ def potrs(L, B, *, lower=True, check=True):
     return f.finish(X, status, check, singular)
 
 
-def potrs_backward(dX, L, B, X, *, lower=True):
-    """Gradients ``(dL, dB)`` of ``potrs`` given ``dX`` and the forward's ``X``.
+def potrs_backward(dX: ArrayLike, L: ArrayLike, B: ArrayLike, X: ArrayLike, *,
+                   lower: bool = True) -> tuple[Array, Array]:
+    """Gradients of :func:`potrs` with respect to ``L`` and ``B``, given its result ``X``.
 
     ``dB = A^-1@dX`` (a ``potrs`` solve) and, with ``S = dB@X^T + X@dB^T``, ``dL = -tril(S@L)``
-    (upper: ``dU = -triu(U@S)``).
+    (upper: ``dU = -triu(U@S)``). For thin right-hand sides (``4k < n``) ``S`` is never formed:
+    the cost is O(n^2 k), not O(n^3).
+
+    Parameters
+    ----------
+    dX : array_like, shape (..., n, k)
+        Cotangent of the solution; it must broadcast to its shape.
+    L, B : array_like
+        The forward's operands (``B`` gives the shape of its gradient).
+    X : array_like
+        The forward's result.
+    lower
+        The forward's option.
+
+    Returns
+    -------
+    dL, dB : ndarray
+        Each of its operand's shape and float dtype; ``dL`` zero outside the triangle read.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> L, b = adla.potrf(K), np.array([[6.0], [7.0]])
+    >>> x = adla.potrs(L, b)
+    >>> dL, db = adla.potrs_backward(np.ones_like(x), L, b, x)     # d sum(x)
+    >>> np.allclose(db, np.linalg.solve(K, np.ones((2, 1))))
+    True
     """
     f = backward_call("potrs", dict(dX=dX, L=L, B=B, X=X))
     n = f.square("L")
@@ -136,10 +333,36 @@ def _diagonal(f, name):
     return f.xp.diagonal(f.arrays[name], axis1=-2, axis2=-1).astype(f.dtype, copy=False)
 
 
-def sumlogdiag(A):
-    """``sum(log(diag(A)))`` over the last two axes; shape ``A.shape[:-2]`` (a 0-d array for a
-    single matrix). A zero diagonal entry gives ``-inf``, a negative one NaN, without warnings.
-    With ``L = potrf(K)``, ``2*sumlogdiag(L)`` is ``log(det(K))``."""
+def sumlogdiag(A: ArrayLike) -> Array:
+    """``sum(log(diag(A)))`` over the last two axes, batched.
+
+    With ``L = potrf(K)``, ``2*sumlogdiag(L)`` is ``log(det(K))``. A zero diagonal entry gives
+    ``-inf`` and a negative one NaN, without warnings.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+        Only the diagonal is read.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        A 0-d array for a single matrix.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> float(2 * adla.sumlogdiag(adla.potrf(K)))       # log det(K) = log 16
+    2.772588722239781
+    """
     f = forward_call("sumlogdiag", dict(A=A))
     f.square("A")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -147,8 +370,35 @@ def sumlogdiag(A):
     return f.xp.array(s, dtype=f.dtype).reshape(f.batch)
 
 
-def sumlogdiag_backward(ds, A):
-    """Gradient ``dA`` of ``sumlogdiag``: diagonal, ``dA[..., i, i] = ds / A[..., i, i]``."""
+def sumlogdiag_backward(ds: ArrayLike, A: ArrayLike) -> Array:
+    """Gradient of :func:`sumlogdiag`: diagonal, ``dA[..., i, i] = ds / A[..., i, i]``.
+
+    Parameters
+    ----------
+    ds : array_like, shape (...)
+        Cotangent of the result; it must broadcast to its shape (a scalar serves a batch).
+    A : array_like, shape (..., n, n)
+        The forward's operand.
+
+    Returns
+    -------
+    ndarray, shape of ``A``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.sumlogdiag_backward(1.0, np.array([[2.0, 7.0], [7.0, 4.0]]))
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
+    """
     f = backward_call("sumlogdiag", dict(ds=ds, A=A))
     n = f.square("A")
     f.cotangent("ds", ())

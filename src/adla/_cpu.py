@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from . import _lapack, _memory
+from . import _lapack, _memory  # type: ignore[attr-defined]  # compiled, no stubs
 from ._array_rules import shared, stacked_rows, unstacked
 
 

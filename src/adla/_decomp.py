@@ -3,11 +3,19 @@
 Each forward is followed by its backward (Seeger et al., "Auto-Differentiating Linear Algebra",
 2017, for LQ and the symmetric eigendecomposition; QR is LQ of the transpose).
 """
+from __future__ import annotations
+
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._array_rules import degenerate_tolerance, triangle
 from ._frontend import (backward_call, forward_call, lu_singular, not_converged,
+
                         rank_deficient)
+
+Array = NDArray[np.floating]      # what every operator returns
 
 
 def _copy_lower_to_upper(xp, M):
@@ -37,12 +45,37 @@ def _solve_full_rank(f, T, factor, lq):
 
 # ---- gelqf / geqrf ------------------------------------------------------------------------------
 
-def gelqf(A):
-    """Thin LQ factorisation ``A = L@Q`` of ``(..., m, n)`` matrices with ``m <= n``.
+def gelqf(A: ArrayLike) -> tuple[Array, Array]:
+    """Thin LQ factorisation ``A = L@Q`` of matrices with at most as many rows as columns.
 
-    Returns ``(Q, L)``: ``Q`` is ``m x n`` with orthonormal rows, ``L`` is ``m x m`` lower
-    triangular with a non-negative diagonal (LAPACK ``geqrf`` + ``orgqr`` on the column-major view,
-    signs flipped in pairs). A matrix with a non-finite entry gives NaN factors.
+    LAPACK ``geqrf`` + ``orgqr`` on the column-major view (batches of matrices up to 16 on a side
+    run 8 at a time without LAPACK), signs chosen so that ``L`` has a non-negative diagonal. A
+    matrix with a non-finite entry gives NaN factors.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, n), m <= n
+
+    Returns
+    -------
+    Q : ndarray, shape (..., m, n)
+        Orthonormal rows.
+    L : ndarray, shape (..., m, m)
+        Lower triangular, non-negative diagonal.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Q, L = adla.gelqf(np.array([[3.0, 4.0]]))
+    >>> Q, L
+    (array([[0.6, 0.8]]), array([[5.]]))
     """
     f = forward_call("gelqf", dict(A=A))
     m, n = f.core_shape("A")
@@ -52,12 +85,41 @@ def gelqf(A):
     return f.finish((Q, L), status, False, str)
 
 
-def gelqf_backward(dQ, dL, Q, L):
-    """Gradient ``dA`` of ``gelqf``; ``dQ`` or ``dL`` may be None (zero).
+def gelqf_backward(dQ: Optional[ArrayLike], dL: Optional[ArrayLike], Q: ArrayLike,
+                   L: ArrayLike) -> Array:
+    """Gradient of :func:`gelqf` with respect to ``A``; ``dQ`` or ``dL`` may be None (zero).
 
     With ``M = L^T@dL - dQ@Q^T``: ``dA = L^-T@(dQ + copyltu(M)@Q)``, where ``copyltu`` mirrors the
-    lower triangle onto the upper one. Needs full rank: a zero on the diagonal of ``L`` raises
-    :class:`adla.LinAlgError`. Entries of ``dL`` above the diagonal are ignored.
+    lower triangle onto the upper one. Entries of ``dL`` above the diagonal are ignored.
+
+    Parameters
+    ----------
+    dQ, dL : array_like or None
+        Cotangents of ``Q`` and ``L``; each must broadcast to its output's shape.
+    Q, L : array_like
+        The forward's results.
+
+    Returns
+    -------
+    ndarray, shape (..., m, n)
+        ``dA``.
+
+    Raises
+    ------
+    LinAlgError
+        For a rank-deficient matrix (a zero on the diagonal of ``L``).
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Q, L = adla.gelqf(np.array([[3.0, 4.0]]))
+    >>> adla.gelqf_backward(None, np.ones((1, 1)), Q, L)      # d |A| = A / |A|
+    array([[0.6, 0.8]])
     """
     return _orthogonal_backward("gelqf", dQ, dL, Q, L, lq=True)
 
@@ -87,12 +149,37 @@ def _orthogonal_backward(op, dQ, dT, Q, T, lq):
     return f.gradient(_solve_full_rank(f, W, T_, lq), "Q")
 
 
-def geqrf(A):
-    """Thin QR factorisation ``A = Q@R`` of ``(..., m, n)`` matrices with ``m >= n``.
+def geqrf(A: ArrayLike) -> tuple[Array, Array]:
+    """Thin QR factorisation ``A = Q@R`` of matrices with at least as many rows as columns.
 
-    Returns ``(Q, R)``: ``Q`` is ``m x n`` with orthonormal columns, ``R`` is ``n x n`` upper
-    triangular with a non-negative diagonal (LAPACK ``gelqf`` + ``orglq`` on the column-major
-    view). A matrix with a non-finite entry gives NaN factors.
+    LAPACK ``gelqf`` + ``orglq`` on the column-major view (batches of small matrices run 8 at a
+    time without LAPACK), signs chosen so that ``R`` has a non-negative diagonal. A matrix with a
+    non-finite entry gives NaN factors.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, n), m >= n
+
+    Returns
+    -------
+    Q : ndarray, shape (..., m, n)
+        Orthonormal columns.
+    R : ndarray, shape (..., n, n)
+        Upper triangular, non-negative diagonal.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Q, R = adla.geqrf(np.array([[3.0], [4.0]]))
+    >>> R
+    array([[5.]])
     """
     f = forward_call("geqrf", dict(A=A))
     m, n = f.core_shape("A")
@@ -102,27 +189,87 @@ def geqrf(A):
     return f.finish((Q, R), status, False, str)
 
 
-def geqrf_backward(dQ, dR, Q, R):
-    """Gradient ``dA`` of ``geqrf``; ``dQ`` or ``dR`` may be None (zero).
+def geqrf_backward(dQ: Optional[ArrayLike], dR: Optional[ArrayLike], Q: ArrayLike,
+                   R: ArrayLike) -> Array:
+    """Gradient of :func:`geqrf` with respect to ``A``; ``dQ`` or ``dR`` may be None (zero).
 
     The LQ rule applied to ``A^T = R^T@Q^T``: with ``M = R@dR^T - dQ^T@Q``,
-    ``dA = (dQ + Q@copyltu(M))@R^-T``. Needs full rank: a zero on the diagonal of ``R`` raises
-    :class:`adla.LinAlgError`. Entries of ``dR`` below the diagonal are ignored.
+    ``dA = (dQ + Q@copyltu(M))@R^-T``. Entries of ``dR`` below the diagonal are ignored.
+
+    Parameters
+    ----------
+    dQ, dR : array_like or None
+        Cotangents of ``Q`` and ``R``; each must broadcast to its output's shape.
+    Q, R : array_like
+        The forward's results.
+
+    Returns
+    -------
+    ndarray, shape (..., m, n)
+        ``dA``.
+
+    Raises
+    ------
+    LinAlgError
+        For a rank-deficient matrix (a zero on the diagonal of ``R``).
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Q, R = adla.geqrf(np.array([[3.0], [4.0]]))
+    >>> adla.geqrf_backward(None, np.ones((1, 1)), Q, R)
+    array([[0.6],
+           [0.8]])
     """
     return _orthogonal_backward("geqrf", dQ, dR, Q, R, lq=False)
 
 
 # ---- syevd --------------------------------------------------------------------------------------
 
-def syevd(A, *, check=True):
+def syevd(A: ArrayLike, *, check: bool = True) -> tuple[Array, Array]:
     """Symmetric eigendecomposition ``A = U^T@diag(lam)@U``, reading the lower triangle.
 
-    Returns ``(U, lam)``: the rows of ``U`` are orthonormal eigenvectors, ``lam`` ascends, and
-    each row's entry of largest magnitude is positive (the first one on ties), so the output is
-    deterministic. Order up to 32: adla's tridiagonal QL on 8 matrices at once (eigenvalues
-    accurate to ``eps * |A|``, as LAPACK's); above: LAPACK ``syevd``. A non-finite entry in the
-    lower triangle or a failure to converge fails the matrix (``check=True`` raises
-    :class:`adla.LinAlgError`, ``check=False`` returns NaN for it).
+    The rows of ``U`` are orthonormal eigenvectors, ``lam`` ascends, and each row's entry of
+    largest magnitude is positive (the first one on ties), so the output is deterministic. Order
+    up to 32: adla's tridiagonal QL on 8 matrices at once (eigenvalues accurate to
+    ``eps * |A|``, as LAPACK's); above: LAPACK ``syevd``.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+        Symmetric matrices; only the lower triangle is read.
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    U : ndarray, shape (..., n, n)
+        Eigenvectors as rows.
+    lam : ndarray, shape (..., n)
+        Eigenvalues, ascending.
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a non-finite entry in the lower triangle or a failure to converge.
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> U, lam = adla.syevd(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> lam
+    array([1., 3.])
+    >>> np.allclose(U.T @ np.diag(lam) @ U, [[2.0, 1.0], [1.0, 2.0]])
+    True
     """
     f = forward_call("syevd", dict(A=A))
     f.square("A")
@@ -130,8 +277,10 @@ def syevd(A, *, check=True):
     return f.finish((U, lam), status, check, not_converged)
 
 
-def syevd_backward(dU, dlam, U, lam):
-    """Gradient ``dA`` (symmetric) of ``syevd``; ``dU`` or ``dlam`` may be None (zero).
+def syevd_backward(dU: Optional[ArrayLike], dlam: Optional[ArrayLike], U: ArrayLike,
+                   lam: ArrayLike) -> Array:
+    """Gradient of :func:`syevd` with respect to the symmetric ``A``; ``dU`` or ``dlam`` may be
+    None (zero).
 
     ``G = U^T@(diag(dlam) + F*(U@dU^T))@U`` with ``F[i, j] = 1/(lam[j] - lam[i])``, and
     ``dA = (G + G^T)/2``. Eigenvalues closer than :func:`degenerate_tolerance`
@@ -149,6 +298,35 @@ def syevd_backward(dU, dlam, U, lam):
     tolerance), or form the gradient from ``syevd``'s outputs with the rule that knows ``g'``:
     ``dA = U^T@(D*(U@W@U^T))@U`` for the cotangent ``W`` (symmetrised) of ``g(A)``, with
     ``D[i, j]`` the divided difference and ``g'(lam_i)`` where ``lam_i == lam_j``.
+
+    Parameters
+    ----------
+    dU, dlam : array_like or None
+        Cotangents of ``U`` and ``lam``; each must broadcast to its output's shape.
+    U, lam : array_like
+        The forward's results.
+
+    Returns
+    -------
+    ndarray, shape (..., n, n)
+        ``dA``, symmetric.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> U, lam = adla.syevd(np.eye(3))                 # one eigenspace: still finite
+    >>> adla.syevd_backward(None, np.ones(3), U, lam)  # d trace(A)
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
     """
     f = backward_call("syevd", dict(dU=dU, dlam=dlam, U=U, lam=lam))
     n = f.square("U")
@@ -164,17 +342,72 @@ def syevd_backward(dU, dlam, U, lam):
 
 # ---- inverse, det, slogdet ----------------------------------------------------------------------
 
-def inverse(A, *, check=True):
-    """Matrix inverse ``A^-1`` (LAPACK ``getrf`` + ``getri``). A singular matrix (an exactly zero
-    pivot) or one with a non-finite entry fails (see ``check`` in :func:`adla.potrf`)."""
+def inverse(A: ArrayLike, *, check: bool = True) -> Array:
+    """Matrix inverse ``A^-1``, batched (LAPACK ``getrf`` + ``getri``).
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    ndarray, shape (..., n, n)
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a singular matrix (an exactly zero pivot) or a non-finite entry.
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.inverse(np.array([[2.0, 1.0], [1.0, 1.0]]))
+    array([[ 1., -1.],
+           [-1.,  2.]])
+    """
     f = forward_call("inverse", dict(A=A))
     f.square("A")
     Ainv, status = f.backend.inverse(f.stack("A"))
     return f.finish(Ainv, status, check, lu_singular)
 
 
-def inverse_backward(dAinv, Ainv):
-    """Gradient ``dA = -Ainv^T@dAinv@Ainv^T`` of ``inverse``."""
+def inverse_backward(dAinv: ArrayLike, Ainv: ArrayLike) -> Array:
+    """Gradient of :func:`inverse`: ``dA = -Ainv^T@dAinv@Ainv^T``.
+
+    Parameters
+    ----------
+    dAinv : array_like, shape (..., n, n)
+        Cotangent of the inverse; it must broadcast to its shape.
+    Ainv : array_like, shape (..., n, n)
+        The forward's result.
+
+    Returns
+    -------
+    ndarray, shape of ``Ainv``
+        ``dA``.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Ainv = adla.inverse(np.array([[2.0, 1.0], [1.0, 1.0]]))
+    >>> adla.inverse_backward(np.eye(2), Ainv)          # d trace(A^-1)
+    array([[-2.,  3.],
+           [ 3., -5.]])
+    """
     f = backward_call("inverse", dict(dAinv=dAinv, Ainv=Ainv))
     f.square("Ainv")
     f.cotangent("dAinv", f.core_shape("Ainv"))
@@ -183,22 +416,72 @@ def inverse_backward(dAinv, Ainv):
     return f.gradient(be.gemm(left, Ainv_, transpose_b=True, alpha=-1.0), "Ainv")
 
 
-def slogdet(A):
-    """``(sign, logabsdet)`` of ``det(A)``, each of shape ``A.shape[:-2]`` (LAPACK ``getrf``).
+def slogdet(A: ArrayLike) -> tuple[Array, Array]:
+    """Sign and logarithm of the absolute value of ``det(A)``, batched (LAPACK ``getrf``).
 
     A singular matrix gives ``sign = 0`` and ``logabsdet = -inf``; a non-finite entry gives NaN
-    for both."""
+    for both.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+
+    Returns
+    -------
+    sign, logabsdet : ndarray, shape (...)
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> sign, logabsdet = adla.slogdet(np.array([[0.0, 2.0], [1.0, 0.0]]))
+    >>> float(sign), float(np.exp(logabsdet))
+    (-1.0, 2.0)
+    """
     f = forward_call("slogdet", dict(A=A))
     f.square("A")
     sign, logabsdet, status = f.backend.slogdet(f.stack("A"))
     return f.finish((sign, logabsdet), status, False, str)
 
 
-def slogdet_backward(dlogabsdet, A):
-    """Gradient ``dA = dlogabsdet * A^-T`` of ``logabsdet`` (``sign`` is piecewise constant).
+def slogdet_backward(dlogabsdet: ArrayLike, A: ArrayLike) -> Array:
+    """Gradient of :func:`slogdet`'s ``logabsdet``: ``dA = dlogabsdet * A^-T``.
 
-    At a singular matrix the gradient does not exist: the result is non-finite, nothing is
-    raised."""
+    ``sign`` is piecewise constant, so it takes no cotangent. At a singular matrix the gradient
+    does not exist: the result is non-finite, and nothing is raised.
+
+    Parameters
+    ----------
+    dlogabsdet : array_like, shape (...)
+        Cotangent of ``logabsdet``; it must broadcast to its shape.
+    A : array_like, shape (..., n, n)
+        The forward's operand.
+
+    Returns
+    -------
+    ndarray, shape of ``A``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.slogdet_backward(1.0, np.array([[2.0, 1.0], [1.0, 1.0]]))     # A^-T
+    array([[ 1., -1.],
+           [-1.,  2.]])
+    """
     f = backward_call("slogdet", dict(dlogabsdet=dlogabsdet, A=A))
     f.square("A")
     f.cotangent("dlogabsdet", ())
@@ -208,18 +491,70 @@ def slogdet_backward(dlogabsdet, A):
     return f.gradient(dA, "A")
 
 
-def det(A):
-    """Determinant, of shape ``A.shape[:-2]``: ``sign * exp(logabsdet)`` from :func:`slogdet`."""
+def det(A: ArrayLike) -> Array:
+    """Determinant, batched: ``sign * exp(logabsdet)`` from :func:`slogdet`.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+
+    Returns
+    -------
+    ndarray, shape (...)
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape for the others, or the batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> round(float(adla.det(np.array([[1.0, 2.0], [3.0, 4.0]]))), 12)
+    -2.0
+    """
     f = forward_call("det", dict(A=A))
     f.square("A")
     sign, logabsdet, status = f.backend.slogdet(f.stack("A"))
     return f.finish(sign * f.xp.exp(logabsdet), status, False, str)
 
 
-def det_backward(dd, A, d):
-    """Gradient ``dA = dd * adj(A)^T`` of ``det``: the cofactor matrix, computed from the SVD
-    without division, so it is exact for singular matrices too (non-zero at rank ``n-1``, zero
-    below). ``d`` (the forward's result) is accepted for the uniform signature."""
+def det_backward(dd: ArrayLike, A: ArrayLike, d: ArrayLike) -> Array:
+    """Gradient of :func:`det`: ``dA = dd * adj(A)^T``, the cofactor matrix.
+
+    Computed from the SVD without dividing by the determinant, so it is exact for singular
+    matrices too (non-zero at rank ``n-1``, zero below).
+
+    Parameters
+    ----------
+    dd : array_like, shape (...)
+        Cotangent of the determinant; it must broadcast to its shape.
+    A : array_like, shape (..., n, n)
+        The forward's operand.
+    d : array_like, shape (...)
+        The forward's result (taken for the uniform signature).
+
+    Returns
+    -------
+    ndarray, shape of ``A``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or a cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[1.0, 2.0], [2.0, 4.0]])           # singular
+    >>> np.allclose(adla.det_backward(1.0, A, adla.det(A)), [[4.0, -2.0], [-2.0, 1.0]])
+    True
+    """
     f = backward_call("det", dict(dd=dd, A=A, d=d))
     f.square("A")
     f.cotangent("dd", ())

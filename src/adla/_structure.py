@@ -4,12 +4,17 @@ Each is a gather or a scatter of fixed positions of the matrix, so each backward
 one: the gradient of a gather scatters the cotangent back, and the gradient of a scatter gathers
 it.
 """
+from __future__ import annotations
+
 import math
 import operator
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._frontend import backward_call, forward_call
+
+Array = NDArray[np.floating]      # what every operator returns
 
 
 def _offset(fname, offset):
@@ -61,17 +66,76 @@ def _order_from_packed(f, name, offset):
 
 # ---- diagonal -----------------------------------------------------------------------------------
 
-def extractdiag(A, *, offset=0):
-    """The ``offset`` diagonal of square matrices (``offset > 0`` above the main diagonal),
-    shape ``(..., n - |offset|)``; as in ``numpy.diagonal``, empty when ``|offset| >= n``."""
+def extractdiag(A: ArrayLike, *, offset: int = 0) -> Array:
+    """The `offset` diagonal of square matrices, batched.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+    offset : int, default 0
+        The diagonal: 0 the main one, positive above it, negative below (as in
+        ``numpy.diagonal``).
+
+    Returns
+    -------
+    ndarray, shape (..., n - abs(offset))
+        Empty when ``abs(offset) >= n``.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> adla.extractdiag(A, offset=1)
+    array([2., 6.])
+    """
     offset = _offset("extractdiag", offset)
     f = forward_call("extractdiag", dict(A=A))
     n = f.square("A")
     return f.result(_gather(f, "A", _diagonal_positions(n, offset)))
 
 
-def extractdiag_backward(dd, A, *, offset=0):
-    """Gradient ``dA`` of ``extractdiag``: ``dd`` placed on the ``offset`` diagonal."""
+def extractdiag_backward(dd: ArrayLike, A: ArrayLike, *, offset: int = 0) -> Array:
+    """Gradient of :func:`extractdiag`: ``dd`` placed on the `offset` diagonal, zeros elsewhere.
+
+    Parameters
+    ----------
+    dd : array_like, shape (..., n - abs(offset))
+        Cotangent of the diagonal; it must broadcast to its shape.
+    A : array_like, shape (..., n, n)
+        The forward's operand.
+    offset
+        The forward's option.
+
+    Returns
+    -------
+    ndarray, shape of ``A``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or the cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> adla.extractdiag_backward(np.array([1.0, 2.0]), A, offset=-1)
+    array([[0., 0., 0.],
+           [1., 0., 0.],
+           [0., 2., 0.]])
+    """
     offset = _offset("extractdiag_backward", offset)
     f = backward_call("extractdiag", dict(dd=dd, A=A))
     n = f.square("A")
@@ -79,9 +143,36 @@ def extractdiag_backward(dd, A, *, offset=0):
     return f.gradient(_scatter(f, "dd", _diagonal_positions(n, offset), n), "A")
 
 
-def makediag(d, *, offset=0):
-    """Square matrices of order ``k + |offset|`` with ``d`` (shape ``(..., k)``) on the
-    ``offset`` diagonal and zeros elsewhere."""
+def makediag(d: ArrayLike, *, offset: int = 0) -> Array:
+    """Square matrices with ``d`` on the `offset` diagonal and zeros elsewhere, batched.
+
+    Parameters
+    ----------
+    d : array_like, shape (..., k)
+    offset : int, default 0
+        The diagonal: 0 the main one, positive above it, negative below (as in
+        ``numpy.diagonal``).
+
+    Returns
+    -------
+    ndarray, shape (..., k + abs(offset), k + abs(offset))
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.makediag(np.array([1.0, 2.0]), offset=1)
+    array([[0., 1., 0.],
+           [0., 0., 2.],
+           [0., 0., 0.]])
+    """
     offset = _offset("makediag", offset)
     f = forward_call("makediag", dict(d=d))
     n = _order_from_diagonal(f, "d", offset)
@@ -89,8 +180,38 @@ def makediag(d, *, offset=0):
     return f.result(_scatter(f, "d", _diagonal_positions(n, offset), n))
 
 
-def makediag_backward(dA, d, *, offset=0):
-    """Gradient ``dd`` of ``makediag``: the ``offset`` diagonal of ``dA``."""
+def makediag_backward(dA: ArrayLike, d: ArrayLike, *, offset: int = 0) -> Array:
+    """Gradient of :func:`makediag`: the `offset` diagonal of ``dA``.
+
+    Parameters
+    ----------
+    dA : array_like, shape (..., n, n)
+        Cotangent of the matrices; it must broadcast to their shape.
+    d : array_like, shape (..., k)
+        The forward's operand.
+    offset
+        The forward's option.
+
+    Returns
+    -------
+    ndarray, shape of ``d``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or the cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> adla.makediag_backward(A, np.zeros(2), offset=1)
+    array([2., 6.])
+    """
     offset = _offset("makediag_backward", offset)
     f = backward_call("makediag", dict(dA=dA, d=d))
     n = _order_from_diagonal(f, "d", offset)
@@ -100,13 +221,41 @@ def makediag_backward(dA, d, *, offset=0):
 
 # ---- triangle -----------------------------------------------------------------------------------
 
-def extracttrian(A, *, offset=0, lower=True):
-    """A triangle of square matrices packed into a vector.
+def extracttrian(A: ArrayLike, *, offset: int = 0, lower: bool = True) -> Array:
+    """A triangle of square matrices packed into a vector, batched.
 
-    The lower triangle is packed row by row, the upper one column by column. ``offset < 0``
-    takes the lower triangle from that subdiagonal down, ``offset > 0`` the upper triangle from
-    that superdiagonal up; ``lower`` chooses only for ``offset == 0``. The result has
-    ``t*(t+1)/2`` entries, ``t = max(n - |offset|, 0)``.
+    The lower triangle is packed row by row, the upper one column by column.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+    offset : int, default 0
+        ``offset < 0``: the lower triangle from that subdiagonal down; ``offset > 0``: the upper
+        triangle from that superdiagonal up.
+    lower : bool, default True
+        For ``offset == 0``: the lower (True) or upper triangle, diagonal included.
+
+    Returns
+    -------
+    ndarray, shape (..., t*(t+1)/2)
+        ``t = max(n - abs(offset), 0)``.
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> adla.extracttrian(A)
+    array([1., 4., 5., 7., 8., 9.])
+    >>> adla.extracttrian(A, lower=False)
+    array([1., 2., 5., 3., 6., 9.])
     """
     offset = _offset("extracttrian", offset)
     f = forward_call("extracttrian", dict(A=A))
@@ -114,8 +263,41 @@ def extracttrian(A, *, offset=0, lower=True):
     return f.result(_gather(f, "A", _triangle_positions(n, offset, lower)))
 
 
-def extracttrian_backward(dv, A, *, offset=0, lower=True):
-    """Gradient ``dA`` of ``extracttrian``: ``dv`` unpacked into its triangle."""
+def extracttrian_backward(dv: ArrayLike, A: ArrayLike, *, offset: int = 0,
+                          lower: bool = True) -> Array:
+    """Gradient of :func:`extracttrian`: ``dv`` unpacked into its triangle, zeros elsewhere.
+
+    Parameters
+    ----------
+    dv : array_like, shape (..., t*(t+1)/2)
+        Cotangent of the packed triangle; it must broadcast to its shape.
+    A : array_like, shape (..., n, n)
+        The forward's operand.
+    offset, lower
+        The forward's options.
+
+    Returns
+    -------
+    ndarray, shape of ``A``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or the cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> adla.extracttrian_backward(np.ones(3), A, offset=-1)
+    array([[0., 0., 0.],
+           [1., 0., 0.],
+           [1., 1., 0.]])
+    """
     offset = _offset("extracttrian_backward", offset)
     f = backward_call("extracttrian", dict(dv=dv, A=A))
     n = f.square("A")
@@ -124,9 +306,40 @@ def extracttrian_backward(dv, A, *, offset=0, lower=True):
     return f.gradient(_scatter(f, "dv", positions, n), "A")
 
 
-def maketrian(v, *, offset=0, lower=True):
-    """The inverse of :func:`extracttrian`: square matrices of order ``t + |offset|`` holding the
-    packed vector ``v`` (``t*(t+1)/2`` entries) in that triangle and zeros elsewhere."""
+def maketrian(v: ArrayLike, *, offset: int = 0, lower: bool = True) -> Array:
+    """The inverse of :func:`extracttrian`: square matrices holding the packed vector ``v`` in
+    that triangle and zeros elsewhere, batched.
+
+    Parameters
+    ----------
+    v : array_like, shape (..., t*(t+1)/2)
+    offset : int, default 0
+        ``offset < 0``: the lower triangle from that subdiagonal down; ``offset > 0``: the upper
+        triangle from that superdiagonal up.
+    lower : bool, default True
+        For ``offset == 0``: the lower (True) or upper triangle, diagonal included.
+
+    Returns
+    -------
+    ndarray, shape (..., t + abs(offset), t + abs(offset))
+
+    Raises
+    ------
+    ValueError
+        If the last axis of ``v`` is not a triangular number.
+    ValueError
+        If an operand has the wrong shape.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.maketrian(np.array([1.0, 2.0, 3.0]))
+    array([[1., 0.],
+           [2., 3.]])
+    """
     offset = _offset("maketrian", offset)
     f = forward_call("maketrian", dict(v=v))
     n = _order_from_packed(f, "v", offset)
@@ -134,8 +347,39 @@ def maketrian(v, *, offset=0, lower=True):
     return f.result(_scatter(f, "v", _triangle_positions(n, offset, lower), n))
 
 
-def maketrian_backward(dA, v, *, offset=0, lower=True):
-    """Gradient ``dv`` of ``maketrian``: ``dA``'s triangle, packed."""
+def maketrian_backward(dA: ArrayLike, v: ArrayLike, *, offset: int = 0,
+                       lower: bool = True) -> Array:
+    """Gradient of :func:`maketrian`: ``dA``'s triangle, packed.
+
+    Parameters
+    ----------
+    dA : array_like, shape (..., n, n)
+        Cotangent of the matrices; it must broadcast to their shape.
+    v : array_like, shape (..., t*(t+1)/2)
+        The forward's operand.
+    offset, lower
+        The forward's options.
+
+    Returns
+    -------
+    ndarray, shape of ``v``
+
+    Raises
+    ------
+    ValueError
+        If an operand has the wrong shape, or the cotangent does not broadcast to its output's
+        shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type, or `offset` is not an
+        integer.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> adla.maketrian_backward(A, np.zeros(6))
+    array([1., 4., 5., 7., 8., 9.])
+    """
     offset = _offset("maketrian_backward", offset)
     f = backward_call("maketrian", dict(dA=dA, v=v))
     n = _order_from_packed(f, "v", offset)
