@@ -1,17 +1,14 @@
 """The layers of docs/architecture.md hold: no import cycle among adla's modules, no backend
 importing the layers above it, and both backends implementing the whole backend contract."""
 import ast
-import importlib.util
 import inspect
 import pathlib
-import sys
-import types
 
-import numpy as np
 import pytest
 
 import adla
 from adla import _backend, _cpu
+from stand_in import gpu_backend_on_numpy
 
 PACKAGE = pathlib.Path(adla.__file__).parent
 # The backends and what they may import: each other's shared rules and the contract, no more.
@@ -75,25 +72,6 @@ def test_backends_import_nothing_above_them():
     for name in sorted(BACKEND_LAYER & set(GRAPH)):
         above = {m for m in GRAPH[name] if m not in BACKEND_LAYER and m != "adla._gpu"}
         assert not above, f"{name} imports {sorted(above)} from the layers above it"
-
-
-def gpu_backend_on_numpy():
-    """The GPU backend module loaded with NumPy standing in for CuPy (its definitions only)."""
-    stand_in = types.ModuleType("cupy")
-    stand_in.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
-    spec = importlib.util.spec_from_file_location("adla_gpu_backend_contract",
-                                                  PACKAGE / "_gpu" / "backend.py")
-    module = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get("cupy")
-    sys.modules["cupy"] = stand_in
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules["cupy"]
-        else:
-            sys.modules["cupy"] = saved
-    return module
 
 
 @pytest.mark.parametrize("backend", ["cpu", "gpu"])

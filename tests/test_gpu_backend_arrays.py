@@ -2,35 +2,19 @@
 RawKernels or cuSOLVER handles) checked against the CPU backend on every machine: the backend
 module is loaded a second time with NumPy standing in for CuPy. On a GPU, test_gpu.py checks the
 whole backend on CuPy arrays."""
-import importlib.util
 import itertools
-import sys
-import types
 
 import numpy as np
 import pytest
 
 from adla import _cpu
 from adla._array_rules import degenerate_tolerance
+from stand_in import gpu_backend_on_numpy
 
 
 @pytest.fixture(scope="module")
 def gpu_rules():
-    stand_in = types.ModuleType("cupy")
-    stand_in.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
-    origin = importlib.util.find_spec("adla._gpu.backend").origin
-    spec = importlib.util.spec_from_file_location("adla_gpu_backend_on_numpy", origin)
-    module = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get("cupy")
-    sys.modules["cupy"] = stand_in
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules["cupy"]
-        else:
-            sys.modules["cupy"] = saved
-    return module
+    return gpu_backend_on_numpy()
 
 
 def assert_same(gpu, cpu):
