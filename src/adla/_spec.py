@@ -84,11 +84,12 @@ class Spec:
 
     def core_ndims(self, names) -> Dict[str, int]:
         """The number of core axes of each named operand (cotangents: their output's)."""
-        out = {}
-        for name in names:
-            output = name[1:] if name in self.cotangent_names else name
-            out[name] = len(self.operand(output).core)
-        return out
+        ndims = self.__dict__.get("_ndims")
+        if ndims is None:           # once per spec: every call of the operator asks
+            ndims = {o.name: len(o.core) for o in self.inputs + self.outputs}
+            ndims.update({"d" + o.name: len(o.core) for o in self.cotangent_outputs})
+            object.__setattr__(self, "_ndims", ndims)
+        return {name: ndims[name] for name in names}
 
 
 def _op(name, *inputs, outputs, options=None, primals=(), cotangents=None):
