@@ -40,6 +40,7 @@ def failed(status):
 def out_of_memory(status):
     return bool((status == K.STATUS_NO_MEMORY).any())
 
+
 _controller = None
 _controller_lock = threading.Lock()
 
