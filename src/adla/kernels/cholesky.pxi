@@ -1,0 +1,196 @@
+# Cholesky: potrf, its gradient, potri, potrs, per matrix and interleaved.
+# Included by _lapack.pyx: one Cython module, so the kernels inline across files.
+
+cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
+    cdef int n = job.n, info
+    cdef bint lower = (job.flags & LOWER) != 0
+    if n == 0:
+        return 0
+    if not triangle_finite(p[0], n, lower):
+        return NONFINITE
+    copy(p[1], p[0], <Py_ssize_t>n * n)
+    info = xpotrf(c'U' if lower else c'L', n, p[1], n)
+    zero_triangle(p[1], n, lower)
+    return info
+
+
+cdef inline void symmetrize(floating* a, int n) noexcept nogil:
+    cdef int i, j
+    cdef floating s
+    for i in range(n):
+        for j in range(i):
+            s = (a[i * n + j] + a[j * n + i]) * <floating>0.5
+            a[i * n + j] = s
+            a[j * n + i] = s
+
+cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
+    """dA of potrf from (dL, L): dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of
+    L^T dL with its diagonal halved (Murray 2016), by a triangular product and two triangular
+    solves (BLAS-3). Upper factors use L = U^T. potrf_backward_lanes is the same for small n."""
+    cdef int n = job.n, i, j
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef const floating* dl = p[0]
+    cdef const floating* lf = p[1]
+    cdef floating* da = p[2]
+    cdef floating* b
+    cdef floating t
+    if n == 0:
+        return 0
+    if not triangle_finite(lf, n, lower) or not triangle_finite(dl, n, lower):
+        return NONFINITE
+    i = first_zero_diagonal(lf, n)
+    if i:
+        return i
+    # Column-major, the row-major buffers are transposed: lower L is an upper U with A = U^T U,
+    # and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T.
+    b = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
+    if b == NULL:
+        return NO_MEMORY
+    for i in range(n):
+        for j in range(n):
+            b[i * n + j] = dl[i * n + j] if (j <= i) == lower or i == j else 0
+    # lower: b := dU U^T = M^T, S from its column-major upper triangle (row-major lower);
+    # upper: b := L^T dL = M, S from its column-major lower triangle (row-major upper).
+    if lower:
+        xtrmm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, b, n)
+    else:
+        xtrmm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, b, n)
+    for i in range(n):
+        for j in range(i + 1):
+            t = (b[i * n + j] if lower else b[j * n + i]) * <floating>0.5
+            da[i * n + j] = t
+            da[j * n + i] = t
+    free(b)
+    if lower:
+        xtrsm(c'L', c'U', c'N', n, n, 1, <floating*>lf, n, da, n)
+        xtrsm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, da, n)
+    else:
+        xtrsm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, da, n)
+        xtrsm(c'R', c'L', c'N', n, n, 1, <floating*>lf, n, da, n)
+    symmetrize(da, n)
+    return 0
+
+
+cdef int potri_one(const Job* job, floating** p) noexcept nogil:
+    cdef int n = job.n, info
+    cdef bint lower = (job.flags & LOWER) != 0
+    if n == 0:
+        return 0
+    if not triangle_finite(p[0], n, lower):
+        return NONFINITE
+    copy(p[1], p[0], <Py_ssize_t>n * n)
+    info = xpotri(c'U' if lower else c'L', n, p[1], n)
+    mirror_triangle(p[1], n, lower)
+    return info
+
+cdef int potrs_one(const Job* job, floating** p) noexcept nogil:
+    # X = (L L^T)^-1 B, B n x k. Column-major: X^T = B^T A^-1, two right-side solves.
+    cdef int n = job.m, k = job.n, status
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef char uplo = c'U' if lower else c'L'
+    if n == 0 or k == 0:
+        return 0
+    if not triangle_finite(p[0], n, lower) or not all_finite(p[1], <Py_ssize_t>n * k):
+        return NONFINITE
+    status = first_zero_diagonal(p[0], n)
+    if status:
+        return status
+    copy(p[2], p[1], <Py_ssize_t>n * k)
+    xtrsm(c'R', uplo, c'N' if lower else c'T', k, n, 1, p[0], n, p[2], ld(k))
+    xtrsm(c'R', uplo, c'T' if lower else c'N', k, n, 1, p[0], n, p[2], ld(k))
+    return 0
+
+
+cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
+    """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
+    factor. A lane whose leading minor of order i+1 is not positive gets status i+1 (if it had
+    none) and carries NaN or inf onwards, which is harmless: its result is discarded."""
+    # Per-lane temporaries are local arrays: the compiler then knows that storing to ``a``
+    # does not change them, and vectorises across lanes.
+    cdef floating s[LANES]
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef int i, j, k, v
+    cdef Py_ssize_t ij, ik, jk
+    for i in range(n):
+        for j in range(i + 1):
+            ij = (i * n + j) * LANES
+            for v in range(LANES):
+                s[v] = a[ij + v]
+            for k in range(j):
+                ik = (i * n + k) * LANES
+                jk = (j * n + k) * LANES
+                for v in range(LANES):
+                    s[v] = s[v] - a[ik + v] * a[jk + v]
+            if j < i:
+                for v in range(LANES):
+                    a[ij + v] = s[v] * inverse_diagonal[j * LANES + v]
+            else:
+                for v in range(LANES):
+                    if not s[v] > 0 and status[v] == 0:
+                        status[v] = i + 1
+                for v in range(LANES):
+                    s[v] = sqrt(s[v])
+                for v in range(LANES):
+                    inverse_diagonal[i * LANES + v] = 1 / s[v]
+                for v in range(LANES):
+                    a[ij + v] = s[v]
+
+cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
+                      int* status) noexcept nogil:
+    cdef int n = job.n
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating* a = w
+    # Upper U = L^T: gather the transpose, factor as lower, scatter transposed.
+    gather(a, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    mark_nonfinite(a, n, n, True, status)
+    cholesky_lanes(a, n, status)
+    keep_triangle(a, n, n, True)
+    scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n)
+
+cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                               int* status) noexcept nogil:
+    """potrf_backward_one for LANES small matrices at once, as the reverse of cholesky_lanes'
+    loops step by step (the unblocked reverse mode of Murray, "Differentiation of the Cholesky
+    decomposition", 2016): n^3/3 multiply-adds where L^-T S L^-1 takes 5n^3/6. Step (i, j)
+    of the forward, s = A[i, j] - sum_{k<j} L[i, k] L[j, k] and L[i, j] = s / L[j, j] (or
+    sqrt(s) on the diagonal), is undone for i, j descending: its cotangent sbar is the
+    gradient of the lower triangle of A at (i, j), and it passes -sbar L[j, k], -sbar L[i, k]
+    on to dL[i, k], dL[j, k] (and -sbar L[i, j] to dL[j, j]). dL[i, j] is read last at that
+    step, so the gradient overwrites it; the symmetric dA halves it off the diagonal."""
+    cdef int n = job.n, i, j, k, v
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating* l = w
+    cdef floating* x = w + <Py_ssize_t>n * n * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef floating* x_i
+    cdef floating* x_j
+    cdef const floating* l_i
+    cdef const floating* l_j
+    gather(x, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    gather(l, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    mark_nonfinite(l, n, n, True, status)
+    mark_nonfinite(x, n, n, True, status)
+    mark_zero_diagonal(l, n, False, status)
+    reciprocal_diagonal(inverse_diagonal, l, n)
+    for i in range(n - 1, -1, -1):
+        x_i = x + <Py_ssize_t>i * n * LANES
+        l_i = l + <Py_ssize_t>i * n * LANES
+        for j in range(i, -1, -1):
+            x_j = x + <Py_ssize_t>j * n * LANES
+            l_j = l + <Py_ssize_t>j * n * LANES
+            if j == i:                           # L[i, i] = sqrt(s)
+                for v in range(LANES):
+                    s[v] = x_i[i * LANES + v] * inverse_diagonal[i * LANES + v] * <floating>0.5
+            else:                                # L[i, j] = s / L[j, j]
+                for v in range(LANES):
+                    s[v] = x_i[j * LANES + v] * inverse_diagonal[j * LANES + v]
+                    x_j[j * LANES + v] = x_j[j * LANES + v] - s[v] * l_i[j * LANES + v]
+            for v in range(LANES):
+                x_i[j * LANES + v] = s[v] if j == i else s[v] * <floating>0.5
+            for k in range(j):
+                for v in range(LANES):
+                    x_i[k * LANES + v] = x_i[k * LANES + v] - s[v] * l_j[k * LANES + v]
+                    x_j[k * LANES + v] = x_j[k * LANES + v] - s[v] * l_i[k * LANES + v]
+    mirror_lower(x, n)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)

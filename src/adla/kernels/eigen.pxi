@@ -1,0 +1,303 @@
+# The symmetric eigensolver and its gradient: LAPACK syevd per matrix, and the interleaved
+# tridiagonalisation + implicit QL for orders up to 32.
+# Included by _lapack.pyx: one Cython module, so the kernels inline across files.
+
+cdef int syevd_one(const Job* job, floating** p) noexcept nogil:
+    # Symmetric: row-major lower triangle is LAPACK's upper. Column-major eigenvector columns
+    # are row-major rows, which is the layout the API documents.
+    cdef int n = job.n, info, lwork, liwork, i, j, big
+    cdef floating* u = p[1]
+    cdef floating query = 0
+    cdef int iquery = 0
+    cdef floating* work
+    cdef int* iwork
+    if n == 0:
+        return 0
+    if not triangle_finite(p[0], n, True):
+        return NONFINITE
+    copy(u, p[0], <Py_ssize_t>n * n)
+    xsyevd(n, u, n, p[2], &query, -1, &iquery, -1)
+    lwork = workspace_size(query, 1 + 6 * n + 2 * n * n)
+    liwork = iquery if iquery > 3 + 5 * n else 3 + 5 * n
+    work = <floating*>malloc(lwork * sizeof(floating))
+    iwork = <int*>malloc(liwork * sizeof(int))
+    if work == NULL or iwork == NULL:
+        free(work)
+        free(iwork)
+        return NO_MEMORY
+    info = xsyevd(n, u, n, p[2], work, lwork, iwork, liwork)
+    free(work)
+    free(iwork)
+    # Deterministic signs: each row's entry of largest magnitude (first on ties) is positive.
+    for i in range(n):
+        big = 0
+        for j in range(1, n):
+            if fabs(u[i * n + j]) > fabs(u[i * n + big]):
+                big = j
+        if u[i * n + big] < 0:
+            for j in range(n):
+                u[i * n + j] = -u[i * n + j]
+    return info
+
+
+cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """dA of syevd from (dU, dlam, U, lam, tolerance), either cotangent possibly absent (NULL =
+    zero): dA = U^T S U with S the symmetric part of diag(dlam) + F * (U dU^T) and
+    F[i, j] = 1/(lam[j] - lam[i]), zero where the gap is within the matrix's tolerance (one
+    eigenspace; the front end computes it). Three products in cache instead of a pass over the
+    batch for each step."""
+    cdef int n = job.n, i, j
+    cdef floating* du = p[0]
+    cdef floating* dlam = p[1]
+    cdef floating* u = p[2]
+    cdef floating* lam = p[3]
+    cdef floating tolerance = p[4][0]
+    cdef floating* da = p[5]
+    cdef floating* m = work
+    cdef floating* t = work + <Py_ssize_t>n * n
+    cdef floating gap
+    if n == 0:
+        return 0
+    # Row-major M = U dU^T is column-major M^T = dU U^T, with the buffers' column-major views.
+    if du != NULL:
+        xgemm(c'T', c'N', n, n, n, 1, du, n, u, n, 0, m, n)
+    else:
+        memset(m, 0, <Py_ssize_t>n * n * sizeof(floating))
+    for i in range(n):
+        for j in range(n):
+            gap = lam[j] - lam[i]
+            m[i * n + j] = m[i * n + j] / gap if fabs(gap) > tolerance else 0
+        m[i * n + i] = dlam[i] if dlam != NULL else 0
+    symmetrize(m, n)
+    # U^T S U: the row-major U is column-major U^T, so this is Ucm S Ucm^T column-major.
+    xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
+    xgemm(c'N', c'T', n, n, n, 1, t, n, u, n, 0, da, n)
+    symmetrize(da, n)
+    return 0
+
+
+cdef inline void scale_lanes(floating* a, Py_ssize_t count, int* exponent) noexcept nogil:
+    """Scale each lane of a by a power of two that brings its largest |entry| into [1/2, 1) and
+    return the power undone by ldexp(x, exponent); a zero or non-finite lane is left alone."""
+    cdef floating largest[LANES]
+    cdef floating factor[LANES]
+    cdef floating factor2[LANES]
+    cdef Py_ssize_t k
+    cdef int v
+    largest_magnitude(largest, a, LANES, count)
+    for v in range(LANES):
+        frexp(largest[v], &exponent[v])
+        if not (largest[v] > 0 and isfinite(largest[v])):
+            exponent[v] = 0
+        # 2^-exponent as two factors: one alone overflows for denormal input.
+        factor[v] = ldexp(<floating>1, -(exponent[v] // 2))
+        factor2[v] = ldexp(<floating>1, exponent[v] // 2 - exponent[v])
+    for k in range(count):
+        for v in range(LANES):
+            a[k * LANES + v] = a[k * LANES + v] * factor[v] * factor2[v]
+
+cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
+                               floating* tau) noexcept nogil:
+    """Householder reduction of the full symmetric a (every lane) to T = Q^T a Q with diagonal d
+    and subdiagonal e (e[n-1] = 0). Q = H_0 ... H_{n-3}, H_k = I - tau_k v v^T acting on indices
+    > k, v[k+1] = 1 and the rest of v left in column k of a below the diagonal (householder)."""
+    cdef floating acc[LANES]
+    cdef int i, j, k, v
+    for k in range(n - 2):
+        householder(a + ((k + 1) * n + k) * LANES, n * LANES, n - k - 1, tau + k * LANES,
+                    e + k * LANES)
+        for v in range(LANES):
+            d[k * LANES + v] = a[(k * n + k) * LANES + v]
+            a[((k + 1) * n + k) * LANES + v] = 1
+        # The trailing block B becomes H B H = B - v w^T - w v^T with
+        # w = tau B v - (tau^2/2)(v^T B v) v, built in row k (no longer needed).
+        for i in range(k + 1, n):                # tau B v
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, a + (i * n + k + 1) * LANES, LANES, a + ((k + 1) * n + k) * LANES,
+                    n * LANES, n - k - 1)
+            for v in range(LANES):
+                a[(k * n + i) * LANES + v] = tau[k * LANES + v] * acc[v]
+        for v in range(LANES):
+            acc[v] = 0
+        add_dot(acc, a + (k * n + k + 1) * LANES, LANES, a + ((k + 1) * n + k) * LANES,
+                n * LANES, n - k - 1)
+        for v in range(LANES):
+            acc[v] = acc[v] * tau[k * LANES + v] / 2
+        for i in range(k + 1, n):
+            for v in range(LANES):
+                a[(k * n + i) * LANES + v] = (a[(k * n + i) * LANES + v]
+                                              - acc[v] * a[(i * n + k) * LANES + v])
+        for i in range(k + 1, n):
+            for j in range(k + 1, n):
+                for v in range(LANES):
+                    a[(i * n + j) * LANES + v] = (
+                        a[(i * n + j) * LANES + v]
+                        - a[(i * n + k) * LANES + v] * a[(k * n + j) * LANES + v]
+                        - a[(k * n + i) * LANES + v] * a[(j * n + k) * LANES + v])
+    for k in range(max(n - 2, 0), n):
+        for v in range(LANES):
+            d[k * LANES + v] = a[(k * n + k) * LANES + v]
+            e[k * LANES + v] = a[((k + 1) * n + k) * LANES + v] if k + 1 < n else 0
+
+cdef void transposed_q_lanes(floating* u, const floating* a, const floating* tau,
+                             int n) noexcept nogil:
+    """u := Q^T = H_{n-3} ... H_0 from tridiagonalise_lanes' reflectors, by rows: u := u H_k
+    for k descending touches only rows and columns > k."""
+    cdef int i, k
+    set_identity(u, n, n)
+    for k in range(n - 3, -1, -1):
+        for i in range(k + 1, n):
+            reflect(a + ((k + 1) * n + k) * LANES, n * LANES, tau + k * LANES,
+                    u + (i * n + k + 1) * LANES, LANES, n - k - 1)
+
+cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
+                               int* status) noexcept nogil:
+    """Eigenvalues of the tridiagonal (d, e) into d (unordered), every rotation also applied to
+    the rows of u: implicit QL sweeps with Wilkinson shifts, the iteration of LAPACK's steqr.
+    For eigenvalue l, each lane's sweep starts at its first negligible e[m] (m >= l), with
+    negligible relative to the norm of T as in EISPACK's tql2 (steqr's test, relative to the
+    neighbouring d, would need QR sweeps instead of QL for matrices graded the other way);
+    that is absolute accuracy eps |A|, as LAPACK's. Lanes sweep in lock step: one that has
+    converged, or failed, gets identity rotations until every lane has. A lane still short of
+    convergence after EIGEN_SWEEPS sweeps gets status n-1-l (the off-diagonals left)."""
+    cdef floating norm_t[LANES]
+    cdef floating sine[LANES]
+    cdef floating cosine[LANES]
+    cdef floating carry[LANES]
+    cdef floating chase[LANES]
+    cdef floating on[LANES]
+    cdef floating on_next[LANES]
+    cdef floating rot_c[SMALL * LANES]
+    cdef floating rot_s[SMALL * LANES]
+    cdef int split[LANES]
+    cdef floating b, f, g, r, t, y, z, c, s
+    cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
+    cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
+    cdef floating* row
+    cdef int i, j, l, v, top, sweep
+    for v in range(LANES):
+        norm_t[v] = 0
+    for i in range(n):
+        for v in range(LANES):
+            y = fabs(d[i * LANES + v]) + fabs(e[i * LANES + v])
+            norm_t[v] = y if y > norm_t[v] else norm_t[v]
+    for l in range(n):
+        for sweep in range(EIGEN_SWEEPS + 1):
+            top = l
+            for v in range(LANES):
+                split[v] = l
+                while status[v] == 0 and split[v] < n - 1:
+                    if fabs(e[split[v] * LANES + v]) <= eps * norm_t[v]:
+                        e[split[v] * LANES + v] = 0
+                        break
+                    split[v] += 1
+                top = split[v] if split[v] > top else top
+            if top == l:
+                break
+            if sweep == EIGEN_SWEEPS:
+                for v in range(LANES):
+                    if split[v] > l:
+                        status[v] = n - 1 - l
+                break
+            for v in range(LANES):           # the Wilkinson shift of the top 2 x 2 block
+                g = (d[(l + 1) * LANES + v] - d[l * LANES + v]) / (2 * e[l * LANES + v])
+                r = sqrt(g * g + 1)
+                g = (d[split[v] * LANES + v] - d[l * LANES + v]
+                     + e[l * LANES + v] / (g + (r if g >= 0 else -r)))
+                chase[v] = g if split[v] > l else 0      # finite in idle lanes (see below)
+                sine[v], cosine[v], carry[v] = 1, 1, 0
+            for i in range(top - 1, l - 1, -1):
+                for v in range(LANES):
+                    on[v] = 1 if i < split[v] else 0
+                    on_next[v] = 1 if i + 1 < split[v] else 0
+                # Lanes not yet at their split (or done) keep their state through exact blends
+                # x*1 + y*0 of finite values: unlike branches, that stays vector code.
+                for v in range(LANES):
+                    f = sine[v] * e[i * LANES + v]
+                    b = cosine[v] * e[i * LANES + v]
+                    # The rotation taking (g, f) to (r, 0), through (g, f)/max(|g|, |f|): no
+                    # square under- or overflows. Below tiny (and for f = g = 0, as steqr's)
+                    # it is c = 1, s = 0.
+                    r = fabs(f) if fabs(f) > fabs(chase[v]) else fabs(chase[v])
+                    y = 1 / (r + (1 if r < tiny else 0))
+                    c = chase[v] * y
+                    s = f * y
+                    t = sqrt(c * c + s * s)
+                    r = r * t
+                    y = 1 / (t + (1 if t == 0 else 0))
+                    c = c * y + (1 if t == 0 else 0)
+                    s = s * y
+                    g = d[(i + 1) * LANES + v] - carry[v]
+                    t = (d[i * LANES + v] - g) * s + 2 * c * b
+                    y = s * t
+                    z = 1 - on[v]
+                    e[(i + 1) * LANES + v] = (on_next[v] * r
+                                              + (1 - on_next[v]) * e[(i + 1) * LANES + v])
+                    d[(i + 1) * LANES + v] = on[v] * (g + y) + z * d[(i + 1) * LANES + v]
+                    carry[v] = on[v] * y
+                    chase[v] = on[v] * (c * t - b) + z * chase[v]
+                    rot_c[i * LANES + v] = on[v] * c + z
+                    rot_s[i * LANES + v] = on[v] * s
+                    cosine[v] = rot_c[i * LANES + v]
+                    sine[v] = rot_s[i * LANES + v] + z
+            for i in range(top - 1, l - 1, -1):     # rows (i, i+1) of u, in the sweep's order
+                row = u + <Py_ssize_t>i * n * LANES
+                for j in range(n):
+                    for v in range(LANES):
+                        y = row[j * LANES + v]
+                        z = row[(n + j) * LANES + v]
+                        row[(n + j) * LANES + v] = rot_s[i * LANES + v] * y + rot_c[i * LANES + v] * z
+                        row[j * LANES + v] = rot_c[i * LANES + v] * y - rot_s[i * LANES + v] * z
+            for v in range(LANES):
+                if l < split[v]:
+                    d[l * LANES + v] = d[l * LANES + v] - carry[v]
+                    e[l * LANES + v] = chase[v]
+
+cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
+                      int* status) noexcept nogil:
+    """syevd_one for LANES small matrices, without LAPACK: each lane scaled by a power of two
+    (no overflow in what follows, exact to undo), tridiagonalised A = Q T Q^T, and T
+    diagonalised by QL sweeps whose rotations, applied to U = Q^T, leave the eigenvectors in
+    U's rows. Ordering and signs as syevd_one."""
+    cdef int n = job.n, i, j, v
+    cdef Py_ssize_t nn = <Py_ssize_t>n * n
+    cdef floating* a = w
+    cdef floating* u = w + nn * LANES
+    cdef floating d[SMALL * LANES]
+    cdef floating e[SMALL * LANES]
+    cdef floating tau[SMALL * LANES]
+    cdef floating largest[LANES]
+    cdef int exponent[LANES]
+    cdef int order[SMALL]
+    cdef floating* row
+    gather(a, p, n, n, 0, n, 1, True)
+    mark_nonfinite(a, n, n, True, status)
+    mirror_lower(a, n)
+    scale_lanes(a, nn, exponent)
+    tridiagonalise_lanes(a, n, d, e, tau)
+    transposed_q_lanes(u, a, tau, n)
+    tridiagonal_ql_lanes(d, e, u, n, status)
+    for i in range(n):                  # each row's entry of largest magnitude (first) positive
+        row = u + <Py_ssize_t>i * n * LANES
+        for v in range(LANES):
+            largest[v] = row[v]
+        for j in range(1, n):
+            for v in range(LANES):
+                largest[v] = (row[j * LANES + v] if fabs(row[j * LANES + v]) > fabs(largest[v])
+                              else largest[v])
+        for j in range(n):
+            for v in range(LANES):
+                row[j * LANES + v] = -row[j * LANES + v] if largest[v] < 0 else row[j * LANES + v]
+    for v in range(count):              # ascending (a stable insertion sort), scaled back
+        for i in range(n):
+            j = i
+            while j > 0 and d[order[j - 1] * LANES + v] > d[i * LANES + v]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = i
+        for i in range(n):
+            p[2 * LANES + v][i] = ldexp(d[order[i] * LANES + v], exponent[v])
+            row = p[LANES + v] + <Py_ssize_t>i * n
+            for j in range(n):
+                row[j] = u[(order[i] * n + j) * LANES + v]

@@ -1,0 +1,167 @@
+# The primitives of the interleaved kernels for batches of small matrices.
+# Included by _lapack.pyx: one Cython module, so the kernels inline across files.
+
+# A LAPACK call per 4 x 4 matrix costs more than its arithmetic, and a scalar loop is bound by
+# the latency of its sqrt/divide chain. These kernels take LANES matrices at once, element e of
+# lane v stored at w[e * LANES + v], so that every operation is a fixed-length loop over lanes
+# the compiler turns into vector instructions. A short last block repeats its last matrix in
+# the spare lanes; their results are not written back.
+
+cdef inline Py_ssize_t magnitude(Py_ssize_t x) noexcept nogil:
+    return -x if x < 0 else x
+
+ctypedef struct Sweep:
+    # How gather/scatter walk an operand: along its contiguous axis (rows when by_rows), outer
+    # index forwards in memory; w_outer/w_inner are the matching steps in the lanes scratch.
+    bint by_rows
+    int outer, inner
+    Py_ssize_t outer_step, inner_step, w_outer, w_inner
+
+cdef inline Sweep sweep(int rows, int cols, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
+    cdef Sweep g
+    g.by_rows = magnitude(col_step) <= magnitude(row_step)
+    g.outer, g.inner = (rows, cols) if g.by_rows else (cols, rows)
+    g.outer_step, g.inner_step = (row_step, col_step) if g.by_rows else (col_step, row_step)
+    g.w_outer = (cols if g.by_rows else 1) * LANES
+    g.w_inner = (1 if g.by_rows else cols) * LANES
+    return g
+
+cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssize_t offset,
+                        Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
+    """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
+    any transpose or index reversal of a row-major matrix, chosen by the steps."""
+    # Lane by lane, along the source's contiguous axis and forwards in memory: each matrix is
+    # read in one sweep the hardware prefetcher follows (the writes land in cached scratch).
+    cdef Sweep g = sweep(rows, cols, row_step, col_step)
+    cdef const floating* source
+    cdef floating* target
+    cdef int a, b, o, first, last, v
+    for v in range(LANES):
+        for a in range(g.outer):
+            o = g.outer - 1 - a if g.outer_step < 0 else a
+            first, last = 0, g.inner
+            if lower_only and g.by_rows:         # j <= i: row i has columns 0..i,
+                last = o + 1
+            elif lower_only:                     # and column j rows j..
+                first = o
+            source = src[v] + offset + o * g.outer_step
+            target = w + o * g.w_outer + v
+            for b in range(first, last):
+                target[b * g.w_inner] = source[b * g.inner_step]
+
+cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
+                         Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
+    """The inverse of gather (all of w) for the first ``count`` lanes, in the same order."""
+    cdef Sweep g = sweep(rows, cols, row_step, col_step)
+    cdef Py_ssize_t e
+    cdef const floating* source
+    cdef floating* target
+    cdef int a, b, o, v
+    if col_step == 1 and row_step == cols:      # contiguous: one sweep
+        for v in range(count):
+            target = dst[v] + offset
+            for e in range(<Py_ssize_t>rows * cols):
+                target[e] = w[e * LANES + v]
+        return
+    for v in range(count):
+        for a in range(g.outer):
+            o = g.outer - 1 - a if g.outer_step < 0 else a
+            target = dst[v] + offset + o * g.outer_step
+            source = w + o * g.w_outer + v
+            for b in range(g.inner):
+                target[b * g.inner_step] = source[b * g.w_inner]
+
+cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
+    """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""
+    cdef int i, j, v
+    for i in range(rows):
+        for j in range(cols):
+            if (j > i) if lower else (j < i):
+                for v in range(LANES):
+                    w[(i * cols + j) * LANES + v] = 0
+
+cdef inline void mirror_lower(floating* w, int n) noexcept nogil:
+    """Copy the lower triangle of every lane of w onto its upper one."""
+    cdef int i, j, v
+    for i in range(n):
+        for j in range(i):
+            for v in range(LANES):
+                w[(j * n + i) * LANES + v] = w[(i * n + j) * LANES + v]
+
+cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
+                                int* status) noexcept nogil:
+    # x * 0 is NaN exactly for inf and NaN; one NaN makes the lane's sum NaN.
+    cdef floating total[LANES]
+    cdef int i, j, v
+    for v in range(LANES):
+        total[v] = 0
+    for i in range(rows):
+        for j in range(i + 1 if lower_only else cols):
+            for v in range(LANES):
+                total[v] = total[v] + w[(i * cols + j) * LANES + v] * 0
+    for v in range(LANES):
+        if total[v] != 0:
+            status[v] = NONFINITE
+
+cdef inline void mark_zero_diagonal(const floating* w, int n, bint reversed,
+                                    int* status) noexcept nogil:
+    """Status i+1 for the first zero, i, on the diagonal of the operand (whose diagonal entry i
+    is w's entry n-1-i if it was gathered reversed); non-finite lanes keep their status."""
+    cdef int i, v, position
+    for i in range(n):
+        position = i if reversed else n - 1 - i     # the operand's diagonal, last entry first
+        for v in range(LANES):
+            if w[(position * n + position) * LANES + v] == 0 and status[v] >= 0:
+                status[v] = (n - position if reversed else position + 1)
+
+cdef inline void reciprocal_diagonal(floating* out, const floating* t, int n) noexcept nogil:
+    cdef int i, v
+    for i in range(n):
+        for v in range(LANES):
+            out[i * LANES + v] = 1 / t[(i * n + i) * LANES + v]
+
+cdef inline void back_substitute(const floating* t, const floating* inverse_diagonal,
+                                 floating* x, int n, int cols) noexcept nogil:
+    """In place x := T^-T x for lower triangular T (n x n) and x (n x cols), every lane."""
+    cdef floating s[LANES]
+    cdef int i, j, k, v
+    cdef Py_ssize_t ij
+    for i in range(n - 1, -1, -1):
+        for j in range(cols):
+            ij = (i * cols + j) * LANES
+            for v in range(LANES):
+                s[v] = x[ij + v]
+            for k in range(i + 1, n):
+                for v in range(LANES):
+                    s[v] = s[v] - t[(k * n + i) * LANES + v] * x[(k * cols + j) * LANES + v]
+            for v in range(LANES):
+                x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+
+cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
+                         const floating* y, Py_ssize_t y_step, int length) noexcept nogil:
+    """acc += sum_i x[i x_step] y[i y_step] for every lane (steps in scratch elements)."""
+    cdef int i, v
+    for i in range(length):
+        for v in range(LANES):
+            acc[v] = acc[v] + x[i * x_step + v] * y[i * y_step + v]
+
+cdef inline void largest_magnitude(floating* largest, const floating* x, Py_ssize_t step,
+                                   Py_ssize_t length) noexcept nogil:
+    """largest := max |x[i step]| for every lane."""
+    cdef floating y
+    cdef Py_ssize_t i
+    cdef int v
+    for v in range(LANES):
+        largest[v] = 0
+    for i in range(length):
+        for v in range(LANES):
+            y = fabs(x[i * step + v])
+            largest[v] = y if y > largest[v] else largest[v]
+
+cdef inline void set_identity(floating* w, int rows, int cols) noexcept nogil:
+    """Every lane of the rows x cols w := I (ones on the diagonal, zeros elsewhere)."""
+    cdef int i, j, v
+    for i in range(rows):
+        for j in range(cols):
+            for v in range(LANES):
+                w[(i * cols + j) * LANES + v] = 1 if i == j else 0

@@ -1,0 +1,227 @@
+# Orthogonal factorisations: LQ and QR with a non-negative diagonal and their gradient, per
+# matrix and interleaved (Householder reflectors).
+# Included by _lapack.pyx: one Cython module, so the kernels inline across files.
+
+cdef inline void fill_nan(floating* a, Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(count):
+        a[i] = NAN
+
+
+cdef int orthogonal_factor(const Job* job, floating** p, bint lq) noexcept nogil:
+    """Thin LQ (``lq``: A = L Q, m <= n) or QR (A = Q R, m >= n) of a row-major m x n matrix.
+
+    Row-major A is column-major A^T, so the LQ of A is the QR of what LAPACK sees (and the QR of A
+    its LQ): the factored buffer already holds Q, and the triangle LAPACK leaves is, read
+    row-major, the transposed triangular factor we want. Signs are then flipped so that the
+    triangular factor has a non-negative diagonal.
+    """
+    cdef int m = job.m, n = job.n, r = m if lq else n    # r: order of the triangular factor
+    cdef int rows = n if lq else m                      # the long side
+    cdef floating* q = p[1]
+    cdef floating* t = p[2]
+    cdef floating query = 0, query2 = 0
+    cdef floating* work
+    cdef int lwork, i, j, info
+    if r == 0:
+        return 0
+    if not all_finite(p[0], <Py_ssize_t>m * n):
+        fill_nan(q, <Py_ssize_t>m * n)
+        fill_nan(t, <Py_ssize_t>r * r)
+        return NONFINITE
+    copy(q, p[0], <Py_ssize_t>m * n)
+    # Column-major, q is r x rows... (lq: n x m with ld n; qr: n x m with ld n).
+    if lq:
+        xgeqrf(n, m, q, n, NULL, &query, -1)
+        xorgqr(n, m, m, q, n, NULL, &query2, -1)
+    else:
+        xgelqf(n, m, q, n, NULL, &query, -1)
+        xorglq(n, m, n, q, n, NULL, &query2, -1)
+    lwork = workspace_size(query if query > query2 else query2, rows)
+    work = <floating*>malloc((lwork + r) * sizeof(floating))
+    if work == NULL:
+        return NO_MEMORY
+    if lq:
+        info = xgeqrf(n, m, q, n, work + lwork, work, lwork)
+    else:
+        info = xgelqf(n, m, q, n, work + lwork, work, lwork)
+    # Column-major element (i, j) lies at q[i + j*n]; the triangle (lq: R upper, i <= j < m;
+    # qr: L lower, j <= i < n) is the transposed row-major factor t[j*r + i].
+    for j in range(r):
+        for i in range(r):
+            t[j * r + i] = q[i + j * n] if (i <= j) == lq or i == j else 0
+    if lq:
+        info = xorgqr(n, m, m, q, n, work + lwork, work, lwork)
+    else:
+        info = xorglq(n, m, n, q, n, work + lwork, work, lwork)
+    free(work)
+    # Non-negative diagonal: flip column j of L and row j of Q (lq), or row j of R and column j
+    # of Q (qr).
+    for j in range(r):
+        if t[j * r + j] < 0:
+            for i in range(r):
+                if lq:
+                    t[i * r + j] = -t[i * r + j]
+                else:
+                    t[j * r + i] = -t[j * r + i]
+            if lq:
+                for i in range(n):
+                    q[j * n + i] = -q[j * n + i]
+            else:
+                for i in range(m):
+                    q[i * n + j] = -q[i * n + j]
+    return info
+
+
+cdef inline void householder(floating* x, Py_ssize_t step, int length, floating* tau,
+                             floating* beta) noexcept nogil:
+    """LAPACK's larfg for every lane: for the vector x[0], x[step], ... (``length`` lane
+    entries), H = I - tau u u^T with u[0] = 1 and H x = (beta, 0, ..., 0), beta =
+    -sign(x[0]) |x|; u below its first entry overwrites x's, x[0] is left alone. H = I (tau =
+    0, beta = x[0]) when x is zero below its first entry. The norm is taken through
+    x / max|x|, so no square underflows."""
+    cdef floating largest[LANES]
+    cdef floating inverse[LANES]
+    cdef floating squares[LANES]
+    cdef floating alpha, norm, y
+    cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
+    cdef int i, v
+    largest_magnitude(largest, x, step, length)
+    for v in range(LANES):
+        squares[v] = 0
+        inverse[v] = 1 / (largest[v] + (1 if largest[v] < tiny else 0))
+    for i in range(1, length):
+        for v in range(LANES):
+            y = x[i * step + v] * inverse[v]
+            squares[v] = squares[v] + y * y
+    for v in range(LANES):
+        alpha = x[v]
+        y = alpha * inverse[v]
+        norm = largest[v] * sqrt(y * y + squares[v])
+        norm = -norm if alpha >= 0 else norm
+        tau[v] = (norm - alpha) / norm if squares[v] != 0 else 0
+        inverse[v] = 1 / (alpha - norm) if squares[v] != 0 else 0
+        beta[v] = norm if squares[v] != 0 else alpha
+    for i in range(1, length):
+        for v in range(LANES):
+            x[i * step + v] = x[i * step + v] * inverse[v]
+
+cdef inline void reflect(const floating* u, Py_ssize_t u_step, const floating* tau, floating* x,
+                         Py_ssize_t x_step, int length) noexcept nogil:
+    """x := H x for every lane, H = I - tau u u^T as householder leaves it: u[0] = 1 (not
+    read), u[i] at u[i u_step]; x[i] at x[i x_step], ``length`` entries."""
+    cdef floating s[LANES]
+    cdef int i, v
+    for v in range(LANES):
+        s[v] = x[v]
+    add_dot(s, u + u_step, u_step, x + x_step, x_step, length - 1)
+    for v in range(LANES):
+        s[v] = s[v] * tau[v]
+        x[v] = x[v] - s[v]
+    for i in range(1, length):
+        for v in range(LANES):
+            x[i * x_step + v] = x[i * x_step + v] - s[v] * u[i * u_step + v]
+
+cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w, int* status,
+                           bint lq) noexcept nogil:
+    """orthogonal_factor for LANES small matrices: Householder QR of M (r x c, r >= c), where M
+    is A for QR and A^T for LQ (A = L Q is A^T = Q^T L^T), then the thin Q accumulated from the
+    reflectors backwards; signs flipped so that the triangular factor's diagonal is
+    non-negative (reflectors: householder)."""
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef int r = n if lq else m, c = m if lq else n
+    cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
+    cdef floating* a = w
+    cdef floating* q = w + <Py_ssize_t>r * c * LANES
+    cdef floating tau[SMALL * LANES]
+    cdef floating beta[LANES]
+    cdef floating scale[LANES]
+    gather(a, p, r, c, 0, row_step, col_step, False)
+    mark_nonfinite(a, r, c, False, status)
+    for k in range(c):
+        householder(a + (k * c + k) * LANES, c * LANES, r - k, tau + k * LANES, beta)
+        for v in range(LANES):
+            a[(k * c + k) * LANES + v] = beta[v]
+        for j in range(k + 1, c):                # H applied to the columns on the right
+            reflect(a + (k * c + k) * LANES, c * LANES, tau + k * LANES,
+                    a + (k * c + j) * LANES, c * LANES, r - k)
+    set_identity(q, r, c)                        # Q = H_0 ... H_{c-1} [I; 0]
+    for k in range(c - 1, -1, -1):
+        for j in range(k, c):
+            reflect(a + (k * c + k) * LANES, c * LANES, tau + k * LANES,
+                    q + (k * c + j) * LANES, c * LANES, r - k)
+    for k in range(c):                           # non-negative diagonal
+        for v in range(LANES):
+            scale[v] = -1 if a[(k * c + k) * LANES + v] < 0 else 1
+        for j in range(k, c):
+            for v in range(LANES):
+                a[(k * c + j) * LANES + v] = a[(k * c + j) * LANES + v] * scale[v]
+        for i in range(r):
+            for v in range(LANES):
+                q[(i * c + k) * LANES + v] = q[(i * c + k) * LANES + v] * scale[v]
+    scatter(p + LANES, count, q, r, c, 0, row_step, col_step)
+    keep_triangle(a, c, c, False)                # R: the top c x c of a, reflectors dropped
+    scatter(p + 2 * LANES, count, a, c, c, 0, 1 if lq else c, c if lq else 1)    # L = R^T
+
+cdef inline void gather_or_zero(floating* w, floating** src, int rows, int cols,
+                                Py_ssize_t row_step, Py_ssize_t col_step,
+                                bint lower_only) noexcept nogil:
+    # An absent optional operand (NULL) is zero.
+    cdef Py_ssize_t e
+    if src[0] != NULL:
+        gather(w, src, rows, cols, 0, row_step, col_step, lower_only)
+    else:
+        for e in range(<Py_ssize_t>rows * cols * LANES):
+            w[e] = 0
+
+cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                                    int* status) noexcept nogil:
+    """dA of gelqf (flag LOWER) or geqrf for LANES small matrices, from (dQ, dT, Q, T), either
+    cotangent possibly absent. In LQ form (QR read transposed: L = R^T, Q -> Q^T):
+    M = L^T dL - dQ Q^T, S = its lower triangle mirrored, W = dQ + S Q, dA = L^-T W. Status as
+    trsm_one on (L, W): a zero on L's diagonal is rank deficiency."""
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int c = m if lq else n, r = n if lq else m    # order of T, the long side
+    cdef Py_ssize_t q_row = r if lq else 1, q_col = 1 if lq else c
+    cdef Py_ssize_t t_row = c if lq else 1, t_col = 1 if lq else c
+    cdef floating* q = w
+    cdef floating* dq = q + <Py_ssize_t>c * r * LANES
+    cdef floating* t = dq + <Py_ssize_t>c * r * LANES
+    cdef floating* dt = t + <Py_ssize_t>c * c * LANES
+    cdef floating* sym = dt + <Py_ssize_t>c * c * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating acc[LANES]
+    cdef Py_ssize_t ij
+    gather_or_zero(dq, p, c, r, q_row, q_col, False)
+    gather_or_zero(dt, p + LANES, c, c, t_row, t_col, True)
+    gather(q, p + 2 * LANES, c, r, 0, q_row, q_col, False)
+    gather(t, p + 3 * LANES, c, c, 0, t_row, t_col, True)
+    for i in range(c):                           # S from M's lower triangle
+        for j in range(i + 1):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, t + (i * c + i) * LANES, c * LANES, dt + (i * c + j) * LANES,
+                    c * LANES, c - i)            # (L^T dL)[i, j]: rows k >= i
+            for k in range(r):
+                for v in range(LANES):
+                    acc[v] = acc[v] - dq[(i * r + k) * LANES + v] * q[(j * r + k) * LANES + v]
+            for v in range(LANES):
+                sym[(i * c + j) * LANES + v] = acc[v]
+                sym[(j * c + i) * LANES + v] = acc[v]
+    for i in range(c):                           # W = dQ + S Q, in dq
+        for k in range(r):
+            ij = (i * r + k) * LANES
+            for v in range(LANES):
+                acc[v] = dq[ij + v]
+            for j in range(c):
+                for v in range(LANES):
+                    acc[v] = acc[v] + sym[(i * c + j) * LANES + v] * q[(j * r + k) * LANES + v]
+            for v in range(LANES):
+                dq[ij + v] = acc[v]
+    mark_nonfinite(t, c, c, True, status)
+    mark_nonfinite(dq, c, r, False, status)
+    mark_zero_diagonal(t, c, False, status)
+    reciprocal_diagonal(inverse_diagonal, t, c)
+    back_substitute(t, inverse_diagonal, dq, c, r)            # dA = L^-T W
+    scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)

@@ -1,0 +1,205 @@
+# BLAS-3 products: gemm and syrk per matrix (direct loops up to order 32, BLAS above), their
+# fused gradients, and the interleaved gemm.
+# Included by _lapack.pyx: one Cython module, so the kernels inline across files.
+
+cdef extern from "_small_product.h":
+    int ADLA_BLOCK_ROWS
+    void adla_block_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
+                      Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int k, double alpha,
+                      double beta, const double* c, int rows, int cols) noexcept nogil
+    void adla_block_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
+                      Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int k, float alpha,
+                      float beta, const float* c, int rows, int cols) noexcept nogil
+    void adla_transpose_d(double* dst, const double* src, int rows, int cols) noexcept nogil
+    void adla_transpose_f(float* dst, const float* src, int rows, int cols) noexcept nogil
+
+cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
+                        const floating* b, Py_ssize_t b_row, int m, int n, int k, floating alpha,
+                        floating beta, const floating* c) noexcept nogil:
+    """out = alpha X B + beta C for small row-major matrices without a BLAS call: X[i, l] is
+    a[i a_row + l a_col] (m x k), B[l, j] is b[l b_row + j] (k x n), C (m x n) may be NULL (then
+    beta is ignored). Blocks of up to ADLA_BLOCK_ROWS rows by 8 or 4 columns in vector registers,
+    up to 3 last columns in scalars; whatever the block, each entry is alpha times its sum over
+    l (in order from 0), plus beta times C's entry."""
+    cdef floating acc[8]       # the scalar path: up to 3 columns, or 8 when alpha == 0
+    cdef int i0, rows, i, j0, jj, l, cols
+    cdef Py_ssize_t at
+    i0 = 0
+    while i0 < m:
+        rows = min(ADLA_BLOCK_ROWS, m - i0)
+        j0 = 0
+        while j0 < n:
+            cols = 8 if n - j0 >= 8 else 4 if n - j0 >= 4 else n - j0
+            at = <Py_ssize_t>i0 * n + j0
+            if alpha != 0 and cols >= 4:
+                if floating is double:
+                    adla_block_d(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
+                                 alpha, beta, c + at if c != NULL else NULL, rows, cols)
+                else:
+                    adla_block_f(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
+                                 alpha, beta, c + at if c != NULL else NULL, rows, cols)
+                j0 += cols
+                continue
+            for i in range(i0, i0 + rows):
+                at = <Py_ssize_t>i * n + j0
+                for jj in range(cols):
+                    acc[jj] = 0
+                if alpha != 0:      # BLAS semantics: alpha == 0 ignores X and B (NaN included)
+                    for l in range(k):
+                        for jj in range(cols):
+                            acc[jj] = acc[jj] + a[i * a_row + l * a_col] * b[l * b_row + j0 + jj]
+                for jj in range(cols):
+                    out[at + jj] = alpha * acc[jj]
+                if c != NULL:
+                    for jj in range(cols):
+                        out[at + jj] = out[at + jj] + beta * c[at + jj]
+            j0 += cols
+        i0 += rows
+
+cdef inline void transpose_into(floating* dst, const floating* src, int rows, int cols) noexcept nogil:
+    # dst (cols x rows) = src^T, both row-major.
+    if floating is double:
+        adla_transpose_d(dst, src, rows, cols)
+    else:
+        adla_transpose_f(dst, src, rows, cols)
+
+cdef inline bint direct(const Job* job) noexcept nogil:
+    # Small enough for small_product: a BLAS call costs more than the arithmetic.
+    return job.m <= SMALL_PRODUCT and job.n <= SMALL_PRODUCT and job.k <= SMALL_PRODUCT
+
+cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    # D = alpha op(A) op(B) + beta C  <=>  D^T = alpha op(B)^T op(A)^T + beta C^T (column-major)
+    cdef int m = job.m, n = job.n, k = job.k
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
+    cdef floating beta = <floating>job.beta if p[2] != NULL else 0
+    cdef Py_ssize_t e
+    if m == 0 or n == 0:
+        return 0
+    if direct(job):
+        if tb:
+            transpose_into(work, p[1], n, k)
+        small_product(p[3], p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n,
+                      m, n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL)
+    elif job.alpha == 0:
+        # BLAS semantics (alpha == 0 ignores A and B, NaN included), which some BLAS builds break
+        for e in range(<Py_ssize_t>m * n):
+            p[3][e] = beta * p[2][e] if beta != 0 else 0
+    else:
+        if beta != 0:
+            copy(p[3], p[2], <Py_ssize_t>m * n)
+        xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
+              p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
+    if job.flags & TRIANGLE:
+        zero_triangle(p[3], m, (job.flags & LOWER) != 0)
+    return 0
+
+cdef inline void product_into(floating* out, floating* left, floating* right, int rows, int cols,
+                              int inner, int flags, double alpha, floating* work) noexcept nogil:
+    # out (rows x cols) = alpha op(left) op(right), through gemm_one (flags: gemm's).
+    cdef Job product
+    cdef floating* q[4]
+    product.m, product.n, product.k, product.flags = rows, cols, inner, flags
+    product.alpha, product.beta = alpha, 0
+    q[0], q[1], q[2], q[3] = left, right, NULL, out
+    gemm_one(&product, q, work)
+
+cdef int gemm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dA, dB[, dC]) of D = alpha op(A) op(B) [+ beta C] from (dD, A, B), each matrix's dD read
+    while it is in cache: d op(A) = alpha dD op(B)^T, d op(B) = alpha op(A)^T dD, dC = beta dD."""
+    cdef int m = job.m, n = job.n, k = job.k
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
+    cdef Py_ssize_t e
+    cdef floating beta = <floating>job.beta
+    # dA: alpha dD op(B)^T (m x k), or its transpose alpha op(B) dD^T when ta.
+    if ta:
+        product_into(p[3], p[2], p[0], k, m, n, (TRANS_A if tb else 0) | TRANS_B, job.alpha, work)
+    else:
+        product_into(p[3], p[0], p[2], m, k, n, 0 if tb else TRANS_B, job.alpha, work)
+    # dB: alpha op(A)^T dD (k x n), or its transpose alpha dD^T op(A) when tb.
+    if tb:
+        product_into(p[4], p[0], p[1], n, k, m, TRANS_A | (TRANS_B if ta else 0), job.alpha, work)
+    else:
+        product_into(p[4], p[1], p[0], k, n, m, 0 if ta else TRANS_A, job.alpha, work)
+    if job.flags & WITH_C:
+        for e in range(<Py_ssize_t>m * n):
+            p[5][e] = beta * p[0][e]
+    return 0
+
+cdef int syrk_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    # C = alpha A A^T (A m x k), or alpha A^T A (A k x m) when TRANS_A; full symmetric result.
+    cdef int m = job.m, k = job.k
+    cdef bint ta = (job.flags & TRANS_A) != 0
+    if m == 0:
+        return 0
+    if direct(job):
+        # The whole product, exactly symmetric: entries (i, j) and (j, i) sum the same products
+        # in the same order.
+        if not ta:
+            transpose_into(work, p[0], m, k)
+        small_product(p[1], p[0], 1 if ta else k, m if ta else 1, p[0] if ta else work, m,
+                      m, m, k, <floating>job.alpha, 0, NULL)
+    else:
+        # Column-major 'U' of the result is its row-major lower triangle.
+        xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
+              0, p[1], ld(m))
+        mirror_triangle(p[1], m, True)
+    return 0
+
+cdef int syrk_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    # dA = alpha (dC + dC^T) A (m x k), or alpha A (dC + dC^T) when TRANS_A (A k x m); the
+    # symmetric sum is formed in scratch, so the batch is read once.
+    cdef int m = job.m, k = job.k, i, j
+    cdef floating* dc = p[0]
+    if m == 0 or k == 0:
+        return 0
+    for i in range(m):
+        for j in range(m):
+            work[i * m + j] = dc[i * m + j] + dc[j * m + i]
+    if direct(job):
+        if job.flags & TRANS_A:
+            small_product(p[2], p[1], m, 1, work, m, k, m, m, <floating>job.alpha, 0, NULL)
+        else:
+            small_product(p[2], work, m, 1, p[1], k, m, k, m, <floating>job.alpha, 0, NULL)
+    # Column-major views: A is A^T; the products are their transposes, S symmetric.
+    elif job.flags & TRANS_A:
+        xgemm(c'N', c'N', m, k, m, <floating>job.alpha, work, m, p[1], m, 0, p[2], m)
+    else:
+        xgemm(c'N', c'N', k, m, m, <floating>job.alpha, p[1], k, work, m, 0, p[2], k)
+    return 0
+
+
+cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
+                     int* status) noexcept nogil:
+    """gemm_one for LANES small matrices: D = alpha op(A) op(B) + beta C, op(B) held transposed
+    so that both factors of every inner product are contiguous. BLAS semantics: beta == 0
+    ignores C and alpha == 0 ignores A and B."""
+    cdef int m = job.m, n = job.n, k = job.k, i, j, v
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
+    cdef floating alpha = <floating>job.alpha
+    cdef floating beta = <floating>job.beta if p[2 * LANES] != NULL else 0
+    cdef floating* a = w
+    cdef floating* bt = a + <Py_ssize_t>m * k * LANES
+    cdef floating* d = bt + <Py_ssize_t>n * k * LANES
+    cdef floating acc[LANES]
+    cdef Py_ssize_t ij, e
+    if beta != 0:
+        gather(d, p + 2 * LANES, m, n, 0, n, 1, False)
+        for e in range(<Py_ssize_t>m * n * LANES):
+            d[e] = beta * d[e]
+    else:
+        for e in range(<Py_ssize_t>m * n * LANES):
+            d[e] = 0
+    if alpha != 0 and k > 0:
+        gather(a, p, m, k, 0, 1 if ta else k, m if ta else 1, False)
+        gather(bt, p + LANES, n, k, 0, k if tb else 1, 1 if tb else n, False)
+        for i in range(m):
+            for j in range(n):
+                for v in range(LANES):
+                    acc[v] = 0
+                add_dot(acc, a + i * k * LANES, LANES, bt + j * k * LANES, LANES, k)
+                ij = (i * n + j) * LANES
+                for v in range(LANES):
+                    d[ij + v] = d[ij + v] + alpha * acc[v]
+    if job.flags & TRIANGLE:
+        keep_triangle(d, m, n, (job.flags & LOWER) != 0)
+    scatter(p + 3 * LANES, count, d, m, n, 0, n, 1)

@@ -1,0 +1,172 @@
+# Triangular products and solves (trmm, trsm), the fused trsm gradient, per matrix and
+# interleaved.
+# Included by _lapack.pyx: one Cython module, so the kernels inline across files.
+
+cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexcept nogil:
+    # C = alpha op(A) B (or alpha B op(A) when RIGHT) on C, which holds a copy of B (m x n).
+    cdef int m = job.m, n = job.n
+    cdef int na = n if job.flags & RIGHT else m
+    cdef char side = c'L' if job.flags & RIGHT else c'R'
+    cdef char uplo = c'U' if job.flags & LOWER else c'L'
+    cdef char trans = c'T' if job.flags & TRANS_A else c'N'
+    if solve:
+        xtrsm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
+    else:
+        xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
+
+cdef int trmm_one(const Job* job, floating** p) noexcept nogil:
+    if job.m == 0 or job.n == 0:
+        return 0
+    copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
+    triangular_call(job, p, False)
+    return 0
+
+cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
+    cdef int na = job.n if job.flags & RIGHT else job.m
+    cdef int status
+    if job.m == 0 or job.n == 0:
+        return 0
+    if not triangle_finite(p[0], na, job.flags & LOWER) or not all_finite(p[1], <Py_ssize_t>job.m * job.n):
+        return NONFINITE
+    status = first_zero_diagonal(p[0], na)
+    if status:
+        return status
+    copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
+    triangular_call(job, p, True)
+    return 0
+
+cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dA, dB) of trsm from (A, X, dX), the forward's flags and alpha: Y = op(A)^-T dX (on the
+    right: dX op(A)^-T), dB = alpha Y and d op(A) = -Y X^T (right: -X^T Y), kept on the triangle
+    that is read. Status as trsm_one on (A, dX)."""
+    cdef Job solve = job[0]
+    cdef floating* q[3]
+    cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
+    cdef int t = job.n if right else job.m, status
+    cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
+    solve.flags, solve.alpha = job.flags ^ TRANS_A, 1
+    q[0], q[1], q[2] = p[0], p[2], p[4]
+    status = trsm_one(&solve, q)                       # Y, in dB's place
+    if status or t == 0:
+        return status
+    # Row-major products giving d op(A) transposed back to dA: left -Y X^T (or -X Y^T when
+    # transposed), right -X^T Y (or -Y^T X).
+    if job.m == 0 or job.n == 0:
+        memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
+    elif transposed != right:
+        product_into(p[3], p[1], p[4], t, t, job.m if right else job.n,
+                     TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B), -1, work)
+    else:
+        product_into(p[3], p[4], p[1], t, t, job.m if right else job.n,
+                     TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B), -1, work)
+    if job.alpha != 1:
+        for i in range(count):
+            p[4][i] = p[4][i] * <floating>job.alpha
+    return 0
+
+
+ctypedef struct LowerForm:
+    int t                   # order of A
+    int c                   # columns of B' (B, or B^T on the right side)
+    bint reversed           # T = J T0 J, J the reversal, because T0 is upper
+    Py_ssize_t a_at, a_row, a_col       # gather steps of T from A
+    Py_ssize_t b_at, b_row, b_col       # and of B' from B (of X' from X)
+
+cdef inline LowerForm lower_form(const Job* job) noexcept nogil:
+    """The index maps that turn a trsm/trmm job (any side, triangle, transpose) into one with a
+    lower triangular T on the left: see triangular_lanes."""
+    cdef LowerForm g
+    cdef bint right = (job.flags & RIGHT) != 0, lower = (job.flags & LOWER) != 0
+    cdef bint transposed = ((job.flags & TRANS_A) != 0) != right    # T0 = op(A), or its transpose
+    g.t = job.n if right else job.m
+    g.c = job.m if right else job.n
+    g.reversed = lower == transposed
+    g.a_at, g.a_row, g.a_col = 0, (1 if transposed else g.t), (g.t if transposed else 1)
+    g.b_at, g.b_row, g.b_col = 0, (1 if right else job.n), (job.n if right else 1)
+    if g.reversed:
+        g.a_at, g.a_row, g.a_col = (g.t - 1) * (g.a_row + g.a_col), -g.a_row, -g.a_col
+        g.b_at, g.b_row = (g.t - 1) * g.b_row, -g.b_row
+    return g
+
+cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w, int* status,
+                           bint solve) noexcept nogil:
+    """trsm (``solve``) or trmm for LANES small matrices: C = alpha op(A)^-1 B, or alpha op(A) B,
+    with B @ op(A) instead when RIGHT. Every variant becomes C' = alpha T^-1 B' (or T B') with T
+    lower triangular: the right side transposes the problem (C^T = op(A)^T... B^T), and an
+    upper T is turned lower by reversing its row and column order (J T J, J the reversal),
+    which reverses the rows of B' and C'. Status as trsm_one: non-finite entries, then the
+    first zero on A's diagonal."""
+    cdef LowerForm g = lower_form(job)
+    cdef int t = g.t, c = g.c, i, j, k, v
+    cdef floating alpha = <floating>job.alpha
+    cdef floating* a = w
+    cdef floating* x = w + <Py_ssize_t>t * t * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef Py_ssize_t ij
+    gather(a, p, t, t, g.a_at, g.a_row, g.a_col, True)
+    gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+    if solve:
+        mark_nonfinite(a, t, t, True, status)
+        mark_nonfinite(x, t, c, False, status)
+        mark_zero_diagonal(a, t, g.reversed, status)
+        reciprocal_diagonal(inverse_diagonal, a, t)
+        for i in range(t):                       # forward substitution, row by row
+            for j in range(c):
+                ij = (i * c + j) * LANES
+                for v in range(LANES):
+                    s[v] = alpha * x[ij + v]
+                for k in range(i):
+                    for v in range(LANES):
+                        s[v] = s[v] - a[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
+                for v in range(LANES):
+                    x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+    else:
+        for i in range(t - 1, -1, -1):           # row i of T B' needs rows k <= i of B'
+            for j in range(c):
+                for v in range(LANES):
+                    s[v] = 0
+                for k in range(i + 1):
+                    for v in range(LANES):
+                        s[v] = s[v] + a[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
+                ij = (i * c + j) * LANES
+                for v in range(LANES):
+                    x[ij + v] = alpha * s[v]
+    scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
+
+cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                              int* status) noexcept nogil:
+    """trsm_backward_one for LANES small matrices, in the lower form of triangular_lanes: with
+    X' = alpha T^-1 B', Y' = T^-T dX', dB' = alpha Y' and dT = -Y' X'^T on T's lower triangle;
+    the same index maps carry dT back to A's read triangle and dB' to dB."""
+    cdef LowerForm g = lower_form(job)
+    cdef int t = g.t, c = g.c, i, j, k, v
+    cdef floating alpha = <floating>job.alpha
+    cdef floating* a = w
+    cdef floating* x = a + <Py_ssize_t>t * t * LANES
+    cdef floating* y = x + <Py_ssize_t>t * c * LANES
+    cdef floating s[LANES]
+    cdef floating inverse_diagonal[SMALL * LANES]
+    gather(a, p, t, t, g.a_at, g.a_row, g.a_col, True)
+    gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+    gather(y, p + 2 * LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+    mark_nonfinite(a, t, t, True, status)
+    mark_nonfinite(y, t, c, False, status)
+    mark_zero_diagonal(a, t, g.reversed, status)
+    reciprocal_diagonal(inverse_diagonal, a, t)
+    back_substitute(a, inverse_diagonal, y, t, c)             # Y' = T^-T dX'
+    for i in range(t):                           # dT = -Y' X'^T, lower triangle (over T)
+        for j in range(i + 1):
+            for v in range(LANES):
+                s[v] = 0
+            for k in range(c):
+                for v in range(LANES):
+                    s[v] = s[v] - y[(i * c + k) * LANES + v] * x[(j * c + k) * LANES + v]
+            for v in range(LANES):
+                a[(i * t + j) * LANES + v] = s[v]
+    keep_triangle(a, t, t, True)
+    for i in range(t * c):
+        for v in range(LANES):
+            y[i * LANES + v] = alpha * y[i * LANES + v]
+    scatter(p + 3 * LANES, count, a, t, t, g.a_at, g.a_row, g.a_col)
+    scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
