@@ -117,6 +117,8 @@ ctypedef struct Job:
     int k          # inner dimension (gemm, syrk)
     double alpha
     double beta
+    int lwork      # LAPACK workspace (elements) at the start of the scratch, per-matrix kernels
+    int liwork     # and the int workspace after it (plan_workspace)
 
 
 # ---- kernels, by family (kernels/*.pxi) --------------------------------------------------------
@@ -158,15 +160,15 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
     if job.op == OP_POTRS:
         return potrs_one(job, p)
     if job.op == OP_GELQF or job.op == OP_GEQRF:
-        return orthogonal_factor(job, p, job.op == OP_GELQF)
+        return orthogonal_factor(job, p, job.op == OP_GELQF, work)
     if job.op == OP_SYEVD:
-        return syevd_one(job, p)
+        return syevd_one(job, p, work)
     if job.op == OP_INVERSE:
-        return inverse_one(job, p)
+        return inverse_one(job, p, work)
     if job.op == OP_SLOGDET:
-        return slogdet_one(job, p)
+        return slogdet_one(job, p, work)
     if job.op == OP_POTRF_BACKWARD:
-        return potrf_backward_one(job, p)
+        return potrf_backward_one(job, p, work)
     if job.op == OP_SYEVD_BACKWARD:
         return syevd_backward_one(job, p, work)
     if job.op == OP_TRSM_BACKWARD:
@@ -175,7 +177,7 @@ cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept n
         return syrk_backward_one(job, p, work)
     if job.op == OP_GEMM_BACKWARD:
         return gemm_backward_one(job, p, work)
-    return cofactor_one(job, p)
+    return cofactor_one(job, p, work)
 
 cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
                            int* status) noexcept nogil:
@@ -304,6 +306,53 @@ cdef void plan(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, 2 * nn * LANES
 
 
+cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
+    # Scratch elements that hold ``count`` ints.
+    return <int>((count * sizeof(int) + sizeof(floating) - 1) // sizeof(floating))
+
+cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
+    """The scratch of the per-matrix kernels that call LAPACK, its workspace queries answered
+    once here for the whole batch (the kernels allocate nothing)."""
+    cdef int n = job.n, m = job.m, r, lq
+    cdef Py_ssize_t nn = <Py_ssize_t>n * n
+    cdef floating query = 0, query2 = 0
+    cdef floating dummy[1]
+    cdef int iquery = 0
+    job.lwork, job.liwork = 0, 0
+    r = min(m, n) if job.op == OP_GELQF or job.op == OP_GEQRF else n
+    if job.lanes > 1 or r == 0:       # the kernels return before any LAPACK call at order 0
+        return
+    dummy[0] = 0
+    if job.op == OP_POTRF_BACKWARD:
+        job.work = nn
+    elif job.op == OP_SYEVD:
+        xsyevd(n, dummy, max(n, 1), dummy, &query, -1, &iquery, -1)
+        job.lwork = workspace_size(query, 1 + 6 * n + 2 * n * n)
+        job.liwork = iquery if iquery > 3 + 5 * n else 3 + 5 * n
+        job.work = job.lwork + ints_in(kind, job.liwork)
+    elif job.op == OP_INVERSE:
+        xgetri(n, dummy, max(n, 1), NULL, &query, -1)
+        job.lwork = workspace_size(query, n)
+        job.work = job.lwork + ints_in(kind, n)
+    elif job.op == OP_SLOGDET:
+        job.work = nn + ints_in(kind, n)
+    elif job.op == OP_COFACTOR:
+        xgesdd(n, dummy, NULL, NULL, NULL, &query, -1, NULL)
+        job.lwork = workspace_size(query, 5 * n * n + 7 * n)
+        job.work = 3 * nn + 2 * n + job.lwork + ints_in(kind, 8 * n)
+    elif job.op == OP_GELQF or job.op == OP_GEQRF:
+        lq = job.op == OP_GELQF
+        r = m if lq else n            # the triangular factor's order (m <= n for LQ)
+        if lq:
+            xgeqrf(n, m, dummy, max(n, 1), NULL, &query, -1)
+            xorgqr(n, m, m, dummy, max(n, 1), NULL, &query2, -1)
+        else:
+            xgelqf(n, m, dummy, max(n, 1), NULL, &query, -1)
+            xorglq(n, m, n, dummy, max(n, 1), NULL, &query2, -1)
+        job.lwork = workspace_size(query if query > query2 else query2, n if lq else m)
+        job.work = job.lwork + r
+
+
 cdef Job planned(int op, int m, int n, int k) noexcept nogil:
     cdef Job job
     job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
@@ -368,6 +417,10 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         raise ValueError("kernel operands disagree on the batch length")
     job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
     plan(&job)
+    if is_double:
+        plan_workspace(<double*>NULL, &job)
+    else:
+        plan_workspace(<float*>NULL, &job)
     if op == OP_ORTHOGONAL_BACKWARD and job.lanes == 1:
         raise ValueError("the fused LQ/QR gradient exists for small matrices only")
     status = np.zeros(nbatch, dtype=np.intc)

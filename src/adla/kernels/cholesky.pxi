@@ -23,16 +23,17 @@ cdef inline void symmetrize(floating* a, int n) noexcept nogil:
             a[i * n + j] = s
             a[j * n + i] = s
 
-cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
+cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """dA of potrf from (dL, L): dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of
     L^T dL with its diagonal halved (Murray 2016), by a triangular product and two triangular
-    solves (BLAS-3). Upper factors use L = U^T. potrf_backward_lanes is the same for small n."""
+    solves (BLAS-3). Upper factors use L = U^T. potrf_backward_lanes is the same for small n.
+    work: one n x n matrix."""
     cdef int n = job.n, i, j
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* dl = p[0]
     cdef const floating* lf = p[1]
     cdef floating* da = p[2]
-    cdef floating* b
+    cdef floating* b = work
     cdef floating t
     if n == 0:
         return 0
@@ -43,9 +44,6 @@ cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
         return i
     # Column-major, the row-major buffers are transposed: lower L is an upper U with A = U^T U,
     # and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T.
-    b = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
-    if b == NULL:
-        return NO_MEMORY
     for i in range(n):
         for j in range(n):
             b[i * n + j] = dl[i * n + j] if (j <= i) == lower or i == j else 0
@@ -60,7 +58,6 @@ cdef int potrf_backward_one(const Job* job, floating** p) noexcept nogil:
             t = (b[i * n + j] if lower else b[j * n + i]) * <floating>0.5
             da[i * n + j] = t
             da[j * n + i] = t
-    free(b)
     if lower:
         xtrsm(c'L', c'U', c'N', n, n, 1, <floating*>lf, n, da, n)
         xtrsm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, da, n)

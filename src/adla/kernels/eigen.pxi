@@ -2,32 +2,18 @@
 # tridiagonalisation + implicit QL for orders up to 32.
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
-cdef int syevd_one(const Job* job, floating** p) noexcept nogil:
+cdef int syevd_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # Symmetric: row-major lower triangle is LAPACK's upper. Column-major eigenvector columns
-    # are row-major rows, which is the layout the API documents.
-    cdef int n = job.n, info, lwork, liwork, i, j, big
+    # are row-major rows, which is the layout the API documents. work: job.lwork elements of
+    # LAPACK workspace, then job.liwork ints (plan_workspace).
+    cdef int n = job.n, info, i, j, big
     cdef floating* u = p[1]
-    cdef floating query = 0
-    cdef int iquery = 0
-    cdef floating* work
-    cdef int* iwork
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, True):
         return NONFINITE
     copy(u, p[0], <Py_ssize_t>n * n)
-    xsyevd(n, u, n, p[2], &query, -1, &iquery, -1)
-    lwork = workspace_size(query, 1 + 6 * n + 2 * n * n)
-    liwork = iquery if iquery > 3 + 5 * n else 3 + 5 * n
-    work = <floating*>malloc(lwork * sizeof(floating))
-    iwork = <int*>malloc(liwork * sizeof(int))
-    if work == NULL or iwork == NULL:
-        free(work)
-        free(iwork)
-        return NO_MEMORY
-    info = xsyevd(n, u, n, p[2], work, lwork, iwork, liwork)
-    free(work)
-    free(iwork)
+    info = xsyevd(n, u, n, p[2], work, job.lwork, <int*>(work + job.lwork), job.liwork)
     # Deterministic signs: each row's entry of largest magnitude (first on ties) is positive.
     for i in range(n):
         big = 0

@@ -2,30 +2,19 @@
 # singular matrices).
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
-cdef int inverse_one(const Job* job, floating** p) noexcept nogil:
+cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed.
-    cdef int n = job.n, info, lwork
-    cdef floating query = 0
-    cdef floating* work
-    cdef int* ipiv
+    # work: job.lwork elements of getri workspace, then n pivots.
+    cdef int n = job.n, info
+    cdef int* ipiv = <int*>(work + job.lwork)
     if n == 0:
         return 0
     if not all_finite(p[0], <Py_ssize_t>n * n):
         return NONFINITE
     copy(p[1], p[0], <Py_ssize_t>n * n)
-    xgetri(n, p[1], n, NULL, &query, -1)
-    lwork = workspace_size(query, n)
-    work = <floating*>malloc(lwork * sizeof(floating))
-    ipiv = <int*>malloc(n * sizeof(int))
-    if work == NULL or ipiv == NULL:
-        free(work)
-        free(ipiv)
-        return NO_MEMORY
     info = xgetrf(n, p[1], n, ipiv)
     if info == 0:
-        info = xgetri(n, p[1], n, ipiv, work, lwork)
-    free(work)
-    free(ipiv)
+        info = xgetri(n, p[1], n, ipiv, work, job.lwork)
     return info
 
 
@@ -48,11 +37,12 @@ cdef inline floating lu_sign_logabs(floating* lu, int n, const int* ipiv, floati
     return sign
 
 
-cdef int slogdet_one(const Job* job, floating** p) noexcept nogil:
-    # det(A^T) = det(A): LAPACK's view of the row-major matrix is fine as it is.
+cdef int slogdet_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    # det(A^T) = det(A): LAPACK's view of the row-major matrix is fine as it is. work: the LU
+    # factors (n x n), then n pivots.
     cdef int n = job.n
-    cdef floating* lu
-    cdef int* ipiv
+    cdef floating* lu = work
+    cdef int* ipiv = <int*>(work + <Py_ssize_t>n * n)
     if n == 0:
         p[1][0] = 1
         p[2][0] = 0
@@ -61,52 +51,35 @@ cdef int slogdet_one(const Job* job, floating** p) noexcept nogil:
         p[1][0] = NAN
         p[2][0] = NAN
         return NONFINITE
-    lu = <floating*>malloc(<Py_ssize_t>n * n * sizeof(floating))
-    ipiv = <int*>malloc(n * sizeof(int))
-    if lu == NULL or ipiv == NULL:
-        free(lu)
-        free(ipiv)
-        return NO_MEMORY
     copy(lu, p[0], <Py_ssize_t>n * n)
     xgetrf(n, lu, n, ipiv)           # info > 0 (singular) shows as a zero pivot below
     p[1][0] = lu_sign_logabs(lu, n, ipiv, p[2])
-    free(lu)
-    free(ipiv)
     return 0
 
 
-cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
+cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """The cofactor matrix adj(A)^T = d det(A) / dA, exact also for singular A.
 
     With the SVD A = X S Y^T, adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
-    with entries prod_{j != i} s_j: no division, so rank n-1 is handled exactly.
+    with entries prod_{j != i} s_j: no division, so rank n-1 is handled exactly. work: three
+    n x n matrices, s and adj(s), job.lwork elements of gesdd workspace, then 8 n ints.
     """
-    cdef int n = job.n, info, lwork, i, j
+    cdef int n = job.n, info, i, j
     cdef Py_ssize_t nn = <Py_ssize_t>n * n
-    cdef floating query = 0, running, sign, logabs
-    cdef floating* a
-    cdef floating* u
-    cdef floating* vt
-    cdef floating* s
-    cdef floating* adj
-    cdef floating* work
-    cdef int* iwork
+    cdef floating running, sign, logabs
+    cdef floating* a = work
+    cdef floating* u = work + nn
+    cdef floating* vt = work + 2 * nn
+    cdef floating* s = work + 3 * nn
+    cdef floating* adj = work + 3 * nn + n
+    cdef floating* lapack_work = work + 3 * nn + 2 * n
+    cdef int* iwork = <int*>(lapack_work + job.lwork)
     if n == 0:
         return 0
     if not all_finite(p[0], nn):
         return NONFINITE
-    xgesdd(n, p[0], NULL, NULL, NULL, &query, -1, NULL)
-    lwork = workspace_size(query, 5 * n * n + 7 * n)
-    a = <floating*>malloc((3 * nn + 2 * n + lwork) * sizeof(floating))
-    iwork = <int*>malloc(8 * n * sizeof(int))
-    if a == NULL or iwork == NULL:
-        free(a)
-        free(iwork)
-        return NO_MEMORY
-    u, vt = a + nn, a + 2 * nn
-    s, adj, work = a + 3 * nn, a + 3 * nn + n, a + 3 * nn + 2 * n
     copy(a, p[0], nn)
-    info = xgesdd(n, a, s, u, vt, work, lwork, iwork)
+    info = xgesdd(n, a, s, u, vt, lapack_work, job.lwork, iwork)
     if info == 0:
         # Column-major, LAPACK factors A^T = u s vt; the row-major result C satisfies
         # C^T = det(u) det(vt) u adj(s) vt, which is what gemm writes into p[1].
@@ -128,6 +101,4 @@ cdef int cofactor_one(const Job* job, floating** p) noexcept nogil:
             for i in range(n):
                 u[i + j * n] *= sign * adj[j]
         xgemm(c'N', c'N', n, n, n, <floating>1, u, n, vt, n, <floating>0, p[1], n)
-    free(a)
-    free(iwork)
     return info

@@ -8,21 +8,19 @@ cdef inline void fill_nan(floating* a, Py_ssize_t count) noexcept nogil:
         a[i] = NAN
 
 
-cdef int orthogonal_factor(const Job* job, floating** p, bint lq) noexcept nogil:
+cdef int orthogonal_factor(const Job* job, floating** p, bint lq, floating* work) noexcept nogil:
     """Thin LQ (``lq``: A = L Q, m <= n) or QR (A = Q R, m >= n) of a row-major m x n matrix.
 
     Row-major A is column-major A^T, so the LQ of A is the QR of what LAPACK sees (and the QR of A
     its LQ): the factored buffer already holds Q, and the triangle LAPACK leaves is, read
     row-major, the transposed triangular factor we want. Signs are then flipped so that the
-    triangular factor has a non-negative diagonal.
+    triangular factor has a non-negative diagonal. work: job.lwork elements of LAPACK
+    workspace, then the r reflector scalars.
     """
     cdef int m = job.m, n = job.n, r = m if lq else n    # r: order of the triangular factor
-    cdef int rows = n if lq else m                      # the long side
     cdef floating* q = p[1]
     cdef floating* t = p[2]
-    cdef floating query = 0, query2 = 0
-    cdef floating* work
-    cdef int lwork, i, j, info
+    cdef int lwork = job.lwork, i, j, info
     if r == 0:
         return 0
     if not all_finite(p[0], <Py_ssize_t>m * n):
@@ -30,17 +28,7 @@ cdef int orthogonal_factor(const Job* job, floating** p, bint lq) noexcept nogil
         fill_nan(t, <Py_ssize_t>r * r)
         return NONFINITE
     copy(q, p[0], <Py_ssize_t>m * n)
-    # Column-major, q is r x rows... (lq: n x m with ld n; qr: n x m with ld n).
-    if lq:
-        xgeqrf(n, m, q, n, NULL, &query, -1)
-        xorgqr(n, m, m, q, n, NULL, &query2, -1)
-    else:
-        xgelqf(n, m, q, n, NULL, &query, -1)
-        xorglq(n, m, n, q, n, NULL, &query2, -1)
-    lwork = workspace_size(query if query > query2 else query2, rows)
-    work = <floating*>malloc((lwork + r) * sizeof(floating))
-    if work == NULL:
-        return NO_MEMORY
+    # Column-major, q is n x m with ld n, for lq and qr alike.
     if lq:
         info = xgeqrf(n, m, q, n, work + lwork, work, lwork)
     else:
@@ -54,7 +42,6 @@ cdef int orthogonal_factor(const Job* job, floating** p, bint lq) noexcept nogil
         info = xorgqr(n, m, m, q, n, work + lwork, work, lwork)
     else:
         info = xorglq(n, m, n, q, n, work + lwork, work, lwork)
-    free(work)
     # Non-negative diagonal: flip column j of L and row j of Q (lq), or row j of R and column j
     # of Q (qr).
     for j in range(r):
