@@ -151,7 +151,9 @@ static void adla_parallel_for(adla_chunk_fn run, void* ctx, Py_ssize_t nblocks, 
         free(scratch);
         return;
     }
-    int helpers = adla_pool_grow(threads - 1 < nblocks - 1 ? threads - 1 : (int)(nblocks - 1));
+    int wanted = threads - 1 < nblocks - 1 ? threads - 1 : (int)(nblocks - 1);
+    int started = adla_pool_grow(wanted);         /* the pool may hold more from earlier calls */
+    int helpers = started < wanted ? started : wanted;
     adla_job job;
     job.run = run;
     job.ctx = ctx;
