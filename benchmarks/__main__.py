@@ -302,16 +302,12 @@ def run(cases, repeats=5, rounds=1, stream=sys.stdout):
 # ---- adla between NumPy/PyTorch calls, and the shared-operand paths ---------------------------
 
 def per_call_ms(fn, calls=30, repeats=7):
-    """Best over ``repeats`` of the mean time of ``calls`` calls in a row (ms), after a warm-up."""
-    for _ in range(5):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+    """Best over ``repeats`` of the mean time of ``calls`` calls in a row (ms), after a short
+    warm-up: a loop, as a pipeline calls, rather than one call."""
+    def loop():
         for _ in range(calls):
             fn()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return 1e3 * best
+    return best_of(loop, repeats, warm_up=0.1) / calls
 
 
 # Settings that put the peers' idle threads to sleep at once: OpenBLAS's spin for about 0.1 s

@@ -17,6 +17,12 @@ Array = NDArray[np.floating]      # what every operator returns
 
 # ---- gemm ---------------------------------------------------------------------------------------
 
+def _result_shape(f, name, m, n):
+    """``name`` (gemm's C) must have the shape ``(m, n)`` of ``op(A)@op(B)``."""
+    f.require(name, -2, m, "rows (the rows of op(A)@op(B))")
+    f.require(name, -1, n, "columns (the columns of op(A)@op(B))")
+
+
 def _gemm_shapes(f, transpose_a, transpose_b, names=("A", "B")):
     a, b = names
     m, k = f.core_shape(a)[::-1] if transpose_a else f.core_shape(a)
@@ -68,8 +74,7 @@ def gemm(A: ArrayLike, B: ArrayLike, C: ArrayLike, *, transpose_a: bool = False,
     f = forward_call("gemm", dict(A=A, B=B, C=C))
     alpha, beta = scalar("gemm", "alpha", alpha), scalar("gemm", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
-    f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
-    f.require("C", -1, n, "columns (the columns of op(A)@op(B))")
+    _result_shape(f, "C", m, n)
     D = f.backend.gemm(f.stack("A"), f.stack("B"), f.stack("C"), transpose_a=transpose_a,
                        transpose_b=transpose_b, alpha=alpha, beta=beta)
     return f.result(D)
@@ -117,8 +122,7 @@ def gemm_backward(dD: ArrayLike, A: ArrayLike, B: ArrayLike, C: ArrayLike, *,
     f = backward_call("gemm", dict(dD=dD, A=A, B=B, C=C))
     alpha, beta = scalar("gemm_backward", "alpha", alpha), scalar("gemm_backward", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
-    f.require("C", -2, m, "rows (the rows of op(A)@op(B))")
-    f.require("C", -1, n, "columns (the columns of op(A)@op(B))")
+    _result_shape(f, "C", m, n)
     f.cotangent("dD", (m, n))
     if f.shared("A") != f.shared("B"):
         dD_ = f.stack("dD")

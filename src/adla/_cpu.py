@@ -160,9 +160,12 @@ def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
 
 def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
-    # A non-finite entry of one B_b fails only that matrix: such a batch goes matrix by matrix.
-    if shared(a, b) == 0 and _foldable(K.TRSM, b, m, n) and np.isfinite(b).all():
-        return _folded_triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
+    if shared(a, b) == 0 and _foldable(K.TRSM, b, m, n):
+        out, status = _folded_triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
+        # The kernel's finiteness check saw the whole stack: a non-finite entry fails only its
+        # own matrix, so such a batch (rare) is solved again matrix by matrix.
+        if status[0] != K.STATUS_NONFINITE:
+            return out, status
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
     return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags, alpha)
 

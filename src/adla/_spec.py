@@ -9,6 +9,7 @@ restated. Shapes that depend on options (``gemm``'s transposes) are checked by t
 rule; the core dimensions here are those with the default options.
 """
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Dict, Optional, Tuple
 
 FULL, SYMMETRIC, TRIANGULAR, DIAGONAL = "full", "symmetric", "triangular", "diagonal"
@@ -82,14 +83,16 @@ class Spec:
                 return o
         raise KeyError(f"{self.name} has no operand {name}")
 
+    @cached_property
+    def _ndims(self) -> Dict[str, int]:
+        # Once per spec: every call of the operator asks.
+        ndims = {o.name: len(o.core) for o in self.inputs + self.outputs}
+        ndims.update({"d" + o.name: len(o.core) for o in self.cotangent_outputs})
+        return ndims
+
     def core_ndims(self, names) -> Dict[str, int]:
         """The number of core axes of each named operand (cotangents: their output's)."""
-        ndims = self.__dict__.get("_ndims")
-        if ndims is None:           # once per spec: every call of the operator asks
-            ndims = {o.name: len(o.core) for o in self.inputs + self.outputs}
-            ndims.update({"d" + o.name: len(o.core) for o in self.cotangent_outputs})
-            object.__setattr__(self, "_ndims", ndims)
-        return {name: ndims[name] for name in names}
+        return {name: self._ndims[name] for name in names}
 
 
 def _op(name, *inputs, outputs, options=None, primals=(), cotangents=None):
