@@ -1,7 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """CPU kernels of adla: one batch driver over per-matrix kernels built on BLAS/LAPACK and, for
 batches of small matrices, interleaved kernels that take LANES matrices per call without BLAS
-(kernels/*.pxi, one file per family, included here; ``plan`` picks one or the other per job).
+(kernels/*.pxi, one file per family, included here). The operator table below names, for each
+operation, its planner (which of the two runs at a given size, and the scratch it needs) and
+its kernels; the driver reads only the table.
 
 Every operand is a C-ordered stack ``(nbatch, rows, cols)`` (or ``(1, rows, cols)`` for an operand
 broadcast across the batch). BLAS/LAPACK are column-major, so a row-major ``r x c`` matrix is, to
@@ -48,6 +50,7 @@ cdef enum:
     OP_ORTHOGONAL_BACKWARD = 16
     OP_SYRK_BACKWARD = 17
     OP_GEMM_BACKWARD = 18
+    NOPS = 19
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
@@ -119,6 +122,7 @@ ctypedef struct Job:
     double beta
     int lwork      # LAPACK workspace (elements) at the start of the scratch, per-matrix kernels
     int liwork     # and the int workspace after it (plan_workspace)
+    bint calls_blas     # the per-matrix kernel may call BLAS/LAPACK at this size
 
 
 # ---- kernels, by family (kernels/*.pxi) --------------------------------------------------------
@@ -131,6 +135,7 @@ ctypedef struct Job:
 # the compiler turns into vector instructions. A short last block repeats its last matrix in
 # the spare lanes; their results are not written back.
 
+# Generated at build time (kernels/generate_wrappers.py): one wrapper per BLAS/LAPACK routine.
 include "kernels/wrappers.pxi"
 include "kernels/helpers.pxi"
 include "kernels/lanes.pxi"
@@ -142,61 +147,112 @@ include "kernels/eigen.pxi"
 include "kernels/lu.pxi"
 
 
+# ---- the operator table -----------------------------------------------------------------------
+# One row per operation code: how a job is planned at its size and which kernels run it. The
+# kernels and planners live in their family's file; the driver below reads only this table.
+
+ctypedef void (*Planner)(Job*) noexcept nogil
+ctypedef void (*WorkspaceDouble)(double*, Job*) noexcept nogil
+ctypedef void (*WorkspaceFloat)(float*, Job*) noexcept nogil
+ctypedef int (*OneDouble)(const Job*, double**, double*) noexcept nogil
+ctypedef int (*OneFloat)(const Job*, float**, float*) noexcept nogil
+ctypedef void (*LanesDouble)(const Job*, double**, int, double*, int*) noexcept nogil
+ctypedef void (*LanesFloat)(const Job*, float**, int, float*, int*) noexcept nogil
+
+ctypedef struct Operator:
+    Planner plan                        # interleaved or not, scratch, BLAS use; NULL: defaults
+    WorkspaceDouble workspace_double    # LAPACK workspace of the per-matrix kernel; NULL: none
+    WorkspaceFloat workspace_float
+    OneDouble one_double                # the per-matrix kernel; NULL: none
+    OneFloat one_float
+    LanesDouble lanes_double            # the interleaved kernel; NULL: none
+    LanesFloat lanes_float
+
+cdef Operator OPERATORS[NOPS]
+
+cdef void declare(int op, Planner plan, WorkspaceDouble workspace_double,
+                  WorkspaceFloat workspace_float, OneDouble one_double, OneFloat one_float,
+                  LanesDouble lanes_double, LanesFloat lanes_float) noexcept:
+    OPERATORS[op] = Operator(plan, workspace_double, workspace_float, one_double, one_float,
+                             lanes_double, lanes_float)
+
+#       operation               planner                    workspace (double, float)
+#                               per-matrix kernel (double, float)
+#                               interleaved kernel (double, float)
+declare(OP_GEMM,                plan_gemm,                 NULL, NULL,
+        gemm_one[double], gemm_one[float], gemm_lanes[double], gemm_lanes[float])
+declare(OP_GEMM_BACKWARD,       plan_gemm_backward,        NULL, NULL,
+        gemm_backward_one[double], gemm_backward_one[float], NULL, NULL)
+declare(OP_SYRK,                plan_syrk,                 NULL, NULL,
+        syrk_one[double], syrk_one[float], NULL, NULL)
+declare(OP_SYRK_BACKWARD,       plan_syrk_backward,        NULL, NULL,
+        syrk_backward_one[double], syrk_backward_one[float], NULL, NULL)
+declare(OP_TRMM,                plan_triangular,           NULL, NULL,
+        trmm_one[double], trmm_one[float], triangular_lanes[double], triangular_lanes[float])
+declare(OP_TRSM,                plan_triangular,           NULL, NULL,
+        trsm_one[double], trsm_one[float], triangular_lanes[double], triangular_lanes[float])
+declare(OP_TRSM_BACKWARD,       plan_trsm_backward,        NULL, NULL,
+        trsm_backward_one[double], trsm_backward_one[float],
+        trsm_backward_lanes[double], trsm_backward_lanes[float])
+declare(OP_POTRF,               plan_potrf,                NULL, NULL,
+        potrf_one[double], potrf_one[float], potrf_lanes[double], potrf_lanes[float])
+declare(OP_POTRF_BACKWARD,      plan_potrf_backward,       NULL, NULL,
+        potrf_backward_one[double], potrf_backward_one[float],
+        potrf_backward_lanes[double], potrf_backward_lanes[float])
+declare(OP_POTRI,               NULL,                      NULL, NULL,
+        potri_one[double], potri_one[float], NULL, NULL)
+declare(OP_POTRS,               NULL,                      NULL, NULL,
+        potrs_one[double], potrs_one[float], NULL, NULL)
+declare(OP_GELQF,               plan_orthogonal,
+        workspace_orthogonal[double], workspace_orthogonal[float],
+        orthogonal_factor[double], orthogonal_factor[float],
+        orthogonal_lanes[double], orthogonal_lanes[float])
+declare(OP_GEQRF,               plan_orthogonal,
+        workspace_orthogonal[double], workspace_orthogonal[float],
+        orthogonal_factor[double], orthogonal_factor[float],
+        orthogonal_lanes[double], orthogonal_lanes[float])
+declare(OP_ORTHOGONAL_BACKWARD, plan_orthogonal_backward,  NULL, NULL, NULL, NULL,
+        orthogonal_backward_lanes[double], orthogonal_backward_lanes[float])
+declare(OP_SYEVD,               plan_syevd,
+        workspace_syevd[double], workspace_syevd[float],
+        syevd_one[double], syevd_one[float], eigen_lanes[double], eigen_lanes[float])
+declare(OP_SYEVD_BACKWARD,      plan_syevd_backward,       NULL, NULL,
+        syevd_backward_one[double], syevd_backward_one[float], NULL, NULL)
+declare(OP_INVERSE,             NULL,
+        workspace_inverse[double], workspace_inverse[float],
+        inverse_one[double], inverse_one[float], NULL, NULL)
+declare(OP_SLOGDET,             NULL,
+        workspace_slogdet[double], workspace_slogdet[float],
+        slogdet_one[double], slogdet_one[float], NULL, NULL)
+declare(OP_COFACTOR,            NULL,
+        workspace_cofactor[double], workspace_cofactor[float],
+        cofactor_one[double], cofactor_one[float], NULL, NULL)
+
+
+cdef void plan(Job* job) noexcept nogil:
+    """Pick the interleaved kernel (job.lanes = LANES) where the table's planner says it fits
+    this size, and the scratch each thread needs; no LAPACK call."""
+    job.lanes, job.work, job.lwork, job.liwork, job.calls_blas = 1, 0, 0, 0, True
+    if OPERATORS[job.op].plan != NULL:
+        OPERATORS[job.op].plan(job)
+    if job.lanes > 1:
+        job.calls_blas = False
+
+cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
+    """The scratch of the per-matrix kernels that call LAPACK, its workspace queries answered
+    once here for the whole batch (the kernels allocate nothing). They return before any
+    LAPACK call on empty matrices."""
+    if job.lanes > 1 or min(job.m, job.n) == 0:
+        return
+    if floating is double:
+        if OPERATORS[job.op].workspace_double != NULL:
+            OPERATORS[job.op].workspace_double(kind, job)
+    else:
+        if OPERATORS[job.op].workspace_float != NULL:
+            OPERATORS[job.op].workspace_float(kind, job)
+
+
 # ---- the one batch driver ---------------------------------------------------------------------
-
-cdef inline int run_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    if job.op == OP_GEMM:
-        return gemm_one(job, p, work)
-    if job.op == OP_SYRK:
-        return syrk_one(job, p, work)
-    if job.op == OP_TRMM:
-        return trmm_one(job, p)
-    if job.op == OP_TRSM:
-        return trsm_one(job, p)
-    if job.op == OP_POTRF:
-        return potrf_one(job, p)
-    if job.op == OP_POTRI:
-        return potri_one(job, p)
-    if job.op == OP_POTRS:
-        return potrs_one(job, p)
-    if job.op == OP_GELQF or job.op == OP_GEQRF:
-        return orthogonal_factor(job, p, job.op == OP_GELQF, work)
-    if job.op == OP_SYEVD:
-        return syevd_one(job, p, work)
-    if job.op == OP_INVERSE:
-        return inverse_one(job, p, work)
-    if job.op == OP_SLOGDET:
-        return slogdet_one(job, p, work)
-    if job.op == OP_POTRF_BACKWARD:
-        return potrf_backward_one(job, p, work)
-    if job.op == OP_SYEVD_BACKWARD:
-        return syevd_backward_one(job, p, work)
-    if job.op == OP_TRSM_BACKWARD:
-        return trsm_backward_one(job, p, work)
-    if job.op == OP_SYRK_BACKWARD:
-        return syrk_backward_one(job, p, work)
-    if job.op == OP_GEMM_BACKWARD:
-        return gemm_backward_one(job, p, work)
-    return cofactor_one(job, p, work)
-
-cdef inline void run_lanes(const Job* job, floating** p, int count, floating* work,
-                           int* status) noexcept nogil:
-    if job.op == OP_POTRF:
-        potrf_lanes(job, p, count, work, status)
-    elif job.op == OP_GEMM:
-        gemm_lanes(job, p, count, work, status)
-    elif job.op == OP_TRSM or job.op == OP_TRMM:
-        triangular_lanes(job, p, count, work, status, job.op == OP_TRSM)
-    elif job.op == OP_TRSM_BACKWARD:
-        trsm_backward_lanes(job, p, count, work, status)
-    elif job.op == OP_GELQF or job.op == OP_GEQRF:
-        orthogonal_lanes(job, p, count, work, status, job.op == OP_GELQF)
-    elif job.op == OP_ORTHOGONAL_BACKWARD:
-        orthogonal_backward_lanes(job, p, count, work, status)
-    elif job.op == OP_POTRF_BACKWARD:
-        potrf_backward_lanes(job, p, count, work, status)
-    elif job.op == OP_SYEVD:
-        eigen_lanes(job, p, count, work, status)
 
 cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
                     Py_ssize_t nbatch, Py_ssize_t block, floating* work,
@@ -214,7 +270,10 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     if job.lanes == 1:
         for i in range(noperands):
             p[i] = base[i] + first * step[i] if base[i] != NULL else NULL
-        status[first] = run_one(job, p, work)
+        if floating is double:
+            status[first] = OPERATORS[job.op].one_double(job, p, work)
+        else:
+            status[first] = OPERATORS[job.op].one_float(job, p, work)
         return
     count = <int>min(<Py_ssize_t>LANES, nbatch - first)
     for i in range(noperands):
@@ -223,7 +282,10 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
             p[i * LANES + v] = base[i] + b * step[i] if base[i] != NULL else NULL
     for v in range(LANES):
         lane_status[v] = 0
-    run_lanes(job, p, count, work, lane_status)
+    if floating is double:
+        OPERATORS[job.op].lanes_double(job, p, count, work, lane_status)
+    else:
+        OPERATORS[job.op].lanes_float(job, p, count, work, lane_status)
     for v in range(count):
         status[first + v] = lane_status[v]
 
@@ -271,91 +333,11 @@ cdef void drive(const Job* job, void** base, const Py_ssize_t* step, int noperan
                       (nbatch + job.lanes - 1) // job.lanes, threads)
 
 
-cdef void plan(Job* job) noexcept nogil:
-    """Pick the interleaved kernels (job.lanes = LANES) where they exist for this size, and the
-    scratch each thread needs for them."""
-    cdef Py_ssize_t n = job.n, nn = n * n
-    job.lanes, job.work = 1, 0
-    if job.op == OP_SYEVD_BACKWARD:
-        job.work = 2 * nn
-    if job.op == OP_SYRK_BACKWARD:
-        job.work = <Py_ssize_t>job.m * job.m
-    if (job.op == OP_GEMM or job.op == OP_SYRK) and direct(job):
-        job.work = <Py_ssize_t>job.n * job.k       # op(B), or A^T, transposed
-    if job.op == OP_TRSM_BACKWARD:
-        job.work = <Py_ssize_t>job.m * job.n       # its gemm's transposed operand
-    if job.op == OP_GEMM_BACKWARD:
-        job.work = max(<Py_ssize_t>job.m * job.n, max(job.m, job.n) * <Py_ssize_t>job.k)
-    if job.op == OP_POTRF and n <= SMALL:
-        job.lanes, job.work = LANES, nn * LANES
-    elif job.op == OP_POTRF_BACKWARD and n <= SMALL:
-        job.lanes, job.work = LANES, 2 * nn * LANES
-    elif job.op == OP_GEMM and job.m <= SMALL_GEMM and job.n <= SMALL_GEMM \
-            and job.k <= SMALL_GEMM and job.n % 4 != 0:
-        job.lanes = LANES
-        job.work = <Py_ssize_t>(job.m * job.k + job.n * job.k + job.m * job.n) * LANES
-    elif (job.op == OP_TRSM or job.op == OP_TRMM or job.op == OP_TRSM_BACKWARD) \
-            and job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m + job.n) * (job.m + job.n) * LANES
-    elif (job.op == OP_GELQF or job.op == OP_GEQRF) and job.m <= SMALL_DENSE \
-            and job.n <= SMALL_DENSE and job.m > 0 and job.n > 0:
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.m * job.n * LANES
-    elif job.op == OP_ORTHOGONAL_BACKWARD and job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
-        job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
-    elif job.op == OP_SYEVD and 0 < n <= SMALL:
-        job.lanes, job.work = LANES, 2 * nn * LANES
-
-
-cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
-    # Scratch elements that hold ``count`` ints.
-    return <int>((count * sizeof(int) + sizeof(floating) - 1) // sizeof(floating))
-
-cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
-    """The scratch of the per-matrix kernels that call LAPACK, its workspace queries answered
-    once here for the whole batch (the kernels allocate nothing)."""
-    cdef int n = job.n, m = job.m, r, lq
-    cdef Py_ssize_t nn = <Py_ssize_t>n * n
-    cdef floating query = 0, query2 = 0
-    cdef floating dummy[1]
-    cdef int iquery = 0
-    job.lwork, job.liwork = 0, 0
-    r = min(m, n) if job.op == OP_GELQF or job.op == OP_GEQRF else n
-    if job.lanes > 1 or r == 0:       # the kernels return before any LAPACK call at order 0
-        return
-    dummy[0] = 0
-    if job.op == OP_POTRF_BACKWARD:
-        job.work = nn
-    elif job.op == OP_SYEVD:
-        xsyevd(n, dummy, max(n, 1), dummy, &query, -1, &iquery, -1)
-        job.lwork = workspace_size(query, 1 + 6 * n + 2 * n * n)
-        job.liwork = iquery if iquery > 3 + 5 * n else 3 + 5 * n
-        job.work = job.lwork + ints_in(kind, job.liwork)
-    elif job.op == OP_INVERSE:
-        xgetri(n, dummy, max(n, 1), NULL, &query, -1)
-        job.lwork = workspace_size(query, n)
-        job.work = job.lwork + ints_in(kind, n)
-    elif job.op == OP_SLOGDET:
-        job.work = nn + ints_in(kind, n)
-    elif job.op == OP_COFACTOR:
-        xgesdd(n, dummy, NULL, NULL, NULL, &query, -1, NULL)
-        job.lwork = workspace_size(query, 5 * n * n + 7 * n)
-        job.work = 3 * nn + 2 * n + job.lwork + ints_in(kind, 8 * n)
-    elif job.op == OP_GELQF or job.op == OP_GEQRF:
-        lq = job.op == OP_GELQF
-        r = m if lq else n            # the triangular factor's order (m <= n for LQ)
-        if lq:
-            xgeqrf(n, m, dummy, max(n, 1), NULL, &query, -1)
-            xorgqr(n, m, m, dummy, max(n, 1), NULL, &query2, -1)
-        else:
-            xgelqf(n, m, dummy, max(n, 1), NULL, &query, -1)
-            xorglq(n, m, n, dummy, max(n, 1), NULL, &query2, -1)
-        job.lwork = workspace_size(query if query > query2 else query2, n if lq else m)
-        job.work = job.lwork + r
-
-
-cdef Job planned(int op, int m, int n, int k) noexcept nogil:
+cdef Job planned(int op, int m, int n, int k, int flags=0) except *:
     cdef Job job
-    job.op, job.flags, job.m, job.n, job.k = op, 0, m, n, k
+    if not 0 <= op < NOPS:
+        raise ValueError(f"no kernel has operation code {op}")
+    job.op, job.flags, job.m, job.n, job.k = op, flags, m, n, k
     plan(&job)
     return job
 
@@ -367,10 +349,7 @@ def interleaved(int op, int m, int n, int k=0):
 
 def calls_blas(int op, int m, int n, int k=0):
     """Whether kernel ``op`` may call BLAS/LAPACK at this size (not interleaved, no direct loops)."""
-    cdef Job job = planned(op, m, n, k)
-    if job.lanes > 1:
-        return False
-    return not (op in (OP_GEMM, OP_SYRK, OP_GEMM_BACKWARD, OP_SYRK_BACKWARD) and direct(&job))
+    return planned(op, m, n, k).calls_blas
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
@@ -415,14 +394,14 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     nbatch = 0 if 0 in lengths else max(lengths)
     if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
         raise ValueError("kernel operands disagree on the batch length")
-    job.op, job.flags, job.m, job.n, job.k, job.alpha, job.beta = op, flags, m, n, k, alpha, beta
-    plan(&job)
+    job = planned(op, m, n, k, flags)
+    job.alpha, job.beta = alpha, beta
     if is_double:
         plan_workspace(<double*>NULL, &job)
     else:
         plan_workspace(<float*>NULL, &job)
-    if op == OP_ORTHOGONAL_BACKWARD and job.lanes == 1:
-        raise ValueError("the fused LQ/QR gradient exists for small matrices only")
+    if job.lanes == 1 and OPERATORS[op].one_double == NULL:
+        raise ValueError(f"kernel {op} has no per-matrix form: it runs on small matrices only")
     status = np.zeros(nbatch, dtype=np.intc)
     cdef int[::1] status_view = status
     if nbatch == 0:

@@ -1,7 +1,7 @@
 # Cholesky: potrf, its gradient, potri, potrs, per matrix and interleaved.
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
-cdef int potrf_one(const Job* job, floating** p) noexcept nogil:
+cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int n = job.n, info
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
@@ -68,7 +68,7 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
     return 0
 
 
-cdef int potri_one(const Job* job, floating** p) noexcept nogil:
+cdef int potri_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int n = job.n, info
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
@@ -80,7 +80,7 @@ cdef int potri_one(const Job* job, floating** p) noexcept nogil:
     mirror_triangle(p[1], n, lower)
     return info
 
-cdef int potrs_one(const Job* job, floating** p) noexcept nogil:
+cdef int potrs_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # X = (L L^T)^-1 B, B n x k. Column-major: X^T = B^T A^-1, two right-side solves.
     cdef int n = job.m, k = job.n, status
     cdef bint lower = (job.flags & LOWER) != 0
@@ -191,3 +191,16 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
                     x_j[k * LANES + v] = x_j[k * LANES + v] - s[v] * l_i[k * LANES + v]
     mirror_lower(x, n)
     scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
+
+
+# Planning (the operator table in _lapack.pyx).
+
+cdef void plan_potrf(Job* job) noexcept nogil:
+    if job.n <= SMALL:
+        job.lanes, job.work = LANES, <Py_ssize_t>job.n * job.n * LANES
+
+cdef void plan_potrf_backward(Job* job) noexcept nogil:
+    if job.n <= SMALL:
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+    elif job.n > 0:
+        job.work = <Py_ssize_t>job.n * job.n       # L^T dL

@@ -287,3 +287,23 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
             row = p[LANES + v] + <Py_ssize_t>i * n
             for j in range(n):
                 row[j] = u[(order[i] * n + j) * LANES + v]
+
+
+# Planning (the operator table in _lapack.pyx).
+
+cdef void plan_syevd(Job* job) noexcept nogil:
+    if 0 < job.n <= SMALL:
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+
+cdef void workspace_syevd(floating* kind, Job* job) noexcept nogil:
+    cdef int n = job.n, iquery = 0
+    cdef floating query = 0
+    cdef floating dummy[1]
+    dummy[0] = 0
+    xsyevd(n, dummy, max(n, 1), dummy, &query, -1, &iquery, -1)
+    job.lwork = workspace_size(query, 1 + 6 * n + 2 * n * n)
+    job.liwork = iquery if iquery > 3 + 5 * n else 3 + 5 * n
+    job.work = job.lwork + ints_in(kind, job.liwork)
+
+cdef void plan_syevd_backward(Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>2 * job.n * job.n       # M and T

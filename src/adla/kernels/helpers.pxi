@@ -57,3 +57,16 @@ cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept n
                 a[i * n + j] = a[j * n + i]
             else:
                 a[j * n + i] = a[i * n + j]
+
+cdef inline int ld(int x) noexcept nogil:
+    # BLAS rejects a leading dimension of 0 even for empty matrices.
+    return x if x > 1 else 1
+
+cdef inline int workspace_size(floating query, int least) noexcept nogil:
+    # LAPACK reports the optimal workspace as a float in work[0] of a lwork = -1 call.
+    cdef int size = <int>query
+    return size if size > least else least
+
+cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
+    # Scratch elements that hold ``count`` ints.
+    return <int>((count * sizeof(int) + sizeof(floating) - 1) // sizeof(floating))

@@ -102,3 +102,27 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
                 u[i + j * n] *= sign * adj[j]
         xgemm(c'N', c'N', n, n, n, <floating>1, u, n, vt, n, <floating>0, p[1], n)
     return info
+
+
+# Workspace (the operator table in _lapack.pyx): the LAPACK queries answered once per call.
+
+cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
+    cdef int n = job.n
+    cdef floating query = 0
+    cdef floating dummy[1]
+    dummy[0] = 0
+    xgetri(n, dummy, max(n, 1), NULL, &query, -1)
+    job.lwork = workspace_size(query, n)
+    job.work = job.lwork + ints_in(kind, n)
+
+cdef void workspace_slogdet(floating* kind, Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>job.n * job.n + ints_in(kind, job.n)
+
+cdef void workspace_cofactor(floating* kind, Job* job) noexcept nogil:
+    cdef int n = job.n
+    cdef floating query = 0
+    cdef floating dummy[1]
+    dummy[0] = 0
+    xgesdd(n, dummy, NULL, NULL, NULL, &query, -1, NULL)
+    job.lwork = workspace_size(query, 5 * n * n + 7 * n)
+    job.work = <Py_ssize_t>3 * n * n + 2 * n + job.lwork + ints_in(kind, 8 * n)

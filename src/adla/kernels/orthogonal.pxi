@@ -8,8 +8,8 @@ cdef inline void fill_nan(floating* a, Py_ssize_t count) noexcept nogil:
         a[i] = NAN
 
 
-cdef int orthogonal_factor(const Job* job, floating** p, bint lq, floating* work) noexcept nogil:
-    """Thin LQ (``lq``: A = L Q, m <= n) or QR (A = Q R, m >= n) of a row-major m x n matrix.
+cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcept nogil:
+    """Thin LQ (gelqf: A = L Q, m <= n) or QR (A = Q R, m >= n) of a row-major m x n matrix.
 
     Row-major A is column-major A^T, so the LQ of A is the QR of what LAPACK sees (and the QR of A
     its LQ): the factored buffer already holds Q, and the triangle LAPACK leaves is, read
@@ -17,6 +17,7 @@ cdef int orthogonal_factor(const Job* job, floating** p, bint lq, floating* work
     triangular factor has a non-negative diagonal. work: job.lwork elements of LAPACK
     workspace, then the r reflector scalars.
     """
+    cdef bint lq = job.op == OP_GELQF
     cdef int m = job.m, n = job.n, r = m if lq else n    # r: order of the triangular factor
     cdef floating* q = p[1]
     cdef floating* t = p[2]
@@ -109,12 +110,13 @@ cdef inline void reflect(const floating* u, Py_ssize_t u_step, const floating* t
         for v in range(LANES):
             x[i * x_step + v] = x[i * x_step + v] - s[v] * u[i * u_step + v]
 
-cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w, int* status,
-                           bint lq) noexcept nogil:
+cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
+                           int* status) noexcept nogil:
     """orthogonal_factor for LANES small matrices: Householder QR of M (r x c, r >= c), where M
     is A for QR and A^T for LQ (A = L Q is A^T = Q^T L^T), then the thin Q accumulated from the
     reflectors backwards; signs flipped so that the triangular factor's diagonal is
     non-negative (reflectors: householder)."""
+    cdef bint lq = job.op == OP_GELQF
     cdef int m = job.m, n = job.n, i, j, k, v
     cdef int r = n if lq else m, c = m if lq else n
     cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
@@ -212,3 +214,31 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
     reciprocal_diagonal(inverse_diagonal, t, c)
     back_substitute(t, inverse_diagonal, dq, c, r)            # dA = L^-T W
     scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)
+
+
+# Planning (the operator table in _lapack.pyx).
+
+cdef void plan_orthogonal(Job* job) noexcept nogil:
+    # gelqf and geqrf
+    if job.m <= SMALL_DENSE and job.n <= SMALL_DENSE and job.m > 0 and job.n > 0:
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.m * job.n * LANES
+
+cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
+    cdef bint lq = job.op == OP_GELQF
+    cdef int m = job.m, n = job.n
+    cdef floating query = 0, query2 = 0
+    cdef floating dummy[1]
+    dummy[0] = 0
+    if lq:
+        xgeqrf(n, m, dummy, max(n, 1), NULL, &query, -1)
+        xorgqr(n, m, m, dummy, max(n, 1), NULL, &query2, -1)
+    else:
+        xgelqf(n, m, dummy, max(n, 1), NULL, &query, -1)
+        xorglq(n, m, n, dummy, max(n, 1), NULL, &query2, -1)
+    job.lwork = workspace_size(query if query > query2 else query2, n if lq else m)
+    job.work = job.lwork + (m if lq else n)        # and the reflector scalars
+
+cdef void plan_orthogonal_backward(Job* job) noexcept nogil:
+    # Interleaved only: larger matrices take the composed rule in Python.
+    if job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
+        job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES

@@ -203,3 +203,27 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
     if job.flags & TRIANGLE:
         keep_triangle(d, m, n, (job.flags & LOWER) != 0)
     scatter(p + 3 * LANES, count, d, m, n, 0, n, 1)
+
+
+# Planning (the operator table in _lapack.pyx): interleaved or not, scratch per thread, BLAS use.
+
+cdef void plan_gemm(Job* job) noexcept nogil:
+    job.calls_blas = not direct(job)
+    if direct(job):
+        job.work = <Py_ssize_t>job.n * job.k       # op(B), transposed
+    if job.m <= SMALL_GEMM and job.n <= SMALL_GEMM and job.k <= SMALL_GEMM and job.n % 4 != 0:
+        job.lanes = LANES
+        job.work = <Py_ssize_t>(job.m * job.k + job.n * job.k + job.m * job.n) * LANES
+
+cdef void plan_gemm_backward(Job* job) noexcept nogil:
+    job.calls_blas = not direct(job)
+    job.work = max(<Py_ssize_t>job.m * job.n, max(job.m, job.n) * <Py_ssize_t>job.k)
+
+cdef void plan_syrk(Job* job) noexcept nogil:
+    job.calls_blas = not direct(job)
+    if direct(job):
+        job.work = <Py_ssize_t>job.n * job.k       # A^T
+
+cdef void plan_syrk_backward(Job* job) noexcept nogil:
+    job.calls_blas = not direct(job)
+    job.work = <Py_ssize_t>job.m * job.m           # dC + dC^T

@@ -14,14 +14,14 @@ cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexc
     else:
         xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
 
-cdef int trmm_one(const Job* job, floating** p) noexcept nogil:
+cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if job.m == 0 or job.n == 0:
         return 0
     copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
     triangular_call(job, p, False)
     return 0
 
-cdef int trsm_one(const Job* job, floating** p) noexcept nogil:
+cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int na = job.n if job.flags & RIGHT else job.m
     cdef int status
     if job.m == 0 or job.n == 0:
@@ -46,7 +46,7 @@ cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcep
     cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
     solve.flags, solve.alpha = job.flags ^ TRANS_A, 1
     q[0], q[1], q[2] = p[0], p[2], p[4]
-    status = trsm_one(&solve, q)                       # Y, in dB's place
+    status = trsm_one(&solve, q, work)                 # Y, in dB's place
     if status or t == 0:
         return status
     # Row-major products giving d op(A) transposed back to dA: left -Y X^T (or -X Y^T when
@@ -88,14 +88,15 @@ cdef inline LowerForm lower_form(const Job* job) noexcept nogil:
         g.b_at, g.b_row = (g.t - 1) * g.b_row, -g.b_row
     return g
 
-cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w, int* status,
-                           bint solve) noexcept nogil:
-    """trsm (``solve``) or trmm for LANES small matrices: C = alpha op(A)^-1 B, or alpha op(A) B,
+cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
+                           int* status) noexcept nogil:
+    """trsm or trmm for LANES small matrices: C = alpha op(A)^-1 B, or alpha op(A) B,
     with B @ op(A) instead when RIGHT. Every variant becomes C' = alpha T^-1 B' (or T B') with T
     lower triangular: the right side transposes the problem (C^T = op(A)^T... B^T), and an
     upper T is turned lower by reversing its row and column order (J T J, J the reversal),
     which reverses the rows of B' and C'. Status as trsm_one: non-finite entries, then the
     first zero on A's diagonal."""
+    cdef bint solve = job.op == OP_TRSM
     cdef LowerForm g = lower_form(job)
     cdef int t = g.t, c = g.c, i, j, k, v
     cdef floating alpha = <floating>job.alpha
@@ -170,3 +171,22 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
             y[i * LANES + v] = alpha * y[i * LANES + v]
     scatter(p + 3 * LANES, count, a, t, t, g.a_at, g.a_row, g.a_col)
     scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+
+
+# Planning (the operator table in _lapack.pyx).
+
+cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
+    return job.m <= SMALL_DENSE and job.n <= SMALL_DENSE
+
+cdef inline Py_ssize_t triangular_lanes_work(const Job* job) noexcept nogil:
+    return <Py_ssize_t>2 * (job.m + job.n) * (job.m + job.n) * LANES
+
+cdef void plan_triangular(Job* job) noexcept nogil:
+    # trsm and trmm
+    if triangular_fits_lanes(job):
+        job.lanes, job.work = LANES, triangular_lanes_work(job)
+
+cdef void plan_trsm_backward(Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>job.m * job.n           # its gemm's transposed operand
+    if triangular_fits_lanes(job):
+        job.lanes, job.work = LANES, triangular_lanes_work(job)
