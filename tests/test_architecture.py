@@ -109,3 +109,23 @@ def test_public_functions_follow_their_specs():
             keyword = {p.name: p.default for p in params if p.kind == p.KEYWORD_ONLY}
             assert keyword == options, fn
         assert set(spec.backward_primals) <= {o.name for o in spec.inputs + spec.outputs}
+
+
+ADAPTERS = {"adla._dask", "adla._adapters", "adla.torch", "adla.jax"}
+
+
+def test_adapters_sit_on_top():
+    # The dask, PyTorch and JAX adapters read the operators and their specs; nothing below them
+    # imports them (the public package reaches _dask only lazily, for dask operands).
+    for name in sorted(set(GRAPH) - ADAPTERS - {"adla"}):
+        assert not GRAPH[name] & ADAPTERS, f"{name} imports {sorted(GRAPH[name] & ADAPTERS)}"
+    assert GRAPH["adla"] & ADAPTERS == {"adla._dask"}
+
+
+def test_import_adla_imports_no_optional_framework():
+    import subprocess
+    import sys
+    code = ("import sys, adla, numpy as np; adla.potrf(np.eye(3)); "
+            "print(sorted(m for m in ('dask', 'distributed', 'torch', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

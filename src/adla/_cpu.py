@@ -2,6 +2,7 @@
 ``_backend.py`` (stacks in, fresh stacks and per-matrix status out), which the GPU backend
 implements alike.
 """
+import contextlib
 import os
 import threading
 
@@ -43,17 +44,49 @@ def out_of_memory(status):
 
 _controller = None
 _controller_lock = threading.Lock()
+_blas_limit = None          # threadpoolctl's limiter while any call keeps BLAS to one thread
+_blas_users = 0
+_local = threading.local()  # .threads: this thread's share of the cores (thread_share)
 
 
+@contextlib.contextmanager
 def _single_threaded_blas():
-    """A context keeping BLAS to one thread while the pool runs the batch: OpenBLAS called from
-    several threads while threading itself can deadlock."""
-    global _controller
+    """Keep BLAS to one thread while the block runs: OpenBLAS called from several threads while
+    threading itself can deadlock. The limit is process-wide, so concurrent callers share it:
+    the first one sets it, the last one out restores BLAS's own setting."""
+    global _controller, _blas_limit, _blas_users
     with _controller_lock:
-        if _controller is None:
-            from threadpoolctl import ThreadpoolController
-            _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        if _blas_users == 0:
+            if _controller is None:
+                from threadpoolctl import ThreadpoolController
+                _controller = ThreadpoolController()
+            _blas_limit = _controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _controller_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
+
+
+@contextlib.contextmanager
+def thread_share(threads):
+    """Within the block, adla's calls from this thread run on at most ``threads`` threads, and
+    with ``threads == 1`` BLAS runs single-threaded too: for callers that run many adla calls
+    side by side (a dask worker's task threads), each with its share of the cores."""
+    previous = getattr(_local, "threads", None)
+    _local.threads = threads
+    try:
+        if threads == 1:
+            with _single_threaded_blas():
+                yield
+        else:
+            yield
+    finally:
+        _local.threads = previous
 
 
 def _flags(transpose_a=False, transpose_b=False, rightside=False, lower=False):
@@ -67,12 +100,16 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     lengths = [s.shape[0] for s in stacks]
     nbatch = 0 if 0 in lengths else max(lengths)
     outputs = tuple(_memory.empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
-    parallel = nbatch > 1 and K.max_threads() > 1
-    if parallel and K.calls_blas(op, m, n, k):
+    threads = K.max_threads()
+    share = getattr(_local, "threads", None)
+    if share is not None:
+        threads = min(threads, share)
+    threads = threads if nbatch > 1 else 1
+    if threads > 1 and K.calls_blas(op, m, n, k):
         with _single_threaded_blas():
-            status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, True)
+            status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
     else:
-        status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, parallel)
+        status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
     return outputs + (status,)
 
 

@@ -29,6 +29,11 @@ class LinAlgError(np.linalg.LinAlgError):
         super().__init__(message)
         self.indices = list(indices)
 
+    def __reduce__(self):
+        # Pickled with its indices (default exception pickling keeps only the message), so it
+        # arrives whole from another process: a dask worker, a multiprocessing pool.
+        return type(self), (str(self), self.indices)
+
 
 def _is_cupy(x):
     return type(x).__module__.partition(".")[0] == "cupy"

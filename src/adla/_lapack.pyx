@@ -353,14 +353,14 @@ def calls_blas(int op, int m, int n, int k=0):
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
-        double alpha=1.0, double beta=0.0, bint threaded=False):
+        double alpha=1.0, double beta=0.0, int threads=1):
     """Run kernel ``op`` over a batch; return the int32 status of each matrix.
 
     ``inputs`` and ``outputs`` are C-contiguous stacks ``(nbatch, ...)`` of one float dtype (an
     input may be None when optional, or have length 1 to be broadcast over the batch); kernels see
     them in that order, outputs last. ``m``, ``n``: rows and columns of the result; ``k``: inner
-    dimension. ``threaded``: run the batch on the thread pool (callers keep BLAS single-threaded
-    meanwhile). Callers validate shapes.
+    dimension. ``threads``: run the batch on that many threads of the pool (callers keep BLAS
+    single-threaded meanwhile). Callers validate shapes.
     """
     cdef void* base[MAX_OPERANDS]
     cdef Py_ssize_t step[MAX_OPERANDS]
@@ -406,7 +406,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     cdef int[::1] status_view = status
     if nbatch == 0:
         return status
-    cdef int threads = openmp.omp_get_max_threads() if threaded else 1
+    threads = max(1, min(threads, openmp.omp_get_max_threads()))
     with nogil:
         drive(&job, base, step, noperands, nbatch, &status_view[0], is_double, threads)
     return status

@@ -1,0 +1,58 @@
+"""What the adapters (dask, PyTorch, JAX) share: reading a public operator's call by its spec.
+
+An operator's arrays are its positional parameters (the spec's inputs for a forward; cotangents
+then primals for a backward), its options the keyword-only ones. The adapters are tables over
+``SPECS`` built with these helpers, so that no operator is restated in them.
+"""
+import inspect
+from dataclasses import dataclass
+from typing import Any, Dict, Tuple
+
+from ._spec import SPECS, Spec
+
+_SIGNATURES: Dict[Any, inspect.Signature] = {}
+
+
+@dataclass
+class BoundCall:
+    """One call of a public operator: its spec, whether it is the backward, its array operands
+    by name (``None`` for an absent optional one) and its options (defaults filled in)."""
+    fname: str
+    spec: Spec
+    backward: bool
+    operands: Dict[str, Any]
+    options: Dict[str, Any]
+
+    @property
+    def core(self) -> Dict[str, int]:
+        """The number of core axes of each operand."""
+        return self.spec.core_ndims(self.operands)
+
+    @property
+    def cotangents(self) -> Tuple[str, ...]:
+        return self.spec.cotangent_names if self.backward else ()
+
+
+def signature(fn) -> inspect.Signature:
+    found = _SIGNATURES.get(fn)
+    if found is None:
+        found = _SIGNATURES[fn] = inspect.signature(fn)
+    return found
+
+
+def operand_names(fn) -> Tuple[str, ...]:
+    return tuple(p.name for p in signature(fn).parameters.values()
+                 if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def bind(fn, args, kwargs) -> BoundCall:
+    """Read a call ``fn(*args, **kwargs)`` of public operator ``fn`` (TypeError, as Python's own,
+    for a wrong argument)."""
+    fname = fn.__name__
+    bound = signature(fn).bind(*args, **kwargs)
+    bound.apply_defaults()
+    names = operand_names(fn)
+    operands = {name: bound.arguments[name] for name in names}
+    options = {k: v for k, v in bound.arguments.items() if k not in operands}
+    return BoundCall(fname, SPECS[fname.removesuffix("_backward")], fname.endswith("_backward"),
+                     operands, options)

@@ -1,0 +1,201 @@
+"""adla's operators as JAX functions with a custom VJP: ``adla.jax.potrf(A)``.
+
+Every forward operator of adla, same name, operands and options (but no ``check``), takes JAX
+arrays and returns JAX arrays. It runs adla's CPU kernels through ``jax.pure_callback`` and
+differentiates through adla's backward functions (``jax.custom_vjp``), so it works under
+``jax.jit``, ``jax.grad``/``jax.vjp`` and ``jax.vmap`` (also with some operands mapped and others
+shared), in float32 and, with ``jax_enable_x64``, float64. Arrays on an accelerator are copied to
+the host for the call and the results back (the callback's own transfers).
+
+As in ``jax.numpy.linalg``, a matrix that fails gives NaN for that matrix, in the forward and in
+the backward (also where adla's ``gelqf_backward``/``geqrf_backward`` would raise). Reverse mode
+only: ``jax.jvp``/``jax.jacfwd`` are not supported.
+
+``import adla`` does not import JAX; ``import adla.jax`` does.
+"""
+import functools
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+import adla
+from ._adapters import bind, operand_names, signature
+from ._spec import SPECS
+
+__all__ = sorted(SPECS)
+
+
+def _dtype(x):
+    return jax.dtypes.canonicalize_dtype(x)
+
+
+def _pad(arrays, traced, core):
+    """Operands of a callback as adla sees them: ``k`` leading axes that vmap added (the same in
+    every operand), then each operand's own batch axes right-aligned to the longest (size-1 axes
+    inserted), then its core axes. Returns the padded arrays and the inserted counts."""
+    own = [len(t) - c for t, c in zip(traced, core)]
+    longest = max(own, default=0)
+    padded, inserted = [], []
+    for a, t, b in zip(arrays, traced, own):
+        k = a.ndim - len(t)
+        extra = longest - b
+        padded.append(a.reshape(a.shape[:k] + (1,) * extra + a.shape[k:]))
+        inserted.append((k, extra))
+    return padded, inserted
+
+
+def _unpad(g, where):
+    k, extra = where
+    return g.reshape(g.shape[:k] + g.shape[k + extra:])
+
+
+@functools.lru_cache(maxsize=None)
+def _function(fname, names, options, traced):
+    """The custom-VJP function of operator ``fname`` on operands ``names`` (the present ones, in
+    order) with ``options``, for operands of the traced shapes and dtypes ``traced``."""
+    spec = SPECS[fname]
+    forward, backward = getattr(adla, fname), getattr(adla, fname + "_backward")
+    options = dict(options)
+    shapes = [s for s, _ in traced]
+    core = [spec.core_ndims([n])[n] for n in names]
+    quiet = dict(options, check=False) if "check" in spec.options else options
+    bwd_options = {k: v for k, v in options.items() if k in spec.backward_options}
+
+    # Output shapes and dtypes from a call on an empty batch of the operands' core shapes.
+    sample = forward(**{n: np.empty((0,) + s[len(s) - c:], d)
+                        for n, (s, d), c in zip(names, traced, core)}, **quiet)
+    sample = sample if isinstance(sample, tuple) else (sample,)
+    batch = np.broadcast_shapes(*[s[:len(s) - c] for s, c in zip(shapes, core)])
+    out_types = tuple(jax.ShapeDtypeStruct(tuple(batch) + o.shape[1:], _dtype(o.dtype))
+                      for o in sample)
+    single = len(out_types) == 1
+
+    def run_forward(*arrays):
+        padded, _ = _pad([np.asarray(a) for a in arrays], shapes, core)
+        result = forward(**dict(zip(names, padded)), **quiet)
+        result = result if isinstance(result, tuple) else (result,)
+        return tuple(np.asarray(r, dtype=t.dtype) for r, t in zip(result, out_types))
+
+    def call_forward(*arrays):
+        outs = jax.pure_callback(run_forward, out_types, *arrays, vmap_method="expand_dims")
+        return outs
+
+    cotangent_at = [i for i, o in enumerate(spec.outputs) if o in spec.cotangent_outputs]
+    primal_names = spec.backward_primals
+    grad_names = [n for n in names if n in spec.differentiable]
+    grad_types = tuple(jax.ShapeDtypeStruct(s, _dtype(d))
+                       for n, (s, d) in zip(names, traced) if n in spec.differentiable)
+
+    def run_backward(*arrays):
+        # arrays: the operands, the outputs, then the cotangents of the outputs that have them.
+        arrays = [np.asarray(a) for a in arrays]
+        operands = arrays[:len(names)]
+        outputs = arrays[len(names):len(names) + len(out_types)]
+        cts = arrays[len(names) + len(out_types):]
+        traced_all = shapes + [t.shape for t in out_types] + [out_types[i].shape
+                                                              for i in cotangent_at]
+        core_all = core + [len(o.core) for o in spec.outputs] + [len(spec.outputs[i].core)
+                                                                 for i in cotangent_at]
+        padded, inserted = _pad(operands + outputs + cts, traced_all, core_all)
+        values = dict(zip(names, padded[:len(names)]))
+        values.update(zip((o.name for o in spec.outputs), padded[len(names):len(names) + len(outputs)]))
+        cotangents = padded[len(names) + len(outputs):]
+        primals = [values[p] for p in primal_names]
+        try:
+            grads = backward(*cotangents, *primals, **bwd_options)
+        except adla.LinAlgError as error:
+            grad_shapes = [padded[names.index(n)].shape for n in spec.differentiable]
+            grads = _nan_where_failed(backward, cotangents, primals, bwd_options, error.indices,
+                                      grad_shapes)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        by_name = dict(zip(spec.differentiable, grads))
+        return tuple(np.asarray(_unpad(by_name[n], inserted[names.index(n)]), dtype=t.dtype)
+                     for n, t in zip(grad_names, grad_types))
+
+    @jax.custom_vjp
+    def function(*arrays):
+        outs = call_forward(*arrays)
+        return outs[0] if single else outs
+
+    def function_fwd(*arrays):
+        outs = call_forward(*arrays)
+        return (outs[0] if single else outs), (arrays, outs)
+
+    def function_bwd(residuals, cts):
+        arrays, outs = residuals
+        cts = (cts,) if single else cts
+        taken = [cts[i] for i in cotangent_at]
+        # broadcast_all: every mapped operand arrives mapped, so that each gradient comes back
+        # per example (adla sums over the axes an operand was broadcast along).
+        grads = jax.pure_callback(run_backward, grad_types, *arrays, *outs, *taken,
+                                  vmap_method="broadcast_all")
+        grads = iter(grads)
+        return tuple(next(grads) if n in spec.differentiable else None for n in names)
+
+    function.defvjp(function_fwd, function_bwd)
+    return function
+
+
+def _nan_where_failed(backward, cotangents, primals, options, failed, shapes):
+    """The backward with NaN for the matrices at batch indices ``failed`` and the others as
+    usual: every operand broadcast to the whole batch (all have the same number of batch axes
+    here, see _pad), the failing matrices swapped for one that did not fail, their gradients
+    then set to NaN and each gradient summed back to its operand's shape ``shapes``."""
+    nb = len(failed[0])
+    batch = np.broadcast_shapes(*[a.shape[:nb] for a in primals])
+    failed = set(failed)
+    good = next((i for i in np.ndindex(*batch) if i not in failed), None)
+    if good is None:
+        return tuple(np.full(shape, np.nan) for shape in shapes)
+    full = []
+    for a in (*cotangents, *primals):
+        if a is not None:
+            a = np.broadcast_to(a, batch + a.shape[nb:]).copy()
+            for i in failed:
+                a[i] = a[good]
+        full.append(a)
+    grads = backward(*full, **options)
+    out = []
+    for g, shape in zip(grads if isinstance(grads, tuple) else (grads,), shapes):
+        g = np.array(g)
+        for i in failed:
+            g[i] = np.nan
+        axes = tuple(ax for ax, (n, m) in enumerate(zip(g.shape, shape)) if m == 1 and n != 1)
+        out.append(g.sum(axis=axes, keepdims=True) if axes else g)
+    return tuple(out)
+
+
+def _adapted(fname):
+    forward = getattr(adla, fname)
+    names = operand_names(forward)
+    params = [p for p in signature(forward).parameters.values() if p.name != "check"]
+
+    @functools.wraps(forward)
+    def operator(*args, **kwargs):
+        if "check" in kwargs:
+            raise TypeError(f"adla.jax.{fname} takes no check option: a failing matrix gives NaN")
+        bound = bind(forward, args, kwargs)
+        options = tuple(sorted((k, v) for k, v in bound.options.items() if k != "check"))
+        present = [n for n in names if bound.operands[n] is not None]
+        arrays = [jnp.asarray(bound.operands[n]) for n in present]
+        for i, (n, a) in enumerate(zip(present, arrays)):
+            if jnp.issubdtype(a.dtype, jnp.integer) or a.dtype == jnp.bool_:
+                arrays[i] = a.astype(_dtype(np.float64))     # as adla: float64 (float32 without x64)
+            elif a.dtype not in (jnp.float32, jnp.float64):
+                raise TypeError(f"adla.jax.{fname}: operand {n} has unsupported dtype {a.dtype}; "
+                                f"expected float32 or float64 (integer and bool arrays are "
+                                f"converted to floats)")
+        traced = tuple((tuple(a.shape), np.dtype(a.dtype)) for a in arrays)
+        return _function(fname, tuple(present), options, traced)(*arrays)
+    operator.__doc__ = (f"``adla.{fname}`` on JAX arrays with a custom VJP from "
+                        f"``adla.{fname}_backward``; same operands and options, without "
+                        f"``check`` (failures give NaN).\n\n" + (forward.__doc__ or ""))
+    operator.__signature__ = signature(forward).replace(parameters=params)
+    operator.__module__ = __name__
+    return operator
+
+
+for _name in SPECS:
+    globals()[_name] = _adapted(_name)
+del _name

@@ -1,0 +1,107 @@
+"""adla.jax: every operator of the harness under jax.grad (check_grads, float64 under x64), jit
+and vmap; NaN for failing matrices; bad input."""
+import numpy as np
+import pytest
+
+import adla
+from harness import CASES, CASE_IDS, DIMS, call_forward, make_inputs
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp  # noqa: E402
+from jax.test_util import check_grads  # noqa: E402
+import adla.jax as aj  # noqa: E402
+
+
+def structured(row, opts, name, t):
+    """``t`` shaped as the operator reads operand ``name`` (see test_torch.structured)."""
+    kind = row.structure(name, opts)
+    if kind == "sym":
+        lower = row.spec.operand(name).lower(opts)
+        part = jnp.tril(t, -1) if lower else jnp.triu(t, 1)
+        return part + jnp.swapaxes(part, -1, -2) + jnp.eye(t.shape[-1]) * t
+    if kind == "lower":
+        return jnp.tril(t)
+    if kind == "upper":
+        return jnp.triu(t)
+    return t
+
+
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_check_grads_and_values(row, opts):
+    opts = {k: v for k, v in opts.items() if k != "check"}
+    inputs = make_inputs(row, opts, [(2,)] * len(row.operands(opts, row.dims or DIMS)))
+    diff = [n for n in inputs if n in row.differentiable]
+
+    def f(*free):
+        operands = dict(inputs)
+        for n, t in zip(diff, free):
+            operands[n] = structured(row, opts, n, t)
+        out = getattr(aj, row.name)(*operands.values(), **opts)
+        if row.cotangents is None:
+            return out
+        return tuple(out[i] for i in row.cotangents)
+
+    check_grads(f, [jnp.asarray(inputs[n]) for n in diff], order=1, modes=["rev"],
+                atol=1e-5, rtol=1e-5)
+
+    out = jax.jit(lambda *xs: getattr(aj, row.name)(*xs, **opts))(*inputs.values())
+    expected = call_forward(row, opts, inputs)
+    for o, e in zip(out if isinstance(out, tuple) else (out,),
+                    expected if isinstance(expected, tuple) else (expected,)):
+        assert o.dtype == jnp.float64
+        np.testing.assert_array_equal(np.asarray(o), e)
+
+
+def spd(batch=(3,), n=4, seed=0):
+    X = np.random.default_rng(seed).standard_normal(batch + (n, n))
+    return X @ np.swapaxes(X, -1, -2) + n * np.eye(n)
+
+
+def test_vmap_with_shared_and_mapped_operands_and_grad():
+    Ls = adla.potrf(spd((5,)))
+    B = np.random.default_rng(1).standard_normal((3, 4, 2))
+    loss = lambda B, L: jnp.sum(aj.trsm(L, B) ** 2)   # noqa: E731
+    gB, gL = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1)), in_axes=(None, 0)))(B, Ls)
+    assert gB.shape == (5, 3, 4, 2) and gL.shape == (5, 4, 4)
+    for v in range(5):
+        X = adla.trsm(Ls[v], B)
+        dL, dB = adla.trsm_backward(2 * X, Ls[v], B, X)
+        np.testing.assert_allclose(gL[v], dL, rtol=1e-12)
+        np.testing.assert_allclose(gB[v], dB, rtol=1e-12)
+    X = jax.vmap(aj.trsm, in_axes=(0, None))(Ls, B)      # mapped A, shared B with its own batch
+    np.testing.assert_allclose(X, adla.trsm(Ls[:, None], B), rtol=1e-14)
+
+
+def test_float32_stays_float32():
+    A = spd().astype(np.float32)
+    L = aj.potrf(A)
+    assert L.dtype == jnp.float32
+    g = jax.grad(lambda A: aj.sumlogdiag(aj.potrf(A)).sum())(jnp.asarray(A))
+    assert g.dtype == jnp.float32
+
+
+def test_failing_matrix_is_nan_forward_and_backward():
+    A = spd()
+    A[1] = -np.eye(4)
+    L = aj.potrf(A)
+    assert np.isnan(L[1]).all() and not np.isnan(L[0]).any()
+    g = jax.grad(lambda A: jnp.sum(aj.sumlogdiag(aj.potrf(A))))(jnp.asarray(A))
+    assert np.isnan(g[1]).all() and np.isfinite(g[0]).all() and np.isfinite(g[2]).all()
+    # gelqf_backward raises in adla for a rank-deficient matrix; here that matrix gives NaN.
+    M = np.random.default_rng(2).standard_normal((3, 3, 5))
+    M[2, 1] = 0                                 # L[2][1, 1] = 0: rank deficient
+    loss = lambda M: jnp.sum(aj.gelqf(M)[0] ** 3) + jnp.sum(aj.gelqf(M)[1] ** 3)   # noqa: E731
+    g = jax.grad(loss)(jnp.asarray(M))
+    assert np.isnan(g[2]).all() and np.isfinite(g[:2]).all()
+    Q, Lf = adla.gelqf(M[:2])
+    np.testing.assert_allclose(g[:2], adla.gelqf_backward(3 * Q**2, 3 * Lf**2, Q, Lf), rtol=1e-10)
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match=r"adla\.jax\.potrf takes no check option"):
+        aj.potrf(spd(), check=True)
+    with pytest.raises(TypeError, match=r"adla\.jax\.potrf: operand A has unsupported dtype"):
+        aj.potrf(jnp.asarray(spd()).astype(jnp.complex64))
+    with pytest.raises(TypeError, match=r"unsupported dtype float16"):
+        aj.potrf(jnp.asarray(spd()).astype(jnp.float16))
