@@ -142,12 +142,14 @@ def torch_case(op, d):
 
     def with_grad(names, forward, cotangents):
         def run():
-            args = [t[k].clone().requires_grad_(True) for k in names]
+            args = [t[k].detach().requires_grad_(True) for k in names]     # fresh leaves
             outs = forward(*args)
             outs = outs if isinstance(outs, tuple) else (outs,)
             torch.autograd.backward(outs, [t[c] for c in cotangents])
             return [a.grad for a in args]
         return run
+    if isinstance(op, tuple):                   # ("adapted", names, forward, cotangents)
+        return with_grad(*op[1:])
     if op == "cholesky":
         return with_grad(["spd"], torch.linalg.cholesky, ["ct"])
     if op == "potrf forward":
@@ -182,6 +184,8 @@ def jax_case(op, d):
         compiled = jax.jit(fwd_bwd)
 
         return lambda: jax.block_until_ready(compiled(*[j[k] for k in names]))
+    if isinstance(op, tuple):                   # ("adapted", names, forward, cotangents)
+        return with_vjp(*op[1:])
     if op == "cholesky":
         return with_vjp(["spd"], jnp.linalg.cholesky, ["ct"])
     if op == "potrf forward":
@@ -233,7 +237,32 @@ def machine():
             f"Python {platform.python_version()}; " + ", ".join(versions))
 
 
-CASE_MAKERS = {"adla": adla_case, "numpy": numpy_case, "torch": torch_case, "jax": jax_case}
+def adla_torch_case(op, d):
+    """adla through adla.torch, timed as torch_case times torch.linalg (autograd backward)."""
+    import adla.torch as at
+    ops = {"cholesky": (["spd"], at.potrf, ["ct"]),
+           "trsm": (["tri", "B"], at.trsm, ["ct"]),
+           "syevd": (["spd"], at.syevd, ["ct", "ct_vec"])}
+    return _adapted_case(torch_case, ops, op, d)
+
+
+def adla_jax_case(op, d):
+    """adla through adla.jax, timed as jax_case times jax.numpy.linalg (jitted vjp)."""
+    import adla.jax as aj
+    ops = {"cholesky": (["spd"], aj.potrf, ["ct"]),
+           "trsm": (["tri", "B"], aj.trsm, ["ct"]),
+           "syevd": (["spd"], aj.syevd, ["ct", "ct_vec"])}
+    return _adapted_case(jax_case, ops, op, d)
+
+
+def _adapted_case(peer_case, ops, op, d):
+    # The peer's own harness (with_grad / with_vjp) with adla's function put in its place.
+    names, forward, cotangents = ops[op]
+    return peer_case(("adapted", names, forward, cotangents), d)
+
+
+CASE_MAKERS = {"adla": adla_case, "numpy": numpy_case, "torch": torch_case, "jax": jax_case,
+               "adla.torch": adla_torch_case, "adla.jax": adla_jax_case}
 
 
 def isolated(library, op, batch, n, repeats, timeout=90):
@@ -408,6 +437,120 @@ def shared_operand_rows(stream=sys.stdout):
         stream.write(line + "\n")
         stream.flush()
     return lines
+
+
+ADAPTER_CASES = [("cholesky", 10000, 16), ("trsm", 10000, 16), ("syevd", 10000, 16)]
+
+
+def adapter_rows(rounds=1, stream=sys.stdout):
+    """adla through adla.torch and adla.jax against the frameworks' own batched linalg with
+    their autograd (same harness for both: torch.autograd.backward on fresh leaves, a jitted
+    jax.vjp), and against adla called directly (the adapters' overhead). Each library in its own
+    process, as in the main table."""
+    header = ("| op (fwd+bwd, float64) | batch x n | adla ms | adla.torch ms | torch ms | "
+              "torch / adla.torch | adla.torch / adla | adla.jax ms | jax ms | "
+              "jax / adla.jax | adla.jax / adla |")
+    lines = [header, "|" + " --- |" * 11]
+    stream.write("\n" + "\n".join(lines) + "\n")
+    libraries = ["adla", "adla.torch", "torch", "adla.jax", "jax"]
+    for op, batch, n in ADAPTER_CASES:
+        t = timed_in_rounds(libraries, op, batch, n, 5, rounds)
+        line = (f"| {op} | {batch} x {n} | {t['adla']:.2f} | {t['adla.torch']:.2f} | "
+                f"{t['torch']:.2f} | {t['torch'] / t['adla.torch']:.2f} | "
+                f"{t['adla.torch'] / t['adla']:.2f} | {t['adla.jax']:.2f} | {t['jax']:.2f} | "
+                f"{t['jax'] / t['adla.jax']:.2f} | {t['adla.jax'] / t['adla']:.2f} |")
+        lines.append(line)
+        stream.write(line + "\n")
+        stream.flush()
+    return lines
+
+
+def _worker_cpu(client):
+    """CPU seconds used so far by each worker process."""
+    def cpu():
+        import psutil
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+    return client.run(cpu)
+
+
+def _no_task_limit():
+    from adla import _dask
+    _dask._threads_per_task = lambda: None
+
+
+def dask_rows(stream=sys.stdout, batch=200_000, n=16, chunk=25_000):
+    """Cholesky fwd+bwd of ``batch`` matrices made on the workers of a LocalCluster (two
+    single-threaded worker processes) against the same computation in this process, and the
+    cores a one-thread worker uses with and without adla's one-thread-per-task rule."""
+    import dask
+    import dask.array as da
+    from dask.distributed import Client, LocalCluster
+
+    def pipeline(xp_random, X_chunks=None):
+        X = xp_random.standard_normal((batch, n, n), **({"chunks": X_chunks} if X_chunks else {}))
+        A = X @ X.transpose(0, 2, 1) / n + np.eye(n)
+        L = adla.potrf(A)
+        dA = adla.potrf_backward(L, L)
+        return dA.sum()
+
+    def local():
+        return float(pipeline(np.random.default_rng(0)))
+
+    lines = ["| run | seconds | ratio |", "| --- | --- | --- |"]
+    stream.write("\n" + "\n".join(lines) + "\n")
+    one = min(_timed(local) for _ in range(3))
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        def distributed():
+            return float(pipeline(da.random.default_rng(0), (chunk, n, n)).compute())
+        distributed()                                       # warm the workers
+        two = min(_timed(distributed) for _ in range(3))
+    rows = [(f"one process, {batch} x {n} (NumPy random + adla, {_lapack.max_threads()} threads)",
+             one, 1.0),
+            (f"LocalCluster, 2 workers x 1 thread, made on the workers (chunks of {chunk})", two,
+             two / one)]
+    for name, seconds, ratio in rows:
+        line = f"| {name} | {seconds:.2f} | {ratio:.2f} |"
+        lines.append(line)
+        stream.write(line + "\n")
+        stream.flush()
+
+    # Cores used by one single-threaded worker running adla tasks. Its environment lets OpenMP
+    # and OpenBLAS use every core (distributed's nanny would set them to one thread by default;
+    # a worker started otherwise, or a user's OMP_NUM_THREADS, does not).
+    cores = str(os.cpu_count() or 1)
+    lines += ["", f"| one worker, 1 thread, OMP_NUM_THREADS={cores} | wall s | worker CPU s | "
+              "cores used |", "| --- | --- | --- | --- |"]
+    stream.write("\n".join(lines[-3:]) + "\n")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+                      env={"OMP_NUM_THREADS": cores, "OPENBLAS_NUM_THREADS": cores}) as cluster, \
+            Client(cluster) as client:
+        A = (lambda X: X @ X.transpose(0, 2, 1) / n + np.eye(n))(
+            da.random.default_rng(1).standard_normal((batch, n, n), chunks=(chunk, n, n)))
+        A = A.persist()
+        dask.distributed.wait(A)
+        for label in ("adla's rule: one thread per task", "without it: adla's default threads"):
+            if label.startswith("without"):
+                client.run(_no_task_limit)
+            work = adla.potrf_backward(adla.potrf(A), adla.potrf(A)).sum()
+            before = sum(_worker_cpu(client).values())
+            start = time.perf_counter()
+            for _ in range(3):
+                work.compute()
+            wall = time.perf_counter() - start
+            used = sum(_worker_cpu(client).values()) - before
+            line = f"| {label} | {wall:.2f} | {used:.2f} | {used / wall:.2f} |"
+            lines.append(line)
+            stream.write(line + "\n")
+            stream.flush()
+    return lines
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def plot(ratios, path):
@@ -599,6 +742,9 @@ def main(argv=None):
     parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (CuPy arrays)")
     parser.add_argument("--case", help=argparse.SUPPRESS)     # library,op,batch,n,repeats
     parser.add_argument("--mixed", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--adapters", action="store_true",
+                        help="only the adla.torch / adla.jax rows")
+    parser.add_argument("--dask", action="store_true", help="only the dask rows")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time every library this many times in turn, keep each one's best")
     parser.add_argument("--out", help="write the table as Markdown here")
@@ -613,6 +759,12 @@ def main(argv=None):
         return 0
     if args.mixed:
         mixed_loops()
+        return 0
+    if args.adapters:
+        adapter_rows(args.rounds)
+        return 0
+    if args.dask:
+        dask_rows()
         return 0
     if args.gpu:
         return gpu_main(args.out)

@@ -30,24 +30,15 @@ def _dtype(x):
     return jax.dtypes.canonicalize_dtype(x)
 
 
-def _pad(arrays, traced, core):
+def _pad(arrays, traced, core, longest):
     """Operands of a callback as adla sees them: ``k`` leading axes that vmap added (the same in
-    every operand), then each operand's own batch axes right-aligned to the longest (size-1 axes
-    inserted), then its core axes. Returns the padded arrays and the inserted counts."""
-    own = [len(t) - c for t, c in zip(traced, core)]
-    longest = max(own, default=0)
-    padded, inserted = [], []
-    for a, t, b in zip(arrays, traced, own):
+    every operand), then each operand's own batch axes right-aligned to ``longest`` axes (size-1
+    axes inserted), then its core axes."""
+    padded = []
+    for a, t, c in zip(arrays, traced, core):
         k = a.ndim - len(t)
-        extra = longest - b
-        padded.append(a.reshape(a.shape[:k] + (1,) * extra + a.shape[k:]))
-        inserted.append((k, extra))
-    return padded, inserted
-
-
-def _unpad(g, where):
-    k, extra = where
-    return g.reshape(g.shape[:k] + g.shape[k + extra:])
+        padded.append(a.reshape(a.shape[:k] + (1,) * (longest - len(t) + c) + a.shape[k:]))
+    return padded
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,46 +63,51 @@ def _function(fname, names, options, traced):
     single = len(out_types) == 1
 
     def run_forward(*arrays):
-        padded, _ = _pad([np.asarray(a) for a in arrays], shapes, core)
+        padded = _pad([np.asarray(a) for a in arrays], shapes, core, len(batch))
         result = forward(**dict(zip(names, padded)), **quiet)
         result = result if isinstance(result, tuple) else (result,)
         return tuple(np.asarray(r, dtype=t.dtype) for r, t in zip(result, out_types))
 
     def call_forward(*arrays):
-        outs = jax.pure_callback(run_forward, out_types, *arrays, vmap_method="expand_dims")
-        return outs
+        return jax.pure_callback(run_forward, out_types, *arrays, vmap_method="expand_dims")
 
+    # The backward's callback takes only what adla's backward reads: the cotangents of the
+    # outputs that have them, then the primals it names (operands or outputs).
     cotangent_at = [i for i, o in enumerate(spec.outputs) if o in spec.cotangent_outputs]
-    primal_names = spec.backward_primals
+    outputs = [o.name for o in spec.outputs]
+    traced_of = {**dict(zip(names, shapes)), **{o: t.shape for o, t in zip(outputs, out_types)}}
+    core_of = {**dict(zip(names, core)), **{o.name: len(o.core) for o in spec.outputs}}
+    bwd_traced = ([out_types[i].shape for i in cotangent_at]
+                  + [traced_of[p] for p in spec.backward_primals])
+    bwd_core = ([len(spec.outputs[i].core) for i in cotangent_at]
+                + [core_of[p] for p in spec.backward_primals])
     grad_names = [n for n in names if n in spec.differentiable]
     grad_types = tuple(jax.ShapeDtypeStruct(s, _dtype(d))
                        for n, (s, d) in zip(names, traced) if n in spec.differentiable)
 
     def run_backward(*arrays):
-        # arrays: the operands, the outputs, then the cotangents of the outputs that have them.
         arrays = [np.asarray(a) for a in arrays]
-        operands = arrays[:len(names)]
-        outputs = arrays[len(names):len(names) + len(out_types)]
-        cts = arrays[len(names) + len(out_types):]
-        traced_all = shapes + [t.shape for t in out_types] + [out_types[i].shape
-                                                              for i in cotangent_at]
-        core_all = core + [len(o.core) for o in spec.outputs] + [len(spec.outputs[i].core)
-                                                                 for i in cotangent_at]
-        padded, inserted = _pad(operands + outputs + cts, traced_all, core_all)
-        values = dict(zip(names, padded[:len(names)]))
-        values.update(zip((o.name for o in spec.outputs), padded[len(names):len(names) + len(outputs)]))
-        cotangents = padded[len(names) + len(outputs):]
-        primals = [values[p] for p in primal_names]
+        padded = _pad(arrays, bwd_traced, bwd_core, len(batch))
+        cotangents, primals = padded[:len(cotangent_at)], padded[len(cotangent_at):]
+        lead = arrays[0].shape[:arrays[0].ndim - len(bwd_traced[0])]      # vmap's axes
+        # Each gradient as adla returns it: the operand's shape, padded as its operand was.
+        target = {n: lead + (1,) * (len(batch) - len(traced_of[n]) + core_of[n]) + traced_of[n]
+                  for n in spec.differentiable if n in traced_of}
         try:
             grads = backward(*cotangents, *primals, **bwd_options)
         except adla.LinAlgError as error:
-            grad_shapes = [padded[names.index(n)].shape for n in spec.differentiable]
             grads = _nan_where_failed(backward, cotangents, primals, bwd_options, error.indices,
-                                      grad_shapes)
-        grads = grads if isinstance(grads, tuple) else (grads,)
-        by_name = dict(zip(spec.differentiable, grads))
-        return tuple(np.asarray(_unpad(by_name[n], inserted[names.index(n)]), dtype=t.dtype)
-                     for n, t in zip(grad_names, grad_types))
+                                      [target[n] for n in spec.differentiable])
+        by_name = dict(zip(spec.differentiable, grads if isinstance(grads, tuple) else (grads,)))
+        out = []
+        for n, t in zip(grad_names, grad_types):
+            g = by_name[n]
+            axes = tuple(ax for ax, (have, want) in enumerate(zip(g.shape, target[n]))
+                         if want == 1 and have != 1)
+            if axes:            # an input the backward does not take, broadcast in the batch
+                g = g.sum(axis=axes, keepdims=True)
+            out.append(np.asarray(g.reshape(lead + traced_of[n]), dtype=t.dtype))
+        return tuple(out)
 
     @jax.custom_vjp
     def function(*arrays):
@@ -120,17 +116,16 @@ def _function(fname, names, options, traced):
 
     def function_fwd(*arrays):
         outs = call_forward(*arrays)
-        return (outs[0] if single else outs), (arrays, outs)
+        values = {**dict(zip(names, arrays)), **dict(zip(outputs, outs))}
+        return (outs[0] if single else outs), tuple(values[p] for p in spec.backward_primals)
 
-    def function_bwd(residuals, cts):
-        arrays, outs = residuals
+    def function_bwd(primals, cts):
         cts = (cts,) if single else cts
-        taken = [cts[i] for i in cotangent_at]
         # broadcast_all: every mapped operand arrives mapped, so that each gradient comes back
         # per example (adla sums over the axes an operand was broadcast along).
-        grads = jax.pure_callback(run_backward, grad_types, *arrays, *outs, *taken,
-                                  vmap_method="broadcast_all")
-        grads = iter(grads)
+        grads = iter(jax.pure_callback(run_backward, grad_types,
+                                       *[cts[i] for i in cotangent_at], *primals,
+                                       vmap_method="broadcast_all"))
         return tuple(next(grads) if n in spec.differentiable else None for n in names)
 
     function.defvjp(function_fwd, function_bwd)
