@@ -161,6 +161,15 @@ def ref_syevd(o, A):
     return sign_fixed_rows(V.T), lam
 
 
+def ref_svd(o, A):
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    if Vt.size == 0:
+        return U, s, Vt
+    big = np.take_along_axis(Vt, np.abs(Vt).argmax(axis=1)[:, None], axis=1)[:, 0]
+    sign = np.where(big < 0, -1.0, 1.0)
+    return U * sign, s, Vt * sign[:, None]
+
+
 def ref_triangle(A, offset, lower):
     n = len(A)
     if offset < 0 or (offset == 0 and lower):
@@ -245,6 +254,13 @@ ROWS = [
         lambda o, A: np.linalg.det(A)),
     Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
         lambda o, A: tuple(np.linalg.slogdet(A))),
+    Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_svd, label="_wide"),
+    Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_svd, label="_tall"),
+    Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
+    Row("gesv", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag"),
+                                  B=((d["n"], d["m"]), "general")),
+        lambda o, A, B: np.linalg.solve(A.T if o["transpose"] else A, B),
+        options=[dict(transpose=t) for t in BOOLS]),
     Row("extractdiag", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
         lambda o, A: np.diagonal(A, o["offset"]).copy(),
         options=[dict(offset=k) for k in (0, 1, -2)]),

@@ -369,3 +369,102 @@ def test_helper_errors():
         adla.extractdiag(np.eye(3), offset=0.5)
     with pytest.raises(ValueError, match=r"adla\.makediag: operand d"):
         adla.makediag(np.float64(1.0))
+
+
+# ---- gesvd at repeated and zero singular values ------------------------------------------------
+
+def with_singular_values(s, m, n, seed=0):
+    """An m x n matrix with singular values ``s`` (zeros appended) and random singular vectors."""
+    rng = np.random.default_rng(seed)
+    k = min(m, n)
+    U = np.linalg.qr(rng.standard_normal((m, k)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    return (U * np.pad(np.asarray(s, float), (0, k - len(s)))) @ V.T
+
+
+SVD_CASES = {   # name: (matrix, groups of singular vectors spanning one singular subspace)
+    "repeated_square": (with_singular_values([3, 3, 1], 3, 3), [[0, 1], [2]]),
+    "repeated_tall": (with_singular_values([2, 2, 2, 0.5], 6, 4), [[0, 1, 2], [3]]),
+    "repeated_wide": (with_singular_values([1.5, 1.5], 2, 5), [[0, 1]]),
+    "rank_deficient_tall": (with_singular_values([2, 1], 5, 3), [[0], [1]]),
+    "rank_deficient_wide": (with_singular_values([4], 3, 6), [[0]]),
+    "distinct": (with_singular_values([3, 2, 1], 4, 3), [[0], [1], [2]]),
+}
+
+
+def fd(loss, A, E, h=1e-6):
+    return (loss(A + h * E) - loss(A - h * E)) / (2 * h)
+
+
+@pytest.mark.parametrize("name", list(SVD_CASES))
+def test_gesvd_backward_is_finite_and_exact_for_singular_value_losses(name):
+    A, _ = SVD_CASES[name]
+    rng = np.random.default_rng(1)
+    U, s, Vt = adla.gesvd(A)
+    # Any cotangent: finite, also at repeated and zero singular values.
+    dA = adla.gesvd_backward(rng.standard_normal(U.shape), rng.standard_normal(s.shape),
+                             rng.standard_normal(Vt.shape), U, s, Vt)
+    assert np.all(np.isfinite(dA))
+    # sum(s^2) = |A|_F^2 is smooth everywhere: its gradient is 2 A.
+    np.testing.assert_allclose(adla.gesvd_backward(None, 2 * s, None, U, s, Vt), 2 * A,
+                               atol=1e-12)
+    # sum(s^3 + s^2): symmetric in each subspace, smooth at zero singular values.
+    loss = lambda X: np.sum(adla.gesvd(X)[1] ** 3 + adla.gesvd(X)[1] ** 2)     # noqa: E731
+    dA = adla.gesvd_backward(None, 3 * s**2 + 2 * s, None, U, s, Vt)
+    for _ in range(3):
+        E = rng.standard_normal(A.shape)
+        np.testing.assert_allclose(np.sum(dA * E), fd(loss, A, E), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(SVD_CASES))
+def test_gesvd_backward_exact_for_singular_subspace_projectors(name):
+    A, groups = SVD_CASES[name]
+    rng = np.random.default_rng(2)
+    m, n = A.shape
+    U, s, Vt = adla.gesvd(A)
+    for cols in groups:
+        if np.min(s[cols]) < 1e-8:
+            continue            # the null space's vectors: not a smooth function of A
+        G, H = rng.standard_normal((m, m)), rng.standard_normal((n, n))
+
+        def loss(X):            # <G, U_c U_c^T> + <H, V_c V_c^T> for the subspace's columns c
+            Ux, _, Vtx = adla.gesvd(X)
+            return (np.sum(G * (Ux[:, cols] @ Ux[:, cols].T))
+                    + np.sum(H * (Vtx[cols].T @ Vtx[cols])))
+
+        dU, dVt = np.zeros_like(U), np.zeros_like(Vt)
+        dU[:, cols] = (G + G.T) @ U[:, cols]
+        dVt[cols] = Vt[cols] @ (H + H.T)
+        dA = adla.gesvd_backward(dU, None, dVt, U, s, Vt)
+        assert np.all(np.isfinite(dA))
+        for _ in range(3):
+            E = rng.standard_normal(A.shape)
+            np.testing.assert_allclose(np.sum(dA * E), fd(loss, A, E), rtol=1e-5, atol=1e-6)
+
+
+def test_gesvd_sign_order_and_failures():
+    A = np.random.default_rng(3).standard_normal((3, 4, 6))
+    A[1, 2, 3] = np.nan
+    U, s, Vt = adla.gesvd(A, check=False)
+    assert np.isnan(U[1]).all() and np.isnan(s[1]).all() and np.isnan(Vt[1]).all()
+    for i in (0, 2):
+        assert np.all(np.diff(s[i]) <= 0) and np.all(s[i] >= 0)
+        big = np.take_along_axis(Vt[i], np.abs(Vt[i]).argmax(axis=1)[:, None], axis=1)
+        assert np.all(big > 0)
+        np.testing.assert_allclose((U[i] * s[i]) @ Vt[i], A[i], atol=1e-13)
+    with pytest.raises(adla.LinAlgError, match=r"batch index \(1,\) has a non-finite entry"):
+        adla.gesvd(A)
+
+
+def test_gesv_singular_names_the_pivot_and_backward_gives_nan():
+    A = np.stack([np.eye(3), np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]])])
+    B = np.ones((2, 3, 2))
+    with pytest.raises(adla.LinAlgError, match=r"batch index \(1,\) is singular: pivot \d of its LU"):
+        adla.gesv(A, B)
+    X = adla.gesv(A, B, check=False)
+    assert np.isnan(X[1]).all() and np.allclose(X[0], 1.0)
+    dA, dB = adla.gesv_backward(np.ones_like(B), A, B, X)
+    assert np.isnan(dA[1]).all() and np.isnan(dB[1]).all()
+    assert np.isfinite(dA[0]).all() and np.isfinite(dB[0]).all()
+    with pytest.raises(ValueError, match=r"adla\.gesv: operand B must be a matrix"):
+        adla.gesv(np.eye(3), np.ones(3))

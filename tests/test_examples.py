@@ -148,6 +148,19 @@ def test_pca_matches_scikit_learn():
     np.testing.assert_allclose(components * signs[:, None], reference.components_, atol=1e-10)
 
 
+def test_pca_svd_route_matches_syevd_route_and_scikit_learn():
+    from sklearn.decomposition import PCA
+    X, _, _ = pca.iris()
+    components, variance = pca.principal_components_svd(X)
+    reference = PCA(svd_solver="full").fit(X)
+    np.testing.assert_allclose(variance, reference.explained_variance_, rtol=1e-12)
+    np.testing.assert_allclose(variance, pca.principal_components(X)[1], rtol=1e-10)
+    signs = np.sign(np.sum(components * reference.components_, axis=1))
+    np.testing.assert_allclose(components * signs[:, None], reference.components_, atol=1e-12)
+    np.testing.assert_allclose(pca.top_variance_gradient_svd(X), pca.top_variance_gradient(X),
+                               rtol=1e-8, atol=1e-12)
+
+
 def test_pca_top_variance_gradient_matches_finite_differences():
     X, _, _ = pca.iris()
     dX = pca.top_variance_gradient(X)

@@ -16,6 +16,7 @@ from ._cholesky import (potrf, potrf_backward, potri, potri_backward, potrs, pot
 from ._decomp import (gelqf, gelqf_backward, geqrf, geqrf_backward, syevd, syevd_backward,
                       degenerate_tolerance, inverse, inverse_backward, det, det_backward,
                       slogdet, slogdet_backward)
+from ._general import gesvd, gesvd_backward, gesv, gesv_backward
 from ._structure import (extractdiag, extractdiag_backward, makediag, makediag_backward,
                          extracttrian, extracttrian_backward, maketrian, maketrian_backward)
 
@@ -48,7 +49,7 @@ __all__ = [
     "sumlogdiag", "sumlogdiag_backward",
     "gelqf", "gelqf_backward", "geqrf", "geqrf_backward", "syevd", "syevd_backward",
     "degenerate_tolerance", "inverse", "inverse_backward", "det", "det_backward",
-    "slogdet", "slogdet_backward",
+    "slogdet", "slogdet_backward", "gesvd", "gesvd_backward", "gesv", "gesv_backward",
     "extractdiag", "extractdiag_backward", "makediag", "makediag_backward",
     "extracttrian", "extracttrian_backward", "maketrian", "maketrian_backward",
 ]

@@ -121,6 +121,15 @@ class Backend(Protocol):
     def cofactor(self, a: Stack) -> Tuple[Stack, Stack]:
         """``(adj(a)^T, status)``, exact for singular matrices too."""
 
+    def gesvd(self, a: Stack) -> Tuple[Stack, Stack, Stack, Stack]:
+        """``(U, s, Vt, status)``: thin SVD, ``s`` descending, each row of ``Vt`` with its entry
+        of largest magnitude positive; status: non-finite input, or a positive code where the
+        solver did not converge."""
+
+    def gesv(self, a: Stack, b: Stack, *, transpose: bool = False) -> Tuple[Stack, Stack]:
+        """``(op(a)^-1 b, status)`` by LU with partial pivoting; status: non-finite input, else
+        the 1-based position of the first exactly zero pivot."""
+
 
 FUNCTIONS = tuple(name for name in vars(Backend) if not name.startswith("_")
                   and callable(vars(Backend)[name]))

@@ -289,3 +289,16 @@ def cofactor(a):
     """``adj(a)^T``, the derivative of ``det(a)``, exact also for singular ``a``."""
     n = a.shape[1]
     return _run(K.COFACTOR, (a,), [(n, n)], n, n)
+
+
+def gesvd(a):
+    """``(U, s, Vt, status)``: thin SVD (gesdd, gesvd where it does not converge)."""
+    m, n = a.shape[1:]
+    k = min(m, n)
+    return _run(K.GESVD, (a,), [(m, k), (k,), (k, n)], m, n)
+
+
+def gesv(a, b, *, transpose=False):
+    """``(op(a)^-1 b, status)`` by LU with partial pivoting (getrf, getrs)."""
+    n, k = b.shape[1:]
+    return _run(K.GESV, (a, b), [(n, k)], n, k, 0, _flags(transpose_a=transpose))

@@ -209,6 +209,15 @@ class Call:
             g = g.sum(axis=summed, keepdims=True)
         return self.summed_gradient(g, name)
 
+    def batch_gradient(self, g):
+        """A gradient stack for an input the backward does not take (so no operand has its
+        shape): reshaped to the call's batch shape, in the call's dtype."""
+        xp = self.xp
+        if g.shape[0] != self.nbatch:
+            g = xp.broadcast_to(g, (self.nbatch,) + g.shape[1:])
+        return c_contiguous(xp, g.reshape(self.batch + g.shape[1:]).astype(self.dtype,
+                                                                            copy=False))
+
     def shared(self, name):
         """Whether operand ``name`` is one matrix shared by a longer batch (its stack has length
         1): its gradient is then a sum over the whole batch (:meth:`summed_gradient`)."""

@@ -50,7 +50,9 @@ cdef enum:
     OP_ORTHOGONAL_BACKWARD = 16
     OP_SYRK_BACKWARD = 17
     OP_GEMM_BACKWARD = 18
-    NOPS = 19
+    OP_GESVD = 19
+    OP_GESV = 20
+    NOPS = 21
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
@@ -78,6 +80,7 @@ POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BAC
                                                  OP_TRSM_BACKWARD)
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
+GESVD, GESV = OP_GESVD, OP_GESV
 
 
 def max_threads():
@@ -145,6 +148,7 @@ include "kernels/cholesky.pxi"
 include "kernels/orthogonal.pxi"
 include "kernels/eigen.pxi"
 include "kernels/lu.pxi"
+include "kernels/svd.pxi"
 
 
 # ---- the operator table -----------------------------------------------------------------------
@@ -227,6 +231,12 @@ declare(OP_SLOGDET,             NULL,
 declare(OP_COFACTOR,            NULL,
         workspace_cofactor[double], workspace_cofactor[float],
         cofactor_one[double], cofactor_one[float], NULL, NULL)
+declare(OP_GESV,                NULL,
+        workspace_gesv[double], workspace_gesv[float],
+        gesv_one[double], gesv_one[float], NULL, NULL)
+declare(OP_GESVD,               NULL,
+        workspace_gesvd[double], workspace_gesvd[float],
+        gesvd_one[double], gesvd_one[float], NULL, NULL)
 
 
 cdef void plan(Job* job) noexcept nogil:

@@ -385,3 +385,56 @@ def cofactor(a):
     sign = cp.sign(cp.linalg.det(U) * cp.linalg.det(Vh))
     C = sign[:, None, None] * cp.matmul(U * (before * after)[:, None, :], Vh)
     return _c(C), cp.where(bad, NONFINITE, 0).astype(cp.int32)
+
+
+# ---- SVD and general solve ----------------------------------------------------------------------
+
+def gesvd(a):
+    """Thin SVD by cuSOLVER (through cupy.linalg.svd: gesvdj for batches of small matrices),
+    signs as the CPU kernel's: each row of Vt has its entry of largest magnitude positive."""
+    nbatch, m, n = a.shape
+    k = min(m, n)
+    if nbatch == 0 or k == 0:
+        return (cp.empty((nbatch, m, k), a.dtype), cp.empty((nbatch, k), a.dtype),
+                cp.empty((nbatch, k, n), a.dtype), cp.zeros(nbatch, dtype=cp.int32))
+    bad = _nonfinite(a)
+    U, s, Vt = cp.linalg.svd(cp.where(bad[:, None, None], 0, a), full_matrices=False)
+    big = cp.take_along_axis(Vt, cp.abs(Vt).argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
+    sign = cp.where(big < 0, -1.0, 1.0).astype(a.dtype)
+    U, Vt = U * sign[:, None, :], Vt * sign[:, :, None]
+    nan = cp.asarray(np.nan, dtype=a.dtype)
+    s = cp.where(bad[:, None], nan, s)
+    return _c(U), _c(s.astype(a.dtype)), _c(Vt), cp.where(bad, NONFINITE, 0).astype(cp.int32)
+
+
+def _first_zero_pivots(A, singular):
+    """The 1-based position of the first zero pivot of LAPACK's LU (getrf, partial pivoting) of
+    each singular matrix: on the host, only for the few that failed."""
+    import scipy.linalg
+    status = np.zeros(A.shape[0], dtype=np.int32)
+    for i in np.flatnonzero(cp.asnumpy(singular) if hasattr(cp, "asnumpy") else singular):
+        lu = scipy.linalg.lu_factor(np.asarray(A[i].get() if hasattr(A[i], "get") else A[i]),
+                                    check_finite=False)[0]
+        zero = np.flatnonzero(np.diagonal(lu) == 0)
+        status[i] = zero[0] + 1 if zero.size else 1
+    return cp.asarray(status)
+
+
+def gesv(a, b, *, transpose=False):
+    """``op(a)^-1 b`` by batched LU (cupy.linalg.solve: getrfBatched, getrsBatched)."""
+    nbatch = _batch(a, b)
+    n, k = b.shape[1:]
+    A0, B = _full(a, nbatch), _full(b, nbatch)
+    A = _t(A0) if transpose else A0
+    if nbatch == 0 or n == 0 or k == 0:
+        return cp.zeros((nbatch, n, k), b.dtype), cp.zeros(nbatch, dtype=cp.int32)
+    bad = _nonfinite(A, B)
+    sign, _ = _slogdet(_eye_where(bad, A))
+    singular = (sign == 0) & ~bad
+    X = cp.linalg.solve(_eye_where(bad | singular, A), cp.where(bad[:, None, None], 0, B))
+    status = cp.where(bad, NONFINITE, 0).astype(cp.int32)
+    if bool(singular.any()):
+        # The CPU kernel factors the transpose (LAPACK's column-major view): the same here.
+        status = cp.where(singular, _first_zero_pivots(_t(A0), singular),
+                          status).astype(cp.int32)
+    return _c(X), status

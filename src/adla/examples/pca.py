@@ -1,9 +1,12 @@
-"""Principal component analysis of Fisher's iris data via ``syevd``, with a gradient.
+"""Principal component analysis of Fisher's iris data, two ways, with a gradient.
 
-The covariance ``S = X^T X / (N - 1)`` of the centred data comes from ``syrk``, its
-eigendecomposition from ``syevd`` (rows of ``U`` are the principal axes). The variance explained
-by the first component is differentiated with respect to every data point
-(``syevd_backward`` then ``syrk_backward``), which shows which flowers shape that axis.
+The covariance route: ``S = X^T X / (N - 1)`` of the centred data comes from ``syrk``, its
+eigendecomposition from ``syevd`` (rows of ``U`` are the principal axes). The SVD route never
+forms ``S``: ``gesvd`` of the centred data gives the axes as the rows of ``Vt`` and the variances
+as ``s^2 / (N - 1)``, with the accuracy of the data rather than of its square. The variance
+explained by the first component is differentiated with respect to every data point both ways
+(``syevd_backward`` then ``syrk_backward``; ``gesvd_backward``), which shows which flowers shape
+that axis.
 
 Run with ``python -m adla.examples.pca``.
 """
@@ -29,6 +32,24 @@ def principal_components(X):
     return U[..., ::-1, :], lam[..., ::-1]
 
 
+def principal_components_svd(X):
+    """The same by the SVD of the centred data: ``Xc = U diag(s) Vt``, components the rows of
+    ``Vt``, variances ``s^2 / (N - 1)``."""
+    Xc = X - X.mean(axis=0)
+    U, s, Vt = adla.gesvd(Xc)
+    return Vt, s**2 / (len(X) - 1)
+
+
+def top_variance_gradient_svd(X):
+    """``d lam_max / dX`` through the centring and ``gesvd``: ``lam_max = s_0^2 / (N - 1)``."""
+    Xc = X - X.mean(axis=0)
+    U, s, Vt = adla.gesvd(Xc)
+    ds = np.zeros_like(s)
+    ds[0] = 2.0 * s[0] / (len(X) - 1)
+    dXc = adla.gesvd_backward(None, ds, None, U, s, Vt)
+    return dXc - dXc.mean(axis=0)
+
+
 def top_variance_gradient(X):
     """``d lam_max / dX`` through the centring, ``syrk`` and ``syevd``."""
     Xc = X - X.mean(axis=0)
@@ -50,7 +71,15 @@ def main(argv=None):
     for i, (c, v) in enumerate(zip(components, variance)):
         print(f"{i + 1:<11}{v:>10.4f}{v / variance.sum():>8.1%}   "
               + " ".join(f"{x:+.3f}" for x in c))
+    components_svd, variance_svd = principal_components_svd(X)
+    agree = np.abs(np.sum(components * components_svd, axis=1))
+    print(f"\nSVD of the centred data (gesvd): variances agree to "
+          f"{np.max(np.abs(variance_svd - variance) / variance):.1e} (relative), "
+          f"axes to {np.max(1 - agree):.1e} (1 - |cos|)")
     dX = top_variance_gradient(X)
+    dX_svd = top_variance_gradient_svd(X)
+    print(f"gradient of variance_1, syevd route vs gesvd route: max difference "
+          f"{np.max(np.abs(dX - dX_svd)):.1e}")
     influence = np.linalg.norm(dX, axis=1)
     print("\nmean |d variance_1 / d flower| by species: "
           + ", ".join(f"{s}: {influence[species == s].mean():.4f}" for s in range(3)))

@@ -33,8 +33,11 @@ lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, re
               int lwork, int* iwork, int liwork)
 lapack  getrf(int m=n, int n, real* a, int lda, int* ipiv)
 lapack  getri(int n, real* a, int lda, int* ipiv, real* work, int lwork)
-lapack  gesdd(char jobz='A', int m=n, int n, real* a, int lda=n, real* s, real* u, int ldu=n,
-              real* vt, int ldvt=n, real* work, int lwork, int* iwork)
+lapack  getrs(char trans, int n, int nrhs, real* a, int lda, int* ipiv, real* b, int ldb)
+lapack  gesdd(char jobz, int m, int n, real* a, int lda, real* s, real* u, int ldu, real* vt,
+              int ldvt, real* work, int lwork, int* iwork)
+lapack  gesvd(char jobu, char jobvt, int m, int n, real* a, int lda, real* s, real* u, int ldu,
+              real* vt, int ldvt, real* work, int lwork)
 """
 
 CYTHON_TYPES = {"char": "char", "int": "int", "real": "floating", "real*": "floating*",

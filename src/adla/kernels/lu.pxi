@@ -79,7 +79,7 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     if not all_finite(p[0], nn):
         return NONFINITE
     copy(a, p[0], nn)
-    info = xgesdd(n, a, s, u, vt, lapack_work, job.lwork, iwork)
+    info = xgesdd(c'A', n, n, a, n, s, u, n, vt, n, lapack_work, job.lwork, iwork)
     if info == 0:
         # Column-major, LAPACK factors A^T = u s vt; the row-major result C satisfies
         # C^T = det(u) det(vt) u adj(s) vt, which is what gemm writes into p[1].
@@ -104,6 +104,31 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     return info
 
 
+cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """X = op(A)^-1 B for a general n x n A (TRANS_A: op(A) = A^T) and B n x k, by LU with
+    partial pivoting. LAPACK factors the column-major view M = A^T, so A^-1 is M^-T: getrs
+    with 'T', and with 'N' when TRANS_A. getrs wants the right-hand sides as columns: B goes
+    through scratch transposed, and so does X. Status: non-finite entries, else the position
+    of the first exactly zero pivot. work: the LU (n x n), B^T (n x k), then n pivots."""
+    cdef int n = job.m, k = job.n, info
+    cdef Py_ssize_t nn = <Py_ssize_t>n * n, nk = <Py_ssize_t>n * k
+    cdef floating* lu = work
+    cdef floating* rhs = work + nn
+    cdef int* ipiv = <int*>(work + nn + nk)
+    if n == 0 or k == 0:
+        return 0
+    if not all_finite(p[0], nn) or not all_finite(p[1], nk):
+        return NONFINITE
+    copy(lu, p[0], nn)
+    info = xgetrf(n, lu, n, ipiv)
+    if info > 0:
+        return info
+    transpose_into(rhs, p[1], n, k)            # column-major n x k
+    xgetrs(c'N' if job.flags & TRANS_A else c'T', n, k, lu, n, ipiv, rhs, n)
+    transpose_into(p[2], rhs, k, n)
+    return 0
+
+
 # Workspace (the operator table in _lapack.pyx): the LAPACK queries answered once per call.
 
 cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
@@ -123,6 +148,9 @@ cdef void workspace_cofactor(floating* kind, Job* job) noexcept nogil:
     cdef floating query = 0
     cdef floating dummy[1]
     dummy[0] = 0
-    xgesdd(n, dummy, NULL, NULL, NULL, &query, -1, NULL)
+    xgesdd(c'A', n, n, dummy, max(n, 1), NULL, NULL, max(n, 1), NULL, max(n, 1), &query, -1, NULL)
     job.lwork = workspace_size(query, 5 * n * n + 7 * n)
     job.work = <Py_ssize_t>3 * n * n + 2 * n + job.lwork + ints_in(kind, 8 * n)
+
+cdef void workspace_gesv(floating* kind, Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>job.m * job.m + <Py_ssize_t>job.m * job.n + ints_in(kind, job.m)

@@ -1,0 +1,264 @@
+"""General (non-symmetric) matrices: the thin SVD and the LU solve, with their reverse-mode
+rules, each backward right below its forward.
+
+The SVD gradient is the one of Townsend, "Differentiating the singular value decomposition"
+(2016), with the degenerate-subspace rule of :func:`syevd_backward`; the solve's is that of
+``trsm`` with the LU in place of the triangle (Giles, "An extended collection of matrix
+derivative results", 2008).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._array_rules import degenerate_tolerance
+from ._frontend import backward_call, forward_call, not_converged
+
+Array = NDArray[np.floating]      # what every operator returns
+
+
+def zero_pivot(code):
+    return f"is singular: pivot {code - 1} of its LU factorization is exactly zero"
+
+
+# ---- gesvd --------------------------------------------------------------------------------------
+
+def gesvd(A: ArrayLike, *, check: bool = True) -> tuple[Array, Array, Array]:
+    """Thin singular value decomposition ``A = U@diag(s)@Vt``, batched.
+
+    For an m x n ``A`` and ``k = min(m, n)``: ``U`` is m x k with orthonormal columns, ``s`` has
+    ``k`` non-negative entries in descending order (NumPy's order) and ``Vt`` is k x n with
+    orthonormal rows. Signs are fixed so that the output is deterministic: in each row of
+    ``Vt`` the entry of largest magnitude is positive (the first one on ties), and ``U``'s
+    column follows it. LAPACK ``gesdd`` per matrix, ``gesvd`` where it does not converge.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, n)
+        Matrices of any shape.
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    U : ndarray, shape (..., m, k)
+    s : ndarray, shape (..., k)
+    Vt : ndarray, shape (..., k, n)
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a non-finite entry or a failure to converge.
+    ValueError
+        If ``A`` is not a matrix.
+    TypeError
+        If its dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> U, s, Vt = adla.gesvd(np.array([[3.0, 0.0], [0.0, -4.0], [0.0, 0.0]]))
+    >>> s
+    array([4., 3.])
+    >>> Vt
+    array([[0., 1.],
+           [1., 0.]])
+    >>> U
+    array([[ 0.,  1.],
+           [-1.,  0.],
+           [ 0.,  0.]])
+    """
+    f = forward_call("gesvd", dict(A=A))
+    U, s, Vt, status = f.backend.gesvd(f.stack("A"))
+    return f.finish((U, s, Vt), status, check, not_converged)
+
+
+def gesvd_backward(dU: Optional[ArrayLike], ds: Optional[ArrayLike], dVt: Optional[ArrayLike],
+                   U: ArrayLike, s: ArrayLike, Vt: ArrayLike) -> Array:
+    """Gradient of :func:`gesvd`; any of ``dU``, ``ds``, ``dVt`` may be None (zero).
+
+    With ``V = Vt^T``, ``dV = dVt^T`` and ``F[i, j] = 1/(s[j]^2 - s[i]^2)``::
+
+        dA = U@(J@S + diag(ds) + S@K)@Vt + (I - U@U^T)@dU@S^-1@Vt + U@S^-1@dVt@(I - V@Vt)
+        J = F*(U^T@dU - dU^T@U),   K = F*(Vt@dV - dV^T@V)
+
+    (the last two terms vanish for square ``A``). Singular values closer than the tolerance
+    ``64*k*eps*max(s)`` (:func:`degenerate_tolerance` of ``s``) form one singular subspace and
+    ``F`` is zero between them; a term divided by a singular value below the tolerance is
+    dropped. The result is finite for every finite input, and exact for losses of the singular
+    values and of the projectors onto singular subspaces (``U_i@U_i^T``, ``V_i@V_i^T`` of a
+    subspace); single singular vectors inside a repeated singular value depend on the basis,
+    and so does their gradient.
+
+    Parameters
+    ----------
+    dU, ds, dVt : array_like or None
+        Cotangents of ``U``, ``s``, ``Vt``; each must broadcast to its output's shape.
+    U, s, Vt : array_like
+        The forward's results.
+
+    Returns
+    -------
+    ndarray, shape (..., m, n)
+        ``dA``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``U``, ``s`` and ``Vt`` disagree, or a cotangent does not broadcast to
+        its output's shape without changing it.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[3.0, 1.0], [1.0, 2.0], [0.0, 1.0]])
+    >>> U, s, Vt = adla.gesvd(A)
+    >>> dA = adla.gesvd_backward(None, np.ones(2), None, U, s, Vt)   # d sum(s)
+    >>> np.allclose(dA, U @ Vt)
+    True
+    """
+    f = backward_call("gesvd", dict(dU=dU, ds=ds, dVt=dVt, U=U, s=s, Vt=Vt))
+    m, k = f.core_shape("U")
+    n = f.core_shape("Vt")[-1]
+    f.require("Vt", -2, k, "rows (the columns of U)")
+    f.require("s", -1, k, "entries (the columns of U)")
+    if k != min(m, n):
+        raise f.shape_error("U", f"must have min(m, n) = {min(m, n)} columns (Vt has {n})")
+    f.cotangent("dU", (m, k))
+    f.cotangent("ds", (k,))
+    f.cotangent("dVt", (k, n))
+    xp = f.xp
+    U_, s_, Vt_ = (xp.broadcast_to(f.stack(name), (f.nbatch,) + f.core_shape(name))
+                   for name in ("U", "s", "Vt"))
+    T = lambda a: xp.swapaxes(a, -1, -2)       # noqa: E731
+    tolerance = degenerate_tolerance(s_, f.dtype)[:, None]
+    gap = s_[:, None, :] - s_[:, :, None]                  # s[j] - s[i] at [i, j]
+    close = xp.abs(gap) <= tolerance[:, :, None]
+    F = 1.0 / xp.where(close, xp.inf, gap * (s_[:, None, :] + s_[:, :, None]))
+    inverse_s = 1.0 / xp.where(s_ > tolerance, s_, xp.inf)
+    inner = xp.zeros((f.nbatch, k, k), dtype=f.dtype)
+    dA = xp.zeros((f.nbatch, m, n), dtype=f.dtype)
+    if dU is not None:
+        dU_ = xp.broadcast_to(f.stack("dU"), (f.nbatch, m, k))
+        UtdU = xp.matmul(T(U_), dU_)
+        inner = inner + F * (UtdU - T(UtdU)) * s_[:, None, :]
+        if m > k:
+            dA = dA + xp.matmul((dU_ - xp.matmul(U_, UtdU)) * inverse_s[:, None, :], Vt_)
+    if dVt is not None:
+        dVt_ = xp.broadcast_to(f.stack("dVt"), (f.nbatch, k, n))
+        VtdV = xp.matmul(Vt_, T(dVt_))
+        inner = inner + s_[:, :, None] * (F * (VtdV - T(VtdV)))
+        if n > k:
+            dA = dA + xp.matmul(U_, inverse_s[:, :, None] * (dVt_ - xp.matmul(T(VtdV), Vt_)))
+    if ds is not None:
+        inner = inner + xp.broadcast_to(f.stack("ds"), (f.nbatch, k))[:, :, None] * xp.eye(k)
+    dA = dA + xp.matmul(xp.matmul(U_, inner), Vt_)
+    return f.batch_gradient(dA)
+
+
+# ---- gesv ---------------------------------------------------------------------------------------
+
+def gesv(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, check: bool = True) -> Array:
+    """General solve ``X = op(A)^-1@B`` (``op(A) = A^T`` with `transpose`), batched.
+
+    LU with partial pivoting (LAPACK ``getrf`` + ``getrs``); a matrix fails on an exactly zero
+    pivot of that LU or on a non-finite entry of ``A`` or ``B``.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., n, n)
+        Square matrices.
+    B : array_like, shape (..., n, k)
+        Right-hand sides as columns; a single vector is an n x 1 matrix (1-D ``B`` is an error).
+    transpose : bool, default False
+        Solve with ``A^T``.
+    check : bool, default True
+        Raise for a failing matrix (True), or return NaN for exactly the failing ones (False).
+
+    Returns
+    -------
+    ndarray, shape (..., n, k)
+        ``X``.
+
+    Raises
+    ------
+    LinAlgError
+        With `check`, for a singular matrix (naming the zero pivot) or a non-finite entry.
+    ValueError
+        If ``A`` is not square, ``B`` has the wrong number of rows or is not a matrix, or the
+        batch axes do not broadcast.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> adla.gesv(np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[3.0], [5.0]]))
+    array([[0.8],
+           [1.4]])
+    """
+    f = forward_call("gesv", dict(A=A, B=B))
+    n = f.square("A")
+    f.require("B", -2, n, "rows (the order of A)")
+    X, status = f.backend.gesv(f.stack("A"), f.stack("B"), transpose=transpose)
+    return f.finish(X, status, check, zero_pivot)
+
+
+def gesv_backward(dX: ArrayLike, A: ArrayLike, B: ArrayLike, X: ArrayLike, *,
+                  transpose: bool = False) -> tuple[Array, Array]:
+    """Gradient of :func:`gesv`: ``dB = op(A)^-T@dX`` and ``d op(A) = -dB@X^T``.
+
+    A singular ``A`` gives NaN in both gradients of that matrix, without raising (as
+    :func:`slogdet_backward`).
+
+    Parameters
+    ----------
+    dX : array_like, shape (..., n, k)
+        Cotangent of ``X``; it must broadcast to its shape.
+    A, B : array_like
+        The forward's operands.
+    X : array_like, shape (..., n, k)
+        The forward's result.
+    transpose : bool, default False
+        As in the forward.
+
+    Returns
+    -------
+    dA : ndarray, shape of ``A``
+    dB : ndarray, shape of ``B``
+
+    Raises
+    ------
+    ValueError
+        If the operands' shapes disagree, or ``dX`` does not broadcast to ``X``'s shape.
+    TypeError
+        If an operand's dtype is not a real float, integer or bool type.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, B = np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[3.0], [5.0]])
+    >>> dA, dB = adla.gesv_backward(np.ones((2, 1)), A, B, adla.gesv(A, B))
+    >>> dB
+    array([[0.4],
+           [0.2]])
+    """
+    f = backward_call("gesv", dict(dX=dX, A=A, B=B, X=X))
+    n = f.square("A")
+    f.require("B", -2, n, "rows (the order of A)")
+    f.same_core_shape("X", "B")
+    f.cotangent("dX", f.core_shape("X"))
+    be = f.backend
+    A_, X_ = f.stack("A"), f.stack("X")
+    dB, status = be.gesv(A_, f.stack("dX"), transpose=not transpose)
+    dB = be.fill_failed(dB, status)
+    # d op(A) = -dB X^T; dA is its transpose with transpose.
+    if transpose:
+        dA = be.gemm(X_, dB, transpose_b=True, alpha=-1.0)
+    else:
+        dA = be.gemm(dB, X_, transpose_b=True, alpha=-1.0)
+    return f.gradient(dA, "A"), f.gradient(dB, "B")
