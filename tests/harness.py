@@ -274,6 +274,22 @@ ROWS = [
         ref_maketrian, options=TRIANGLE_OPTIONS),
 ]
 
+def structured(row, opts, name, t, tril, triu, transpose, diagonal_part):
+    """``t`` (a tensor of any framework) shaped as ``row``'s operator reads operand ``name``: the
+    symmetric matrix mirrored from the triangle read, or that triangle, so that a framework's
+    gradient check perturbs only what the operator sees. The framework's ``tril``, ``triu``,
+    ``transpose`` (last two axes) and ``diagonal_part`` (the diagonal as a matrix) are passed in."""
+    kind = row.structure(name, opts)
+    if kind == "sym":
+        part = tril(t, -1) if row.spec.operand(name).lower(opts) else triu(t, 1)
+        return part + transpose(part) + diagonal_part(t)
+    if kind == "lower":
+        return tril(t)
+    if kind == "upper":
+        return triu(t)
+    return t
+
+
 CASES = [(row, opts) for row in ROWS for opts in row.options]
 CASE_IDS = [i for row in ROWS for i in row.ids()]
 

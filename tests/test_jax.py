@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import adla
+import harness
 from harness import CASES, CASE_IDS, DIMS, call_forward, make_inputs
 
 jax = pytest.importorskip("jax")
@@ -14,17 +15,9 @@ import adla.jax as aj  # noqa: E402
 
 
 def structured(row, opts, name, t):
-    """``t`` shaped as the operator reads operand ``name`` (see test_torch.structured)."""
-    kind = row.structure(name, opts)
-    if kind == "sym":
-        lower = row.spec.operand(name).lower(opts)
-        part = jnp.tril(t, -1) if lower else jnp.triu(t, 1)
-        return part + jnp.swapaxes(part, -1, -2) + jnp.eye(t.shape[-1]) * t
-    if kind == "lower":
-        return jnp.tril(t)
-    if kind == "upper":
-        return jnp.triu(t)
-    return t
+    return harness.structured(row, opts, name, t, jnp.tril, jnp.triu,
+                              lambda a: jnp.swapaxes(a, -1, -2),
+                              lambda a: jnp.eye(a.shape[-1]) * a)
 
 
 @pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)

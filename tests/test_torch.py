@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import adla
+import harness
 from harness import CASES, CASE_IDS, DIMS, call_forward, make_inputs
 
 torch = pytest.importorskip("torch")
@@ -11,19 +12,9 @@ import adla.torch as at  # noqa: E402
 
 
 def structured(row, opts, name, t):
-    """A function of a free tensor that gives operand ``name`` the structure the operator reads
-    (symmetric, or one triangle), so that gradcheck's perturbations of every entry are
-    perturbations the operator sees."""
-    kind = row.structure(name, opts)
-    if kind == "sym":                   # mirrored from the triangle read
-        lower = row.spec.operand(name).lower(opts)
-        part = torch.tril(t, -1) if lower else torch.triu(t, 1)
-        return part + part.transpose(-1, -2) + torch.diag_embed(torch.diagonal(t, 0, -2, -1))
-    if kind == "lower":
-        return torch.tril(t)
-    if kind == "upper":
-        return torch.triu(t)
-    return t
+    return harness.structured(row, opts, name, t, torch.tril, torch.triu,
+                              lambda a: a.transpose(-1, -2),
+                              lambda a: torch.diag_embed(torch.diagonal(a, 0, -2, -1)))
 
 
 @pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
