@@ -131,9 +131,14 @@ def gesvd_backward(dU: Optional[ArrayLike], ds: Optional[ArrayLike], dVt: Option
     f.cotangent("dU", (m, k))
     f.cotangent("ds", (k,))
     f.cotangent("dVt", (k, n))
-    xp = f.xp
-    U_, s_, Vt_ = (xp.broadcast_to(f.stack(name), (f.nbatch,) + f.core_shape(name))
-                   for name in ("U", "s", "Vt"))
+    xp, be = f.xp, f.backend
+
+    def mm(a, b, transpose_a=False, transpose_b=False):     # batched products on the backend
+        return be.gemm(xp.ascontiguousarray(a, dtype=f.dtype),
+                       xp.ascontiguousarray(b, dtype=f.dtype),
+                       transpose_a=transpose_a, transpose_b=transpose_b)
+    U_, Vt_ = f.stack("U"), f.stack("Vt")
+    s_ = xp.broadcast_to(f.stack("s"), (f.nbatch, k))
     T = lambda a: xp.swapaxes(a, -1, -2)       # noqa: E731
     tolerance = degenerate_tolerance(s_, f.dtype)[:, None]
     gap = s_[:, None, :] - s_[:, :, None]                  # s[j] - s[i] at [i, j]
@@ -141,22 +146,25 @@ def gesvd_backward(dU: Optional[ArrayLike], ds: Optional[ArrayLike], dVt: Option
     F = 1.0 / xp.where(close, xp.inf, gap * (s_[:, None, :] + s_[:, :, None]))
     inverse_s = 1.0 / xp.where(s_ > tolerance, s_, xp.inf)
     inner = xp.zeros((f.nbatch, k, k), dtype=f.dtype)
-    dA = xp.zeros((f.nbatch, m, n), dtype=f.dtype)
+    dA = None
     if dU is not None:
-        dU_ = xp.broadcast_to(f.stack("dU"), (f.nbatch, m, k))
-        UtdU = xp.matmul(T(U_), dU_)
+        dU_ = f.stack("dU")
+        UtdU = mm(U_, dU_, transpose_a=True)
         inner = inner + F * (UtdU - T(UtdU)) * s_[:, None, :]
         if m > k:
-            dA = dA + xp.matmul((dU_ - xp.matmul(U_, UtdU)) * inverse_s[:, None, :], Vt_)
+            dA = mm((dU_ - mm(U_, UtdU)) * inverse_s[:, None, :], Vt_)
     if dVt is not None:
-        dVt_ = xp.broadcast_to(f.stack("dVt"), (f.nbatch, k, n))
-        VtdV = xp.matmul(Vt_, T(dVt_))
+        dVt_ = f.stack("dVt")
+        VtdV = mm(Vt_, dVt_, transpose_b=True)
         inner = inner + s_[:, :, None] * (F * (VtdV - T(VtdV)))
         if n > k:
-            dA = dA + xp.matmul(U_, inverse_s[:, :, None] * (dVt_ - xp.matmul(T(VtdV), Vt_)))
+            extra = mm(U_, inverse_s[:, :, None] * (dVt_ - mm(VtdV, Vt_, transpose_a=True)))
+            dA = extra if dA is None else dA + extra
     if ds is not None:
-        inner = inner + xp.broadcast_to(f.stack("ds"), (f.nbatch, k))[:, :, None] * xp.eye(k)
-    dA = dA + xp.matmul(xp.matmul(U_, inner), Vt_)
+        inner = inner + (xp.broadcast_to(f.stack("ds"), (f.nbatch, k))[:, :, None]
+                         * xp.eye(k, dtype=f.dtype))
+    main = mm(mm(U_, inner), Vt_)
+    dA = main if dA is None else main + dA
     return f.batch_gradient(dA)
 
 
