@@ -70,3 +70,31 @@ def test_syevd_backward(gpu_rules, absent):
     tolerance = degenerate_tolerance(lam, np.float64)
     assert_same(gpu_rules.syevd_backward(du, dlam, U, lam, tolerance),
                 _cpu.syevd_backward(du, dlam, U, lam, tolerance))
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (0, 3)])
+def test_gesvd(gpu_rules, shape):
+    a = np.random.default_rng(4).standard_normal((3,) + shape)
+    if shape[0]:
+        a[1, 0, 0] = np.nan                     # that matrix fails, the others do not
+    U, s, Vt, status = gpu_rules.gesvd(a)
+    cU, cs, cVt, cstatus = _cpu.gesvd(a)
+    np.testing.assert_array_equal(status != 0, cstatus != 0)
+    ok = cstatus == 0
+    assert_same((U[ok], s[ok], Vt[ok]), (cU[ok], cs[ok], cVt[ok]))
+    assert np.isnan(s[~ok]).all()
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_gesv_and_its_zero_pivot(gpu_rules, transpose):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((4, 5, 5))
+    a[2, :, 1] = 2.0 * a[2, :, 0]               # singular: an exactly zero pivot
+    a[2, 3] = a[2, 1]
+    a[3, 4, 4] = np.inf
+    b = rng.standard_normal((1, 5, 2))          # broadcast against the batch of a
+    x, status = gpu_rules.gesv(a, b, transpose=transpose)
+    cx, cstatus = _cpu.gesv(a, b, transpose=transpose)
+    np.testing.assert_array_equal(status, cstatus)
+    assert status[2] > 0 and status[3] == -1
+    assert_same(x[:2], cx[:2])

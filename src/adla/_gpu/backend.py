@@ -410,11 +410,14 @@ def gesvd(a):
 def _first_zero_pivots(A, singular):
     """The 1-based position of the first zero pivot of LAPACK's LU (getrf, partial pivoting) of
     each singular matrix: on the host, only for the few that failed."""
+    import warnings
     import scipy.linalg
     status = np.zeros(A.shape[0], dtype=np.int32)
     for i in np.flatnonzero(cp.asnumpy(singular) if hasattr(cp, "asnumpy") else singular):
-        lu = scipy.linalg.lu_factor(np.asarray(A[i].get() if hasattr(A[i], "get") else A[i]),
-                                    check_finite=False)[0]
+        with warnings.catch_warnings():             # singular is what we know it is
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            lu = scipy.linalg.lu_factor(np.asarray(A[i].get() if hasattr(A[i], "get") else A[i]),
+                                        check_finite=False)[0]
         zero = np.flatnonzero(np.diagonal(lu) == 0)
         status[i] = zero[0] + 1 if zero.size else 1
     return cp.asarray(status)
