@@ -56,3 +56,16 @@ def bind(fn, args, kwargs) -> BoundCall:
     options = {k: v for k, v in bound.arguments.items() if k not in operands}
     return BoundCall(fname, SPECS[fname.removesuffix("_backward")], fname.endswith("_backward"),
                      operands, options)
+
+
+def sample_outputs(fn, shapes, options, xp=None):
+    """``fn``'s outputs (a tuple) for an empty batch of operands of the given core shapes and
+    dtypes (``shapes``: name -> ``(core shape, dtype)``, or None for an absent operand): the
+    operator validates shapes and dtypes, and tells each output's dtype and core shape
+    (``out.shape[1:]``), without computing anything."""
+    import numpy as np
+    xp = xp or np
+    stand_ins = {n: None if sd is None else xp.empty((0,) + tuple(sd[0]), dtype=sd[1])
+                 for n, sd in shapes.items()}
+    sample = fn(**stand_ins, **options)
+    return sample if isinstance(sample, tuple) else (sample,)

@@ -25,7 +25,7 @@ import numpy as np
 import dask.array as da
 from dask.array.core import unify_chunks
 
-from ._adapters import bind
+from ._adapters import bind, sample_outputs
 from ._frontend import LinAlgError
 from . import _cpu
 
@@ -70,12 +70,11 @@ def call(fn, args, kwargs):
                              f"does not broadcast to the batch shape {batch} of the primals")
 
     # Shape and dtype errors now, and the outputs' dtypes and core shapes, from stand-ins.
-    xp = _array_module(arrays)
-    stand_ins = {name: (None if x is None else _stand_in(xp, arrays[name], core[name]))
-                 for name, x in operands.items()}
-    sample = fn(**stand_ins, **options)
-    single = not isinstance(sample, tuple)
-    sample = (sample,) if single else sample
+    sample = sample_outputs(fn, {name: None if x is None else (_core_shape(arrays[name],
+                                                                         core[name]), x.dtype)
+                                 for name, x in operands.items()},
+                            options, _array_module(arrays))
+    single = len(sample) == 1          # adla returns a lone result bare, not in a tuple
 
     # blockwise: batch axes share letters (right-aligned), every core axis gets its own.
     batch_letters = tuple(f"b{i}" for i in range(nb))
@@ -129,10 +128,8 @@ def _array_module(arrays):
     return np
 
 
-def _stand_in(xp, x, ncore):
-    """An empty batch of ``x``'s core shape and dtype: what the operator validates and types."""
-    shape = x.shape[len(x.shape) - ncore:] if x.ndim >= ncore else x.shape
-    return xp.empty((0,) + tuple(shape), dtype=x.dtype)
+def _core_shape(x, ncore):
+    return x.shape[len(x.shape) - ncore:] if x.ndim >= ncore else x.shape
 
 
 def _run_block(*args, fn, names, options, nb):

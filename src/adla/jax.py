@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 import adla
-from ._adapters import bind, operand_names, signature
+from ._adapters import bind, operand_names, sample_outputs, signature
 from ._spec import SPECS
 
 __all__ = sorted(SPECS)
@@ -54,9 +54,8 @@ def _function(fname, names, options, traced):
     bwd_options = {k: v for k, v in options.items() if k in spec.backward_options}
 
     # Output shapes and dtypes from a call on an empty batch of the operands' core shapes.
-    sample = forward(**{n: np.empty((0,) + s[len(s) - c:], d)
-                        for n, (s, d), c in zip(names, traced, core)}, **quiet)
-    sample = sample if isinstance(sample, tuple) else (sample,)
+    sample = sample_outputs(forward, {n: (s[len(s) - c:], d)
+                                      for n, (s, d), c in zip(names, traced, core)}, quiet)
     batch = np.broadcast_shapes(*[s[:len(s) - c] for s, c in zip(shapes, core)])
     out_types = tuple(jax.ShapeDtypeStruct(tuple(batch) + o.shape[1:], _dtype(o.dtype))
                       for o in sample)

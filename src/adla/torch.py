@@ -27,8 +27,9 @@ __all__ = sorted(SPECS)
 _REFUSED = {torch.float16, torch.bfloat16}
 
 
-def _to_array(fname, name, t):
-    """A NumPy view (CPU) or CuPy view (CUDA) of tensor ``t``."""
+def _check(fname, name, t):
+    """TypeError for what adla.torch does not take: a non-tensor, a complex or half tensor, a
+    device other than the CPU or CUDA."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"adla.torch.{fname}: operand {name} must be a torch.Tensor, got "
                         f"{type(t).__module__}.{type(t).__name__} (mixing tensors with other "
@@ -37,14 +38,18 @@ def _to_array(fname, name, t):
         raise TypeError(f"adla.torch.{fname}: operand {name} has unsupported dtype {t.dtype}; "
                         f"expected float32 or float64 (integer and bool tensors are converted "
                         f"to float64)")
+    if t.device.type not in ("cpu", "cuda"):
+        raise TypeError(f"adla.torch.{fname}: operand {name} is on device {t.device}; adla runs "
+                        f"on the CPU and on CUDA devices")
+
+
+def _to_array(t):
+    """A NumPy view (CPU) or CuPy view (CUDA) of a checked tensor ``t``."""
     t = t.detach().resolve_conj().resolve_neg()
     if t.device.type == "cpu":
         return t.numpy()
-    if t.device.type == "cuda":
-        import cupy
-        return cupy.from_dlpack(t)
-    raise TypeError(f"adla.torch.{fname}: operand {name} is on device {t.device}; adla runs on "
-                    f"the CPU and on CUDA devices")
+    import cupy
+    return cupy.from_dlpack(t)
 
 
 def _to_tensor(a, device):
@@ -93,8 +98,7 @@ class _Operator(torch.autograd.Function):
         spec = SPECS[fname]
         names = operand_names(getattr(adla, fname))
         device = next(t.device for t in tensors if t is not None)
-        arrays = {n: (None if t is None else _to_array(fname, n, t))
-                  for n, t in zip(names, tensors)}
+        arrays = {n: (None if t is None else _to_array(t)) for n, t in zip(names, tensors)}
         with _stream(device):
             result = getattr(adla, fname)(**arrays, **options)
         outputs = result if isinstance(result, tuple) else (result,)
@@ -121,14 +125,16 @@ class _Operator(torch.autograd.Function):
         cotangents = []
         for o, g in zip(spec.outputs, grad_outputs):
             if o in spec.cotangent_outputs:
-                cotangents.append(None if g is None else _to_array(fname, "d" + o.name, g))
+                if g is not None:
+                    _check(fname, "d" + o.name, g)
+                cotangents.append(None if g is None else _to_array(g))
         backward = getattr(adla, fname + "_backward")
         bwd_options = {k: v for k, v in ctx.options.items() if k in spec.backward_options}
         with _stream(ctx.device):
             if all(c is None for c in cotangents):
                 return (None, None) + (None,) * len(ctx.names)
             grads = backward(*cotangents,
-                             *[_to_array(fname, p, primals[p]) for p in spec.backward_primals],
+                             *[_to_array(primals[p]) for p in spec.backward_primals],
                              **bwd_options)
         grads = grads if isinstance(grads, tuple) else (grads,)
         by_name = dict(zip(spec.differentiable, grads))
@@ -157,7 +163,7 @@ def _adapted(fname):
         for name, t in bound.operands.items():
             if t is None:
                 continue
-            _to_array(fname, name, t)           # type and dtype checks, before autograd
+            _check(fname, name, t)              # before autograd records anything
             if t.requires_grad and name not in differentiable:
                 raise ValueError(f"adla.torch.{fname}: operand {name} is not differentiable "
                                  f"(adla has no gradient for it); pass it detached")
