@@ -3,8 +3,8 @@
 A row names the operator's matrix operands with their core shapes and kinds (the test data) and
 a NumPy reference for one matrix; what the backward takes comes from the operator's declaration
 in ``adla._spec``. The tests in ``test_operators.py`` turn every row into forward, backward
-(finite differences), float32, layout and empty-batch checks; a new operator joins by adding a
-row here.
+(finite differences), float32, layout and empty-batch checks, those in ``test_jvp.py`` into the
+same checks of its forward mode; a new operator joins by adding a row here.
 """
 import itertools
 from dataclasses import dataclass, field, replace
@@ -46,6 +46,7 @@ class Row:
     def __post_init__(self):
         self.forward = getattr(adla, self.name)
         self.backward = getattr(adla, self.name + "_backward")
+        self.jvp = getattr(adla, self.name + "_jvp")
         self.spec = SPECS[self.name]
 
     @property
@@ -344,6 +345,12 @@ def call_backward(row, opts, cotangents, inputs, outputs):
     options = {k: v for k, v in opts.items() if k != "check"}
     grads = row.backward(*cts, *[primal(p) for p in row.primals], **options)
     return grads if isinstance(grads, tuple) else (grads,)
+
+
+def call_jvp(row, opts, inputs, tangents):
+    """``row``'s jvp: ``(outputs, output tangents)``; ``tangents`` maps each input's name to its
+    tangent (absent or None: zero)."""
+    return row.jvp(*inputs.values(), *[tangents.get(name) for name in inputs], **opts)
 
 
 def reference(row, opts, inputs):

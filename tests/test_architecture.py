@@ -91,19 +91,23 @@ def test_status_codes_agree_with_the_kernels():
 
 
 def test_public_functions_follow_their_specs():
-    """Every operator is declared once, in _spec.SPECS, and its forward and backward take exactly
-    what the declaration says: inputs, then keyword-only options with the declared defaults;
-    cotangents (d + output name), the backward's primals, then the options but check."""
+    """Every operator is declared once, in _spec.SPECS, and its forward, backward and jvp take
+    exactly what the declaration says: inputs, then keyword-only options with the declared
+    defaults; cotangents (d + output name), the backward's primals, then the options but check;
+    inputs, their tangents (d + input name), then the options."""
     from adla._spec import SPECS
     operators = {n for n in adla.__all__ if callable(getattr(adla, n))
-                 and not n.endswith("_backward")} - {"LinAlgError", "degenerate_tolerance"}
+                 and not n.endswith(("_backward", "_jvp"))} - {"LinAlgError",
+                                                                "degenerate_tolerance"}
     assert operators == set(SPECS)
     for name, spec in SPECS.items():
+        inputs = [o.name for o in spec.inputs]
         for fn, positional, options in (
-                (getattr(adla, name), [o.name for o in spec.inputs], spec.options),
+                (getattr(adla, name), inputs, spec.options),
                 (getattr(adla, name + "_backward"),
                  list(spec.cotangent_names) + list(spec.backward_primals),
-                 {k: spec.options[k] for k in spec.backward_options})):
+                 {k: spec.options[k] for k in spec.backward_options}),
+                (getattr(adla, name + "_jvp"), inputs + list(spec.tangent_names), spec.options)):
             params = inspect.signature(fn).parameters.values()
             assert [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD] == positional, fn
             keyword = {p.name: p.default for p in params if p.kind == p.KEYWORD_ONLY}

@@ -1,5 +1,5 @@
-"""Every operator of the harness on dask arrays: forward and backward lazily, chunked along the
-batch, equal to the NumPy call; errors at call time and at compute time; a LocalCluster with two
+"""Every operator of the harness on dask arrays: forward, backward and jvp lazily, chunked along
+the batch, equal to the NumPy call; errors at call time and at compute time; a LocalCluster with two
 worker processes."""
 import pickle
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import adla
-from harness import CASES, CASE_IDS, DIMS, call_backward, call_forward, make_inputs
+from adla._adapters import flat
+from harness import CASES, CASE_IDS, DIMS, call_backward, call_forward, call_jvp, make_inputs
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -61,6 +62,17 @@ def test_operator_on_dask_matches_numpy(row, opts, layout):
     lazy_grads = call_backward(row, opts, lazy_cts if isinstance(cts, tuple) else lazy_cts[0],
                                lazy, got)
     for g, e in zip(lazy_grads, grads):
+        assert isinstance(g, da.Array) and g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_allclose(g.compute(), e, rtol=1e-10, atol=1e-10)
+
+    rng = np.random.default_rng(2)
+    tangents = {k: rng.standard_normal(v.shape) for k, v in inputs.items()}
+    first = names[0]                    # one tangent absent, as None
+    tangents[first] = None if len(names) > 1 else tangents[first]
+    expected = flat(call_jvp(row, opts, inputs, tangents))
+    got = call_jvp(row, opts, lazy, {k: None if t is None else chunked(t, core[k])
+                                     for k, t in tangents.items()})
+    for g, e in zip(flat(got), expected):
         assert isinstance(g, da.Array) and g.shape == e.shape and g.dtype == e.dtype
         np.testing.assert_allclose(g.compute(), e, rtol=1e-10, atol=1e-10)
 

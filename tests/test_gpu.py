@@ -1,5 +1,5 @@
-"""The operator table on CuPy arrays: for every operator, option and both dtypes, the GPU forward
-and backward agree with the CPU; errors behave as on the CPU. Skipped without CuPy or a GPU."""
+"""The operator table on CuPy arrays: for every operator, option and both dtypes, the GPU forward,
+backward and jvp agree with the CPU; errors behave as on the CPU. Skipped without CuPy or a GPU."""
 import numpy as np
 import pytest
 
@@ -12,7 +12,7 @@ except Exception:                                            # no driver, no dev
 
 import adla  # noqa: E402
 from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward,  # noqa: E402
-                     call_forward, make_inputs)
+                     call_forward, call_jvp, make_inputs)
 
 TOL = {np.float64: 1e-9, np.float32: 2e-3}
 
@@ -35,7 +35,7 @@ def assert_matches(gpu, cpu, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("layout", ["single", "batch3", "bcast_first"])
 @pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
-def test_gpu_forward_and_backward_match_cpu(row, opts, layout, dtype):
+def test_gpu_forward_backward_and_jvp_match_cpu(row, opts, layout, dtype):
     layouts = batch_layouts(len(row.operands(opts, DIMS)))
     if layout not in layouts:
         pytest.skip("one operand")
@@ -51,6 +51,12 @@ def test_gpu_forward_and_backward_match_cpu(row, opts, layout, dtype):
     grads = call_backward(row, opts, ct, inputs, out)
     gpu_grads = call_backward(row, opts, to_gpu(ct), gpu_inputs, to_gpu(out))
     for g, c in zip(gpu_grads, grads):
+        assert_matches(g, c, dtype)
+    tangents = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in inputs.items()}
+    outs, touts = call_jvp(row, opts, inputs, tangents)
+    gpu_outs, gpu_touts = call_jvp(row, opts, gpu_inputs, {k: cp.asarray(t)
+                                                           for k, t in tangents.items()})
+    for g, c in zip(as_tuple(gpu_outs) + as_tuple(gpu_touts), as_tuple(outs) + as_tuple(touts)):
         assert_matches(g, c, dtype)
     for k in inputs:                                           # inputs unchanged
         np.testing.assert_array_equal(cp.asnumpy(gpu_inputs[k]), inputs[k])

@@ -59,6 +59,18 @@ def triangle(xp, a, lower):
     return xp.tril(a) if lower else xp.triu(a)
 
 
+def symmetric_from(xp, a, lower):
+    """The symmetric matrices whose lower (or upper) triangle is read from ``a``."""
+    if lower:
+        return xp.tril(a) + xp.tril(a, -1).transpose(0, 2, 1)
+    return xp.triu(a) + xp.triu(a, 1).transpose(0, 2, 1)
+
+
+def transposed(xp, a):
+    """The matrices of stack ``a`` transposed, C-contiguous."""
+    return xp.ascontiguousarray(a.transpose(0, 2, 1))
+
+
 def gemm_operand_gradients(gemm, dD, A, B, *, transpose_a, transpose_b, alpha):
     """``(dA, dB)`` of ``D = alpha op(A) op(B)`` as two products of a backend's ``gemm``."""
     ta, tb = transpose_a, transpose_b

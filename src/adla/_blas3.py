@@ -6,11 +6,14 @@ primitives (no explicit inverses), following Seeger et al., "Auto-Differentiatin
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._array_rules import summed_product, triangular_operand_gradient
-from ._frontend import backward_call, forward_call, scalar, singular
+from ._frontend import backward_call, forward_call, jvp_call, scalar, singular
+from ._spec import documented_jvp
 
 Array = NDArray[np.floating]      # what every operator returns
 
@@ -134,6 +137,45 @@ def gemm_backward(dD: ArrayLike, A: ArrayLike, B: ArrayLike, C: ArrayLike, *,
     return f.gradient(dA, "A"), f.gradient(dB, "B"), f.gradient(dC, "C")
 
 
+def _product_tangent(f, ta, tb, alpha):
+    """``alpha (op(dA) op(B) + op(A) op(dB))``, None where both tangents are absent."""
+    be, dA, dB = f.backend, f.tangent("dA"), f.tangent("dB")
+    flags = dict(transpose_a=ta, transpose_b=tb, alpha=alpha)
+    dD = be.gemm(dA, f.stack("B"), **flags) if dA is not None else None
+    if dB is not None:
+        dD = be.gemm(f.stack("A"), dB, dD, beta=1.0, **flags)
+    return dD
+
+
+@documented_jvp("gemm")
+def gemm_jvp(A: ArrayLike, B: ArrayLike, C: ArrayLike, dA: Optional[ArrayLike],
+             dB: Optional[ArrayLike], dC: Optional[ArrayLike], *, transpose_a: bool = False,
+             transpose_b: bool = False, alpha: float = 1.0,
+             beta: float = 1.0) -> tuple[Array, Array]:
+    """:func:`gemm` and its forward-mode derivative,
+    ``dD = alpha*(op(dA)@op(B) + op(A)@op(dB)) + beta*dC``.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, B, C = np.eye(2), np.ones((2, 2)), np.zeros((2, 2))
+    >>> D, dD = adla.gemm_jvp(A, B, C, np.eye(2), None, None, alpha=2.0)
+    >>> dD
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    f = jvp_call("gemm", dict(A=A, B=B, C=C, dA=dA, dB=dB, dC=dC))
+    alpha, beta = scalar("gemm_jvp", "alpha", alpha), scalar("gemm_jvp", "beta", beta)
+    m, n = _gemm_shapes(f, transpose_a, transpose_b)
+    _result_shape(f, "C", m, n)
+    D = f.backend.gemm(f.stack("A"), f.stack("B"), f.stack("C"), transpose_a=transpose_a,
+                       transpose_b=transpose_b, alpha=alpha, beta=beta)
+    dD, dC_ = _product_tangent(f, transpose_a, transpose_b, alpha), f.tangent("dC")
+    if dC_ is not None and beta != 0:
+        dD = beta * dC_ if dD is None else dD + beta * dC_
+    return f.result(D), f.result(dD if dD is not None else f.zero_tangent((m, n)))
+
+
 def _shared_operand_gradients(f, dD_, ta, tb, alpha):
     """``(dA, dB)`` of ``alpha op(A) op(B)`` when exactly one of ``A``, ``B`` is shared by the
     batch: the other's gradients through one product per batch (which a backend may fold into
@@ -246,6 +288,30 @@ def gemm2_backward(dD: ArrayLike, A: ArrayLike, B: ArrayLike, *, transpose_a: bo
     return f.gradient(dA, "A"), f.gradient(dB, "B")
 
 
+@documented_jvp("gemm2")
+def gemm2_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[ArrayLike], *,
+              transpose_a: bool = False, transpose_b: bool = False,
+              alpha: float = 1.0) -> tuple[Array, Array]:
+    """:func:`gemm2` and its forward-mode derivative,
+    ``dD = alpha*(op(dA)@op(B) + op(A)@op(dB))``.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> D, dD = adla.gemm2_jvp(np.eye(2), np.ones((2, 1)), None, np.ones((2, 1)))
+    >>> dD
+    array([[1.],
+           [1.]])
+    """
+    f = jvp_call("gemm2", dict(A=A, B=B, dA=dA, dB=dB))
+    alpha = scalar("gemm2_jvp", "alpha", alpha)
+    m, n = _gemm_shapes(f, transpose_a, transpose_b)
+    D = f.backend.gemm(f.stack("A"), f.stack("B"), transpose_a=transpose_a,
+                       transpose_b=transpose_b, alpha=alpha)
+    dD = _product_tangent(f, transpose_a, transpose_b, alpha)
+    return f.result(D), f.result(dD if dD is not None else f.zero_tangent((m, n)))
+
+
 # ---- syrk ---------------------------------------------------------------------------------------
 
 def syrk(A: ArrayLike, *, transpose: bool = False, alpha: float = 1.0) -> Array:
@@ -327,6 +393,32 @@ def syrk_backward(dC: ArrayLike, A: ArrayLike, *, transpose: bool = False,
     f.cotangent("dC", (order, order))
     return f.gradient(f.backend.syrk_backward(f.stack("dC"), f.stack("A"), transpose=transpose,
                                               alpha=alpha), "A")
+
+
+@documented_jvp("syrk")
+def syrk_jvp(A: ArrayLike, dA: Optional[ArrayLike], *, transpose: bool = False,
+             alpha: float = 1.0) -> tuple[Array, Array]:
+    """:func:`syrk` and its forward-mode derivative, ``dC = P + P^T`` with
+    ``P = alpha*dA@A^T`` (``alpha*dA^T@A`` if `transpose`), exactly symmetric.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> C, dC = adla.syrk_jvp(np.array([[1.0], [2.0]]), np.array([[1.0], [0.0]]))
+    >>> dC
+    array([[2., 2.],
+           [2., 0.]])
+    """
+    f = jvp_call("syrk", dict(A=A, dA=dA))
+    alpha = scalar("syrk_jvp", "alpha", alpha)
+    order = f.core_shape("A")[1 if transpose else 0]
+    f.check_lapack_size((order, order), f"the result of shape {(order, order)}")
+    be, A_, dA_ = f.backend, f.stack("A"), f.tangent("dA")
+    C = be.syrk(A_, transpose=transpose, alpha=alpha)
+    if dA_ is None:
+        return f.result(C), f.result(f.zero_tangent((order, order)))
+    P = be.gemm(dA_, A_, transpose_a=transpose, transpose_b=not transpose, alpha=alpha)
+    return f.result(C), f.result(P + P.transpose(0, 2, 1))
 
 
 # ---- trmm / trsm --------------------------------------------------------------------------------
@@ -451,6 +543,34 @@ def trmm_backward(dC: ArrayLike, A: ArrayLike, B: ArrayLike, *, transpose: bool 
     return dA, f.gradient(dB, "B")
 
 
+@documented_jvp("trmm")
+def trmm_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[ArrayLike], *,
+             transpose: bool = False, rightside: bool = False, lower: bool = True,
+             alpha: float = 1.0) -> tuple[Array, Array]:
+    """:func:`trmm` and its forward-mode derivative, ``dC = alpha*(op(dA)@B + op(A)@dB)``
+    (``alpha*(B@op(dA) + dB@op(A))`` if `rightside`), ``dA`` read in ``A``'s triangle.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[1.0, 9.0], [2.0, 3.0]])          # lower: the 9 is not read
+    >>> C, dC = adla.trmm_jvp(A, np.eye(2), np.ones((2, 2)), None)
+    >>> dC
+    array([[1., 0.],
+           [1., 1.]])
+    """
+    f = jvp_call("trmm", dict(A=A, B=B, dA=dA, dB=dB))
+    alpha = scalar("trmm_jvp", "alpha", alpha)
+    _triangular_shapes(f, rightside)
+    be, A_, B_, dA_, dB_ = f.backend, f.stack("A"), f.stack("B"), f.tangent("dA"), f.tangent("dB")
+    flags = dict(transpose=transpose, rightside=rightside, lower=lower, alpha=alpha)
+    C = be.trmm(A_, B_, **flags)
+    dC = be.trmm(dA_, B_, **flags) if dA_ is not None else None
+    if dB_ is not None:
+        dC = be.trmm(A_, dB_, **flags) if dC is None else dC + be.trmm(A_, dB_, **flags)
+    return f.result(C), f.result(dC if dC is not None else f.zero_tangent(f.core_shape("B")))
+
+
 def trsm(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, rightside: bool = False,
          lower: bool = True, alpha: float = 1.0, check: bool = True) -> Array:
     """Triangular solve ``X = alpha*op(A)^-1@B`` (``alpha*B@op(A)^-1`` if `rightside`), batched.
@@ -568,3 +688,36 @@ def trsm_backward(dX: ArrayLike, A: ArrayLike, B: ArrayLike, X: ArrayLike, *,
                                              alpha=alpha, **flags)
     return (f.gradient(f.nan_where_failed(dA, status), "A"),
             f.gradient(f.nan_where_failed(dB, status), "B"))
+
+
+@documented_jvp("trsm")
+def trsm_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[ArrayLike], *,
+             transpose: bool = False, rightside: bool = False, lower: bool = True,
+             alpha: float = 1.0, check: bool = True) -> tuple[Array, Array]:
+    """:func:`trsm` and its forward-mode derivative, ``dX = op(A)^-1@(alpha*dB - op(dA)@X)``
+    (``(alpha*dB - X@op(dA))@op(A)^-1`` if `rightside`): a triangular product and a second
+    solve, ``dA`` read in ``A``'s triangle.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> X, dX = adla.trsm_jvp(2 * np.eye(2), np.ones((2, 1)), np.eye(2), None)
+    >>> dX                                              # d(1/a) = -da/a^2
+    array([[-0.25],
+           [-0.25]])
+    """
+    f = jvp_call("trsm", dict(A=A, B=B, dA=dA, dB=dB))
+    alpha = scalar("trsm_jvp", "alpha", alpha)
+    _triangular_shapes(f, rightside)
+    be, A_ = f.backend, f.stack("A")
+    flags = dict(transpose=transpose, rightside=rightside, lower=lower)
+    X, status = be.trsm(A_, f.stack("B"), alpha=alpha, **flags)
+    if check:
+        f.raise_failed(status, singular)
+    dA_, dB_ = f.tangent("dA"), f.tangent("dB")
+    R = be.trmm(dA_, X, alpha=-1.0, **flags) if dA_ is not None else None
+    if dB_ is not None:
+        R = alpha * dB_ if R is None else R + alpha * dB_
+    if R is None:
+        return f.finish_jvp(X, f.zero_tangent(f.core_shape("B")), status)
+    return f.finish_jvp(X, f.nan_where_failed(*be.trsm(A_, R, **flags)), status)

@@ -6,11 +6,14 @@ with ``L = U^T`` substituted, expressed through transpose flags rather than tran
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._array_rules import triangle
-from ._frontend import backward_call, forward_call, not_positive_definite, singular
+from ._array_rules import symmetric_from, transposed, triangle
+from ._frontend import backward_call, forward_call, jvp_call, not_positive_definite, singular
+from ._spec import documented_jvp
 
 Array = NDArray[np.floating]      # what every operator returns
 
@@ -112,6 +115,47 @@ def potrf_backward(dL: ArrayLike, L: ArrayLike, *, lower: bool = True) -> Array:
     return f.gradient(dA, "L")
 
 
+@documented_jvp("potrf")
+def potrf_jvp(A: ArrayLike, dA: Optional[ArrayLike], *, lower: bool = True,
+              check: bool = True) -> tuple[Array, Array]:
+    """:func:`potrf` and its forward-mode derivative: the factor and its tangent.
+
+    ``dL = L@Phi(L^-1@dA@L^-T)`` (upper: ``dU = dL^T`` of ``L = U^T``), with ``Phi`` taking the
+    lower triangle and halving the diagonal; two triangular solves and a triangular product,
+    never an inverse. ``dA`` is read as the symmetric matrix of the triangle ``A`` is read in;
+    ``dL`` is zero outside the factor's triangle.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> K = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> L, dL = adla.potrf_jvp(K, np.eye(2))
+    >>> h = 1e-6
+    >>> np.allclose(dL, (adla.potrf(K + h * np.eye(2)) - adla.potrf(K - h * np.eye(2))) / (2 * h))
+    True
+    """
+    f = jvp_call("potrf", dict(A=A, dA=dA))
+    f.square("A")
+    L, status = f.backend.potrf(f.stack("A"), lower=lower)
+    if check:
+        f.raise_failed(status, not_positive_definite)
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        return f.finish_jvp(L, f.xp.zeros_like(L[:1]), status)
+    return f.finish_jvp(L, _cholesky_tangent(f, L, dA_, lower), status)
+
+
+def _cholesky_tangent(f, L, dA, lower):
+    xp, be, flip = f.xp, f.backend, not lower
+    S = symmetric_from(xp, dA, lower)
+    Y = f.nan_where_failed(*be.trsm(L, S, transpose=flip, lower=lower))                # F^-1 S
+    Z = f.nan_where_failed(*be.trsm(L, Y, transpose=lower, rightside=True, lower=lower))  # Y F^-T
+    Phi, diagonal = xp.tril(Z), xp.arange(Z.shape[-1])
+    Phi[:, diagonal, diagonal] *= 0.5
+    dF = be.trmm(L, Phi, transpose=flip, lower=lower)                                   # F Phi
+    return dF if lower else transposed(xp, dF)
+
+
 # ---- potri --------------------------------------------------------------------------------------
 
 def potri(L: ArrayLike, *, lower: bool = True, check: bool = True) -> Array:
@@ -207,6 +251,37 @@ def potri_backward(dAinv: ArrayLike, L: ArrayLike, Ainv: ArrayLike, *,
         R, status = be.trsm(L_, be.gemm(S, Ainv_), transpose=True, lower=False)
     R = f.nan_where_failed(R, status)
     return f.gradient(-triangle(f.xp, R, lower), "L")
+
+
+@documented_jvp("potri")
+def potri_jvp(L: ArrayLike, dL: Optional[ArrayLike], *, lower: bool = True,
+              check: bool = True) -> tuple[Array, Array]:
+    """:func:`potri` and its forward-mode derivative.
+
+    With ``A = F@F^T`` and ``G = Ainv@dF@F^-1``: ``dAinv = -(G + G^T)``, symmetric (a product and
+    a triangular solve).
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> L = np.array([[2.0, 0.0], [1.0, 2.0]])
+    >>> Ainv, dAinv = adla.potri_jvp(L, np.eye(2))
+    >>> h = 1e-6
+    >>> np.allclose(dAinv, (adla.potri(L + h * np.eye(2)) - adla.potri(L - h * np.eye(2))) / (2 * h))
+    True
+    """
+    f = jvp_call("potri", dict(L=L, dL=dL))
+    f.square("L")
+    be, L_ = f.backend, f.stack("L")
+    Ainv, status = be.potri(L_, lower=lower)
+    if check:
+        f.raise_failed(status, singular)
+    dT = f.tangent("dL")
+    if dT is None:
+        return f.finish_jvp(Ainv, f.xp.zeros_like(Ainv[:1]), status)
+    W = be.gemm(Ainv, triangle(f.xp, dT, lower), transpose_b=not lower)             # Ainv dF
+    G = f.nan_where_failed(*be.trsm(L_, W, transpose=not lower, rightside=True, lower=lower))
+    return f.finish_jvp(Ainv, -(G + G.transpose(0, 2, 1)), status)
 
 
 # ---- potrs --------------------------------------------------------------------------------------
@@ -325,6 +400,42 @@ def potrs_backward(dX: ArrayLike, L: ArrayLike, B: ArrayLike, X: ArrayLike, *,
     return f.gradient(dL, "L"), f.gradient(dB, "B")
 
 
+@documented_jvp("potrs")
+def potrs_jvp(L: ArrayLike, B: ArrayLike, dL: Optional[ArrayLike], dB: Optional[ArrayLike], *,
+              lower: bool = True, check: bool = True) -> tuple[Array, Array]:
+    """:func:`potrs` and its forward-mode derivative.
+
+    ``dX = A^-1@(dB - dA@X)`` with ``dA@X = dF@(F^T@X) + F@(dF^T@X)``: four triangular products
+    and one more solve with the factor.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> L, b = np.array([[2.0, 0.0], [1.0, 2.0]]), np.array([[6.0], [7.0]])
+    >>> X, dX = adla.potrs_jvp(L, b, None, np.ones((2, 1)))     # dX = A^-1 db
+    >>> np.allclose(dX, adla.potrs(L, np.ones((2, 1))))
+    True
+    """
+    f = jvp_call("potrs", dict(L=L, B=B, dL=dL, dB=dB))
+    n = f.square("L")
+    f.require("B", -2, n, "rows (the order of L)")
+    be, L_ = f.backend, f.stack("L")
+    X, status = be.potrs(L_, f.stack("B"), lower=lower)
+    if check:
+        f.raise_failed(status, singular)
+    R, dT = f.tangent("dB"), f.tangent("dL")
+    if dT is not None:
+        flip, triangular = not lower, dict(lower=lower)
+        P = be.trmm(L_, X, transpose=lower, **triangular)                           # F^T X
+        Q = be.trmm(dT, X, transpose=lower, **triangular)                           # dF^T X
+        dAX = be.trmm(dT, P, transpose=flip, **triangular) + be.trmm(L_, Q, transpose=flip,
+                                                                     **triangular)
+        R = -dAX if R is None else R - dAX
+    if R is None:
+        return f.finish_jvp(X, f.xp.zeros_like(X[:1]), status)
+    return f.finish_jvp(X, f.nan_where_failed(*be.potrs(L_, R, lower=lower)), status)
+
+
 # ---- sumlogdiag ---------------------------------------------------------------------------------
 
 def _diagonal(f, name):
@@ -411,3 +522,25 @@ def sumlogdiag_backward(ds: ArrayLike, A: ArrayLike) -> Array:
     if n:
         dA.reshape(-1, n * n)[:, ::n + 1] = xp.broadcast_to(diagonal, shape[:-1]).reshape(-1, n)
     return dA
+
+
+@documented_jvp("sumlogdiag")
+def sumlogdiag_jvp(A: ArrayLike, dA: Optional[ArrayLike]) -> tuple[Array, Array]:
+    """:func:`sumlogdiag` and its forward-mode derivative, ``ds = sum(diag(dA) / diag(A))``.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> s, ds = adla.sumlogdiag_jvp(np.diag([2.0, 4.0]), np.eye(2))
+    >>> float(ds)
+    0.75
+    """
+    f = jvp_call("sumlogdiag", dict(A=A, dA=dA))
+    f.square("A")
+    xp, diagonal = f.xp, _diagonal(f, "A")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = xp.log(diagonal).sum(axis=-1)
+        ds = ((_diagonal(f, "dA") / diagonal).sum(axis=-1) if "dA" in f.arrays
+              else xp.zeros_like(s))
+    return (xp.array(s, dtype=f.dtype).reshape(f.batch),
+            xp.array(ds, dtype=f.dtype).reshape(f.batch))

@@ -25,7 +25,7 @@ import numpy as np
 import dask.array as da
 from dask.array.core import unify_chunks
 
-from ._adapters import bind, sample_outputs
+from ._adapters import bind, flat, sample_outputs
 from ._frontend import LinAlgError
 from . import _cpu
 
@@ -35,11 +35,11 @@ def is_dask(x):
 
 
 def call(fn, args, kwargs):
-    """Run public operator ``fn`` (a forward or a backward) lazily on dask operands."""
+    """Run public operator ``fn`` (a forward, a backward or a jvp) lazily on dask operands."""
     bound = bind(fn, args, kwargs)
     fname, spec, backward = bound.fname, bound.spec, bound.backward
     names, operands, options = list(bound.operands), bound.operands, bound.options
-    cotangents = set(bound.cotangents)
+    cotangents, tangents = set(bound.cotangents), set(bound.tangents)
     core = bound.core
 
     arrays = {}
@@ -56,7 +56,7 @@ def call(fn, args, kwargs):
         x = arrays[name]
         return x.shape[:max(x.ndim - core[name], 0)]
 
-    primals = [n for n in arrays if n not in cotangents]
+    primals = [n for n in arrays if n not in cotangents | tangents]
     try:
         batch = tuple(np.broadcast_shapes(*[batch_of(n) for n in primals]))
     except ValueError:
@@ -68,13 +68,18 @@ def call(fn, args, kwargs):
         if len(b) > nb or any(s not in (1, t) for s, t in zip(b[::-1], batch[::-1])):
             raise ValueError(f"adla.{fname}: cotangent {name} of shape {arrays[name].shape} "
                              f"does not broadcast to the batch shape {batch} of the primals")
+    for name in tangents & set(arrays):       # its primal's shape, not the whole batch
+        shape, primal_shape = arrays[name].shape, arrays[name[1:]].shape
+        if len(shape) > len(primal_shape) or any(
+                s not in (1, t) for s, t in zip(shape[::-1], primal_shape[::-1])):
+            raise ValueError(f"adla.{fname}: tangent {name} has shape {shape}, which does not "
+                             f"broadcast to the shape {primal_shape} of its operand {name[1:]}")
 
     # Shape and dtype errors now, and the outputs' dtypes and core shapes, from stand-ins.
     sample = sample_outputs(fn, {name: None if x is None else (_core_shape(arrays[name],
                                                                          core[name]), x.dtype)
                                  for name, x in operands.items()},
                             options, _array_module(arrays))
-    single = len(sample) == 1          # adla returns a lone result bare, not in a tuple
 
     # blockwise: batch axes share letters (right-aligned), every core axis gets its own.
     batch_letters = tuple(f"b{i}" for i in range(nb))
@@ -106,9 +111,11 @@ def call(fn, args, kwargs):
             else:                       # an input the backward does not take: full batch
                 results.append(_output(blocks, i, out, batch_chunks, token))
         else:
-            results.append(_output(blocks, i, out, batch_chunks,
-                                   f"adla-{fname}-{spec.outputs[i].name}"))
-    return results[0] if single else tuple(results)
+            names_out = [o.name for o in spec.outputs]
+            if bound.tangents:
+                names_out += ["d" + o for o in names_out]
+            results.append(_output(blocks, i, out, batch_chunks, f"adla-{fname}-{names_out[i]}"))
+    return bound.grouped(results)
 
 
 def _check_core_chunks(fname, name, x, ncore):
@@ -144,7 +151,7 @@ def _run_block(*args, fn, names, options, nb):
                 result = fn(**operands, **options)
     except LinAlgError as error:
         raise _globalised(error, offsets) from None
-    return result if isinstance(result, tuple) else (result,)
+    return flat(result)
 
 
 def _globalised(error, offsets):

@@ -1,7 +1,7 @@
 """Decompositions and their reverse-mode rules: gelqf, geqrf, syevd, inverse, det, slogdet.
 
 Each forward is followed by its backward (Seeger et al., "Auto-Differentiating Linear Algebra",
-2017, for LQ and the symmetric eigendecomposition; QR is LQ of the transpose).
+2017, for LQ and the symmetric eigendecomposition; QR is LQ of the transpose) and its jvp.
 """
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ from typing import Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._array_rules import degenerate_tolerance, triangle
-from ._frontend import (backward_call, forward_call, lu_singular, not_converged,
-
+from ._array_rules import degenerate_tolerance, symmetric_from, triangle
+from ._frontend import (backward_call, forward_call, jvp_call, lu_singular, not_converged,
                         rank_deficient)
+from ._spec import documented_jvp
 
 Array = NDArray[np.floating]      # what every operator returns
-
-
-def _copy_lower_to_upper(xp, M):
-    """The symmetric matrix whose lower triangle (diagonal included) is that of ``M``."""
-    lower = xp.tril(M)
-    return lower + xp.tril(M, -1).transpose(0, 2, 1)
 
 
 def _cotangent(f, name, like):
@@ -144,9 +138,60 @@ def _orthogonal_backward(op, dQ, dT, Q, T, lq):
     # QR: M = R dR^T - dQ^T Q, W = dQ + Q copyltu(M).
     M = (be.gemm(T_, dT_, transpose_a=lq, transpose_b=not lq)
          - be.gemm(dQ_, Q_, transpose_a=not lq, transpose_b=lq))
-    S = _copy_lower_to_upper(xp, M)
+    S = symmetric_from(xp, M, True)
     W = dQ_ + (be.gemm(S, Q_) if lq else be.gemm(Q_, S))
     return f.gradient(_solve_full_rank(f, W, T_, lq), "Q")
+
+
+def _orthogonal_jvp(op, A, dA, lq):
+    """The jvp of gelqf (``lq``: ``A = L@Q``) or geqrf (``A = Q@R``). For LQ, with
+    ``C = L^-1@dA@Q^T``: ``C = L^-1@dL + dQ@Q^T``, a lower triangular plus an antisymmetric part
+    (``Q@Q^T = I``), so ``L^-1@dL = tril(C) + tril(C^T, -1)``; then ``dL = L@(L^-1@dL)`` and
+    ``dQ = L^-1@dA - (L^-1@dL)@Q``. QR is the same on the transpose."""
+    f = jvp_call(op, dict(A=A, dA=dA))
+    m, n = f.core_shape("A")
+    if lq and m > n:
+        raise f.shape_error("A", "must have at most as many rows as columns (use geqrf)")
+    if not lq and m < n:
+        raise f.shape_error("A", "must have at least as many rows as columns (use gelqf)")
+    xp, be = f.xp, f.backend
+    Q, T, status = (be.gelqf if lq else be.geqrf)(f.stack("A"))
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        return f.finish_jvp((Q, T), (xp.zeros_like(Q[:1]), xp.zeros_like(T[:1])), status)
+    # A rank-deficient A has no derivative: NaN, as its factor's solve fails.
+    Y = f.nan_where_failed(*be.trsm(T, dA_, rightside=not lq, lower=lq))    # L^-1 dA, dA R^-1
+    if lq:
+        C = be.gemm(Y, Q, transpose_b=True)
+        X = xp.tril(C) + xp.tril(C.transpose(0, 2, 1), -1)
+        dT = xp.tril(be.trmm(T, X))
+        dQ = Y - be.gemm(X, Q)
+    else:
+        C = be.gemm(Q, Y, transpose_a=True)
+        X = xp.triu(C) + xp.triu(C.transpose(0, 2, 1), 1)
+        dT = xp.triu(be.trmm(T, X, rightside=True, lower=False))
+        dQ = Y - be.gemm(Q, X)
+    return f.finish_jvp((Q, T), (dQ, dT), status)
+
+
+@documented_jvp("gelqf")
+def gelqf_jvp(A: ArrayLike, dA: Optional[ArrayLike]) -> tuple[tuple[Array, Array],
+                                                              tuple[Array, Array]]:
+    """:func:`gelqf` and its forward-mode derivative.
+
+    With ``C = L^-1@dA@Q^T`` and ``X = tril(C) + tril(C^T, -1)`` (``C`` split into the lower
+    triangular ``L^-1@dL`` and the antisymmetric ``dQ@Q^T``): ``dL = L@X``, lower triangular,
+    and ``dQ = L^-1@dA - X@Q``. A rank-deficient matrix gives NaN tangents.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[3.0, 0.0, 4.0]])
+    >>> (Q, L), (dQ, dL) = adla.gelqf_jvp(A, A)          # scaling A scales L, keeps Q
+    >>> np.allclose(dL, L), np.allclose(dQ, 0)
+    (True, True)
+    """
+    return _orthogonal_jvp("gelqf", A, dA, lq=True)
 
 
 def geqrf(A: ArrayLike) -> tuple[Array, Array]:
@@ -227,6 +272,24 @@ def geqrf_backward(dQ: Optional[ArrayLike], dR: Optional[ArrayLike], Q: ArrayLik
            [0.8]])
     """
     return _orthogonal_backward("geqrf", dQ, dR, Q, R, lq=False)
+
+
+@documented_jvp("geqrf")
+def geqrf_jvp(A: ArrayLike, dA: Optional[ArrayLike]) -> tuple[tuple[Array, Array],
+                                                              tuple[Array, Array]]:
+    """:func:`geqrf` and its forward-mode derivative: :func:`gelqf_jvp`'s rule on the
+    transpose, ``C = Q^T@dA@R^-1``, ``X = triu(C) + triu(C^T, 1)``, ``dR = X@R`` and
+    ``dQ = dA@R^-1 - Q@X``.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A = np.array([[3.0], [4.0]])
+    >>> (Q, R), (dQ, dR) = adla.geqrf_jvp(A, np.array([[4.0], [-3.0]]))   # a rotation
+    >>> np.allclose(dR, 0), np.allclose(dQ, [[0.8], [-0.6]])
+    (True, True)
+    """
+    return _orthogonal_jvp("geqrf", A, dA, lq=False)
 
 
 # ---- syevd --------------------------------------------------------------------------------------
@@ -340,6 +403,40 @@ def syevd_backward(dU: Optional[ArrayLike], dlam: Optional[ArrayLike], U: ArrayL
     return f.gradient(dA, "U")
 
 
+@documented_jvp("syevd")
+def syevd_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
+              check: bool = True) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+    """:func:`syevd` and its forward-mode derivative.
+
+    With the eigenvectors as the rows of ``U`` (``A = U^T@diag(lam)@U``) and ``M = U@dA@U^T``:
+    ``dlam = diag(M)`` and ``dU = G@U``, ``G[i, j] = M[i, j] / (lam[i] - lam[j])``. Eigenvalues
+    within :func:`degenerate_tolerance` of each other are one eigenspace, and the coupling
+    between them is dropped, as in :func:`syevd_backward`: always finite, exact for symmetric
+    functions of the eigenvalues of an eigenspace and for its projector.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> (U, lam), (dU, dlam) = adla.syevd_jvp(np.diag([1.0, 3.0]), np.ones((2, 2)))
+    >>> dlam
+    array([1., 1.])
+    """
+    f = jvp_call("syevd", dict(A=A, dA=dA))
+    f.square("A")
+    xp, be = f.xp, f.backend
+    U, lam, status = be.syevd(f.stack("A"))
+    if check:
+        f.raise_failed(status, not_converged)
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        return f.finish_jvp((U, lam), (xp.zeros_like(U[:1]), xp.zeros_like(lam[:1])), status)
+    M = be.gemm(be.gemm(U, symmetric_from(xp, dA_, True)), U, transpose_b=True)
+    dlam = xp.diagonal(M, axis1=1, axis2=2).copy()
+    gap = lam[:, :, None] - lam[:, None, :]
+    close = xp.abs(gap) <= degenerate_tolerance(lam, f.dtype)[:, None, None]
+    return f.finish_jvp((U, lam), (be.gemm(M / xp.where(close, xp.inf, gap), U), dlam), status)
+
+
 # ---- inverse, det, slogdet ----------------------------------------------------------------------
 
 def inverse(A: ArrayLike, *, check: bool = True) -> Array:
@@ -414,6 +511,31 @@ def inverse_backward(dAinv: ArrayLike, Ainv: ArrayLike) -> Array:
     be, Ainv_ = f.backend, f.stack("Ainv")
     left = be.gemm(Ainv_, f.stack("dAinv"), transpose_a=True)
     return f.gradient(be.gemm(left, Ainv_, transpose_b=True, alpha=-1.0), "Ainv")
+
+
+@documented_jvp("inverse")
+def inverse_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
+                check: bool = True) -> tuple[Array, Array]:
+    """:func:`inverse` and its forward-mode derivative, ``dAinv = -Ainv@dA@Ainv``.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> Ainv, dAinv = adla.inverse_jvp(np.diag([2.0, 4.0]), np.eye(2))
+    >>> dAinv
+    array([[-0.25  ,  0.    ],
+           [ 0.    , -0.0625]])
+    """
+    f = jvp_call("inverse", dict(A=A, dA=dA))
+    f.square("A")
+    be = f.backend
+    Ainv, status = be.inverse(f.stack("A"))
+    if check:
+        f.raise_failed(status, lu_singular)
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        return f.finish_jvp(Ainv, f.xp.zeros_like(Ainv[:1]), status)
+    return f.finish_jvp(Ainv, be.gemm(be.gemm(Ainv, dA_), Ainv, alpha=-1.0), status)
 
 
 def slogdet(A: ArrayLike) -> tuple[Array, Array]:
@@ -491,6 +613,33 @@ def slogdet_backward(dlogabsdet: ArrayLike, A: ArrayLike) -> Array:
     return f.gradient(dA, "A")
 
 
+@documented_jvp("slogdet")
+def slogdet_jvp(A: ArrayLike, dA: Optional[ArrayLike]) -> tuple[tuple[Array, Array],
+                                                                tuple[Array, Array]]:
+    """:func:`slogdet` and its forward-mode derivative: ``dlogabsdet = trace(A^-1@dA)`` (one LU
+    solve, no inverse) and a zero tangent for ``sign``. At a singular matrix ``dlogabsdet`` is
+    NaN, without raising.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> (sign, logabsdet), (dsign, dlogabsdet) = adla.slogdet_jvp(np.diag([2.0, 4.0]), np.eye(2))
+    >>> float(dlogabsdet)
+    0.75
+    """
+    f = jvp_call("slogdet", dict(A=A, dA=dA))
+    f.square("A")
+    xp, be, A_ = f.xp, f.backend, f.stack("A")
+    sign, logabsdet, status = be.slogdet(A_)
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        dlogabsdet = xp.zeros_like(logabsdet[:1])
+    else:
+        X = f.nan_where_failed(*be.gesv(A_, dA_))
+        dlogabsdet = xp.ascontiguousarray(xp.trace(X, axis1=1, axis2=2))
+    return f.finish_jvp((sign, logabsdet), (xp.zeros_like(sign[:1]), dlogabsdet), status)
+
+
 def det(A: ArrayLike) -> Array:
     """Determinant, batched: ``sign * exp(logabsdet)`` from :func:`slogdet`.
 
@@ -560,3 +709,28 @@ def det_backward(dd: ArrayLike, A: ArrayLike, d: ArrayLike) -> Array:
     f.cotangent("dd", ())
     cof = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))
     return f.gradient(f.stack("dd")[:, None, None] * cof, "A")
+
+
+@documented_jvp("det")
+def det_jvp(A: ArrayLike, dA: Optional[ArrayLike]) -> tuple[Array, Array]:
+    """:func:`det` and its forward-mode derivative, ``dd = trace(adj(A)@dA)``: exact at
+    singular matrices too.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> d, dd = adla.det_jvp(np.diag([0.0, 3.0]), np.eye(2))     # singular: dd = 0 + 3
+    >>> float(dd)
+    3.0
+    """
+    f = jvp_call("det", dict(A=A, dA=dA))
+    f.square("A")
+    xp, be, A_ = f.xp, f.backend, f.stack("A")
+    sign, logabsdet, status = be.slogdet(A_)
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        dd = xp.zeros_like(sign[:1])
+    else:
+        cofactor = f.nan_where_failed(*be.cofactor(A_))                     # adj(A)^T
+        dd = xp.ascontiguousarray((cofactor * dA_).sum(axis=(1, 2)))
+    return f.finish_jvp(sign * xp.exp(logabsdet), dd, status)

@@ -88,17 +88,18 @@ class Call:
     shape without changing it, which :meth:`cotangent` checks once the backward knows that shape.
     """
 
-    def __init__(self, fname, operands, core=None, cotangents=()):
+    def __init__(self, fname, operands, core=None, cotangents=(), tangents=()):
         self.fname = fname
         present = {name: x for name, x in operands.items() if x is not None}
         self.backend = _backend_for(fname, present)
         self.xp = self.backend.xp
         self.core = {name: (core or {}).get(name, 2) for name in present}
         self.unchecked = {name for name in cotangents if name in present}
+        tangents = [name for name in tangents if name in present]
         self.arrays = {}
         for name, x in present.items():
             a = _checked_dtype(fname, name, self.xp.asarray(x))
-            if name in self.unchecked:
+            if name in self.unchecked or name in tangents:
                 self.arrays[name] = a
                 continue
             if a.ndim < self.core[name]:
@@ -106,8 +107,11 @@ class Call:
                 raise ValueError(f"adla.{fname}: operand {name} must be {kind[self.core[name]]}, "
                                  f"got shape {a.shape}")
             self.arrays[name] = a
-        self.dtype = np.result_type(*[_float_dtype(a.dtype) for a in self.arrays.values()])
-        primals = [name for name in self.arrays if name not in self.unchecked]
+        # A tangent takes its primal's dtype and batch (contract: computed in the forward's dtype).
+        self.dtype = np.result_type(*[_float_dtype(a.dtype) for name, a in self.arrays.items()
+                                      if name not in tangents])
+        primals = [name for name in self.arrays
+                   if name not in self.unchecked and name not in tangents]
         for name in primals:
             self.check_lapack_size(self.core_shape(name),
                                    f"operand {name} of shape {self.arrays[name].shape}")
@@ -117,6 +121,34 @@ class Call:
             shapes = ", ".join(f"{n} {self.arrays[n].shape}" for n in primals)
             raise ValueError(f"adla.{fname}: batch axes do not broadcast: {shapes}") from None
         self.nbatch = math.prod(self.batch)
+        for name in tangents:
+            self._take_tangent(name, name[1:])
+
+    def _take_tangent(self, name, primal):
+        """Tangent ``name`` of input ``primal`` must broadcast to the primal's shape without
+        changing it (as a cotangent to its output's); it then stands for an operand of exactly
+        the primal's shape."""
+        a, shape = self.arrays[name], self.arrays[primal].shape
+        try:
+            fits = tuple(np.broadcast_shapes(a.shape, shape)) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"adla.{self.fname}: tangent {name} has shape {a.shape}, which "
+                             f"does not broadcast to the shape {shape} of its operand {primal} "
+                             "(its axes may only be missing or of length 1)")
+        if a.shape != shape:
+            a = self.xp.broadcast_to(a, shape)
+        self.arrays[name], self.core[name] = a, self.core[primal]
+
+    def tangent(self, name, like=None):
+        """The stack of tangent ``name`` (see :meth:`stack`); for an absent (zero) tangent, None,
+        or with ``like`` (its primal's name) a zero stack of length 1 shaped as that primal's."""
+        if name in self.arrays:
+            return self.stack(name)
+        if like is None:
+            return None
+        return self.xp.zeros((1,) + self.core_shape(like), dtype=self.dtype)
 
     def cotangent(self, name, core):
         """Check cotangent ``name`` against its output's shape, ``batch + core``: it must
@@ -190,8 +222,15 @@ class Call:
     def zeros(self, core):
         return self.xp.zeros((self.nbatch,) + tuple(core), dtype=self.dtype)
 
+    def zero_tangent(self, core):
+        """A zero stack of length 1, the tangent of an output with no input tangent."""
+        return self.xp.zeros((1,) + tuple(core), dtype=self.dtype)
+
     def result(self, out):
-        """An output stack ``(nbatch, *core)`` reshaped to ``batch + core``, C-contiguous."""
+        """An output stack ``(nbatch, *core)`` reshaped to ``batch + core``, C-contiguous (a
+        stack of length 1, a tangent that is the same for the whole batch, broadcast)."""
+        if out.shape[0] != self.nbatch:
+            out = self.xp.broadcast_to(out, (self.nbatch,) + out.shape[1:])
         return c_contiguous(self.xp, out.reshape(self.batch + out.shape[1:]))
 
     def gradient(self, g, name):
@@ -241,14 +280,32 @@ class Call:
         single = not isinstance(outs, tuple)
         outs = (outs,) if single else outs
         if check:
-            failed = self.backend.failed(status)
-            if failed.size:
-                raise self.failure(status, failed, reason)
+            self.raise_failed(status, reason)
         else:
             for out in outs:
                 self.nan_where_failed(out, status)
         results = tuple(self.result(out) for out in outs)
         return results[0] if single else results
+
+    def raise_failed(self, status, reason):
+        """Raise LinAlgError if any matrix failed (one device synchronisation on the GPU)."""
+        failed = self.backend.failed(status)
+        if failed.size:
+            raise self.failure(status, failed, reason)
+
+    def finish_jvp(self, outs, tangents, status):
+        """The jvp's ``(outputs, tangents)`` from their stacks (an array each for an operator of
+        one output, else tuples): the matrices whose forward failed are NaN in both (the rule
+        raises before, with ``check``). A tangent stack of length 1 is the whole batch's."""
+        single = not isinstance(outs, tuple)
+        outs, tangents = ((outs,), (tangents,)) if single else (tuple(outs), tuple(tangents))
+        xp = self.xp
+        tangents = tuple(t if t.shape[0] == self.nbatch
+                         else xp.broadcast_to(t, (self.nbatch,) + t.shape[1:]).copy()
+                         for t in tangents)
+        both = self.finish(outs + tangents, status, False, str)
+        outs, tangents = both[:len(outs)], both[len(outs):]
+        return (outs[0], tangents[0]) if single else (outs, tangents)
 
     def nan_where_failed(self, out, status):
         """Failed matrices of ``out`` become NaN, without raising or synchronising (but a
@@ -281,6 +338,14 @@ def backward_call(op, operands):
     spec = SPECS[op]
     return Call(op + "_backward", operands, core=spec.core_ndims(operands),
                 cotangents=spec.cotangent_names)
+
+
+def jvp_call(op, operands):
+    """The :class:`Call` of ``op``'s jvp: its tangents (named ``d`` + input, as in the spec)
+    are checked against their inputs' shapes and take their dtype from the primals."""
+    spec = SPECS[op]
+    return Call(op + "_jvp", operands, core=spec.core_ndims(operands),
+                tangents=spec.tangent_names)
 
 
 def singular(code):

@@ -1,5 +1,5 @@
 """General (non-symmetric) matrices: the thin SVD and the LU solve, with their reverse-mode
-rules, each backward right below its forward.
+and forward-mode rules, each right below its forward.
 
 The SVD gradient is the one of Townsend, "Differentiating the singular value decomposition"
 (2016), with the degenerate-subspace rule of :func:`syevd_backward`; the solve's is that of
@@ -14,13 +14,25 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._array_rules import degenerate_tolerance
-from ._frontend import backward_call, forward_call, not_converged
+from ._frontend import backward_call, forward_call, jvp_call, not_converged
+from ._spec import documented_jvp
 
 Array = NDArray[np.floating]      # what every operator returns
 
 
 def zero_pivot(code):
     return f"is singular: pivot {code - 1} of its LU factorization is exactly zero"
+
+
+def _couplings(xp, s, dtype):
+    """``F[i, j] = 1 / (s[j]^2 - s[i]^2)`` and ``1 / s``, each zero where the singular values
+    are within :func:`degenerate_tolerance` (of each other, of zero): the backward's and the
+    jvp's one rule at degenerate and zero singular values."""
+    tolerance = degenerate_tolerance(s, dtype)[:, None]
+    gap = s[:, None, :] - s[:, :, None]                    # s[j] - s[i] at [i, j]
+    close = xp.abs(gap) <= tolerance[:, :, None]
+    F = 1.0 / xp.where(close, xp.inf, gap * (s[:, None, :] + s[:, :, None]))
+    return F, 1.0 / xp.where(s > tolerance, s, xp.inf)
 
 
 # ---- gesvd --------------------------------------------------------------------------------------
@@ -140,11 +152,7 @@ def gesvd_backward(dU: Optional[ArrayLike], ds: Optional[ArrayLike], dVt: Option
     U_, Vt_ = f.stack("U"), f.stack("Vt")
     s_ = xp.broadcast_to(f.stack("s"), (f.nbatch, k))
     T = lambda a: xp.swapaxes(a, -1, -2)       # noqa: E731
-    tolerance = degenerate_tolerance(s_, f.dtype)[:, None]
-    gap = s_[:, None, :] - s_[:, :, None]                  # s[j] - s[i] at [i, j]
-    close = xp.abs(gap) <= tolerance[:, :, None]
-    F = 1.0 / xp.where(close, xp.inf, gap * (s_[:, None, :] + s_[:, :, None]))
-    inverse_s = 1.0 / xp.where(s_ > tolerance, s_, xp.inf)
+    F, inverse_s = _couplings(xp, s_, f.dtype)
     inner = xp.zeros((f.nbatch, k, k), dtype=f.dtype)
     dA = None
     if dU is not None:
@@ -166,6 +174,50 @@ def gesvd_backward(dU: Optional[ArrayLike], ds: Optional[ArrayLike], dVt: Option
     main = mm(mm(U_, inner), Vt_)
     dA = main if dA is None else main + dA
     return f.batch_gradient(dA)
+
+
+@documented_jvp("gesvd")
+def gesvd_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
+              check: bool = True) -> tuple[tuple[Array, Array, Array],
+                                           tuple[Array, Array, Array]]:
+    """:func:`gesvd` and its forward-mode derivative.
+
+    With ``P = U^T@dA@V``: ``ds = diag(P)``, ``dU = U@(F*(P@S + S@P^T)) + (I - U@U^T)@dA@V@S^-1``
+    and ``dV = V@(F*(S@P + P^T@S)) + (I - V@V^T)@dA^T@U@S^-1``, ``F[i, j] = 1/(s[j]^2 - s[i]^2)``
+    (the projections only for a tall or wide ``A``). Singular values within
+    :func:`degenerate_tolerance` of each other or of zero drop their terms, as in
+    :func:`gesvd_backward`: always finite, exact for symmetric functions of the singular values
+    and for the projectors onto singular subspaces.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> (U, s, Vt), (dU, ds, dVt) = adla.gesvd_jvp(np.diag([3.0, 1.0]), np.eye(2))
+    >>> ds
+    array([1., 1.])
+    """
+    f = jvp_call("gesvd", dict(A=A, dA=dA))
+    m, n = f.core_shape("A")
+    k = min(m, n)
+    xp, be = f.xp, f.backend
+    U, s, Vt, status = be.gesvd(f.stack("A"))
+    if check:
+        f.raise_failed(status, not_converged)
+    dA_ = f.tangent("dA")
+    if dA_ is None:
+        return f.finish_jvp((U, s, Vt), tuple(xp.zeros_like(x[:1]) for x in (U, s, Vt)), status)
+    UtdA = be.gemm(U, dA_, transpose_a=True)                                    # U^T dA
+    P = be.gemm(UtdA, Vt, transpose_b=True)
+    F, inverse_s = _couplings(xp, s, f.dtype)
+    PS, SP = P * s[:, None, :], s[:, :, None] * P
+    dU = be.gemm(U, xp.ascontiguousarray(F * (PS + PS.transpose(0, 2, 1))))
+    if m > k:
+        dU += (be.gemm(dA_, Vt, transpose_b=True) - be.gemm(U, P)) * inverse_s[:, None, :]
+    dVt = be.gemm(xp.ascontiguousarray(F * (SP + SP.transpose(0, 2, 1))), Vt, transpose_a=True)
+    if n > k:
+        dVt += inverse_s[:, :, None] * (UtdA - be.gemm(P, Vt))
+    ds = xp.diagonal(P, axis1=1, axis2=2).copy()
+    return f.finish_jvp((U, s, Vt), (dU, ds, dVt), status)
 
 
 # ---- gesv ---------------------------------------------------------------------------------------
@@ -270,3 +322,32 @@ def gesv_backward(dX: ArrayLike, A: ArrayLike, B: ArrayLike, X: ArrayLike, *,
     else:
         dA = be.gemm(dB, X_, transpose_b=True, alpha=-1.0)
     return f.gradient(dA, "A"), f.gradient(dB, "B")
+
+
+@documented_jvp("gesv")
+def gesv_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[ArrayLike], *,
+             transpose: bool = False, check: bool = True) -> tuple[Array, Array]:
+    """:func:`gesv` and its forward-mode derivative, ``dX = op(A)^-1@(dB - op(dA)@X)``: a
+    product and a second LU solve.
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> X, dX = adla.gesv_jvp(2 * np.eye(2), np.ones((2, 1)), np.eye(2), None)
+    >>> dX
+    array([[-0.25],
+           [-0.25]])
+    """
+    f = jvp_call("gesv", dict(A=A, B=B, dA=dA, dB=dB))
+    n = f.square("A")
+    f.require("B", -2, n, "rows (the order of A)")
+    be, A_ = f.backend, f.stack("A")
+    X, status = be.gesv(A_, f.stack("B"), transpose=transpose)
+    if check:
+        f.raise_failed(status, zero_pivot)
+    dA_, R = f.tangent("dA"), f.tangent("dB")
+    if dA_ is not None:
+        R = be.gemm(dA_, X, R, transpose_a=transpose, alpha=-1.0, beta=1.0)
+    if R is None:
+        return f.finish_jvp(X, f.zero_tangent(f.core_shape("B")), status)
+    return f.finish_jvp(X, f.nan_where_failed(*be.gesv(A_, R, transpose=transpose)), status)

@@ -8,6 +8,7 @@ mode, Dask, the PyTorch and JAX adapters): an operator is declared here once and
 restated. Shapes that depend on options (``gemm``'s transposes) are checked by the operator's
 rule; the core dimensions here are those with the default options.
 """
+import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Dict, Optional, Tuple
@@ -35,13 +36,16 @@ class Operand:
         """Whether the lower triangle is the one read (None: not read by triangle)."""
         if self.triangle is None:
             return None
-        return True if self.triangle == "lower" else bool(options.get("lower", True))
+        if self.triangle == "option":
+            return bool(options.get("lower", True))
+        return self.triangle == "lower"
 
 
 @dataclass(frozen=True)
 class Spec:
-    """An operator: ``name(*inputs, **options) -> outputs`` and
-    ``name_backward(*cotangents, *backward_primals, **backward_options)``."""
+    """An operator: ``name(*inputs, **options) -> outputs``,
+    ``name_backward(*cotangents, *backward_primals, **backward_options)`` and
+    ``name_jvp(*inputs, *tangents, **options) -> (outputs, output tangents)``."""
     name: str
     inputs: Tuple[Operand, ...]
     outputs: Tuple[Operand, ...]
@@ -72,6 +76,11 @@ class Spec:
         return tuple("d" + o.name for o in self.cotangent_outputs)
 
     @property
+    def tangent_names(self) -> Tuple[str, ...]:
+        """The jvp's tangent parameters, one per input: ``d`` and the input's name."""
+        return tuple("d" + o.name for o in self.inputs)
+
+    @property
     def differentiable(self) -> Tuple[str, ...]:
         """The inputs the backward returns gradients for, in order."""
         return tuple(o.name for o in self.inputs if o.differentiable)
@@ -88,6 +97,7 @@ class Spec:
         # Once per spec: every call of the operator asks.
         ndims = {o.name: len(o.core) for o in self.inputs + self.outputs}
         ndims.update({"d" + o.name: len(o.core) for o in self.cotangent_outputs})
+        ndims.update({"d" + o.name: len(o.core) for o in self.inputs})      # tangents
         return ndims
 
     def core_ndims(self, names) -> Dict[str, int]:
@@ -166,3 +176,77 @@ SPECS: Dict[str, Spec] = {s.name: s for s in [
     _op("maketrian", _in("v", "t"), outputs=[_out("A", "n", "n")],
         options=dict(offset=0, lower=True), primals=("v",)),
 ]}
+
+
+# ---- the jvp's documentation, from the declaration -------------------------------------------
+
+_EXAMPLES = "    Examples\n    --------\n"
+
+
+def _shape(operand):
+    return "(" + ", ".join(("...",) + operand.core) + ")"
+
+
+def _tangent_reading(operand):
+    if operand.reads == SYMMETRIC:
+        return (" It is read like its operand: the symmetric matrix built from the same "
+                "triangle.")
+    if operand.reads == TRIANGULAR:
+        return " Only the triangle its operand is read in is read."
+    if operand.reads == DIAGONAL:
+        return " Only its diagonal is read."
+    return ""
+
+
+def _jvp_sections(spec: Spec) -> str:
+    """Parameters, Returns and Raises of ``spec``'s jvp, in numpydoc form (indented as in a
+    function's docstring)."""
+    forward = f":func:`{spec.name}`"
+    lines = ["Parameters", "----------"]
+    for o in spec.inputs:
+        lines += [f"{o.name} : array_like, shape {_shape(o)}", f"    As for {forward}."]
+    for o in spec.inputs:
+        lines += [f"d{o.name} : array_like or None",
+                  f"    Tangent of ``{o.name}``: it must broadcast to the shape of ``{o.name}``"
+                  " without changing it; None is zero." + _tangent_reading(o)]
+    if spec.options:
+        lines += [", ".join(spec.options), f"    As for {forward}."]
+    names = [o.name for o in spec.outputs]
+    lines += ["", "Returns", "-------"]
+    if len(names) == 1:
+        lines += [f"{names[0]}, d{names[0]} : ndarray",
+                  "    The forward's result and its tangent, of one shape and dtype (the "
+                  "forward's)."]
+    else:
+        lines += [f"({', '.join(names)}), ({', '.join('d' + n for n in names)}) : "
+                  "tuple of ndarray",
+                  "    The forward's results and their tangents, each tangent of its result's "
+                  "shape and dtype."]
+    lines += ["", "Raises", "------"]
+    if "check" in spec.options:
+        lines += ["LinAlgError",
+                  "    With `check`, where the forward raises; ``check=False`` gives NaN in the "
+                  "failing matrices' results and tangents."]
+    lines += ["ValueError",
+              "    If an operand has the wrong shape for the others, the batch axes do not "
+              "broadcast, or a tangent does not broadcast to its operand's shape without "
+              "changing it.",
+              "TypeError",
+              "    If an operand's dtype is not a real float, integer or bool type.", ""]
+    text = []
+    for line in lines:                   # descriptions wrapped as in a hand-written docstring
+        wrapped = (textwrap.wrap(line.strip(), 92, initial_indent="    ",
+                                 subsequent_indent="    ") if line.startswith("    ") else [line])
+        text += ["    " + w if w else "" for w in wrapped or [""]]
+    return "\n".join(text) + "\n"
+
+
+def documented_jvp(op: str):
+    """Decorator for ``op``'s jvp: its docstring (what it computes, then Examples) gains the
+    Parameters, Returns and Raises sections its declaration implies."""
+    def document(fn):
+        head, found, examples = (fn.__doc__ or "").partition(_EXAMPLES)
+        assert found, f"{fn.__name__}: its docstring needs an Examples section"
+        fn.__doc__ = head + _jvp_sections(SPECS[op]) + _EXAMPLES + examples
+        return fn
+    return document

@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 import operator
 
+from typing import Optional
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._frontend import backward_call, forward_call
+from ._frontend import backward_call, forward_call, jvp_call
+from ._spec import documented_jvp
 
 Array = NDArray[np.floating]      # what every operator returns
 
@@ -143,6 +146,27 @@ def extractdiag_backward(dd: ArrayLike, A: ArrayLike, *, offset: int = 0) -> Arr
     return f.gradient(_scatter(f, "dd", _diagonal_positions(n, offset), n), "A")
 
 
+@documented_jvp("extractdiag")
+def extractdiag_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
+                    offset: int = 0) -> tuple[Array, Array]:
+    """:func:`extractdiag` and its forward-mode derivative (the same diagonal of ``dA``).
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> d, dd = adla.extractdiag_jvp(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> dd
+    array([1., 4.])
+    """
+    offset = _offset("extractdiag_jvp", offset)
+    f = jvp_call("extractdiag", dict(A=A, dA=dA))
+    n = f.square("A")
+    positions = _diagonal_positions(n, offset)
+    dd = (_gather(f, "dA", positions) if "dA" in f.arrays
+          else f.zero_tangent((len(positions[0]),)))
+    return f.result(_gather(f, "A", positions)), f.result(dd)
+
+
 def makediag(d: ArrayLike, *, offset: int = 0) -> Array:
     """Square matrices with ``d`` on the `offset` diagonal and zeros elsewhere, batched.
 
@@ -217,6 +241,28 @@ def makediag_backward(dA: ArrayLike, d: ArrayLike, *, offset: int = 0) -> Array:
     n = _order_from_diagonal(f, "d", offset)
     f.cotangent("dA", (n, n))
     return f.gradient(_gather(f, "dA", _diagonal_positions(n, offset)), "d")
+
+
+@documented_jvp("makediag")
+def makediag_jvp(d: ArrayLike, dd: Optional[ArrayLike], *,
+                 offset: int = 0) -> tuple[Array, Array]:
+    """:func:`makediag` and its forward-mode derivative (``dd`` on the same diagonal).
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, dA = adla.makediag_jvp(np.ones(2), np.array([5.0, 6.0]))
+    >>> dA
+    array([[5., 0.],
+           [0., 6.]])
+    """
+    offset = _offset("makediag_jvp", offset)
+    f = jvp_call("makediag", dict(d=d, dd=dd))
+    n = _order_from_diagonal(f, "d", offset)
+    f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
+    positions = _diagonal_positions(n, offset)
+    dA = _scatter(f, "dd", positions, n) if "dd" in f.arrays else f.zero_tangent((n, n))
+    return f.result(_scatter(f, "d", positions, n)), f.result(dA)
 
 
 # ---- triangle -----------------------------------------------------------------------------------
@@ -306,6 +352,27 @@ def extracttrian_backward(dv: ArrayLike, A: ArrayLike, *, offset: int = 0,
     return f.gradient(_scatter(f, "dv", positions, n), "A")
 
 
+@documented_jvp("extracttrian")
+def extracttrian_jvp(A: ArrayLike, dA: Optional[ArrayLike], *, offset: int = 0,
+                     lower: bool = True) -> tuple[Array, Array]:
+    """:func:`extracttrian` and its forward-mode derivative (the same entries of ``dA``).
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> v, dv = adla.extracttrian_jvp(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> dv
+    array([1., 3., 4.])
+    """
+    offset = _offset("extracttrian_jvp", offset)
+    f = jvp_call("extracttrian", dict(A=A, dA=dA))
+    n = f.square("A")
+    positions = _triangle_positions(n, offset, lower)
+    dv = (_gather(f, "dA", positions) if "dA" in f.arrays
+          else f.zero_tangent((len(positions[0]),)))
+    return f.result(_gather(f, "A", positions)), f.result(dv)
+
+
 def maketrian(v: ArrayLike, *, offset: int = 0, lower: bool = True) -> Array:
     """The inverse of :func:`extracttrian`: square matrices holding the packed vector ``v`` in
     that triangle and zeros elsewhere, batched.
@@ -385,3 +452,25 @@ def maketrian_backward(dA: ArrayLike, v: ArrayLike, *, offset: int = 0,
     n = _order_from_packed(f, "v", offset)
     f.cotangent("dA", (n, n))
     return f.gradient(_gather(f, "dA", _triangle_positions(n, offset, lower)), "v")
+
+
+@documented_jvp("maketrian")
+def maketrian_jvp(v: ArrayLike, dv: Optional[ArrayLike], *, offset: int = 0,
+                  lower: bool = True) -> tuple[Array, Array]:
+    """:func:`maketrian` and its forward-mode derivative (``dv`` in the same places).
+
+    Examples
+    --------
+    >>> import numpy as np, adla
+    >>> A, dA = adla.maketrian_jvp(np.ones(3), np.array([1.0, 2.0, 3.0]))
+    >>> dA
+    array([[1., 0.],
+           [2., 3.]])
+    """
+    offset = _offset("maketrian_jvp", offset)
+    f = jvp_call("maketrian", dict(v=v, dv=dv))
+    n = _order_from_packed(f, "v", offset)
+    f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
+    positions = _triangle_positions(n, offset, lower)
+    dA = _scatter(f, "dv", positions, n) if "dv" in f.arrays else f.zero_tangent((n, n))
+    return f.result(_scatter(f, "v", positions, n)), f.result(dA)
