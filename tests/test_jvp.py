@@ -262,3 +262,18 @@ def test_gesvd_jvp_at_repeated_and_zero_singular_values(shape):
     dP = dU[:, :1] @ P1.T + P1 @ dU[:, :1].T
     np.testing.assert_allclose(dP, (projector(A + h * E) - projector(A - h * E)) / (2 * h),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("row, opts, batches", [
+    p for p in cases_with_layouts(["batch3", "batch19", "bcast_2d"]) if p.values[0].name == "potrf"])
+def test_potrf_jvp_fused_kernels_agree_with_the_composed_rule(row, opts, batches, monkeypatch):
+    """The CPU's fused Cholesky tangent (interleaved, or factor and BLAS-3 per matrix) against
+    the rule composed of batched solves, which backends without the fused kernel run."""
+    from adla import _cpu
+    inputs = make_inputs(row, opts, batches)
+    tangents = tangents_for(row, opts, inputs)
+    fused = call_jvp(row, opts, inputs, tangents)
+    monkeypatch.setattr(_cpu, "potrf_jvp", lambda a, da, lower: None)
+    composed = call_jvp(row, opts, inputs, tangents)
+    np.testing.assert_array_equal(fused[0], composed[0])
+    np.testing.assert_allclose(fused[1], composed[1], rtol=1e-10, atol=1e-10 * scale(fused[1]))

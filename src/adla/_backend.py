@@ -81,6 +81,12 @@ class Backend(Protocol):
         """``(factor, status)``; status: the order of the first leading minor that is not
         positive definite."""
 
+    def potrf_jvp(self, a: Stack, da: Stack, *,
+                  lower: bool = True) -> Optional[Tuple[Stack, Stack, Stack]]:
+        """``(factor, tangent, status)`` of potrf from one fused kernel, or None where the
+        backend has none (the rule composes it then); status as potrf's (a non-finite tangent
+        is no failure)."""
+
     def potrf_backward(self, dl: Stack, l: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
         """``(dA, status)``, the symmetric gradient of potrf; status as trsm's."""
 

@@ -136,10 +136,16 @@ def potrf_jvp(A: ArrayLike, dA: Optional[ArrayLike], *, lower: bool = True,
     """
     f = jvp_call("potrf", dict(A=A, dA=dA))
     f.square("A")
-    L, status = f.backend.potrf(f.stack("A"), lower=lower)
+    be, A_, dA_ = f.backend, f.stack("A"), f.tangent("dA")
+    fused = be.potrf_jvp(A_, dA_, lower=lower) if dA_ is not None else None
+    if fused is not None:
+        L, dL, status = fused
+        if check:
+            f.raise_failed(status, not_positive_definite)
+        return f.finish_jvp(L, dL, status)
+    L, status = be.potrf(A_, lower=lower)
     if check:
         f.raise_failed(status, not_positive_definite)
-    dA_ = f.tangent("dA")
     if dA_ is None:
         return f.finish_jvp(L, f.xp.zeros_like(L[:1]), status)
     return f.finish_jvp(L, _cholesky_tangent(f, L, dA_, lower), status)

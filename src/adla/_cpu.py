@@ -105,7 +105,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     if share is not None:
         threads = min(threads, share)
     threads = threads if nbatch > 1 else 1
-    if threads > 1 and K.calls_blas(op, m, n, k):
+    if threads > 1 and K.calls_blas(op, m, n, k, nbatch):
         with _single_threaded_blas():
             status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
     else:
@@ -218,6 +218,13 @@ def trsm_backward(a, x, dx, *, transpose=False, rightside=False, lower=True, alp
 def potrf(a, *, lower=True):
     n = a.shape[1]
     return _run(K.POTRF, (a,), [(n, n)], n, n, 0, _flags(lower=lower))
+
+
+def potrf_jvp(a, da, *, lower=True):
+    """``(factor, tangent, status)`` from one fused kernel (the tangent while the factor is in
+    cache); status as potrf's."""
+    n = a.shape[1]
+    return _run(K.POTRF_JVP, (a, da), [(n, n), (n, n)], n, n, 0, _flags(lower=lower))
 
 
 def potrf_backward(dl, l, *, lower=True):

@@ -52,9 +52,11 @@ cdef enum:
     OP_GEMM_BACKWARD = 18
     OP_GESVD = 19
     OP_GESV = 20
-    NOPS = 21
+    OP_POTRF_JVP = 21
+    NOPS = 22
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
+    TANGENT_LANES_MAX = 128     # potrf_jvp's interleaved kernel, for batches, up to this order
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
@@ -80,7 +82,7 @@ POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BAC
                                                  OP_TRSM_BACKWARD)
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
-GESVD, GESV = OP_GESVD, OP_GESV
+GESVD, GESV, POTRF_JVP = OP_GESVD, OP_GESV, OP_POTRF_JVP
 
 
 def max_threads():
@@ -121,11 +123,13 @@ ctypedef struct Job:
     int m          # rows of the result
     int n          # columns of the result
     int k          # inner dimension (gemm, syrk)
+    Py_ssize_t nbatch   # matrices in the batch: enough to fill the lanes of a block?
     double alpha
     double beta
     int lwork      # LAPACK workspace (elements) at the start of the scratch, per-matrix kernels
     int liwork     # and the int workspace after it (plan_workspace)
-    bint calls_blas     # the per-matrix kernel may call BLAS/LAPACK at this size
+    bint calls_blas     # the kernel may call BLAS/LAPACK at this size
+    bint lanes_call_blas    # set by a planner whose interleaved kernel calls LAPACK too
 
 
 # ---- kernels, by family (kernels/*.pxi) --------------------------------------------------------
@@ -200,6 +204,9 @@ declare(OP_TRSM_BACKWARD,       plan_trsm_backward,        NULL, NULL,
         trsm_backward_lanes[double], trsm_backward_lanes[float])
 declare(OP_POTRF,               plan_potrf,                NULL, NULL,
         potrf_one[double], potrf_one[float], potrf_lanes[double], potrf_lanes[float])
+declare(OP_POTRF_JVP,           plan_potrf_jvp,            NULL, NULL,
+        potrf_jvp_one[double], potrf_jvp_one[float],
+        potrf_jvp_lanes[double], potrf_jvp_lanes[float])
 declare(OP_POTRF_BACKWARD,      plan_potrf_backward,       NULL, NULL,
         potrf_backward_one[double], potrf_backward_one[float],
         potrf_backward_lanes[double], potrf_backward_lanes[float])
@@ -243,10 +250,11 @@ cdef void plan(Job* job) noexcept nogil:
     """Pick the interleaved kernel (job.lanes = LANES) where the table's planner says it fits
     this size, and the scratch each thread needs; no LAPACK call."""
     job.lanes, job.work, job.lwork, job.liwork, job.calls_blas = 1, 0, 0, 0, True
+    job.lanes_call_blas = False
     if OPERATORS[job.op].plan != NULL:
         OPERATORS[job.op].plan(job)
     if job.lanes > 1:
-        job.calls_blas = False
+        job.calls_blas = job.lanes_call_blas
 
 cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
     """The scratch of the per-matrix kernels that call LAPACK, its workspace queries answered
@@ -343,23 +351,24 @@ cdef void drive(const Job* job, void** base, const Py_ssize_t* step, int noperan
                       (nbatch + job.lanes - 1) // job.lanes, threads)
 
 
-cdef Job planned(int op, int m, int n, int k, int flags=0) except *:
+cdef Job planned(int op, int m, int n, int k, int flags=0,
+                 Py_ssize_t nbatch=LANES) except *:
     cdef Job job
     if not 0 <= op < NOPS:
         raise ValueError(f"no kernel has operation code {op}")
-    job.op, job.flags, job.m, job.n, job.k = op, flags, m, n, k
+    job.op, job.flags, job.m, job.n, job.k, job.nbatch = op, flags, m, n, k, nbatch
     plan(&job)
     return job
 
 
-def interleaved(int op, int m, int n, int k=0):
+def interleaved(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES):
     """Whether kernel ``op`` runs interleaved at this size (no BLAS/LAPACK call)."""
-    return planned(op, m, n, k).lanes > 1
+    return planned(op, m, n, k, 0, nbatch).lanes > 1
 
 
-def calls_blas(int op, int m, int n, int k=0):
+def calls_blas(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES):
     """Whether kernel ``op`` may call BLAS/LAPACK at this size (not interleaved, no direct loops)."""
-    return planned(op, m, n, k).calls_blas
+    return planned(op, m, n, k, 0, nbatch).calls_blas
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
@@ -404,7 +413,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     nbatch = 0 if 0 in lengths else max(lengths)
     if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
         raise ValueError("kernel operands disagree on the batch length")
-    job = planned(op, m, n, k, flags)
+    job = planned(op, m, n, k, flags, nbatch)
     job.alpha, job.beta = alpha, beta
     if is_double:
         plan_workspace(<double*>NULL, &job)

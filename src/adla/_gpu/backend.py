@@ -311,6 +311,11 @@ def gelqf(a):
     return _c(_t(Qt)), _c(_t(Rt)), status
 
 
+def potrf_jvp(a, da, *, lower=True):
+    """No fused kernel for the Cholesky tangent here: the front end composes it."""
+    return None
+
+
 def orthogonal_backward(dq, dt, q, t, lq):
     """No fused kernel for the gelqf/geqrf gradient here: the front end composes it."""
     return None
