@@ -300,8 +300,98 @@ def _adapted_case(peer_case, ops, op, d):
     return peer_case(("adapted", names, forward, cotangents), d)
 
 
+# ---- forward mode ------------------------------------------------------------------------------
+
+JVP_CASES = [(op, batch, n) for op in ("cholesky", "trsm", "syevd", "gelqf", "inverse", "gemm",
+                                       "gesv", "gesvd")
+             for batch, n in ((10000, 16), (1000, 64))]
+
+# op -> (operand names, tangent names) in the arrays of inputs(); the jvp's own tangents.
+JVP_OPERANDS = {"cholesky": (["spd"], ["ct"]), "trsm": (["tri", "B"], ["ct", "X"]),
+                "syevd": (["spd"], ["ct"]), "gelqf": (["X"], ["ct"]),
+                "inverse": (["spd"], ["ct"]), "gemm": (["X", "B"], ["ct", "spd"]),
+                "gesv": (["X", "B"], ["ct", "spd"]), "gesvd": (["X"], ["ct"])}
+ADLA_OPERATORS = {"cholesky": "potrf", "trsm": "trsm", "syevd": "syevd", "gelqf": "gelqf",
+                  "inverse": "inverse", "gemm": "gemm2", "gesv": "gesv", "gesvd": "gesvd"}
+
+
+def adla_forward_case(op, d):
+    forward = getattr(adla, ADLA_OPERATORS[op])
+    names, _ = JVP_OPERANDS[op]
+    return lambda: forward(*[d[k] for k in names])
+
+
+def adla_jvp_case(op, d):
+    jvp = getattr(adla, ADLA_OPERATORS[op] + "_jvp")
+    names, tangents = JVP_OPERANDS[op]
+    return lambda: jvp(*[d[k] for k in names], *[d[k] for k in tangents])
+
+
+def jax_jvp_case(op, d):
+    """``jax.jvp`` of the matching ``jax.numpy`` function, jitted (x64)."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jax.scipy.linalg import solve_triangular
+    functions = {"cholesky": jnp.linalg.cholesky,
+                 "trsm": lambda A, B: solve_triangular(A, B, lower=True),
+                 "syevd": jnp.linalg.eigh,
+                 "gelqf": lambda A: jnp.linalg.qr(jnp.swapaxes(A, -1, -2)),
+                 "inverse": jnp.linalg.inv, "gemm": jnp.matmul, "gesv": jnp.linalg.solve,
+                 "gesvd": lambda A: jnp.linalg.svd(A, full_matrices=False)}
+    names, tangents = JVP_OPERANDS[op]
+    primals = tuple(jnp.asarray(d[k]) for k in names)
+    directions = tuple(jnp.asarray(d[k]) for k in tangents)
+    if op in ("cholesky", "syevd"):                 # symmetric tangents, as JAX assumes
+        directions = tuple((t + jnp.swapaxes(t, -1, -2)) / 2 for t in directions)
+    compiled = jax.jit(lambda p, t: jax.jvp(functions[op], p, t))
+    return lambda: jax.block_until_ready(compiled(primals, directions))
+
+
+def torch_jvp_case(op, d):
+    """``torch.func.jvp`` of the matching ``torch.linalg`` function."""
+    import torch
+    from torch.func import jvp
+    functions = {"cholesky": torch.linalg.cholesky,
+                 "trsm": lambda A, B: torch.linalg.solve_triangular(A, B, upper=False),
+                 "syevd": torch.linalg.eigh,
+                 "gelqf": lambda A: torch.linalg.qr(A.transpose(-1, -2)),
+                 "inverse": torch.linalg.inv, "gemm": torch.matmul, "gesv": torch.linalg.solve,
+                 "gesvd": lambda A: torch.linalg.svd(A, full_matrices=False)}
+    names, tangents = JVP_OPERANDS[op]
+    primals = tuple(torch.from_numpy(d[k]) for k in names)
+    directions = tuple(torch.from_numpy(d[k]) for k in tangents)
+    if op in ("cholesky", "syevd"):
+        directions = tuple((t + t.transpose(-1, -2)) / 2 for t in directions)
+    return lambda: jvp(functions[op], primals, directions)
+
+
+def jvp_rows(rounds=1, stream=sys.stdout):
+    """adla's jvp against its forward and against JAX's jax.jvp, each in its own process."""
+    header = ("| op (float64) | batch x n | adla forward ms | adla jvp ms | jvp / forward "
+              "| jax.jvp ms | adla jvp / jax.jvp | torch.func.jvp ms | adla jvp / torch |")
+    lines = [header, "|" + " --- |" * 9]
+    stream.write("\n".join(lines) + "\n")
+    peers = available_peers()
+    libraries = (["adla forward", "adla jvp"] + (["jax jvp"] if "jax" in peers else [])
+                 + (["torch jvp"] if "torch" in peers else []))
+    for op, batch, n in JVP_CASES:
+        t = timed_in_rounds(libraries, op, batch, n, 5, rounds)
+        jax_ms, torch_ms = t.get("jax jvp", float("nan")), t.get("torch jvp", float("nan"))
+        line = (f"| {ADLA_OPERATORS[op]} | {batch} x {n} | {t['adla forward']:.2f} | "
+                f"{t['adla jvp']:.2f} | {t['adla jvp'] / t['adla forward']:.2f} | "
+                f"{jax_ms:.2f} | {t['adla jvp'] / jax_ms:.2f} | {torch_ms:.2f} | "
+                f"{t['adla jvp'] / torch_ms:.2f} |")
+        lines.append(line)
+        stream.write(line + "\n")
+        stream.flush()
+    return lines
+
+
 CASE_MAKERS = {"adla": adla_case, "numpy": numpy_case, "torch": torch_case, "jax": jax_case,
-               "adla.torch": adla_torch_case, "adla.jax": adla_jax_case}
+               "adla.torch": adla_torch_case, "adla.jax": adla_jax_case,
+               "adla forward": adla_forward_case, "adla jvp": adla_jvp_case,
+               "jax jvp": jax_jvp_case, "torch jvp": torch_jvp_case}
 
 
 def isolated(library, op, batch, n, repeats, timeout=90):
@@ -310,7 +400,8 @@ def isolated(library, op, batch, n, repeats, timeout=90):
     thread: its batched LAPACK calls from its own threads into SciPy's OpenBLAS deadlock otherwise
     (seen here with trsm), and a run that still hangs is reported as NaN."""
     import subprocess
-    env = dict(os.environ, **({"OPENBLAS_NUM_THREADS": "1"} if library == "jax" else {}))
+    env = dict(os.environ, **({"OPENBLAS_NUM_THREADS": "1"} if library.startswith("jax")
+                              else {}))
     try:
         done = subprocess.run([sys.executable, "-m", "benchmarks", "--case",
                                f"{library},{op},{batch},{n},{repeats}"], env=env, cwd=ROOT,
@@ -784,6 +875,7 @@ def main(argv=None):
     parser.add_argument("--adapters", action="store_true",
                         help="only the adla.torch / adla.jax rows")
     parser.add_argument("--dask", action="store_true", help="only the dask rows")
+    parser.add_argument("--jvp", action="store_true", help="only the forward-mode rows")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time every library this many times in turn, keep each one's best")
     parser.add_argument("--out", help="write the table as Markdown here")
@@ -791,7 +883,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.case:
         library, op, batch, n, repeats = args.case.split(",")
-        if library == "torch":
+        if library.startswith("torch"):
             import torch
             torch.set_num_threads(os.cpu_count() or 1)
         print(best_of(CASE_MAKERS[library](op, inputs(op, int(batch), int(n))), int(repeats)))
@@ -805,6 +897,9 @@ def main(argv=None):
     if args.dask:
         dask_rows()
         return 0
+    if args.jvp:
+        jvp_rows(args.rounds)
+        return 0
     if args.gpu:
         return gpu_main(args.out)
     about = machine()
@@ -815,6 +910,7 @@ def main(argv=None):
     shared = shared_operand_rows()
     adapters = adapter_rows(args.rounds) if not args.quick else []
     on_dask = dask_rows() if not args.quick else []
+    forward_mode = jvp_rows(args.rounds) if not args.quick else []
     if args.out:
         with open(args.out, "w") as f:
             f.write("# adla benchmarks\n\nGenerated by `python -m benchmarks"
@@ -866,7 +962,14 @@ def main(argv=None):
                        "process (best of 3, seconds); then the cores a one-thread worker uses "
                        "running adla tasks, with adla's one-thread-per-task rule and without "
                        "it (docs/frameworks.md, \"Threads\").\n\n"
-                       + "\n".join(on_dask) + "\n" if on_dask else ""))
+                       + "\n".join(on_dask) + "\n" if on_dask else "")
+                    + ("\n## Forward mode\n\nEach operator's jvp (outputs and their tangents "
+                       "for a tangent of every input) against its forward alone, and against "
+                       "JAX's jitted `jax.jvp` of the matching `jax.numpy` function and "
+                       "PyTorch's `torch.func.jvp` of the matching `torch.linalg` one; each in "
+                       "its own process (best of 5; JAX's triangular solve and QR hang in "
+                       "SciPy's OpenBLAS here, reported as nan).\n\n"
+                       + "\n".join(forward_mode) + "\n" if forward_mode else ""))
     if args.plot:
         plot(ratios, args.plot)
     return 0

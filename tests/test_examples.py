@@ -252,3 +252,28 @@ def test_frameworks_example_matches_the_demo_objective(framework):
         got_value, got_grad = float(value), np.asarray(g)
     np.testing.assert_allclose(got_value, nll, rtol=1e-8)      # K: condition number ~1e7
     np.testing.assert_allclose(got_grad, grad, rtol=1e-6, atol=1e-6 * np.abs(grad).max())
+
+
+# ---- Gauss-Newton with forward mode ------------------------------------------------------------------
+
+def test_gauss_newton_fit_from_jvps_matches_scipy_least_squares():
+    from scipy.optimize import least_squares
+    from adla.examples.gauss_newton import levenberg_marquardt, make_problem
+    problem, theta_true = make_problem(networks=4, rows=3, cols=3, patterns=5, seed=1)
+    start = np.zeros_like(theta_true)
+    # J v (forward mode) and J^T u (reverse mode) are one matrix and its transpose, and J v
+    # is the residuals' directional derivative.
+    X, state = problem.solve(start)
+    rng = np.random.default_rng(0)
+    v, u = rng.standard_normal(start.size), rng.standard_normal(X.size)
+    Jv = problem.jvp(state, v)
+    assert np.isclose(u @ Jv, problem.vjp(state, X, u) @ v, rtol=1e-12)
+    h = 1e-6
+    fd = (problem.residuals(start + h * v) - problem.residuals(start - h * v)) / (2 * h)
+    np.testing.assert_allclose(Jv, fd, rtol=1e-6, atol=1e-9)
+    theta, cost, steps = levenberg_marquardt(problem, start)
+    reference = least_squares(problem.residuals, start, method="lm", xtol=1e-14, ftol=1e-14,
+                              gtol=1e-14)
+    assert abs(cost - reference.cost) <= 1e-9 * reference.cost
+    np.testing.assert_allclose(theta, reference.x, atol=1e-5)
+    assert np.sqrt(np.mean((theta - theta_true) ** 2)) < 0.05
