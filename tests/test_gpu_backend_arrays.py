@@ -72,6 +72,20 @@ def test_syevd_backward(gpu_rules, absent):
                 _cpu.syevd_backward(du, dlam, U, lam, tolerance))
 
 
+@pytest.mark.parametrize("nbatch", [1, 4])          # 1: one tangent for the whole batch
+def test_syevd_tangent(gpu_rules, nbatch):
+    rng = np.random.default_rng(4)
+    S = rng.standard_normal((4, 5, 5))
+    S = S + np.swapaxes(S, 1, 2)
+    S[0] = np.diag([1.0, 1.0, 2.0, 3.0, 3.0])          # degenerate eigenvalues
+    lam, V = np.linalg.eigh(S)
+    U = np.ascontiguousarray(np.swapaxes(V, 1, 2))
+    da = rng.standard_normal((nbatch, 5, 5))            # its upper triangle is not read
+    tolerance = degenerate_tolerance(lam, np.float64)
+    assert_same(gpu_rules.syevd_tangent(da, U, lam, tolerance),
+                _cpu.syevd_tangent(da, U, lam, tolerance))
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (0, 3)])
 def test_gesvd(gpu_rules, shape):
     a = np.random.default_rng(4).standard_normal((3,) + shape)

@@ -118,6 +118,11 @@ class Backend(Protocol):
         """The symmetric gradient of syevd; eigenvalues of a matrix closer than its
         ``tolerance`` (a stack ``(nbatch,)``) are one eigenspace."""
 
+    def syevd_tangent(self, da: Stack, u: Stack, lam: Stack,
+                      tolerance: Stack) -> Tuple[Stack, Stack]:
+        """``(dU, dlam)``, syevd's tangent along ``da`` (its lower triangle read) from the
+        factorisation; the coupling within ``tolerance`` dropped, as in syevd_backward."""
+
     def inverse(self, a: Stack) -> Tuple[Stack, Stack]:
         """``(a^-1, status)``; status 1 for an exactly zero pivot."""
 

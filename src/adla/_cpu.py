@@ -281,6 +281,13 @@ def syevd_backward(du, dlam, u, lam, tolerance):
     return _run(K.SYEVD_BACKWARD, (du, dlam, u, lam, tolerance), [(n, n)], n, n)[0]
 
 
+def syevd_tangent(da, u, lam, tolerance):
+    """``(dU, dlam)`` of ``syevd`` along ``da`` (read in its lower triangle) from the
+    factorisation; eigenvalues of a matrix closer than its ``tolerance`` are one eigenspace."""
+    n = u.shape[1]
+    return _run(K.SYEVD_TANGENT, (da, u, lam, tolerance), [(n, n), (n,)], n, n)[:2]
+
+
 def inverse(a):
     n = a.shape[1]
     return _run(K.INVERSE, (a,), [(n, n)], n, n)

@@ -430,11 +430,8 @@ def syevd_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
     dA_ = f.tangent("dA")
     if dA_ is None:
         return f.finish_jvp((U, lam), (xp.zeros_like(U[:1]), xp.zeros_like(lam[:1])), status)
-    M = be.gemm(be.gemm(U, symmetric_from(xp, dA_, True)), U, transpose_b=True)
-    dlam = xp.diagonal(M, axis1=1, axis2=2).copy()
-    gap = lam[:, :, None] - lam[:, None, :]
-    close = xp.abs(gap) <= degenerate_tolerance(lam, f.dtype)[:, None, None]
-    return f.finish_jvp((U, lam), (be.gemm(M / xp.where(close, xp.inf, gap), U), dlam), status)
+    dU, dlam = be.syevd_tangent(dA_, U, lam, degenerate_tolerance(lam, f.dtype))
+    return f.finish_jvp((U, lam), (dU, dlam), status)
 
 
 # ---- inverse, det, slogdet ----------------------------------------------------------------------

@@ -53,7 +53,8 @@ cdef enum:
     OP_GESVD = 19
     OP_GESV = 20
     OP_POTRF_JVP = 21
-    NOPS = 22
+    OP_SYEVD_TANGENT = 22
+    NOPS = 23
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     TANGENT_LANES_MAX = 128     # potrf_jvp's interleaved kernel, for batches, up to this order
@@ -82,7 +83,7 @@ POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BAC
                                                  OP_TRSM_BACKWARD)
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
-GESVD, GESV, POTRF_JVP = OP_GESVD, OP_GESV, OP_POTRF_JVP
+GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
 
 
 def max_threads():
@@ -229,6 +230,8 @@ declare(OP_SYEVD,               plan_syevd,
         syevd_one[double], syevd_one[float], eigen_lanes[double], eigen_lanes[float])
 declare(OP_SYEVD_BACKWARD,      plan_syevd_backward,       NULL, NULL,
         syevd_backward_one[double], syevd_backward_one[float], NULL, NULL)
+declare(OP_SYEVD_TANGENT,        plan_syevd_tangent,        NULL, NULL,
+        syevd_tangent_one[double], syevd_tangent_one[float], NULL, NULL)
 declare(OP_INVERSE,             NULL,
         workspace_inverse[double], workspace_inverse[float],
         inverse_one[double], inverse_one[float], NULL, NULL)

@@ -349,6 +349,16 @@ def syevd_backward(du, dlam, u, lam, tolerance):
     return _c(0.5 * (G + _t(G)))
 
 
+def syevd_tangent(da, u, lam, tolerance):
+    """dlam = diag(M), dU = G U with M = U S U^T (see the CPU kernel)."""
+    S = cp.tril(da) + _t(cp.tril(da, -1))
+    M = cp.matmul(cp.matmul(u, S), _t(u))
+    gap = lam[:, :, None] - lam[:, None, :]                       # lam[i] - lam[j]
+    close = abs(gap) <= tolerance[:, None, None]
+    dlam = cp.diagonal(M, axis1=1, axis2=2).copy()
+    return _c(cp.matmul(M / cp.where(close, cp.inf, gap), u)), dlam
+
+
 def _slogdet(a):
     nbatch, n = a.shape[0], a.shape[1]
     if n == 0:

@@ -62,6 +62,40 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
     return 0
 
 
+cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dU, dlam) of syevd from (dA, U, lam, tolerance): with S the symmetric matrix of dA's
+    lower triangle and M = U S U^T, dlam = diag(M) and dU = G U, G[i, j] = M[i, j] /
+    (lam[i] - lam[j]), zero where the gap is within the matrix's tolerance. Three products in
+    cache, as syevd_backward_one. A non-finite dA propagates NaN; it is no failure."""
+    cdef int n = job.n, i, j
+    cdef const floating* da = p[0]
+    cdef floating* u = p[1]
+    cdef floating* lam = p[2]
+    cdef floating tolerance = p[3][0]
+    cdef floating* du = p[4]
+    cdef floating* dlam = p[5]
+    cdef floating* s = work
+    cdef floating* t = work + <Py_ssize_t>n * n
+    cdef floating gap
+    if n == 0:
+        return 0
+    for i in range(n):
+        for j in range(n):
+            s[i * n + j] = da[i * n + j] if j <= i else da[j * n + i]
+    # The row-major U is the column-major V = U^T (eigenvectors as columns); S is symmetric, so
+    # either view. M = V^T (S V), symmetric.
+    xgemm(c'N', c'N', n, n, n, 1, s, n, u, n, 0, t, n)
+    xgemm(c'T', c'N', n, n, n, 1, u, n, t, n, 0, s, n)
+    for i in range(n):
+        dlam[i] = s[i * n + i]
+        for j in range(n):
+            gap = lam[i] - lam[j]
+            s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else 0
+    # Row-major dU = G U is column-major dU^T = V G^T, and the row-major G is column-major G^T.
+    xgemm(c'N', c'N', n, n, n, 1, u, n, s, n, 0, du, n)
+    return 0
+
+
 cdef inline void scale_lanes(floating* a, Py_ssize_t count, int* exponent) noexcept nogil:
     """Scale each lane of a by a power of two that brings its largest |entry| into [1/2, 1) and
     return the power undone by ldexp(x, exponent); a zero or non-finite lane is left alone."""
@@ -307,3 +341,6 @@ cdef void workspace_syevd(floating* kind, Job* job) noexcept nogil:
 
 cdef void plan_syevd_backward(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>2 * job.n * job.n       # M and T
+
+cdef void plan_syevd_tangent(Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>2 * job.n * job.n       # S (then M, then G) and T
