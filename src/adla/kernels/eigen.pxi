@@ -90,7 +90,8 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
         dlam[i] = s[i * n + i]
         for j in range(n):
             gap = lam[i] - lam[j]
-            s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else 0
+            # x * 0: zero, but NaN for a non-finite tangent, which must reach dU.
+            s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else s[i * n + j] * 0
     # Row-major dU = G U is column-major dU^T = V G^T, and the row-major G is column-major G^T.
     xgemm(c'N', c'N', n, n, n, 1, u, n, s, n, 0, du, n)
     return 0
