@@ -11,7 +11,7 @@ import adla
 from harness import (CASE_IDS, CASES, DIMS, call_backward, call_forward, call_jvp, make_inputs,
                      sym_from, tri)
 from test_operators import (EMPTY_LAYOUTS, as_tuple, assert_fresh_c_array, cases_with_layouts,
-                            cotangents_for, relayout)
+                            cotangents_for, cpu_builds, relayout)
 
 
 def tangents_for(row, opts, inputs, seed=3):
@@ -264,16 +264,36 @@ def test_gesvd_jvp_at_repeated_and_zero_singular_values(shape):
                                atol=1e-6)
 
 
+FUSED = {"potrf", "trsm"}          # operators whose CPU jvp is one fused kernel
+
+
 @pytest.mark.parametrize("row, opts, batches", [
-    p for p in cases_with_layouts(["batch3", "batch19", "bcast_2d"]) if p.values[0].name == "potrf"])
-def test_potrf_jvp_fused_kernels_agree_with_the_composed_rule(row, opts, batches, monkeypatch):
-    """The CPU's fused Cholesky tangent (interleaved, or factor and BLAS-3 per matrix) against
-    the rule composed of batched solves, which backends without the fused kernel run."""
+    p for p in cases_with_layouts(["batch3", "batch19", "bcast_rest", "bcast_2d"])
+    if p.values[0].name in FUSED])
+def test_fused_jvp_kernels_agree_with_the_composed_rules(row, opts, batches, monkeypatch):
+    """The CPU's fused jvp kernels (interleaved, or per matrix) against the rule composed of
+    batched kernels, which backends without them run."""
     from adla import _cpu
     inputs = make_inputs(row, opts, batches)
     tangents = tangents_for(row, opts, inputs)
     fused = call_jvp(row, opts, inputs, tangents)
-    monkeypatch.setattr(_cpu, "potrf_jvp", lambda a, da, lower: None)
+    monkeypatch.setattr(_cpu, row.name + "_jvp", lambda *args, **kwargs: None)
     composed = call_jvp(row, opts, inputs, tangents)
     np.testing.assert_array_equal(fused[0], composed[0])
     np.testing.assert_allclose(fused[1], composed[1], rtol=1e-10, atol=1e-10 * scale(fused[1]))
+
+
+@pytest.mark.skipif(cpu_builds() is None, reason="no AVX2 build of the kernels, or no AVX2")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts(["batch19"])))
+def test_avx2_build_gives_the_baseline_jvp_bit_for_bit(row, opts, batches, dtype, monkeypatch):
+    from adla import _cpu
+    inputs = make_inputs(row, opts, batches, dtype)
+    tangents = tangents_for(row, opts, inputs)
+    results = []
+    for kernels in cpu_builds():
+        monkeypatch.setattr(_cpu, "K", kernels)
+        outs, touts = call_jvp(row, opts, inputs, tangents)
+        results.append(as_tuple(outs) + as_tuple(touts))
+    for baseline, avx2 in zip(*results):
+        np.testing.assert_array_equal(avx2, baseline)

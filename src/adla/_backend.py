@@ -77,6 +77,12 @@ class Backend(Protocol):
                       alpha: float = 1.0) -> Tuple[Stack, Stack, Stack]:
         """``(dA, dB, status)`` of trsm from its output ``x`` and cotangent ``dx``."""
 
+    def trsm_jvp(self, a: Stack, b: Stack, da: Optional[Stack], db: Optional[Stack], *,
+                 transpose: bool = False, rightside: bool = False, lower: bool = True,
+                 alpha: float = 1.0) -> Optional[Tuple[Stack, Stack, Stack]]:
+        """``(X, dX, status)`` of trsm from one fused kernel (a tangent None: zero), or None
+        where the backend has none (the rule composes it then); status as trsm's."""
+
     def potrf(self, a: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
         """``(factor, status)``; status: the order of the first leading minor that is not
         positive definite."""

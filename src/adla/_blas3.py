@@ -709,15 +709,26 @@ def trsm_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[A
     f = jvp_call("trsm", dict(A=A, B=B, dA=dA, dB=dB))
     alpha = scalar("trsm_jvp", "alpha", alpha)
     _triangular_shapes(f, rightside)
-    be, A_ = f.backend, f.stack("A")
+    be, A_, B_ = f.backend, f.stack("A"), f.stack("B")
     flags = dict(transpose=transpose, rightside=rightside, lower=lower)
-    X, status = be.trsm(A_, f.stack("B"), alpha=alpha, **flags)
+    dA_, dB_ = f.tangent("dA"), f.tangent("dB")
+    # One fused kernel, unless A is shared by the batch: the forward then solves the stacked
+    # right-hand sides at once, and the composed rule does the same (and gives its very bits).
+    fused = (be.trsm_jvp(A_, B_, dA_, dB_, alpha=alpha, **flags)
+             if not f.shared("A") and (dA_ is not None or dB_ is not None) else None)
+    if fused is not None:
+        X, dX, status = fused
+        if check:
+            f.raise_failed(status, singular)
+        return f.finish_jvp(X, dX, status)
+    X, status = be.trsm(A_, B_, alpha=alpha, **flags)
     if check:
         f.raise_failed(status, singular)
-    dA_, dB_ = f.tangent("dA"), f.tangent("dB")
     R = be.trmm(dA_, X, alpha=-1.0, **flags) if dA_ is not None else None
-    if dB_ is not None:
-        R = alpha * dB_ if R is None else R + alpha * dB_
+    if dB_ is not None and R is None:
+        R = alpha * dB_
+    elif dB_ is not None:                          # R is a fresh stack of the batch
+        R += dB_ if alpha == 1 else alpha * dB_
     if R is None:
         return f.finish_jvp(X, f.zero_tangent(f.core_shape("B")), status)
     return f.finish_jvp(X, f.nan_where_failed(*be.trsm(A_, R, **flags)), status)

@@ -215,6 +215,14 @@ def trsm_backward(a, x, dx, *, transpose=False, rightside=False, lower=True, alp
     return _run(K.TRSM_BACKWARD, (a, x, dx), [(order, order), (m, n)], m, n, 0, flags, alpha)
 
 
+def trsm_jvp(a, b, da, db, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """``(X, dX, status)`` of ``trsm`` from one fused kernel; ``da`` or ``db`` may be None
+    (zero)."""
+    m, n = b.shape[1:]
+    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
+    return _run(K.TRSM_JVP, (a, b, da, db), [(m, n), (m, n)], m, n, 0, flags, alpha)
+
+
 def potrf(a, *, lower=True):
     n = a.shape[1]
     return _run(K.POTRF, (a,), [(n, n)], n, n, 0, _flags(lower=lower))

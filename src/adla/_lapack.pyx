@@ -54,7 +54,8 @@ cdef enum:
     OP_GESV = 20
     OP_POTRF_JVP = 21
     OP_SYEVD_TANGENT = 22
-    NOPS = 23
+    OP_TRSM_JVP = 23
+    NOPS = 24
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     TANGENT_LANES_MAX = 128     # potrf_jvp's interleaved kernel, for batches, up to this order
@@ -84,6 +85,7 @@ POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BAC
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
+TRSM_JVP = OP_TRSM_JVP
 
 
 def max_threads():
@@ -200,6 +202,8 @@ declare(OP_TRMM,                plan_triangular,           NULL, NULL,
         trmm_one[double], trmm_one[float], triangular_lanes[double], triangular_lanes[float])
 declare(OP_TRSM,                plan_triangular,           NULL, NULL,
         trsm_one[double], trsm_one[float], triangular_lanes[double], triangular_lanes[float])
+declare(OP_TRSM_JVP,            plan_trsm_jvp,             NULL, NULL,
+        trsm_jvp_one[double], trsm_jvp_one[float], trsm_jvp_lanes[double], trsm_jvp_lanes[float])
 declare(OP_TRSM_BACKWARD,       plan_trsm_backward,        NULL, NULL,
         trsm_backward_one[double], trsm_backward_one[float],
         trsm_backward_lanes[double], trsm_backward_lanes[float])

@@ -311,6 +311,11 @@ def gelqf(a):
     return _c(_t(Qt)), _c(_t(Rt)), status
 
 
+def trsm_jvp(a, b, da, db, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """No fused kernel for the triangular solve's tangent here: the front end composes it."""
+    return None
+
+
 def potrf_jvp(a, da, *, lower=True):
     """No fused kernel for the Cholesky tangent here: the front end composes it."""
     return None

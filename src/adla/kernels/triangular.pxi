@@ -1,5 +1,5 @@
-# Triangular products and solves (trmm, trsm), the fused trsm gradient, per matrix and
-# interleaved.
+# Triangular products and solves (trmm, trsm), the fused trsm gradient and tangent, per matrix
+# and interleaved.
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
 cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexcept nogil:
@@ -88,6 +88,23 @@ cdef inline LowerForm lower_form(const Job* job) noexcept nogil:
         g.b_at, g.b_row = (g.t - 1) * g.b_row, -g.b_row
     return g
 
+cdef inline void forward_substitute(const floating* a, const floating* inverse_diagonal,
+                                    floating* x, int t, int c, floating alpha) noexcept nogil:
+    """x := alpha T^-1 x in every lane, T the lower triangle of a (t x t), x t x c; row by row."""
+    cdef floating s[LANES]
+    cdef int i, j, k, v
+    cdef Py_ssize_t ij
+    for i in range(t):
+        for j in range(c):
+            ij = (i * c + j) * LANES
+            for v in range(LANES):
+                s[v] = alpha * x[ij + v]
+            for k in range(i):
+                for v in range(LANES):
+                    s[v] = s[v] - a[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
+            for v in range(LANES):
+                x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+
 cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                            int* status) noexcept nogil:
     """trsm or trmm for LANES small matrices: C = alpha op(A)^-1 B, or alpha op(A) B,
@@ -112,16 +129,7 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
         mark_nonfinite(x, t, c, False, status)
         mark_zero_diagonal(a, t, g.reversed, status)
         reciprocal_diagonal(inverse_diagonal, a, t)
-        for i in range(t):                       # forward substitution, row by row
-            for j in range(c):
-                ij = (i * c + j) * LANES
-                for v in range(LANES):
-                    s[v] = alpha * x[ij + v]
-                for k in range(i):
-                    for v in range(LANES):
-                        s[v] = s[v] - a[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
-                for v in range(LANES):
-                    x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
+        forward_substitute(a, inverse_diagonal, x, t, c, alpha)
     else:
         for i in range(t - 1, -1, -1):           # row i of T B' needs rows k <= i of B'
             for j in range(c):
@@ -173,6 +181,82 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
     scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
 
 
+cdef int trsm_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """trsm and its tangent, (A, B, dA, dB) -> (X, dX), either tangent possibly absent (NULL):
+    dX = op(A)^-1 (alpha dB - op(dA) X) (on the right, (alpha dB - X op(dA)) op(A)^-1), a
+    triangular product and a second solve while op(A) is in cache. Status as trsm_one on
+    (A, B); a non-finite tangent is no failure: it propagates into dX. work: m x n."""
+    cdef Job tangent = job[0]
+    cdef floating* q[3]
+    cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
+    cdef floating* dx = p[5]
+    cdef int status
+    q[0], q[1], q[2] = p[0], p[1], p[4]
+    status = trsm_one(job, q, work)                              # X
+    if status or count == 0:
+        return status
+    if p[3] != NULL:
+        for i in range(count):
+            dx[i] = <floating>job.alpha * p[3][i]
+    else:
+        memset(dx, 0, count * sizeof(floating))
+    tangent.alpha = 1
+    if p[2] != NULL:
+        copy(work, p[4], count)                                  # op(dA) X into the scratch
+        q[0], q[2] = p[2], work
+        triangular_call(&tangent, q, False)
+        for i in range(count):
+            dx[i] = dx[i] - work[i]
+    q[0], q[2] = p[0], dx
+    triangular_call(&tangent, q, True)
+    return 0
+
+cdef void trsm_jvp_lanes(const Job* job, floating** p, int count, floating* w,
+                         int* status) noexcept nogil:
+    """trsm_jvp_one for LANES small matrices, in the lower form of triangular_lanes:
+    X' = alpha T^-1 B' as the forward computes it (the same bits), then
+    dX' = T^-1 (alpha dB' - dT X'), dT the same index map of dA."""
+    cdef LowerForm g = lower_form(job)
+    cdef int t = g.t, c = g.c, i, j, k, v
+    cdef floating alpha = <floating>job.alpha
+    cdef floating* a = w
+    cdef floating* x = a + <Py_ssize_t>t * t * LANES
+    cdef floating* da = x + <Py_ssize_t>t * c * LANES
+    cdef floating* y = da + <Py_ssize_t>t * t * LANES
+    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating s[LANES]
+    cdef Py_ssize_t ij
+    gather(a, p, t, t, g.a_at, g.a_row, g.a_col, True)
+    gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+    mark_nonfinite(a, t, t, True, status)
+    mark_nonfinite(x, t, c, False, status)
+    mark_zero_diagonal(a, t, g.reversed, status)
+    reciprocal_diagonal(inverse_diagonal, a, t)
+    forward_substitute(a, inverse_diagonal, x, t, c, alpha)      # X'
+    if p[3 * LANES] != NULL:
+        gather(y, p + 3 * LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+        for i in range(t * c):
+            for v in range(LANES):
+                y[i * LANES + v] = alpha * y[i * LANES + v]
+    else:
+        memset(y, 0, <Py_ssize_t>t * c * LANES * sizeof(floating))
+    if p[2 * LANES] != NULL:
+        gather(da, p + 2 * LANES, t, t, g.a_at, g.a_row, g.a_col, True)
+        for i in range(t):                       # y -= dT X', dT's lower triangle
+            for j in range(c):
+                ij = (i * c + j) * LANES
+                for v in range(LANES):
+                    s[v] = 0
+                for k in range(i + 1):
+                    for v in range(LANES):
+                        s[v] = s[v] + da[(i * t + k) * LANES + v] * x[(k * c + j) * LANES + v]
+                for v in range(LANES):
+                    y[ij + v] = y[ij + v] - s[v]
+    forward_substitute(a, inverse_diagonal, y, t, c, 1)
+    scatter(p + 4 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
+    scatter(p + 5 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+
+
 # Planning (the operator table in _lapack.pyx).
 
 cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
@@ -183,6 +267,11 @@ cdef inline Py_ssize_t triangular_lanes_work(const Job* job) noexcept nogil:
 
 cdef void plan_triangular(Job* job) noexcept nogil:
     # trsm and trmm
+    if triangular_fits_lanes(job):
+        job.lanes, job.work = LANES, triangular_lanes_work(job)
+
+cdef void plan_trsm_jvp(Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>job.m * job.n           # op(dA) X
     if triangular_fits_lanes(job):
         job.lanes, job.work = LANES, triangular_lanes_work(job)
 
