@@ -347,3 +347,16 @@ def test_gemm_scalars_zero_ignore_their_operands_as_in_blas(n):
     np.testing.assert_array_equal(adla.gemm(nan, nan, C, alpha=0.0, beta=2.0), 2.0 * C)
     np.testing.assert_allclose(adla.gemm(A, B, nan, beta=0.0), A @ B, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(adla.gemm(nan, B, C, alpha=0.0, beta=0.0), np.zeros_like(C))
+
+
+@pytest.mark.parametrize("row, opts", CASES, ids=CASE_IDS)
+def test_a_missing_operand_is_a_type_error_naming_it(row, opts):
+    """Only cotangents and tangents may be None; a primal of None (forward, backward or jvp)
+    is a TypeError naming the function and the operand."""
+    inputs = make_inputs(row, opts, [()] * len(row.operands(opts, DIMS)))
+    name = next(iter(inputs))
+    missing = dict(inputs, **{name: None})
+    for fn, args in ((row.forward, list(missing.values())),
+                     (row.jvp, list(missing.values()) + [None] * len(inputs))):
+        with pytest.raises(TypeError, match=f"{fn.__name__}: operand {name} is required"):
+            fn(*args, **opts)

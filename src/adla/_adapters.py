@@ -2,8 +2,8 @@
 
 An operator's arrays are its positional parameters (the spec's inputs for a forward; cotangents
 then primals for a backward; inputs then their tangents for a jvp), its options the keyword-only
-ones. The adapters are tables over
-``SPECS`` built with these helpers, so that no operator is restated in them.
+ones. The adapters are tables over ``SPECS`` built with these helpers, so that no operator is
+restated in them.
 """
 import inspect
 from dataclasses import dataclass

@@ -91,6 +91,9 @@ class Call:
     def __init__(self, fname, operands, core=None, cotangents=(), tangents=()):
         self.fname = fname
         present = {name: x for name, x in operands.items() if x is not None}
+        for name in operands:                  # only cotangents and tangents may be absent
+            if name not in present and name not in cotangents and name not in tangents:
+                raise TypeError(f"adla.{fname}: operand {name} is required, got None")
         self.backend = _backend_for(fname, present)
         self.xp = self.backend.xp
         self.core = {name: (core or {}).get(name, 2) for name in present}
@@ -141,14 +144,9 @@ class Call:
             a = self.xp.broadcast_to(a, shape)
         self.arrays[name], self.core[name] = a, self.core[primal]
 
-    def tangent(self, name, like=None):
-        """The stack of tangent ``name`` (see :meth:`stack`); for an absent (zero) tangent, None,
-        or with ``like`` (its primal's name) a zero stack of length 1 shaped as that primal's."""
-        if name in self.arrays:
-            return self.stack(name)
-        if like is None:
-            return None
-        return self.xp.zeros((1,) + self.core_shape(like), dtype=self.dtype)
+    def tangent(self, name):
+        """The stack of tangent ``name`` (see :meth:`stack`), or None for an absent (zero) one."""
+        return self.stack(name) if name in self.arrays else None
 
     def cotangent(self, name, core):
         """Check cotangent ``name`` against its output's shape, ``batch + core``: it must
