@@ -69,6 +69,15 @@ def c_contiguous(xp, x):
     return x if x.flags.c_contiguous else xp.array(x, order="C")
 
 
+def _broadcasts_unchanged(shape, target):
+    """Whether an array of ``shape`` broadcasts to ``target`` without changing it: the rule for
+    cotangents (against their output) and tangents (against their input)."""
+    try:
+        return tuple(np.broadcast_shapes(shape, target)) == tuple(target)
+    except ValueError:
+        return False
+
+
 def scalar(fname, name, value):
     try:
         return float(value)
@@ -132,11 +141,7 @@ class Call:
         changing it (as a cotangent to its output's); it then stands for an operand of exactly
         the primal's shape."""
         a, shape = self.arrays[name], self.arrays[primal].shape
-        try:
-            fits = tuple(np.broadcast_shapes(a.shape, shape)) == shape
-        except ValueError:
-            fits = False
-        if not fits:
+        if not _broadcasts_unchanged(a.shape, shape):
             raise ValueError(f"adla.{self.fname}: tangent {name} has shape {a.shape}, which "
                              f"does not broadcast to the shape {shape} of its operand {primal} "
                              "(its axes may only be missing or of length 1)")
@@ -157,11 +162,7 @@ class Call:
             return
         a, core = self.arrays[name], tuple(core)
         expected = self.batch + core
-        try:
-            fits = tuple(np.broadcast_shapes(a.shape, expected)) == expected
-        except ValueError:
-            fits = False
-        if not fits:
+        if not _broadcasts_unchanged(a.shape, expected):
             raise ValueError(f"adla.{self.fname}: cotangent {name} has shape {a.shape}, which "
                              f"does not broadcast to the shape {expected} of the output it "
                              "belongs to (its batch axes may only be missing or of length 1)")
