@@ -8,6 +8,7 @@ mode, Dask, the PyTorch and JAX adapters): an operator is declared here once and
 restated. Shapes that depend on options (``gemm``'s transposes) are checked by the operator's
 rule; the core dimensions here are those with the default options.
 """
+import inspect
 import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -180,7 +181,7 @@ SPECS: Dict[str, Spec] = {s.name: s for s in [
 
 # ---- the jvp's documentation, from the declaration -------------------------------------------
 
-_EXAMPLES = "    Examples\n    --------\n"
+_EXAMPLES = "Examples\n--------\n"
 
 
 def _shape(operand):
@@ -199,8 +200,8 @@ def _tangent_reading(operand):
 
 
 def _jvp_sections(spec: Spec) -> str:
-    """Parameters, Returns and Raises of ``spec``'s jvp, in numpydoc form (indented as in a
-    function's docstring)."""
+    """Parameters, Returns and Raises of ``spec``'s jvp, in numpydoc form (unindented, as
+    ``inspect.cleandoc`` leaves a docstring)."""
     forward = f":func:`{spec.name}`"
     lines = ["Parameters", "----------"]
     for o in spec.inputs:
@@ -237,7 +238,7 @@ def _jvp_sections(spec: Spec) -> str:
     for line in lines:                   # descriptions wrapped as in a hand-written docstring
         wrapped = (textwrap.wrap(line.strip(), 92, initial_indent="    ",
                                  subsequent_indent="    ") if line.startswith("    ") else [line])
-        text += ["    " + w if w else "" for w in wrapped or [""]]
+        text += wrapped or [""]
     return "\n".join(text) + "\n"
 
 
@@ -245,8 +246,11 @@ def documented_jvp(op: str):
     """Decorator for ``op``'s jvp: its docstring (what it computes, then Examples) gains the
     Parameters, Returns and Raises sections its declaration implies."""
     def document(fn):
-        head, found, examples = (fn.__doc__ or "").partition(_EXAMPLES)
+        # Cleaned first: Python 3.13 strips docstrings' indentation at compile time, earlier
+        # versions do not.
+        head, found, examples = inspect.cleandoc(fn.__doc__ or "").partition(_EXAMPLES)
         assert found, f"{fn.__name__}: its docstring needs an Examples section"
-        fn.__doc__ = head + _jvp_sections(SPECS[op]) + _EXAMPLES + examples
+        fn.__doc__ = (head.rstrip() + "\n\n" + _jvp_sections(SPECS[op]) + "\n" + _EXAMPLES
+                      + examples)
         return fn
     return document
