@@ -19,7 +19,7 @@ from cython cimport floating
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.float cimport DBL_EPSILON, DBL_MIN, FLT_EPSILON, FLT_MIN
-from libc.math cimport fabs, frexp, ldexp, log, sqrt, NAN, INFINITY
+from libc.math cimport exp, fabs, frexp, ldexp, log, sqrt, NAN, INFINITY
 cimport numpy as cnp
 cimport openmp
 cimport scipy.linalg.cython_blas as blas

@@ -33,6 +33,8 @@ lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, re
               int lwork, int* iwork, int liwork)
 lapack  getrf(int m=n, int n, real* a, int lda, int* ipiv)
 lapack  getri(int n, real* a, int lda, int* ipiv, real* work, int lwork)
+lapack  gecon(char norm='1', int n, real* a, int lda, real anorm, real* rcond, real* work,
+              int* iwork)
 lapack  getrs(char trans, int n, int nrhs, real* a, int lda, int* ipiv, real* b, int ldb)
 lapack  gesdd(char jobz, int m, int n, real* a, int lda, real* s, real* u, int ldu, real* vt,
               int ldvt, real* work, int lwork, int* iwork)

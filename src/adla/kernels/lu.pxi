@@ -1,5 +1,5 @@
-# LU-based kernels: inverse, slogdet, and the cofactor matrix (det's gradient, exact at
-# singular matrices).
+# LU-based kernels: inverse, slogdet, general solve, and the cofactor matrix (det's gradient,
+# exact at singular matrices).
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
 cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -60,13 +60,17 @@ cdef int slogdet_one(const Job* job, floating** p, floating* work) noexcept nogi
 cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """The cofactor matrix adj(A)^T = d det(A) / dA, exact also for singular A.
 
-    With the SVD A = X S Y^T, adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
-    with entries prod_{j != i} s_j: no division, so rank n-1 is handled exactly. work: three
-    n x n matrices, s and adj(s), job.lwork elements of gesdd workspace, then 8 n ints.
+    Where the LU shows A comfortably invertible (reciprocal condition estimate, gecon, at least
+    sqrt(eps)), adj(A)^T = det(A) A^-T from the LU: relative error about eps / rcond. Otherwise
+    the SVD A = X S Y^T gives adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
+    with entries prod_{j != i} s_j: no division, so rank n-1 is exact and nearly singular A loses
+    nothing to the small singular value. work: three n x n matrices, s and adj(s), job.lwork
+    elements of LAPACK workspace, then 8 n ints.
     """
     cdef int n = job.n, info, i, j
-    cdef Py_ssize_t nn = <Py_ssize_t>n * n
-    cdef floating running, sign, logabs
+    cdef Py_ssize_t nn = <Py_ssize_t>n * n, k
+    cdef floating running, sign, logabs, column, anorm = 0, rcond = 0, det
+    cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating* a = work
     cdef floating* u = work + nn
     cdef floating* vt = work + 2 * nn
@@ -78,6 +82,25 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
         return 0
     if not all_finite(p[0], nn):
         return NONFINITE
+    # LU route. With a = A^T row-major, LAPACK factors A itself and getri leaves A^-1 in
+    # column-major order, which read row-major is A^-T.
+    transpose_into(a, p[0], n, n)
+    for j in range(n):
+        column = 0
+        for i in range(n):
+            column += fabs(a[i + j * n])
+        anorm = max(anorm, column)
+    if xgetrf(n, a, n, iwork) == 0:
+        xgecon(n, a, n, anorm, &rcond, lapack_work, iwork + n)
+        if rcond >= sqrt(eps):
+            sign = lu_sign_logabs(a, n, iwork, &logabs)
+            det = sign * exp(logabs)
+            info = xgetri(n, a, n, iwork, lapack_work, job.lwork)
+            if info == 0:
+                for k in range(nn):
+                    p[1][k] = det * a[k]
+                return 0
+    # SVD route.
     copy(a, p[0], nn)
     info = xgesdd(c'A', n, n, a, n, s, u, n, vt, n, lapack_work, job.lwork, iwork)
     if info == 0:
@@ -150,6 +173,8 @@ cdef void workspace_cofactor(floating* kind, Job* job) noexcept nogil:
     dummy[0] = 0
     xgesdd(c'A', n, n, dummy, max(n, 1), NULL, NULL, max(n, 1), NULL, max(n, 1), &query, -1, NULL)
     job.lwork = workspace_size(query, 5 * n * n + 7 * n)
+    xgetri(n, dummy, max(n, 1), NULL, &query, -1)
+    job.lwork = max(job.lwork, workspace_size(query, 4 * n))         # getri, gecon
     job.work = <Py_ssize_t>3 * n * n + 2 * n + job.lwork + ints_in(kind, 8 * n)
 
 cdef void workspace_gesv(floating* kind, Job* job) noexcept nogil:
