@@ -1,4 +1,6 @@
-"""Benchmarks: ``python -m benchmarks [--quick] [--rounds N] [--out MD] [--plot PNG]``.
+"""Benchmarks: ``python -m benchmarks [--quick] [--rounds N] [--out MD] [--plot PNG]``;
+``--jvp`` for forward mode, ``--operators`` for every operator in both precisions
+(benchmarks/operators.py).
 
 Forward+backward time (best of 5 after a warm-up, float64, ms) of adla against NumPy/SciPy and,
 when installed, PyTorch and JAX, for the sizes of the CPU-speed issue, each library timed in its
@@ -899,6 +901,12 @@ def main(argv=None):
                         help="only the adla.torch / adla.jax rows")
     parser.add_argument("--dask", action="store_true", help="only the dask rows")
     parser.add_argument("--jvp", action="store_true", help="only the forward-mode rows")
+    parser.add_argument("--operators", action="store_true",
+                        help="every operator, float64 and float32, with the machine bound and "
+                             "peak memory (benchmarks/operators.py)")
+    parser.add_argument("--only", help="with --operators: these operators (comma-separated)")
+    parser.add_argument("--operator-case", help=argparse.SUPPRESS)     # library,op
+    parser.add_argument("--scaling-case", help=argparse.SUPPRESS)      # library
     parser.add_argument("--rounds", type=int, default=1,
                         help="time every library this many times in turn, keep each one's best")
     parser.add_argument("--out", help="write the table as Markdown here")
@@ -922,6 +930,15 @@ def main(argv=None):
         return 0
     if args.jvp:
         return jvp_main(args.rounds, args.out)
+    if args.operator_case or args.scaling_case or args.operators:
+        from . import operators
+        if args.operator_case:
+            operators.measure(*args.operator_case.split(","))
+            return 0
+        if args.scaling_case:
+            operators.scaling_case(args.scaling_case)
+            return 0
+        return operators.main(args.out, args.plot, args.only and args.only.split(","))
     if args.gpu:
         return gpu_main(args.out)
     about = machine()
