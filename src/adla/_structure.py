@@ -6,6 +6,7 @@ it.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -27,30 +28,34 @@ def _offset(fname, offset):
         raise TypeError(f"adla.{fname}: offset must be an integer, got {offset!r}") from None
 
 
+@functools.lru_cache(maxsize=64)
 def _diagonal_positions(n, offset):
+    """Flat positions (row * n + column) of the `offset` diagonal of an n x n matrix."""
     i = np.arange(max(n - abs(offset), 0))
-    return i + max(-offset, 0), i + max(offset, 0)
+    return (i + max(-offset, 0)) * n + i + max(offset, 0)
 
 
+@functools.lru_cache(maxsize=64)
 def _triangle_positions(n, offset, lower):
-    """Lower triangle row by row, or upper triangle column by column (the documented packing)."""
+    """Flat positions of a triangle: the lower one row by row, or the upper one column by column
+    (the documented packing). Cached: at n = 1000 building them costs more than the gather."""
     if offset < 0 or (offset == 0 and lower):
-        return np.tril_indices(n, offset)
-    cols, rows = np.tril_indices(n, -offset)
-    return rows, cols
+        rows, cols = np.tril_indices(n, offset)
+    else:
+        cols, rows = np.tril_indices(n, -offset)
+    return rows * n + cols
 
 
 def _gather(f, name, positions):
-    rows, cols = positions
-    xp = f.xp
-    return f.stack(name)[:, xp.asarray(rows), xp.asarray(cols)]
+    # One take along the flattened matrix: several times faster than indexing rows and columns.
+    stack = f.stack(name)
+    b, rows, cols = stack.shape
+    return f.xp.take(stack.reshape(b, rows * cols), f.xp.asarray(positions), axis=1)
 
 
 def _scatter(f, name, positions, n):
-    rows, cols = positions
-    xp = f.xp
     out = f.zeros((n, n))
-    out[:, xp.asarray(rows), xp.asarray(cols)] = f.stack(name)
+    out.reshape(out.shape[0], n * n)[:, f.xp.asarray(positions)] = f.stack(name)
     return out
 
 
@@ -163,7 +168,7 @@ def extractdiag_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
     n = f.square("A")
     positions = _diagonal_positions(n, offset)
     dd = (_gather(f, "dA", positions) if "dA" in f.arrays
-          else f.zero_tangent((len(positions[0]),)))
+          else f.zero_tangent((len(positions),)))
     return f.result(_gather(f, "A", positions)), f.result(dd)
 
 
@@ -348,7 +353,7 @@ def extracttrian_backward(dv: ArrayLike, A: ArrayLike, *, offset: int = 0,
     f = backward_call("extracttrian", dict(dv=dv, A=A))
     n = f.square("A")
     positions = _triangle_positions(n, offset, lower)
-    f.cotangent("dv", (len(positions[0]),))
+    f.cotangent("dv", (len(positions),))
     return f.gradient(_scatter(f, "dv", positions, n), "A")
 
 
@@ -369,7 +374,7 @@ def extracttrian_jvp(A: ArrayLike, dA: Optional[ArrayLike], *, offset: int = 0,
     n = f.square("A")
     positions = _triangle_positions(n, offset, lower)
     dv = (_gather(f, "dA", positions) if "dA" in f.arrays
-          else f.zero_tangent((len(positions[0]),)))
+          else f.zero_tangent((len(positions),)))
     return f.result(_gather(f, "A", positions)), f.result(dv)
 
 
