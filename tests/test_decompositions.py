@@ -264,7 +264,6 @@ def test_det_backward_is_the_adjugate_at_rank_n_minus_one_and_zero_below():
     np.testing.assert_allclose(dA, expected, rtol=1e-10, atol=1e-12)
 
 
-
 def exact_adjugate_transpose(A):
     """Cofactor matrix of the float matrix ``A`` in exact rational arithmetic."""
     from fractions import Fraction

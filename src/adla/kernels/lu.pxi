@@ -61,7 +61,8 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     """The cofactor matrix adj(A)^T = d det(A) / dA, exact also for singular A.
 
     Where the LU shows A comfortably invertible (reciprocal condition estimate, gecon, at least
-    sqrt(eps)), adj(A)^T = det(A) A^-T from the LU: relative error about eps / rcond. Otherwise
+    sqrt(eps)), adj(A)^T = det(A) A^-T from the LU (error at most about eps / rcond; measured
+    far less, the inverse's error lying along what det(A) scales down). Otherwise
     the SVD A = X S Y^T gives adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
     with entries prod_{j != i} s_j: no division, so rank n-1 is exact and nearly singular A loses
     nothing to the small singular value. work: three n x n matrices, s and adj(s), job.lwork
