@@ -339,48 +339,65 @@ def best_of(fn, repeats=5, warm_up=0.5):
     return timed(fn, repeats, warm_up)
 
 
-def measure(library, op, sizes=SIZES, dtypes=DTYPES):
-    """Rows ``{dtype, batch, n, ms, peak_mb, kept_mb}`` for one library on one operator, printed
-    as JSON lines as they come (the parent keeps what arrived if a peer hangs)."""
+def measure(library, op, mode="time"):
+    """Rows for one library on one operator, printed as JSON lines as they come (the parent keeps
+    what arrived if a peer hangs): ``mode`` "time", ``{dtype, batch, n, ms}`` for every size and
+    dtype; "memory", ``{dtype, batch, n, peak_mb, kept_mb}`` at MEMORY_SIZES in float64, to be
+    run with glibc's mmap threshold fixed (which would slow the timings: every large temporary
+    faults in fresh pages)."""
     from adla import _memory
     if library == "torch":
         import torch
         torch.set_num_threads(os.cpu_count() or 1)
-    for dtype in dtypes:
-        for batch, n in sizes:
-            inputs, cotangents = operands(op, batch, n, dtype)
-            fn = CASES[library](op, inputs, cotangents)
+    cases = ([(d, b, n) for d in DTYPES for b, n in SIZES] if mode == "time"
+             else [("float64", b, n) for b, n in MEMORY_SIZES])
+    for dtype, batch, n in cases:
+        inputs, cotangents = operands(op, batch, n, dtype)
+        fn = CASES[library](op, inputs, cotangents)
+        if mode == "time":
+            row = dict(ms=best_of(fn))
+        else:
             limit = _memory.limit_megabytes()
             if library == "adla":           # the peak without the cache; what it keeps, apart
                 _memory.set_limit(0)
             fn()                                          # compile, fault in, fill caches
-            peak = (peak_added_bytes(fn) / 2**20 if (batch, n) in MEMORY_SIZES
-                    and dtype == "float64" else float("nan"))
+            peak = peak_added_bytes(fn) / 2**20
             _memory.set_limit(limit)
-            ms = best_of(fn)
+            fn()
+            fn()
             kept = _memory.kept_megabytes() if library == "adla" else float("nan")
-            row = dict(dtype=dtype, batch=batch, n=n, ms=ms, peak_mb=peak, kept_mb=kept)
-            print(json.dumps(row), flush=True)
+            row = dict(peak_mb=peak, kept_mb=kept)
+        print(json.dumps(dict(dtype=dtype, batch=batch, n=n, **row)), flush=True)
 
 
-def isolated(library, op, timeout=150):
-    """``measure`` in a fresh process; a peer that hangs (JAX's triangular solves and QR in
-    SciPy's OpenBLAS on some machines) keeps the rows it printed, the rest are missing."""
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072",
-               **({"OPENBLAS_NUM_THREADS": "1"} if library == "jax" else {}))
-    command = [sys.executable, "-m", "benchmarks", "--operator-case", f"{library},{op}"]
-    try:
-        done = subprocess.run(command, env=env, cwd=ROOT, timeout=timeout, capture_output=True,
-                              text=True)
-        out, failed = done.stdout, done.returncode != 0 and done.stderr.strip().splitlines()
-    except subprocess.TimeoutExpired as stopped:
-        out = stopped.stdout.decode() if isinstance(stopped.stdout, bytes) else (stopped.stdout
-                                                                                  or "")
-        failed = [f"stopped after {timeout} s"]
-    if failed:
-        print(f"  ({library} on {op}: {failed[-1]})", file=sys.stderr)
-    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return {(r["dtype"], r["batch"], r["n"]): r for r in rows}
+def isolated(library, op, timeout=90):
+    """``measure`` in fresh processes, the timings and then the memory; a peer that hangs (JAX's
+    triangular solves and QR in SciPy's OpenBLAS on some machines) keeps the rows it printed,
+    the rest are missing."""
+    found = {}
+    for mode in ("time", "memory"):
+        env = dict(os.environ, **({"OPENBLAS_NUM_THREADS": "1"} if library == "jax" else {}),
+                   **({"MALLOC_MMAP_THRESHOLD_": "131072"} if mode == "memory" else {}))
+        command = [sys.executable, "-m", "benchmarks", "--operator-case",
+                   f"{library},{op},{mode}"]
+        hung = False
+        try:
+            done = subprocess.run(command, env=env, cwd=ROOT, timeout=timeout,
+                                  capture_output=True, text=True)
+            out, failed = done.stdout, done.returncode != 0 and done.stderr.strip().splitlines()
+        except subprocess.TimeoutExpired as stopped:
+            out = (stopped.stdout.decode() if isinstance(stopped.stdout, bytes)
+                   else stopped.stdout or "")
+            failed, hung = [f"stopped after {timeout} s"], True
+        if failed:
+            print(f"  ({library} on {op}, {mode}: {failed[-1]})", file=sys.stderr)
+        for line in out.splitlines():
+            if line.startswith("{"):
+                r = json.loads(line)
+                found.setdefault((r["dtype"], r["batch"], r["n"]), {}).update(r)
+        if hung:
+            break
+    return found
 
 
 # ---- the machine ------------------------------------------------------------------------------
@@ -535,7 +552,7 @@ after half a second of untimed calls, each library on each operator in its own p
 (PyTorch: `torch.linalg` with autograd; JAX: a jitted `jax.vjp` of `jax.numpy.linalg`, x64, with
 OpenBLAS at one thread; the peers compute the same functions, built from their own primitives:
 `benchmarks/operators.py`, `PEER_FUNCTIONS`). nan: the peer hung (JAX's triangular solves and
-QR deadlock in SciPy's OpenBLAS on this machine) or failed. Every core dimension is n; the large
+QR deadlock in SciPy's OpenBLAS on this machine; stopped after 90 s) or failed. Every core dimension is n; the large
 case is one 1000 x 1000 matrix.
 
 **bound**: the larger of the case's floating-point operations over the measured GEMM rate and
@@ -543,7 +560,9 @@ its bytes (inputs, outputs, cotangents, the primals the backward reads and the g
 once) over the measured copy bandwidth; **adla / bound** is how far adla is from it. The flops
 are the counts of the algorithms adla runs, as multiples of n^3 per matrix: {flops}. A batch of
 small matrices cannot run at the GEMM rate of large ones, so small sizes sit further from the
-bound by nature; on a shared 2-core virtual machine absolute times drift by up to a half
+bound by nature. Whole operands are counted even where only a part is read (sumlogdiag and
+extractdiag read a diagonal; a gradient of zeros off the diagonal is mostly untouched pages), so
+there adla / bound can fall below 1; on a shared 2-core virtual machine absolute times drift by up to a half
 between runs, so compare within a row.
 
 {table}
@@ -551,11 +570,11 @@ between runs, so compare within a row.
 ## Memory
 
 Resident memory one forward+backward call adds at its peak, float64, MB, measured in a process
-per library and operator after a warm-up call, with glibc's mmap threshold fixed at 128 KiB so
-that freed arrays leave the resident set at once (the inputs and cotangents, made before, are
+per library and operator (not the one that times it) after a warm-up call, with glibc's mmap
+threshold fixed at 128 KiB so that freed arrays leave the resident set at once (the inputs and cotangents, made before, are
 not counted). adla's peak is measured with its output cache off; the cache (on by default,
 `ADLA_CPU_CACHE_MB`; README, "Output memory") keeps freed outputs for the next call, and what
-it holds after the timed calls at that size is in its own column.
+it holds after two more calls at that size is in its own column.
 
 {memory}
 
