@@ -552,8 +552,8 @@ after half a second of untimed calls, each library on each operator in its own p
 (PyTorch: `torch.linalg` with autograd; JAX: a jitted `jax.vjp` of `jax.numpy.linalg`, x64, with
 OpenBLAS at one thread; the peers compute the same functions, built from their own primitives:
 `benchmarks/operators.py`, `PEER_FUNCTIONS`). nan: the peer hung (JAX's triangular solves and
-QR deadlock in SciPy's OpenBLAS on this machine; stopped after 90 s) or failed. Every core dimension is n; the large
-case is one 1000 x 1000 matrix.
+QR deadlock in SciPy's OpenBLAS on this machine; stopped after 90 s) or failed. Every core
+dimension is n; the large case is one 1000 x 1000 matrix.
 
 **bound**: the larger of the case's floating-point operations over the measured GEMM rate and
 its bytes (inputs, outputs, cotangents, the primals the backward reads and the gradients, each
