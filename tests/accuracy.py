@@ -218,8 +218,8 @@ def check_gelqf(impl, A, rng):
     else:
         Qt, R = zip(*(sla.qr(a.T, mode="economic") for a in A))
         Q, L = np.stack(Qt).transpose(0, 2, 1), np.stack(R).transpose(0, 2, 1)
-    ratios = _orthogonal_ratios(A, Q.transpose(0, 2, 1), L, lambda Qt, L: L @ Qt.transpose(0, 2, 1))
-    return ratios
+    return _orthogonal_ratios(A, Q.transpose(0, 2, 1), L,
+                              lambda Qt, L: L @ Qt.transpose(0, 2, 1))
 
 
 def check_geqrf(impl, A, rng):
