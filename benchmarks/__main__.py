@@ -991,8 +991,8 @@ def main(argv=None):
                        "`torch.autograd.backward`; a jitted `jax.vjp`), against the frameworks' "
                        "own batched linear algebra in the same harness and against adla called "
                        "directly (the adapter's overhead); each library in its own process, "
-                       "JAX with x64. adla.jax pays `jax.pure_callback`'s copies: every operand "
-                       "in and every result out, each about a memory copy.\n\n"
+                       "JAX with x64. adla.jax runs as XLA custom calls on JAX's own buffers "
+                       "(no copies).\n\n"
                        + "\n".join(adapters) + "\n" if adapters else "")
                     + ("\n## Dask\n\nCholesky forward+backward of matrices made on the "
                        "workers of a LocalCluster (`dask.array.random`, two single-threaded "

@@ -115,7 +115,7 @@ def test_public_functions_follow_their_specs():
         assert set(spec.backward_primals) <= {o.name for o in spec.inputs + spec.outputs}
 
 
-ADAPTERS = {"adla._dask", "adla._adapters", "adla.torch", "adla.jax"}
+ADAPTERS = {"adla._dask", "adla._adapters", "adla.torch", "adla.jax", "adla._xla_ffi"}
 
 
 def test_adapters_sit_on_top():

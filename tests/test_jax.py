@@ -100,3 +100,51 @@ def test_bad_input():
         aj.potrf(jnp.asarray(spd()).astype(jnp.complex64))
     with pytest.raises(TypeError, match=r"unsupported dtype float16"):
         aj.potrf(jnp.asarray(spd()).astype(jnp.float16))
+
+
+def test_results_are_computed_in_jax_buffers(monkeypatch):
+    # On the CPU adla's kernels write every result straight into the custom call's result
+    # buffers: nothing is left for _store to copy, forward or backward.
+    from adla import _xla_ffi
+    copied = []
+    store = _xla_ffi._store
+
+    def spy(results, destinations):
+        copied.extend(np.asarray(r).ctypes.data != d.ctypes.data
+                      for r, d in zip(results, destinations))
+        store(results, destinations)
+    monkeypatch.setattr(_xla_ffi, "_store", spy)
+    A = spd((50,), 8)
+    loss = lambda A: sum(jnp.sum(jnp.sin(o)) for o in aj.syevd(A) + aj.gelqf(A))  # noqa: E731
+    g = jax.block_until_ready(jax.jit(jax.grad(loss))(jnp.asarray(A)))
+    assert len(copied) == 6 and not any(copied)        # 2 + 2 forward results, 1 + 1 gradients
+    U, lam = adla.syevd(A)
+    Q, L = adla.gelqf(A)
+    expected = (adla.syevd_backward(np.cos(U), np.cos(lam), U, lam)
+                + adla.gelqf_backward(np.cos(Q), np.cos(L), Q, L))
+    np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_results_stored_across_each_others_buffers():
+    # gelqf's kernel makes Q before L: with two result buffers of one size, each may be computed
+    # in the other's buffer; storing must not overwrite one with the other.
+    from adla._xla_ffi import _store
+    buffers = [np.zeros((2, 3)), np.zeros((2, 3))]
+    first, second = buffers[1], buffers[0]
+    first[...], second[...] = 1.0, 2.0
+    _store([first, second], buffers)
+    assert (buffers[0] == 1).all() and (buffers[1] == 2).all()
+
+
+def test_a_failure_inside_the_custom_call_is_a_jax_error():
+    from adla import _xla_ffi
+
+    def run(a):
+        raise ValueError("no such matrix")
+    name = _xla_ffi.target(run)
+    call = jax.ffi.ffi_call(name, jax.ShapeDtypeStruct((2, 2), jnp.float64))
+    with pytest.raises(Exception, match=r"adla: ValueError: no such matrix"):
+        jax.block_until_ready(call(jnp.eye(2)))
+    with pytest.raises(Exception, match=r"float32 and float64"):
+        jax.block_until_ready(jax.ffi.ffi_call(name, jax.ShapeDtypeStruct((2,), jnp.int32))(
+            jnp.arange(2, dtype=jnp.int32)))

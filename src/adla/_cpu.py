@@ -3,6 +3,7 @@
 implements alike.
 """
 import contextlib
+import math
 import os
 import threading
 
@@ -46,7 +47,8 @@ _controller = None
 _controller_lock = threading.Lock()
 _blas_limit = None          # threadpoolctl's limiter while any call keeps BLAS to one thread
 _blas_users = 0
-_local = threading.local()  # .threads: this thread's share of the cores (thread_share)
+_local = threading.local()  # .threads: this thread's share of the cores (thread_share);
+                            # .destinations: memory for outputs (outputs_into)
 
 
 @contextlib.contextmanager
@@ -89,6 +91,31 @@ def thread_share(threads):
         _local.threads = previous
 
 
+@contextlib.contextmanager
+def outputs_into(destinations):
+    """Within the block, a kernel output of the same dtype and size as one of the C-contiguous
+    arrays ``destinations`` is computed in that array's memory (each used once), so that a caller
+    who must deliver results in given memory (an XLA handler) need not copy them there. Which
+    output lands where is not fixed: the caller still stores each result, skipping those already
+    in place (and must copy aside any result that lives in another result's memory)."""
+    previous = getattr(_local, "destinations", None)
+    _local.destinations = [d for d in destinations if d.flags.c_contiguous and d.size]
+    try:
+        yield
+    finally:
+        _local.destinations = previous
+
+
+def _empty(shape, dtype):
+    spare = getattr(_local, "destinations", None)
+    if spare:
+        size = math.prod(shape)
+        for i, d in enumerate(spare):
+            if d.dtype == dtype and d.size == size:
+                return spare.pop(i).reshape(shape)
+    return _memory.empty(shape, dtype)
+
+
 def _flags(transpose_a=False, transpose_b=False, rightside=False, lower=False):
     return ((K.FLAG_TRANS_A if transpose_a else 0) | (K.FLAG_TRANS_B if transpose_b else 0)
             | (K.FLAG_RIGHT if rightside else 0) | (K.FLAG_LOWER if lower else 0))
@@ -99,7 +126,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     stacks = [s for s in inputs if s is not None]
     lengths = [s.shape[0] for s in stacks]
     nbatch = 0 if 0 in lengths else max(lengths)
-    outputs = tuple(_memory.empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
+    outputs = tuple(_empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
     threads = K.max_threads()
     share = getattr(_local, "threads", None)
     if share is not None:

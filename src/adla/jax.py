@@ -1,11 +1,12 @@
 """adla's operators as JAX functions with a custom VJP: ``adla.jax.potrf(A)``.
 
 Every forward operator of adla, same name, operands and options (but no ``check``), takes JAX
-arrays and returns JAX arrays. It runs adla's CPU kernels through ``jax.pure_callback`` and
+arrays and returns JAX arrays. It runs adla's CPU kernels as XLA custom calls that read JAX's
+operand buffers in place and compute the results in JAX's result buffers (no copies), and
 differentiates through adla's backward functions (``jax.custom_vjp``), so it works under
 ``jax.jit``, ``jax.grad``/``jax.vjp`` and ``jax.vmap`` (also with some operands mapped and others
-shared), in float32 and, with ``jax_enable_x64``, float64. Arrays on an accelerator are copied to
-the host for the call and the results back (the callback's own transfers).
+shared), in float32 and, with ``jax_enable_x64``, float64. Arrays on an accelerator go through
+``jax.pure_callback`` instead: they are copied to the host for the call and the results back.
 
 As in ``jax.numpy.linalg``, a matrix that fails gives NaN for that matrix, in the forward and in
 the backward (also where adla's ``gelqf_backward``/``geqrf_backward`` would raise). Reverse mode
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 import adla
+from . import _xla_ffi
 from ._adapters import bind, operand_names, sample_outputs, signature
 from ._spec import SPECS
 
@@ -67,8 +69,7 @@ def _function(fname, names, options, traced):
         result = result if isinstance(result, tuple) else (result,)
         return tuple(np.asarray(r, dtype=t.dtype) for r, t in zip(result, out_types))
 
-    def call_forward(*arrays):
-        return jax.pure_callback(run_forward, out_types, *arrays, vmap_method="expand_dims")
+    call_forward = _host_call(run_forward, out_types, "expand_dims")
 
     # The backward's callback takes only what adla's backward reads: the cotangents of the
     # outputs that have them, then the primals it names (operands or outputs).
@@ -108,6 +109,10 @@ def _function(fname, names, options, traced):
             out.append(np.asarray(g.reshape(lead + traced_of[n]), dtype=t.dtype))
         return tuple(out)
 
+    # broadcast_all: every mapped operand arrives mapped, so that each gradient comes back
+    # per example (adla sums over the axes an operand was broadcast along).
+    call_backward = _host_call(run_backward, grad_types, "broadcast_all")
+
     @jax.custom_vjp
     def function(*arrays):
         outs = call_forward(*arrays)
@@ -120,15 +125,25 @@ def _function(fname, names, options, traced):
 
     def function_bwd(primals, cts):
         cts = (cts,) if single else cts
-        # broadcast_all: every mapped operand arrives mapped, so that each gradient comes back
-        # per example (adla sums over the axes an operand was broadcast along).
-        grads = iter(jax.pure_callback(run_backward, grad_types,
-                                       *[cts[i] for i in cotangent_at], *primals,
-                                       vmap_method="broadcast_all"))
+        grads = iter(call_backward(*[cts[i] for i in cotangent_at], *primals))
         return tuple(next(grads) if n in spec.differentiable else None for n in names)
 
     function.defvjp(function_fwd, function_bwd)
     return function
+
+
+def _host_call(run, out_types, vmap_method):
+    """``run`` (NumPy arrays in, a tuple of arrays out) as a JAX function: on the CPU an XLA
+    custom call that hands adla XLA's own buffers (``_xla_ffi``), elsewhere ``jax.pure_callback``
+    (which copies the operands to the host and the results back)."""
+    in_place = jax.ffi.ffi_call(_xla_ffi.target(run), out_types, vmap_method=vmap_method)
+
+    def copied(*arrays):
+        return jax.pure_callback(run, out_types, *arrays, vmap_method=vmap_method)
+
+    def call(*arrays):
+        return tuple(jax.lax.platform_dependent(*arrays, cpu=in_place, default=copied))
+    return call
 
 
 def _nan_where_failed(backward, cotangents, primals, options, failed, shapes):
