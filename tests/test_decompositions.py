@@ -511,3 +511,33 @@ def test_gesv_singular_names_the_pivot_and_backward_gives_nan():
     assert np.isfinite(dA[0]).all() and np.isfinite(dB[0]).all()
     with pytest.raises(ValueError, match=r"adla\.gesv: operand B must be a matrix"):
         adla.gesv(np.eye(3), np.ones(3))
+
+
+@pytest.mark.parametrize("n", [3, 8, 32, 33])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gesv_pivots_as_lapack_on_both_sides_of_the_interleaved_solver(n, transpose, dtype):
+    # General matrices (pivoting needed), 19 per batch: two full blocks of lanes and a partial
+    # one below order 33, a LAPACK call per matrix above. Backward error as LAPACK's tests
+    # measure it, against NumPy's (LAPACK gesv) on the same matrices; the zero pivot that a
+    # singular matrix fails on is the same position on both sides: A's own LU.
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((19, n, n)).astype(dtype)
+    B = rng.standard_normal((19, n, 3)).astype(dtype)
+    M = np.swapaxes(A, -1, -2) if transpose else A
+
+    def backward_error(X):
+        residual = np.linalg.norm((M.astype(np.float64) @ X - B), ord=np.inf, axis=(1, 2))
+        scale = (np.linalg.norm(M, ord=np.inf, axis=(1, 2)) * np.linalg.norm(X, ord=np.inf, axis=(1, 2))
+                 * n * np.finfo(dtype).eps)
+        return residual / scale
+    X = adla.gesv(A, B, transpose=transpose)
+    assert X.dtype == dtype
+    assert backward_error(X).max() <= max(4 * backward_error(np.linalg.solve(M, B)).max(), 0.5)
+    A[5, :, 2] = 0                        # column 2 of A zero: A's LU fails at pivot 2
+    A[11] = 0                             # pivot 0
+    with pytest.raises(adla.LinAlgError, match=r"batch index \(5,\) is singular: pivot 2 of its LU") as error:
+        adla.gesv(A, B, transpose=transpose)
+    assert error.value.indices == [(5,), (11,)]
+    X = adla.gesv(A, B, transpose=transpose, check=False)
+    assert np.isnan(X[[5, 11]]).all() and np.isfinite(np.delete(X, [5, 11], axis=0)).all()

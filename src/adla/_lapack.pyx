@@ -63,6 +63,7 @@ cdef enum:
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
+    SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved
     LANES = 8           # matrices per interleaved kernel call
 
 cdef enum:
@@ -245,9 +246,9 @@ declare(OP_SLOGDET,             NULL,
 declare(OP_COFACTOR,            NULL,
         workspace_cofactor[double], workspace_cofactor[float],
         cofactor_one[double], cofactor_one[float], NULL, NULL)
-declare(OP_GESV,                NULL,
+declare(OP_GESV,                plan_gesv,
         workspace_gesv[double], workspace_gesv[float],
-        gesv_one[double], gesv_one[float], NULL, NULL)
+        gesv_one[double], gesv_one[float], gesv_lanes[double], gesv_lanes[float])
 declare(OP_GESVD,               NULL,
         workspace_gesvd[double], workspace_gesvd[float],
         gesvd_one[double], gesvd_one[float], NULL, NULL)

@@ -457,7 +457,7 @@ def gesv(a, b, *, transpose=False):
     X = cp.linalg.solve(_eye_where(bad | singular, A), cp.where(bad[:, None, None], 0, B))
     status = cp.where(bad, NONFINITE, 0).astype(cp.int32)
     if bool(singular.any()):
-        # The CPU kernel factors the transpose (LAPACK's column-major view): the same here.
-        status = cp.where(singular, _first_zero_pivots(_t(A0), singular),
+        # The zero pivot of A's own LU (also with transpose), as the CPU kernels name it.
+        status = cp.where(singular, _first_zero_pivots(A0, singular),
                           status).astype(cp.int32)
     return _c(X), status

@@ -129,9 +129,10 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
 
 
 cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    """X = op(A)^-1 B for a general n x n A (TRANS_A: op(A) = A^T) and B n x k, by LU with
-    partial pivoting. LAPACK factors the column-major view M = A^T, so A^-1 is M^-T: getrs
-    with 'T', and with 'N' when TRANS_A. getrs wants the right-hand sides as columns: B goes
+    """X = op(A)^-1 B for a general n x n A (TRANS_A: op(A) = A^T) and B n x k, by the LU with
+    partial pivoting of A itself (also with TRANS_A; so that the zero pivot a failure names is
+    A's, as in gesv_lanes): A goes through scratch transposed (column-major A for LAPACK), then
+    getrs with 'N', or 'T' when TRANS_A. getrs wants the right-hand sides as columns: B goes
     through scratch transposed, and so does X. Status: non-finite entries, else the position
     of the first exactly zero pivot. work: the LU (n x n), B^T (n x k), then n pivots."""
     cdef int n = job.m, k = job.n, info
@@ -143,17 +144,133 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
         return 0
     if not all_finite(p[0], nn) or not all_finite(p[1], nk):
         return NONFINITE
-    copy(lu, p[0], nn)
+    transpose_into(lu, p[0], n, n)
     info = xgetrf(n, lu, n, ipiv)
     if info > 0:
         return info
     transpose_into(rhs, p[1], n, k)            # column-major n x k
-    xgetrs(c'N' if job.flags & TRANS_A else c'T', n, k, lu, n, ipiv, rhs, n)
+    xgetrs(c'T' if job.flags & TRANS_A else c'N', n, k, lu, n, ipiv, rhs, n)
     transpose_into(p[2], rhs, k, n)
     return 0
 
 
-# Workspace (the operator table in _lapack.pyx): the LAPACK queries answered once per call.
+cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
+                     int* status) noexcept nogil:
+    """gesv_one for LANES small matrices at once: the LU with partial pivoting P A = L U of A
+    itself (the pivot of largest magnitude, the first of equals, as getrf), then the two
+    triangular solves and the row swaps, for A or, with TRANS_A, for A^T = U^T L^T P. Each lane
+    swaps its own rows, element by element: n^2 scalar moves against n^3/3 vector
+    multiply-adds. A lane whose pivot is exactly zero gets that pivot's 1-based position as its
+    status (if it had none) and goes on with inf and NaN, harmlessly: its result is discarded.
+    work: the LU of A, then B (becoming X), interleaved."""
+    cdef int n = job.m, k = job.n, c, i, j, v, row
+    cdef bint transpose = (job.flags & TRANS_A) != 0
+    cdef floating* a = w
+    cdef floating* x = w + <Py_ssize_t>n * n * LANES
+    cdef floating largest[LANES]
+    cdef floating factor[LANES]
+    cdef floating s[LANES]
+    cdef floating inverse_pivot[SMALL_SOLVE * LANES]
+    cdef int pivot[SMALL_SOLVE * LANES]
+    cdef floating y
+    cdef floating* a_c
+    cdef floating* a_i
+    gather(a, p, n, n, 0, n, 1, False)
+    gather(x, p + LANES, n, k, 0, k, 1, False)
+    mark_nonfinite(a, n, n, False, status)
+    mark_nonfinite(x, n, k, False, status)
+    for c in range(n):
+        a_c = a + <Py_ssize_t>c * n * LANES
+        for v in range(LANES):
+            largest[v] = fabs(a_c[c * LANES + v])
+            pivot[c * LANES + v] = c
+        for i in range(c + 1, n):
+            a_i = a + <Py_ssize_t>i * n * LANES
+            for v in range(LANES):
+                y = fabs(a_i[c * LANES + v])
+                pivot[c * LANES + v] = i if y > largest[v] else pivot[c * LANES + v]
+                largest[v] = y if y > largest[v] else largest[v]
+        for v in range(LANES):
+            row = pivot[c * LANES + v]
+            if row != c:
+                swap_rows(a, n, c, row, v)
+            if largest[v] == 0 and status[v] == 0:
+                status[v] = c + 1
+        for v in range(LANES):
+            inverse_pivot[c * LANES + v] = 1 / a_c[c * LANES + v]
+        for i in range(c + 1, n):
+            a_i = a + <Py_ssize_t>i * n * LANES
+            for v in range(LANES):
+                factor[v] = a_i[c * LANES + v] * inverse_pivot[c * LANES + v]
+                a_i[c * LANES + v] = factor[v]
+            for j in range(c + 1, n):
+                for v in range(LANES):
+                    a_i[j * LANES + v] = a_i[j * LANES + v] - factor[v] * a_c[j * LANES + v]
+    if not transpose:                   # X = U^-1 L^-1 P B
+        for c in range(n):
+            for v in range(LANES):
+                if pivot[c * LANES + v] != c:
+                    swap_rows(x, k, c, pivot[c * LANES + v], v)
+        solve_triangle(a, NULL, x, n, k, True, False)
+        solve_triangle(a, inverse_pivot, x, n, k, False, False)
+    else:                               # X = P^T L^-T U^-T B
+        solve_triangle(a, inverse_pivot, x, n, k, True, True)
+        solve_triangle(a, NULL, x, n, k, False, True)
+        for c in range(n - 1, -1, -1):
+            for v in range(LANES):
+                if pivot[c * LANES + v] != c:
+                    swap_rows(x, k, c, pivot[c * LANES + v], v)
+    scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
+
+cdef inline void swap_rows(floating* w, int cols, int first, int second, int v) noexcept nogil:
+    """Swap rows ``first`` and ``second`` of lane v of w (rows of ``cols`` elements)."""
+    cdef floating t
+    cdef floating* one = w + <Py_ssize_t>first * cols * LANES + v
+    cdef floating* other = w + <Py_ssize_t>second * cols * LANES + v
+    cdef int j
+    for j in range(cols):
+        t = one[j * LANES]
+        one[j * LANES] = other[j * LANES]
+        other[j * LANES] = t
+
+cdef inline void solve_triangle(const floating* lu, const floating* inverse_diagonal,
+                                floating* x, int n, int cols, bint lower,
+                                bint transposed) noexcept nogil:
+    """In place x := T^-1 x for every lane, T from an LU in ``lu``: its unit lower triangle
+    (``lower``), its upper triangle, or (``transposed``) the transpose of the other one, U^T
+    (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Column by
+    column of T, so that the inner loops are independent multiply-adds along x's rows."""
+    cdef bint unit = lower != transposed
+    cdef int a, c, i, j, v, first, last
+    cdef floating* x_c
+    cdef floating* x_i
+    cdef const floating* t
+    cdef floating factor[LANES]     # local: the compiler then sees stores to x leave it alone
+    for a in range(n):
+        c = a if lower else n - 1 - a
+        x_c = x + <Py_ssize_t>c * cols * LANES
+        if not unit:
+            for j in range(cols):
+                for v in range(LANES):
+                    x_c[j * LANES + v] = x_c[j * LANES + v] * inverse_diagonal[c * LANES + v]
+        first, last = (c + 1, n) if lower else (0, c)
+        for i in range(first, last):
+            t = lu + (<Py_ssize_t>c * n + i if transposed else <Py_ssize_t>i * n + c) * LANES
+            for v in range(LANES):
+                factor[v] = t[v]
+            x_i = x + <Py_ssize_t>i * cols * LANES
+            for j in range(cols):
+                for v in range(LANES):
+                    x_i[j * LANES + v] = x_i[j * LANES + v] - factor[v] * x_c[j * LANES + v]
+
+
+# Planning and workspace (the operator table in _lapack.pyx); the LAPACK queries answered once
+# per call.
+
+cdef void plan_gesv(Job* job) noexcept nogil:
+    if job.m <= SMALL_SOLVE and job.n <= SMALL_SOLVE:
+        job.lanes = LANES
+        job.work = (<Py_ssize_t>job.m * job.m + <Py_ssize_t>job.m * job.n) * LANES
 
 cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
     cdef int n = job.n
