@@ -262,6 +262,15 @@ def check_gesv(impl, A, rng):
     return {"residual": residual(A, X, B, eps)}
 
 
+def check_inverse(impl, A, rng):
+    eps = np.finfo(A.dtype).eps
+    eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A.dtype), A.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sla.LinAlgWarning)
+        X = adla.inverse(A) if impl == "adla" else _per_matrix(sla.inv, A)
+    return {"residual": residual(A, X, eye, eps)}
+
+
 # kernel name -> (matrix kind, check)
 CHECKS = {
     "potrf": ("spd", check_potrf),
@@ -275,6 +284,7 @@ CHECKS = {
     "syevd": ("symmetric", check_syevd),
     "gesvd": ("general", check_gesvd),
     "gesv": ("general", check_gesv),
+    "inverse": ("general", check_inverse),
 }
 
 

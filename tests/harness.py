@@ -250,12 +250,20 @@ ROWS = [
     # Sizes on both sides of the interleaved eigensolver (order up to 32).
     *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd),
               dict(n=32), dict(n=33)),
-    Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
-        lambda o, A: np.linalg.inv(A)),
-    Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
-        lambda o, A: np.linalg.det(A)),
-    Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
-        lambda o, A: tuple(np.linalg.slogdet(A))),
+    # Both sides of the interleaved LU kernels: order 32 (inverse, det's forward, slogdet), and
+    # slogdet's 64 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=64).
+    *at_sizes(Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
+                  lambda o, A: np.linalg.inv(A)),
+              dict(n=32), dict(n=33)),
+    *at_sizes(Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "near_identity")),
+                  lambda o, A: np.linalg.det(A)),
+              dict(n=32), dict(n=33)),
+    # (General matrices at order 4, for negative determinants and pivoting; diagonally dominant
+    # from 32 on, which float32 gradients of random matrices would not match to 1e-4.)
+    *at_sizes(Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]),
+                                                  "general" if d["n"] < 32 else "posdiag")),
+                  lambda o, A: tuple(np.linalg.slogdet(A))),
+              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
     Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_svd, label="_wide"),
     Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_svd, label="_tall"),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
@@ -306,6 +314,8 @@ def make_operand(rng, kind, shape):
         return rng.standard_normal(shape)
     if kind == "posdiag":
         return rng.standard_normal(shape) + eye * (1.0 + n)
+    if kind == "near_identity":        # determinant of order 1 at any size (float32 holds it)
+        return 0.5 * rng.standard_normal(shape) / np.sqrt(max(n, 1)) + eye
     base, _, side = kind.partition(":")
     lower = side == "lower"
     junk = tri(10.0 * rng.standard_normal(shape), not lower) * (1 - eye)

@@ -283,14 +283,22 @@ def test_cotangents_broadcast_to_their_output_without_changing_it(row, opts):
         assert_plain_value_error(lambda: backward(extra), f"adla.{row.name}_backward",
                                  f"cotangent {name}", str(extra[i].shape),
                                  str(outputs[i].shape))
+        # Equal to rounding: a shared cotangent may take another route (one BLAS call for the
+        # whole batch, from order 33 on) than the spelled-out one.
         shared = cts[:i] + (cts[i][0],) + cts[i + 1:]          # the batch axis left out
         spelled = cts[:i] + (np.broadcast_to(cts[i][0], cts[i].shape),) + cts[i + 1:]
         for got, expected in zip(backward(shared), backward(spelled)):
-            np.testing.assert_array_equal(got, expected)
+            assert_close_to_rounding(got, expected)
         scalar = cts[:i] + (np.float64(0.5),) + cts[i + 1:]
         spelled = cts[:i] + (np.full(outputs[i].shape, 0.5),) + cts[i + 1:]
         for got, expected in zip(backward(scalar), backward(spelled)):
-            np.testing.assert_array_equal(got, expected)
+            assert_close_to_rounding(got, expected)
+
+
+def assert_close_to_rounding(got, expected):
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-12,
+                               atol=1e-12 * float(np.max(np.abs(expected), initial=0.0)))
 
 
 def test_matrices_too_large_for_lapack_are_refused_before_allocation():

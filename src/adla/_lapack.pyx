@@ -64,6 +64,8 @@ cdef enum:
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved
+    SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved
+    LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
 
 cdef enum:
@@ -237,12 +239,12 @@ declare(OP_SYEVD_BACKWARD,      plan_syevd_backward,       NULL, NULL,
         syevd_backward_one[double], syevd_backward_one[float], NULL, NULL)
 declare(OP_SYEVD_TANGENT,        plan_syevd_tangent,        NULL, NULL,
         syevd_tangent_one[double], syevd_tangent_one[float], NULL, NULL)
-declare(OP_INVERSE,             NULL,
+declare(OP_INVERSE,             plan_inverse,
         workspace_inverse[double], workspace_inverse[float],
-        inverse_one[double], inverse_one[float], NULL, NULL)
-declare(OP_SLOGDET,             NULL,
+        inverse_one[double], inverse_one[float], inverse_lanes[double], inverse_lanes[float])
+declare(OP_SLOGDET,             plan_slogdet,
         workspace_slogdet[double], workspace_slogdet[float],
-        slogdet_one[double], slogdet_one[float], NULL, NULL)
+        slogdet_one[double], slogdet_one[float], slogdet_lanes[double], slogdet_lanes[float])
 declare(OP_COFACTOR,            NULL,
         workspace_cofactor[double], workspace_cofactor[float],
         cofactor_one[double], cofactor_one[float], NULL, NULL)
