@@ -437,7 +437,8 @@ def syevd_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
 # ---- inverse, det, slogdet ----------------------------------------------------------------------
 
 def inverse(A: ArrayLike, *, check: bool = True) -> Array:
-    """Matrix inverse ``A^-1``, batched (LAPACK ``getrf`` + ``getri``).
+    """Matrix inverse ``A^-1``, batched (LU with partial pivoting: LAPACK ``getrf`` + ``getri``,
+    or interleaved loops for batches of small matrices).
 
     Parameters
     ----------
@@ -536,7 +537,8 @@ def inverse_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
 
 
 def slogdet(A: ArrayLike) -> tuple[Array, Array]:
-    """Sign and logarithm of the absolute value of ``det(A)``, batched (LAPACK ``getrf``).
+    """Sign and logarithm of the absolute value of ``det(A)``, batched (LU with partial pivoting:
+    LAPACK ``getrf``, or interleaved loops for batches of small matrices).
 
     A singular matrix gives ``sign = 0`` and ``logabsdet = -inf``; a non-finite entry gives NaN
     for both.
