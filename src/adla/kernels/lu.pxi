@@ -293,35 +293,61 @@ cdef inline void swap_rows(floating* w, int cols, int first, int second, int v) 
         one[j * LANES] = other[j * LANES]
         other[j * LANES] = t
 
+cdef inline void scale_row(floating* x_c, const floating* inverse_diagonal, int c,
+                           int cols) noexcept nogil:
+    cdef int j, v
+    for j in range(cols):
+        for v in range(LANES):
+            x_c[j * LANES + v] = x_c[j * LANES + v] * inverse_diagonal[c * LANES + v]
+
 cdef inline void solve_triangle(const floating* lu, const floating* inverse_diagonal,
                                 floating* x, int n, int cols, bint lower,
                                 bint transposed) noexcept nogil:
     """In place x := T^-1 x for every lane, T from an LU in ``lu``: its unit lower triangle
     (``lower``), its upper triangle, or (``transposed``) the transpose of the other one, U^T
-    (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Column by
-    column of T, so that the inner loops are independent multiply-adds along x's rows."""
+    (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Two columns
+    of T at a time: each remaining row of x is read and written once per pair, and the inner
+    loops are independent multiply-adds along x's rows."""
     cdef bint unit = lower != transposed
-    cdef int a, c, i, j, v, first, last
+    cdef int a, c, d, i, j, v, first, last, step = 1 if lower else -1
+    cdef Py_ssize_t ic, id_
     cdef floating* x_c
+    cdef floating* x_d
     cdef floating* x_i
-    cdef const floating* t
-    cdef floating factor[LANES]     # local: the compiler then sees stores to x leave it alone
-    for a in range(n):
+    # Local copies: the compiler then sees that stores to x leave them alone.
+    cdef floating f[LANES]
+    cdef floating g[LANES]
+    a = 0
+    while a < n:
         c = a if lower else n - 1 - a
         x_c = x + <Py_ssize_t>c * cols * LANES
         if not unit:
-            for j in range(cols):
-                for v in range(LANES):
-                    x_c[j * LANES + v] = x_c[j * LANES + v] * inverse_diagonal[c * LANES + v]
-        first, last = (c + 1, n) if lower else (0, c)
-        for i in range(first, last):
-            t = lu + (<Py_ssize_t>c * n + i if transposed else <Py_ssize_t>i * n + c) * LANES
+            scale_row(x_c, inverse_diagonal, c, cols)
+        if a + 1 == n:
+            break
+        d = c + step                            # the pair's second column
+        x_d = x + <Py_ssize_t>d * cols * LANES
+        id_ = (<Py_ssize_t>c * n + d if transposed else <Py_ssize_t>d * n + c) * LANES
+        for v in range(LANES):
+            f[v] = lu[id_ + v]
+        for j in range(cols):
             for v in range(LANES):
-                factor[v] = t[v]
+                x_d[j * LANES + v] = x_d[j * LANES + v] - f[v] * x_c[j * LANES + v]
+        if not unit:
+            scale_row(x_d, inverse_diagonal, d, cols)
+        first, last = (d + 1, n) if lower else (0, d)
+        for i in range(first, last):
+            ic = (<Py_ssize_t>c * n + i if transposed else <Py_ssize_t>i * n + c) * LANES
+            id_ = (<Py_ssize_t>d * n + i if transposed else <Py_ssize_t>i * n + d) * LANES
+            for v in range(LANES):
+                f[v] = lu[ic + v]
+                g[v] = lu[id_ + v]
             x_i = x + <Py_ssize_t>i * cols * LANES
             for j in range(cols):
                 for v in range(LANES):
-                    x_i[j * LANES + v] = x_i[j * LANES + v] - factor[v] * x_c[j * LANES + v]
+                    x_i[j * LANES + v] = (x_i[j * LANES + v] - f[v] * x_c[j * LANES + v]
+                                          - g[v] * x_d[j * LANES + v])
+        a += 2
 
 
 # Planning and workspace (the operator table in _lapack.pyx); the LAPACK queries answered once
