@@ -307,6 +307,57 @@ def test_det_backward_is_accurate_from_well_conditioned_to_singular(dtype, small
     assert error <= 50 * np.finfo(dtype).eps, error
 
 
+def exact_cofactor_via_inverse(A):
+    """det(A) A^-T in exact rational arithmetic (Gauss-Jordan): O(n^3), for orders where the
+    n^2 minors of exact_adjugate_transpose would take minutes; A must be exactly invertible,
+    as a float matrix almost surely is."""
+    from fractions import Fraction
+    n = len(A)
+    M = [[Fraction(float(x)) for x in row] + [Fraction(int(i == j)) for j in range(n)]
+         for i, row in enumerate(A)]
+    det = Fraction(1)
+    for c in range(n):
+        pivot = next(r for r in range(c, n) if M[r][c] != 0)
+        if pivot != c:
+            M[c], M[pivot], det = M[pivot], M[c], -det
+        det *= M[c][c]
+        M[c] = [x / M[c][c] for x in M[c]]
+        for r in range(n):
+            if r != c and M[r][c] != 0:
+                M[r] = [x - M[r][c] * y for x, y in zip(M[r], M[c])]
+    return np.array([[float(det * M[j][n + i]) for j in range(n)] for i in range(n)])
+
+
+@pytest.mark.parametrize("n, dtype, smallest", [(5, np.float64, (0.5, 1e-3, 1e-6, 1e-12, 0.0)),
+                                                (5, np.float32, (0.5, 1e-3, 1e-6, 1e-12, 0.0)),
+                                                (33, np.float64, (1e-3, 0.0))])
+def test_det_backward_is_accurate_across_routes_in_one_batch(n, dtype, smallest):
+    # The LU route and the SVD route chosen matrix by matrix within one batch: at order 5 in
+    # one block of the interleaved kernel (its lanes falling back one by one), at 33 by LAPACK.
+    rng = np.random.default_rng(n)
+    A = []
+    for s in smallest:
+        X, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        Y, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        A.append((X * np.concatenate([np.linspace(2.0, 0.7, n - 1), [s]])) @ Y.T)
+    A = np.array(A).astype(dtype)
+    got = adla.det_backward(np.ones(len(A)), A, adla.det(A))
+    for a, g in zip(A, got):
+        expected = exact_cofactor_via_inverse(a)
+        error = np.linalg.norm(g - expected) / np.linalg.norm(expected)
+        assert error <= 50 * np.finfo(dtype).eps, error
+
+
+def test_det_backward_is_exact_at_exactly_singular_matrices_in_a_batch():
+    # Rank n-1 and rank 1 next to an invertible matrix in one interleaved block: the singular
+    # lanes leave the LU route for the SVD adjugate, exact in integers.
+    A = np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
+                  np.ones((3, 3)), [[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]]])
+    got = adla.det_backward(np.ones(3), A, adla.det(A))
+    for a, g in zip(A, got):
+        np.testing.assert_allclose(g, exact_adjugate_transpose(a), rtol=0, atol=1e-13)
+
+
 def test_singular_slogdet_and_its_non_finite_gradient():
     A = np.stack([np.eye(3), np.ones((3, 3))])
     sign, logabsdet = adla.slogdet(A)

@@ -245,9 +245,9 @@ declare(OP_INVERSE,             plan_inverse,
 declare(OP_SLOGDET,             plan_slogdet,
         workspace_slogdet[double], workspace_slogdet[float],
         slogdet_one[double], slogdet_one[float], slogdet_lanes[double], slogdet_lanes[float])
-declare(OP_COFACTOR,            NULL,
+declare(OP_COFACTOR,            plan_cofactor,
         workspace_cofactor[double], workspace_cofactor[float],
-        cofactor_one[double], cofactor_one[float], NULL, NULL)
+        cofactor_one[double], cofactor_one[float], cofactor_lanes[double], cofactor_lanes[float])
 declare(OP_GESV,                plan_gesv,
         workspace_gesv[double], workspace_gesv[float],
         gesv_one[double], gesv_one[float], gesv_lanes[double], gesv_lanes[float])
@@ -269,15 +269,19 @@ cdef void plan(Job* job) noexcept nogil:
 cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
     """The scratch of the per-matrix kernels that call LAPACK, its workspace queries answered
     once here for the whole batch (the kernels allocate nothing). They return before any
-    LAPACK call on empty matrices."""
-    if job.lanes > 1 or min(job.m, job.n) == 0:
+    LAPACK call on empty matrices. An interleaved kernel that falls back to the per-matrix one
+    for some lanes (lanes_call_blas) gets that kernel's scratch after its own."""
+    cdef Py_ssize_t lanes_work = job.work if job.lanes > 1 else 0
+    if min(job.m, job.n) == 0 or (job.lanes > 1 and not job.lanes_call_blas):
         return
     if floating is double:
         if OPERATORS[job.op].workspace_double != NULL:
             OPERATORS[job.op].workspace_double(kind, job)
+            job.work += lanes_work
     else:
         if OPERATORS[job.op].workspace_float != NULL:
             OPERATORS[job.op].workspace_float(kind, job)
+            job.work += lanes_work
 
 
 # ---- the one batch driver ---------------------------------------------------------------------

@@ -282,6 +282,68 @@ cdef void slogdet_lanes(const Job* job, floating** p, int count, floating* w,
     scatter(p + LANES, count, sign, 1, 1, 0, 1, 1)
     scatter(p + 2 * LANES, count, logabs, 1, 1, 0, 1, 1)
 
+cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
+                         int* status) noexcept nogil:
+    """cofactor_one for LANES small matrices at once, decided per lane as there: lu_lanes and
+    lu_solve_lanes(I, transposed) give det(A) A^-T, kept where the LU has no zero pivot and the
+    reciprocal condition number 1 / (||A||_1 ||A^-1||_1), computed exactly here (cofactor_one
+    estimates it), is at least sqrt(eps); every other lane is done again by cofactor_one (the
+    SVD adjugate, exact at singular matrices). work: A (its LU), then A^-T, interleaved; then
+    cofactor_one's scratch."""
+    cdef int n = job.n, i, j, v
+    cdef floating* a = w
+    cdef floating* x = w + <Py_ssize_t>n * n * LANES
+    cdef floating* one_work = w + <Py_ssize_t>2 * n * n * LANES
+    cdef floating inverse_pivot[LU_LANES_MAX * LANES]
+    cdef int pivot[LU_LANES_MAX * LANES]
+    cdef int singular[LANES]
+    cdef floating norm[LANES]
+    cdef floating inverse_norm[LANES]
+    cdef floating total[LANES]
+    cdef floating sign[LANES]
+    cdef floating logabs[LANES]
+    cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
+    cdef floating d
+    cdef floating* one[2]
+    gather(a, p, n, n, 0, n, 1, False)
+    mark_nonfinite(a, n, n, False, status)
+    for v in range(LANES):
+        norm[v], inverse_norm[v], singular[v], sign[v], logabs[v] = 0, 0, 0, 1, 0
+    for j in range(n):                          # ||A||_1: the largest column sum
+        for v in range(LANES):
+            total[v] = 0
+        for i in range(n):
+            for v in range(LANES):
+                total[v] = total[v] + fabs(a[(<Py_ssize_t>i * n + j) * LANES + v])
+        for v in range(LANES):
+            norm[v] = total[v] if total[v] > norm[v] else norm[v]
+    lu_lanes(a, n, pivot, inverse_pivot, singular)
+    set_identity(x, n, n)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True)
+    for i in range(n):
+        for v in range(LANES):
+            d = a[(<Py_ssize_t>i * n + i) * LANES + v]
+            sign[v] = -sign[v] if (d < 0) != (pivot[i * LANES + v] != i) else sign[v]
+            logabs[v] = logabs[v] + log(fabs(d))
+        for v in range(LANES):                  # ||A^-1||_1: the largest row sum of A^-T
+            total[v] = 0
+        for j in range(n):
+            for v in range(LANES):
+                total[v] = total[v] + fabs(x[(<Py_ssize_t>i * n + j) * LANES + v])
+        for v in range(LANES):
+            inverse_norm[v] = total[v] if total[v] > inverse_norm[v] else inverse_norm[v]
+    for v in range(LANES):
+        sign[v] = sign[v] * exp(logabs[v])      # det(A)
+    for i in range(n):
+        for j in range(n):
+            for v in range(LANES):
+                x[(<Py_ssize_t>i * n + j) * LANES + v] = x[(<Py_ssize_t>i * n + j) * LANES + v] * sign[v]
+    scatter(p + LANES, count, x, n, n, 0, n, 1)
+    for v in range(count):
+        if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
+            one[0], one[1] = p[v], p[LANES + v]
+            status[v] = cofactor_one(job, one, one_work)
+
 cdef inline void swap_rows(floating* w, int cols, int first, int second, int v) noexcept nogil:
     """Swap rows ``first`` and ``second`` of lane v of w (rows of ``cols`` elements)."""
     cdef floating t
@@ -361,6 +423,12 @@ cdef void plan_gesv(Job* job) noexcept nogil:
 cdef void plan_inverse(Job* job) noexcept nogil:
     if job.n <= SMALL_INVERSE:
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+
+cdef void plan_cofactor(Job* job) noexcept nogil:
+    # The lanes' fallback, cofactor_one, calls LAPACK (its scratch: plan_workspace).
+    if job.n <= SMALL_INVERSE:
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+        job.lanes_call_blas = True
 
 cdef void plan_slogdet(Job* job) noexcept nogil:
     # Measured against a getrf per matrix: 1.5-6x faster up to order 32, still 1.3x at 64 for a
