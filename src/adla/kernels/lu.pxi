@@ -249,31 +249,38 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False)
     scatter(p + LANES, count, x, n, n, 0, n, 1)
 
+cdef inline void lu_sign_logabs_lanes(const floating* lu, const int* pivot, int n,
+                                      floating* sign, floating* logabs) noexcept nogil:
+    """For every lane, from lu_lanes' P A = L U: the sign of det(A) without the zero-pivot case
+    (U's diagonal and the row swaps) and the sum of log|U_ii| (-inf at a zero pivot)."""
+    cdef floating d
+    cdef int i, v
+    for v in range(LANES):
+        sign[v], logabs[v] = 1, 0
+    for i in range(n):
+        for v in range(LANES):
+            d = lu[(<Py_ssize_t>i * n + i) * LANES + v]
+            sign[v] = -sign[v] if (d < 0) != (pivot[i * LANES + v] != i) else sign[v]
+            logabs[v] = logabs[v] + log(fabs(d))
+
 cdef void slogdet_lanes(const Job* job, floating** p, int count, floating* w,
                         int* status) noexcept nogil:
     """slogdet_one for LANES small matrices at once, from lu_lanes: the sign from U's diagonal
     and the row swaps, log|det| as the sum of log|U_ii|; a zero pivot gives sign 0 and -inf (no
     failure). work: A (its LU), then sign and log|det|."""
-    cdef int n = job.n, i, v
+    cdef int n = job.n, v
     cdef floating* a = w
     cdef floating* sign = w + <Py_ssize_t>n * n * LANES
     cdef floating* logabs = sign + LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
     cdef int pivot[LU_LANES_MAX * LANES]
     cdef int singular[LANES]
-    cdef floating d
     gather(a, p, n, n, 0, n, 1, False)
     mark_nonfinite(a, n, n, False, status)
     for v in range(LANES):
         singular[v] = 0
-        sign[v] = 1
-        logabs[v] = 0
     lu_lanes(a, n, pivot, inverse_pivot, singular)
-    for i in range(n):
-        for v in range(LANES):
-            d = a[(<Py_ssize_t>i * n + i) * LANES + v]
-            sign[v] = -sign[v] if (d < 0) != (pivot[i * LANES + v] != i) else sign[v]
-            logabs[v] = logabs[v] + log(fabs(d))
+    lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
     for v in range(LANES):
         if status[v] == NONFINITE:
             sign[v], logabs[v] = NAN, NAN
@@ -303,12 +310,11 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating sign[LANES]
     cdef floating logabs[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
-    cdef floating d
     cdef floating* one[2]
     gather(a, p, n, n, 0, n, 1, False)
     mark_nonfinite(a, n, n, False, status)
     for v in range(LANES):
-        norm[v], inverse_norm[v], singular[v], sign[v], logabs[v] = 0, 0, 0, 1, 0
+        norm[v], inverse_norm[v], singular[v] = 0, 0, 0
     for j in range(n):                          # ||A||_1: the largest column sum
         for v in range(LANES):
             total[v] = 0
@@ -320,11 +326,8 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     lu_lanes(a, n, pivot, inverse_pivot, singular)
     set_identity(x, n, n)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True)
+    lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
     for i in range(n):
-        for v in range(LANES):
-            d = a[(<Py_ssize_t>i * n + i) * LANES + v]
-            sign[v] = -sign[v] if (d < 0) != (pivot[i * LANES + v] != i) else sign[v]
-            logabs[v] = logabs[v] + log(fabs(d))
         for v in range(LANES):                  # ||A^-1||_1: the largest row sum of A^-T
             total[v] = 0
         for j in range(n):
