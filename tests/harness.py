@@ -224,8 +224,8 @@ ROWS = [
               options=[dict(transpose=t, rightside=r, lower=lo, alpha=alpha)
                        for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
           dict(n=16, m=16), dict(n=17), dict(m=17))],
-    # Sizes on both sides of the interleaved Cholesky kernels (order up to 32; the tangent's up
-    # to 128 for a batch of at least 8, so batch19 and batch3 at n=33 take both routes).
+    # Sizes on both sides of the interleaved Cholesky kernels (order up to 32, and up to 128
+    # for a batch of at least 8: batch19 and batch3 at n=33 and n=128 take both routes).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),
                   ref_potrf, options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=32), dict(n=33), dict(n=128), dict(n=129)),

@@ -58,7 +58,7 @@ cdef enum:
     NOPS = 24
     MAX_OPERANDS = 6
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
-    TANGENT_LANES_MAX = 128     # potrf_jvp's interleaved kernel, for batches, up to this order
+    CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS

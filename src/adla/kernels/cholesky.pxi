@@ -105,7 +105,7 @@ cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     # Per-lane temporaries are local arrays: the compiler then knows that storing to ``a``
     # does not change them, and vectorises across lanes.
     cdef floating s[LANES]
-    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
     cdef int i, j, k, v
     cdef Py_ssize_t ij, ik, jk
     for i in range(n):
@@ -158,7 +158,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     cdef bint lower = (job.flags & LOWER) != 0
     cdef floating* l = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
-    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
     cdef floating s[LANES]
     cdef floating* x_i
     cdef floating* x_j
@@ -232,11 +232,14 @@ cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept no
 
 cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) noexcept nogil:
     """cholesky_lanes on ``a`` (the same operations in the same order, so the same factor) and,
-    in the same loops, its tangent (tangent_lanes) in place of the lower triangle of ``d``; the
-    tangent's multiply-adds share the factor's loads."""
+    in the same loops, its tangent in place of the lower triangle of ``d`` (dA's), row by row:
+    from L[i, j] L[j, j] = A[i, j] - sum_{k<j} L[i, k] L[j, k] (L[i, i]^2 on the diagonal),
+    dL[i, j] = (t - L[i, j] dL[j, j]) / L[j, j] and dL[i, i] = t / (2 L[i, i]), with
+    t = dA[i, j] - sum_{k<j} (dL[i, k] L[j, k] + L[i, k] dL[j, k]); every dL on the right is of
+    an earlier step. The tangent's 2n^3/3 multiply-adds share the factor's loads."""
     cdef floating s[LANES]
     cdef floating t[LANES]
-    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
     cdef int i, j, k, v
     cdef Py_ssize_t ij, ik, jk, jj
     for i in range(n):
@@ -270,78 +273,44 @@ cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) n
                 for v in range(LANES):
                     d[ij + v] = t[v] * <floating>0.5 * inverse_diagonal[i * LANES + v]
 
-cdef void tangent_lanes(const floating* l, floating* d, int n) noexcept nogil:
-    """In place of the lower triangle of every lane of ``d`` (dA's), the tangent of the factor
-    ``l``, row by row: from L[i, j] L[j, j] = A[i, j] - sum_{k<j} L[i, k] L[j, k] (L[i, i]^2 on
-    the diagonal), dL[i, j] = (t - L[i, j] dL[j, j]) / L[j, j] and dL[i, i] = t / (2 L[i, i]),
-    with t = dA[i, j] - sum_{k<j} (dL[i, k] L[j, k] + L[i, k] dL[j, k]); every dL on the right
-    is of an earlier step. 2n^3/3 multiply-adds."""
-    cdef floating t[LANES]
-    cdef floating inverse_diagonal[TANGENT_LANES_MAX * LANES]
-    cdef int i, j, k, v
-    cdef Py_ssize_t ij, ik, jk, jj
-    reciprocal_diagonal(inverse_diagonal, l, n)
-    for i in range(n):
-        for j in range(i + 1):
-            ij = (i * n + j) * LANES
-            for v in range(LANES):
-                t[v] = d[ij + v]
-            for k in range(j):
-                ik = (i * n + k) * LANES
-                jk = (j * n + k) * LANES
-                for v in range(LANES):
-                    t[v] = t[v] - d[ik + v] * l[jk + v] - l[ik + v] * d[jk + v]
-            if j < i:
-                jj = (j * n + j) * LANES
-                for v in range(LANES):
-                    d[ij + v] = (t[v] - l[ij + v] * d[jj + v]) * inverse_diagonal[j * LANES + v]
-            else:
-                for v in range(LANES):
-                    d[ij + v] = t[v] * <floating>0.5 * inverse_diagonal[i * LANES + v]
-
 cdef void potrf_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                           int* status) noexcept nogil:
-    """potrf_jvp_one for LANES matrices at once. Up to SMALL: cholesky_tangent_lanes. Larger
-    (for batches, up to TANGENT_LANES_MAX): each factor by potrf_one, as the forward computes
-    it at that size (so the same bits), then tangent_lanes."""
-    cdef int n = job.n, v
+    """potrf_jvp_one for LANES matrices at once: cholesky_tangent_lanes, whose factor has the
+    bits of potrf_lanes' (the forward takes the interleaved route at the same sizes)."""
+    cdef int n = job.n
     cdef bint lower = (job.flags & LOWER) != 0
     cdef floating* l = w
     cdef floating* d = w + <Py_ssize_t>n * n * LANES
-    cdef floating* factor_operands[2]
     # Upper U = L^T: gather the transposes, as potrf_lanes does.
     gather(d, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    if n <= SMALL:
-        gather(l, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
-        mark_nonfinite(l, n, n, True, status)
-        cholesky_tangent_lanes(l, d, n, status)
-        keep_triangle(l, n, n, True)
-        scatter(p + 2 * LANES, count, l, n, n, 0, n if lower else 1, 1 if lower else n)
-    else:
-        for v in range(count):
-            factor_operands[0], factor_operands[1] = p[v], p[2 * LANES + v]
-            status[v] = potrf_one(job, factor_operands, NULL)
-        gather(l, p + 2 * LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
-        tangent_lanes(l, d, n)
+    gather(l, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    mark_nonfinite(l, n, n, True, status)
+    cholesky_tangent_lanes(l, d, n, status)
+    keep_triangle(l, n, n, True)
+    scatter(p + 2 * LANES, count, l, n, n, 0, n if lower else 1, 1 if lower else n)
     keep_triangle(d, n, n, True)
     scatter(p + 3 * LANES, count, d, n, n, 0, n if lower else 1, 1 if lower else n)
 
 
 # Planning (the operator table in _lapack.pyx).
 
+cdef inline bint cholesky_interleaved(const Job* job) noexcept nogil:
+    # Beyond SMALL, for a batch that fills the lanes, measured against a LAPACK/BLAS-3 call per
+    # matrix (1000 x 64, 2 threads): the backward 30 -> 18 ms, the tangent 2-4x faster, the
+    # forward equal (1.5-2x faster at orders 40-48 and 128); at order 192 slower. One rule for
+    # all three, so that potrf_jvp's factor has potrf's bits at every size.
+    return job.n <= SMALL or (job.n <= CHOLESKY_LANES_MAX and job.nbatch >= LANES)
+
 cdef void plan_potrf(Job* job) noexcept nogil:
-    if job.n <= SMALL:
+    if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>job.n * job.n * LANES
 
 cdef void plan_potrf_jvp(Job* job) noexcept nogil:
-    # The interleaved tangent beyond SMALL, for a batch that fills the lanes: measured 2-4x
-    # faster than the per-matrix BLAS-3 tangent up to order 128 (order 192: 1.3x slower).
-    if job.n <= SMALL or (job.n <= TANGENT_LANES_MAX and job.nbatch >= LANES):
+    if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
-        job.lanes_call_blas = job.n > SMALL
 
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
-    if job.n <= SMALL:
+    if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
     elif job.n > 0:
         job.work = <Py_ssize_t>job.n * job.n       # L^T dL
