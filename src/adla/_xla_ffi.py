@@ -197,7 +197,7 @@ def _handler(run):
     return _Handler(handle)
 
 
-_handlers = []                  # registered for good: XLA keeps their addresses
+_handlers: list = []            # registered for good: XLA keeps their addresses
 _serial = itertools.count()
 
 
