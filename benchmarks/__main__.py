@@ -728,173 +728,13 @@ def plot(ratios, path):
     return path
 
 
-# ---- GPU ---------------------------------------------------------------------------------------
-
-GPU_CASES = [("potrf kernel", 100000, 32), ("potrf", 100000, 32), ("potrf", 10000, 16),
-             ("potrf", 1000, 128), ("potrf", 1, 4096),
-             ("cholesky", 100000, 32), ("cholesky", 10000, 16), ("cholesky", 1000, 128),
-             ("cholesky", 1, 4096), ("syevd", 10000, 16), ("trsm", 100000, 32)]
-
-
-def gpu_best_of(fn, sync, repeats=5):
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
-
-
-def gpu_cases(op, batch, n, dtype):
-    """``{library: callable}`` for one GPU case ("potrf": forward; the rest forward+backward)."""
-    import cupy as cp
-    d = {k: cp.asarray(v.astype(dtype)) for k, v in inputs(op, batch, n).items()}
-    cases = {}
-    if op == "potrf":
-        cases["adla"] = lambda: adla.potrf(d["spd"], check=False)
-        cases["cupy"] = lambda: cp.linalg.cholesky(d["spd"])
-    elif op == "potrf kernel":                         # the backend call alone, no front end
-        from adla._gpu import backend
-        cases["adla"] = lambda: backend.potrf(d["spd"], lower=True)
-        return cases
-    elif op == "cholesky":
-        cases["adla"] = lambda: adla.potrf_backward(d["ct"], adla.potrf(d["spd"], check=False))
-    elif op == "syevd":
-        def run():
-            U, lam = adla.syevd(d["spd"], check=False)
-            return adla.syevd_backward(d["ct"], d["ct_vec"], U, lam)
-        cases["adla"] = run
-    elif op == "trsm":
-        def run():
-            X = adla.trsm(d["tri"], d["B"], check=False)
-            return adla.trsm_backward(d["ct"], d["tri"], d["B"], X)
-        cases["adla"] = run
-    try:
-        import torch
-        t = {k: torch.as_tensor(v, device="cuda") for k, v in d.items()}
-        if op == "potrf":
-            cases["torch"] = lambda: torch.linalg.cholesky(t["spd"])
-        else:
-            forward, names, cts = {
-                "cholesky": (torch.linalg.cholesky, ["spd"], ["ct"]),
-                "syevd": (lambda A: torch.linalg.eigh(A)[::-1], ["spd"], ["ct", "ct_vec"]),
-                "trsm": (lambda A, B: torch.linalg.solve_triangular(A, B, upper=False),
-                         ["tri", "B"], ["ct"])}[op]
-
-            def run_torch(forward=forward, names=names, cts=cts):    # bind now
-                args = [t[k].clone().requires_grad_(True) for k in names]
-                outs = forward(*args)
-                outs = outs if isinstance(outs, tuple) else (outs,)
-                torch.autograd.backward(outs, [t[c] for c in cts])
-            cases["torch"] = run_torch
-    except ImportError:
-        pass
-    try:
-        import jax
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
-        from jax.scipy.linalg import solve_triangular
-        j = {k: jnp.asarray(cp.asnumpy(v)) for k, v in d.items()}
-        if op == "potrf":
-            f = jax.jit(jnp.linalg.cholesky)
-            cases["jax"] = lambda: f(j["spd"]).block_until_ready()
-        else:
-            forward, names, cts = {
-                "cholesky": (jnp.linalg.cholesky, ["spd"], ["ct"]),
-                "syevd": (lambda A: tuple(jnp.linalg.eigh(A))[::-1], ["spd"], ["ct", "ct_vec"]),
-                "trsm": (lambda A, B: solve_triangular(A, B, lower=True), ["tri", "B"],
-                         ["ct"])}[op]
-
-            def fwd_bwd(*args, forward=forward, cts=cts):
-                outs, vjp = jax.vjp(forward, *args)
-                c = tuple(j[k] for k in cts)
-                return vjp(c if isinstance(outs, tuple) else c[0])
-            g = jax.jit(fwd_bwd)
-            cases["jax"] = lambda: jax.block_until_ready(g(*[j[k] for k in names]))
-    except ImportError:
-        pass
-    return cases
-
-
-def gpu_main(out=None):
-    import cupy as cp
-    device = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
-    name = device["name"].decode() if isinstance(device["name"], bytes) else device["name"]
-    sync = cp.cuda.Device().synchronize
-    lines = [f"GPU: {name}; CuPy {cp.__version__}", "",
-             "| case | dtype | batch x n | adla ms | cupy ms | torch ms | jax ms | "
-             "adla / fastest peer |", "|" + " --- |" * 8]
-    print("\n".join(lines), flush=True)
-    results = []
-    for dtype in (np.float64, np.float32):
-        for op, batch, n in GPU_CASES:
-            if op in ("syevd", "trsm") and dtype == np.float32:
-                continue
-            times = {}
-            for lib, fn in gpu_cases(op, batch, n, dtype).items():
-                try:
-                    times[lib] = gpu_best_of(fn, sync)
-                except Exception as error:
-                    times[lib] = float("nan")
-                    print(f"  ({lib} failed on {op} {batch}x{n}: {type(error).__name__}: "
-                          f"{str(error)[:80]})", file=sys.stderr)
-            peers = [v for k, v in times.items() if k != "adla" and np.isfinite(v)]
-            ratio = times["adla"] / min(peers) if peers else float("nan")
-            label = {"potrf": "cholesky forward", "potrf kernel": "cholesky forward, backend "
-                     "call only"}.get(op, f"{op} fwd+bwd")
-            cells = " | ".join(f"{times.get(k, float('nan')):.3f}"
-                               for k in ("adla", "cupy", "torch", "jax"))
-            line = f"| {label} | {np.dtype(dtype).name} | {batch} x {n} | {cells} | {ratio:.2f} |"
-            lines.append(line)
-            print(line, flush=True)
-            results.append((op, np.dtype(dtype).name, batch, n, times["adla"], ratio))
-    verdict = gpu_verdict(name, results)
-    print("\n" + "\n".join(verdict), flush=True)
-    if out:
-        with open(out, "w") as f:
-            f.write("# adla GPU benchmarks\n\nGenerated by `python -m benchmarks --gpu`; best of "
-                    "5 after a warm-up, device synchronised around each call; adla with "
-                    "`check=False` (no host synchronisation).\n\n" + "\n".join(lines)
-                    + "\n\n## Verdict\n\n" + "\n".join(f"- {v}" for v in verdict) + "\n")
-    return 0
-
-
-# Peak memory bandwidth (bytes/s) of the devices the targets name, by a word of the device name.
-PEAK_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12}
-
-
-def gpu_verdict(device, results):
-    """The GPU targets, held or not, from ``(op, dtype, batch, n, adla ms, ratio)`` rows: every
-    row at most 1.0x the fastest peer, batched fwd+bwd at n <= 32 at most 0.5x, and the
-    100000 x 32 float64 Cholesky forward within 1.5x of the memory floor (bytes read and
-    written over the device's peak bandwidth)."""
-    rows = [r for r in results if r[0] != "potrf kernel" and np.isfinite(r[5])]
-    slow = [r for r in rows if r[5] > 1.0]
-    small = [r for r in rows if r[0] != "potrf" and r[2] > 1 and r[3] <= 32]
-    verdict = [f"{len(rows) - len(slow)} of {len(rows)} rows at most 1.0x the fastest peer"
-               + (": not " + ", ".join(f"{r[0]} {r[1]} {r[2]}x{r[3]} ({r[5]:.2f})" for r in slow)
-                  if slow else ""),
-               f"{sum(r[5] <= 0.5 for r in small)} of {len(small)} batched fwd+bwd rows at "
-               "n <= 32 at most 0.5x"]
-    peak = next((v for k, v in PEAK_BANDWIDTH.items() if k in device), None)
-    forward = [r for r in results if r[:4] == ("potrf", "float64", 100000, 32)]
-    if peak and forward:
-        floor = 2 * 100000 * 32 * 32 * 8 / peak * 1e3
-        verdict.append(f"Cholesky forward 100000 x 32 float64: {forward[0][4]:.3f} ms, memory "
-                       f"floor {floor:.3f} ms ({forward[0][4] / floor:.2f}x; target 1.5x)")
-    else:
-        verdict.append("memory floor: no peak bandwidth known for this device")
-    return verdict
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
-    parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (CuPy arrays)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="the GPU benchmark (CuPy arrays; benchmarks/gpu.py)")
+    parser.add_argument("--budget", type=float,
+                        help="with --gpu: seconds after which the remaining rows are skipped")
     parser.add_argument("--case", help=argparse.SUPPRESS)     # library,op,batch,n,repeats
     parser.add_argument("--mixed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--adapters", action="store_true",
@@ -940,7 +780,8 @@ def main(argv=None):
             return 0
         return operators.main(args.out, args.plot, args.only and args.only.split(","))
     if args.gpu:
-        return gpu_main(args.out)
+        from . import gpu
+        return gpu.main(args.out, args.budget)
     about = machine()
     print(f"machine: {about}\nOMP threads: {_lapack.max_threads()}\n")
     lines, ratios = run(QUICK if args.quick else CASES, rounds=args.rounds)

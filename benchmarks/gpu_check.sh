@@ -7,7 +7,8 @@
 #      array rules (tests/test_gpu_backend_arrays.py),
 #   3. times adla against CuPy, PyTorch and JAX on the GPU, writes docs/gpu-benchmarks.md with
 #      the device's name, and prints the verdict on the targets.
-# Usage, from anywhere: bash benchmarks/gpu_check.sh   (about 5-8 minutes on an H100/H200)
+# Usage, from anywhere: bash benchmarks/gpu_check.sh   (about 5-8 minutes on an H100/H200;
+# ADLA_GPU_TEST_TIMEOUT and ADLA_GPU_BENCHMARK_BUDGET, in seconds, bound the two parts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -21,9 +22,11 @@ echo "=== build ($((SECONDS - start)) s)"
 python3 -m pip install -q --no-build-isolation --no-deps .
 echo "=== tests on the GPU ($((SECONDS - start)) s)"
 tests=0
-python3 -m pytest -q -p no:cacheprovider -x tests/test_gpu.py tests/test_gpu_backend_arrays.py \
-    2>&1 | tail -n 15 || tests=$?
+timeout "${ADLA_GPU_TEST_TIMEOUT:-300}" python3 -m pytest -q -p no:cacheprovider --maxfail=20 -rf \
+    tests/test_gpu.py tests/test_gpu_backend_arrays.py 2>&1 | tail -n 40 || tests=$?
 echo "=== benchmark ($((SECONDS - start)) s)"
-python3 -m benchmarks --gpu --out docs/gpu-benchmarks.md
+# JAX would otherwise take most of the device's memory at its first call.
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
+python3 -m benchmarks --gpu --budget "${ADLA_GPU_BENCHMARK_BUDGET:-300}" --out docs/gpu-benchmarks.md
 echo "=== done in $((SECONDS - start)) s; tests $([ "$tests" = 0 ] && echo passed || echo FAILED)"
 exit "$tests"

@@ -11,6 +11,7 @@ except Exception:                                            # no driver, no dev
     pytest.skip("no CUDA device", allow_module_level=True)
 
 import adla  # noqa: E402
+from adla import _cpu  # noqa: E402
 from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward,  # noqa: E402
                      call_forward, call_jvp, make_inputs)
 
@@ -99,3 +100,75 @@ def test_gpu_results_stay_on_the_device_of_the_inputs():
     L = adla.potrf(A)
     assert isinstance(L, cp.ndarray) and L.device == A.device
     assert isinstance(adla.potrf_backward(L, L), cp.ndarray)
+
+
+@pytest.fixture
+def gpu_backend():
+    from adla._gpu import backend
+    return backend
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_small_cholesky_kernels(gpu_backend, lower, n, dtype):
+    """The small Cholesky kernels against the CPU at every lane-group width, a batch that leaves
+    the last warp part-filled, failures at the first and the last pivot, and NaN."""
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((37, n, n))
+    A = X @ np.swapaxes(X, -1, -2) / n + np.eye(n)
+    A += np.triu(np.full((n, n), 9.0), 1) if lower else np.tril(np.full((n, n), 9.0), -1)
+    A[3, 0, 0] = -1.0
+    A[7, n - 1, n - 1] = -1e3
+    A[11, n - 1, 0 if lower else n - 1] = np.nan
+    A = A.astype(dtype)
+    L, status = gpu_backend.potrf(cp.asarray(A), lower=lower)
+    cL, cstatus = _cpu.potrf(A, lower=lower)
+    np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
+    good = cstatus == 0
+    assert_matches(cp.asarray(cp.asnumpy(L)[good]), cL[good], dtype)
+    # The backward: a batch of factors, one factor for a batch of cotangents, a zero pivot.
+    cL = cL[good]
+    cL[2, n - 1, n - 1] = 0.0
+    dL = rng.standard_normal(cL.shape).astype(dtype)
+    for factors, cotangents in [(cL, dL), (cL[:1], dL)]:
+        dA, status = gpu_backend.potrf_backward(cp.asarray(cotangents), cp.asarray(factors),
+                                                lower=lower)
+        cdA, cstatus = _cpu.potrf_backward(cotangents, factors, lower=lower)
+        np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
+        good = cstatus == 0
+        assert_matches(cp.asarray(cp.asnumpy(dA)[good]), cdA[good], dtype)
+
+
+@pytest.mark.parametrize("n", [5, 40])                      # the tiles kernels; cuSOLVER/cuBLAS
+@pytest.mark.parametrize("nbatch", [2, 12])                  # one call per matrix; batched
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_cholesky_and_solves(gpu_backend, n, nbatch, lower, dtype):
+    """Cholesky factors, potrs, potri, the Cholesky backward and trsm with every flag (the
+    solves in the trsm_tiles kernel up to order 32, cuBLAS trsm, per matrix and batched, above)
+    against the CPU."""
+    rng = np.random.default_rng(nbatch)
+    X = rng.standard_normal((nbatch, n, n))
+    A = (X @ np.swapaxes(X, -1, -2) / n + np.eye(n)).astype(dtype)
+    A[1, n - 1, n - 1] = -1.0
+    L, status = gpu_backend.potrf(cp.asarray(A), lower=lower)
+    cL, cstatus = _cpu.potrf(A, lower=lower)
+    np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
+    good = cstatus == 0
+    assert_matches(cp.asarray(cp.asnumpy(L)[good]), cL[good], dtype)
+    cL = cL[good]
+    B = rng.standard_normal((len(cL), n, 37 if n <= 32 else 3)).astype(dtype)   # 37 > 32 lanes
+    dL = rng.standard_normal(cL.shape).astype(dtype)
+    for name, args in [("potrs", (cL, B)), ("potri", (cL,)), ("potrf_backward", (dL, cL))]:
+        gpu = getattr(gpu_backend, name)(*map(cp.asarray, args), lower=lower)
+        cpu = getattr(_cpu, name)(*args, lower=lower)
+        for g, c in zip(gpu, cpu):
+            assert_matches(g, c, dtype)
+    for transpose in (False, True):
+        for rightside in (False, True):
+            rhs = np.ascontiguousarray(np.swapaxes(B, 1, 2)) if rightside else B
+            flags = dict(transpose=transpose, rightside=rightside, lower=lower, alpha=0.5)
+            for g, c in zip(gpu_backend.trsm(cp.asarray(cL), cp.asarray(rhs), **flags),
+                            _cpu.trsm(cL, rhs, **flags)):
+                assert_matches(g, c, dtype)

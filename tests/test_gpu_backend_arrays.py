@@ -112,3 +112,92 @@ def test_gesv_and_its_zero_pivot(gpu_rules, transpose):
     np.testing.assert_array_equal(status, cstatus)
     assert status[2] > 0 and status[3] == -1
     assert_same(x[:2], cx[:2])
+
+
+def _status_and_good(gpu_status, cpu_status):
+    np.testing.assert_array_equal(gpu_status, cpu_status)
+    return cpu_status == 0
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+@pytest.mark.parametrize("nbatch", [1, 12])           # 12: the batched trsm, above FEW_LARGE
+def test_trsm_by_blas_flags(gpu_rules, flags, nbatch):
+    rng = np.random.default_rng(6)
+    T = np.tril(rng.standard_normal((nbatch, 5, 5))) + 3 * np.eye(5)
+    A = T if flags["lower"] else np.ascontiguousarray(np.swapaxes(T, 1, 2))
+    A = A + np.where(np.tril(np.ones((5, 5))) if not flags["lower"] else
+                     np.triu(np.ones((5, 5)), 1), 1e3, 0)      # garbage in the unread triangle
+    B = rng.standard_normal((12, 3, 5) if flags["rightside"] else (12, 5, 3))
+    if nbatch > 1:
+        A[3, 2, 2] = 0.0                                      # a zero pivot
+        B[5, 0, 0] = np.nan                                   # a non-finite right-hand side
+    X, status = gpu_rules.trsm(A, B, alpha=0.7, **flags)
+    cX, cstatus = _cpu.trsm(A, B, alpha=0.7, **flags)
+    good = _status_and_good(status, cstatus)
+    assert_same(X[good], cX[good])
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("n", [5, 40])
+def test_potrs_and_potri(gpu_rules, lower, n):
+    rng = np.random.default_rng(7)
+    L = np.tril(rng.standard_normal((10, n, n))) + n * np.eye(n)
+    if not lower:
+        L = np.ascontiguousarray(np.swapaxes(L, 1, 2))
+    L[4, 1, 1] = 0.0
+    B = rng.standard_normal((1, n, 2))
+    X, status = gpu_rules.potrs(L, B, lower=lower)
+    cX, cstatus = _cpu.potrs(L, B, lower=lower)
+    good = _status_and_good(status, cstatus)
+    assert_same(X[good], cX[good])
+    inverse, status = gpu_rules.potri(L, lower=lower)
+    cinverse, cstatus = _cpu.potri(L, lower=lower)
+    good = _status_and_good(status, cstatus)
+    assert_same(inverse[good], cinverse[good])
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("nbatch", [2, 12])          # one call per matrix; potrfBatched
+def test_large_cholesky(gpu_rules, lower, nbatch):
+    """cuSOLVER's column-major lower factor for either triangle, and the solves of the
+    backward, against the CPU."""
+    n = 40
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((nbatch, n, n))
+    A = X @ np.swapaxes(X, 1, 2) / n + np.eye(n)
+    A += np.triu(np.full((n, n), 7.0), 1) if lower else np.tril(np.full((n, n), 7.0), -1)
+    A[1, 3, 3] = -100.0                                      # fails at order 4
+    if nbatch > 2:
+        A[5, n - 1, 0 if lower else n - 1] = np.inf
+    L, status = gpu_rules.potrf(A, lower=lower)
+    cL, cstatus = _cpu.potrf(A, lower=lower)
+    good = _status_and_good(status, cstatus)
+    assert_same(L[good], cL[good])
+    dL = rng.standard_normal((nbatch, n, n))[good]
+    grads = gpu_rules.potrf_backward(dL, cL[good], lower=lower)
+    cgrads = _cpu.potrf_backward(dL, cL[good], lower=lower)
+    assert_same(grads, cgrads)
+
+
+@pytest.mark.parametrize("qr", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4, 4), (5, 17), (32, 32), (0, 3)])
+def test_small_lq_and_qr(gpu_rules, qr, shape):
+    """The small LQ/QR kernel's arguments and layout (QR as the LQ of the transpose), a rank
+    deficient matrix and a non-finite one, against the CPU."""
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((4,) + (shape[::-1] if qr else shape))
+    if a.size:
+        a[1, 0] = 0.0                                # rank deficient
+        a[1, -1] = 0.0
+        a[2, 0, 0] = np.nan
+    Q, T, status = (gpu_rules.geqrf if qr else gpu_rules.gelqf)(a)
+    cQ, cT, cstatus = (_cpu.geqrf if qr else _cpu.gelqf)(a)
+    np.testing.assert_array_equal(status, cstatus)
+    good = (cstatus == 0) & (np.arange(4) != 1)
+    assert_same((Q[good], T[good]), (cQ[good], cT[good]))
+    if a.size:       # rank deficient: Q's rows (columns) for a zero pivot are unique up to sign
+        product = Q[1] @ T[1] if qr else T[1] @ Q[1]
+        gram = Q[1].T @ Q[1] if qr else Q[1] @ Q[1].T
+        np.testing.assert_allclose(product, a[1], atol=1e-12)
+        np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-12)
+        assert (np.diagonal(T[1]) >= 0).all()
