@@ -108,6 +108,17 @@ def gpu_backend():
     return backend
 
 
+def factors_match_cpu(gpu_backend, A, lower):
+    """The GPU backend's Cholesky factors and status of ``A`` against the CPU's; returns the CPU
+    factors of the matrices that did not fail."""
+    L, status = gpu_backend.potrf(cp.asarray(A), lower=lower)
+    cL, cstatus = _cpu.potrf(A, lower=lower)
+    np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
+    good = cstatus == 0
+    assert_matches(cp.asarray(cp.asnumpy(L)[good]), cL[good], A.dtype.type)
+    return cL[good]
+
+
 @pytest.mark.parametrize("lower", [True, False])
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -121,14 +132,8 @@ def test_gpu_small_cholesky_kernels(gpu_backend, lower, n, dtype):
     A[3, 0, 0] = -1.0
     A[7, n - 1, n - 1] = -1e3
     A[11, n - 1, 0 if lower else n - 1] = np.nan
-    A = A.astype(dtype)
-    L, status = gpu_backend.potrf(cp.asarray(A), lower=lower)
-    cL, cstatus = _cpu.potrf(A, lower=lower)
-    np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
-    good = cstatus == 0
-    assert_matches(cp.asarray(cp.asnumpy(L)[good]), cL[good], dtype)
+    cL = factors_match_cpu(gpu_backend, A.astype(dtype), lower)
     # The backward: a batch of factors, one factor for a batch of cotangents, a zero pivot.
-    cL = cL[good]
     cL[2, n - 1, n - 1] = 0.0
     dL = rng.standard_normal(cL.shape).astype(dtype)
     for factors, cotangents in [(cL, dL), (cL[:1], dL)]:
@@ -152,12 +157,7 @@ def test_gpu_cholesky_and_solves(gpu_backend, n, nbatch, lower, dtype):
     X = rng.standard_normal((nbatch, n, n))
     A = (X @ np.swapaxes(X, -1, -2) / n + np.eye(n)).astype(dtype)
     A[1, n - 1, n - 1] = -1.0
-    L, status = gpu_backend.potrf(cp.asarray(A), lower=lower)
-    cL, cstatus = _cpu.potrf(A, lower=lower)
-    np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
-    good = cstatus == 0
-    assert_matches(cp.asarray(cp.asnumpy(L)[good]), cL[good], dtype)
-    cL = cL[good]
+    cL = factors_match_cpu(gpu_backend, A, lower)
     B = rng.standard_normal((len(cL), n, 37 if n <= 32 else 3)).astype(dtype)   # 37 > 32 lanes
     dL = rng.standard_normal(cL.shape).astype(dtype)
     for name, args in [("potrs", (cL, B)), ("potri", (cL,)), ("potrf_backward", (dL, cL))]:

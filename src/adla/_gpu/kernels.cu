@@ -11,6 +11,31 @@
 template <typename T>
 __device__ __forceinline__ bool finite_value(T x) { return x - x == T(0); }
 
+// Where a lane stands: its index g in its group of N lanes, the group's matrix b (live while
+// b < batch) and the group's `elements` of shared memory. `idle`: the whole warp is past the
+// batch and leaves (together, so that the others' warp-wide operations stay legal).
+template <typename T>
+struct Group {
+    bool idle, live;
+    int lane, g;
+    long long b;
+    T* shared;
+};
+
+template <typename T, int N>
+__device__ __forceinline__ Group<T> group_of(long long batch, int elements) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    Group<T> group;
+    long long first = ((long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * (32 / N);
+    group.idle = first >= batch;
+    group.lane = threadIdx.x % 32;
+    group.g = group.lane % N;
+    group.b = first + group.lane / N;
+    group.live = group.b < batch;
+    group.shared = reinterpret_cast<T*>(shared_bytes) + (threadIdx.x / N) * elements;
+    return group;
+}
+
 // Loads the n x n lower form of a matrix (lower != 0: its lower triangle; else the transpose of
 // its upper triangle) into a padded tile, rows and columns from n to N left unset; lanes of the
 // group read along rows, so the loads are coalesced. False where an entry read is not finite.
@@ -79,15 +104,14 @@ template <typename T, int N>
 __global__ void __launch_bounds__(128) potrf_tiles(const T* __restrict__ in, T* __restrict__ out,
                                                    int* __restrict__ status, long long batch,
                                                    int n, long long in_step, int lower) {
-    constexpr int PER_WARP = 32 / N, STRIDE = N + 1, TILE = N * STRIDE + 1;
+    constexpr int STRIDE = N + 1, TILE = N * STRIDE + 1;
     const unsigned full = 0xffffffffu;
-    extern __shared__ __align__(16) unsigned char shared_bytes[];
-    long long first = ((long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * PER_WARP;
-    if (first >= batch) return;                         // the whole warp leaves together
-    int lane = threadIdx.x % 32, g = lane % N;
-    long long b = first + lane / N;
-    bool live = b < batch;
-    T* tile = reinterpret_cast<T*>(shared_bytes) + (threadIdx.x / N) * TILE;
+    Group<T> group = group_of<T, N>(batch, TILE);
+    if (group.idle) return;
+    int lane = group.lane, g = group.g;
+    long long b = group.b;
+    bool live = group.live;
+    T* tile = group.shared;
     bool ok = !live || load_lower_form<T, N>(in + b * in_step, tile, n, g, lower);
     __syncwarp();
     T r[N];
@@ -148,15 +172,14 @@ __global__ void __launch_bounds__(128) potrf_backward_tiles(
         const T* __restrict__ dl_in, const T* __restrict__ l_in, T* __restrict__ out,
         int* __restrict__ status, long long batch, int n, long long dl_step, long long l_step,
         int lower) {
-    constexpr int PER_WARP = 32 / N, STRIDE = N + 1, TILE = N * STRIDE + 1;
+    constexpr int STRIDE = N + 1, TILE = N * STRIDE + 1;
     const unsigned full = 0xffffffffu;
-    extern __shared__ __align__(16) unsigned char shared_bytes[];
-    long long first = ((long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * PER_WARP;
-    if (first >= batch) return;                         // the whole warp leaves together
-    int lane = threadIdx.x % 32, g = lane % N;
-    long long b = first + lane / N;
-    bool live = b < batch;
-    T* lt = reinterpret_cast<T*>(shared_bytes) + (threadIdx.x / N) * 2 * TILE;
+    Group<T> group = group_of<T, N>(batch, 2 * TILE);
+    if (group.idle) return;
+    int lane = group.lane, g = group.g;
+    long long b = group.b;
+    bool live = group.live;
+    T* lt = group.shared;
     T* wt = lt + TILE;
     bool ok = true;
     if (live) {
@@ -220,15 +243,14 @@ __global__ void __launch_bounds__(128) trsm_tiles(
         const T* __restrict__ a_in, const T* __restrict__ b_in, T* __restrict__ out,
         int* __restrict__ status, long long batch, int n, int count, long long a_step,
         long long b_step, int lower, int transpose, int rightside, T alpha) {
-    constexpr int PER_WARP = 32 / N, STRIDE = N + 1, TILE = N * STRIDE + 1;
+    constexpr int STRIDE = N + 1, TILE = N * STRIDE + 1;
     const unsigned full = 0xffffffffu;
-    extern __shared__ __align__(16) unsigned char shared_bytes[];
-    long long first = ((long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * PER_WARP;
-    if (first >= batch) return;                         // the whole warp leaves together
-    int lane = threadIdx.x % 32, g = lane % N;
-    long long b = first + lane / N;
-    bool live = b < batch;
-    T* rt = reinterpret_cast<T*>(shared_bytes) + (threadIdx.x / N) * TILE;
+    Group<T> group = group_of<T, N>(batch, TILE);
+    if (group.idle) return;
+    int lane = group.lane, g = group.g;
+    long long b = group.b;
+    bool live = group.live;
+    T* rt = group.shared;
     // The matrix of each system: op(A) on the left, op(A)^T on the right; lower or upper.
     bool reversed = ((lower != 0) == (transpose != 0)) != (rightside != 0);
     bool ok = true;
@@ -302,15 +324,14 @@ __global__ void __launch_bounds__(128) lq_tiles(
         const T* __restrict__ a_in, T* __restrict__ q_out, T* __restrict__ l_out,
         int* __restrict__ status, long long batch, int m, int n, long long a_step,
         int transposed) {
-    constexpr int PER_WARP = 32 / N, STRIDE = N + 2, TILE = N * STRIDE;
+    constexpr int STRIDE = N + 2, TILE = N * STRIDE;
     const unsigned full = 0xffffffffu;
-    extern __shared__ __align__(16) unsigned char shared_bytes[];
-    long long first = ((long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * PER_WARP;
-    if (first >= batch) return;                         // the whole warp leaves together
-    int lane = threadIdx.x % 32, g = lane % N;
-    long long b = first + lane / N;
-    bool live = b < batch;
-    T* tile = reinterpret_cast<T*>(shared_bytes) + (threadIdx.x / N) * TILE;
+    Group<T> group = group_of<T, N>(batch, TILE);
+    if (group.idle) return;
+    int lane = group.lane, g = group.g;
+    long long b = group.b;
+    bool live = group.live;
+    T* tile = group.shared;
     const T* src = a_in + (live ? b * a_step : 0);
     T a[N];
     bool ok = true;
