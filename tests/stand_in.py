@@ -1,8 +1,9 @@
 """The GPU backend module loaded on any machine, with NumPy standing in for CuPy: its definitions
 and its array-level rules can then be checked against the CPU backend without a GPU. Its calls
-into device libraries (a RawKernel, cuBLAS trsm, cuSOLVER potrf) are replaced by NumPy, SciPy
-BLAS and LAPACK calls that take the same arguments, column-major conventions included, so the
-rules that lead to those arguments are checked too."""
+into device libraries are replaced by stand-ins that take the same arguments: SciPy's BLAS and
+LAPACK for cuBLAS trsm and cuSOLVER potrf (column-major conventions included), NumPy for the
+take_triangle kernel, and step-by-step emulations of the trsm_tiles and lq_tiles kernels; the
+Cholesky kernels run on a GPU only. So the rules that lead to those arguments are checked too."""
 import importlib.util
 import sys
 import types
@@ -136,8 +137,8 @@ def potrf_in_place(stack, fill, status):
     for i in range(stack.shape[0]):
         factor = scipy.linalg.lapack.dpotrf if stack.dtype == np.float64 else \
             scipy.linalg.lapack.spotrf
-        c, info = factor(stack[i].T, lower=int(fill == 0), clean=0)
         lower = fill == 0
+        c, info = factor(stack[i].T, lower=int(lower), clean=0)
         keep = np.tril(np.ones(c.shape, bool)) if lower else np.triu(np.ones(c.shape, bool))
         stack[i] = np.where(keep, c, stack[i].T).T
         status[i] = info
