@@ -306,7 +306,6 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef int singular[LANES]
     cdef floating norm[LANES]
     cdef floating inverse_norm[LANES]
-    cdef floating total[LANES]
     cdef floating sign[LANES]
     cdef floating logabs[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
@@ -314,27 +313,13 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     gather(a, p, n, n, 0, n, 1, False)
     mark_nonfinite(a, n, n, False, status)
     for v in range(LANES):
-        norm[v], inverse_norm[v], singular[v] = 0, 0, 0
-    for j in range(n):                          # ||A||_1: the largest column sum
-        for v in range(LANES):
-            total[v] = 0
-        for i in range(n):
-            for v in range(LANES):
-                total[v] = total[v] + fabs(a[(<Py_ssize_t>i * n + j) * LANES + v])
-        for v in range(LANES):
-            norm[v] = total[v] if total[v] > norm[v] else norm[v]
+        singular[v] = 0
+    one_norm_lanes(a, n, False, norm)
     lu_lanes(a, n, pivot, inverse_pivot, singular)
     set_identity(x, n, n)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True)
     lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
-    for i in range(n):
-        for v in range(LANES):                  # ||A^-1||_1: the largest row sum of A^-T
-            total[v] = 0
-        for j in range(n):
-            for v in range(LANES):
-                total[v] = total[v] + fabs(x[(<Py_ssize_t>i * n + j) * LANES + v])
-        for v in range(LANES):
-            inverse_norm[v] = total[v] if total[v] > inverse_norm[v] else inverse_norm[v]
+    one_norm_lanes(x, n, True, inverse_norm)    # x holds A^-T
     for v in range(LANES):
         sign[v] = sign[v] * exp(logabs[v])      # det(A)
     for i in range(n):
@@ -346,6 +331,25 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
         if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
             one[0], one[1] = p[v], p[LANES + v]
             status[v] = cofactor_one(job, one, one_work)
+
+cdef inline void one_norm_lanes(const floating* w, int n, bint of_transpose,
+                                floating* norm) noexcept nogil:
+    """The 1-norm (largest absolute column sum) of every lane of the n x n ``w``, or of its
+    transpose (largest absolute row sum)."""
+    cdef floating total[LANES]
+    cdef int i, j, v
+    cdef Py_ssize_t at
+    for v in range(LANES):
+        norm[v] = 0
+    for j in range(n):
+        for v in range(LANES):
+            total[v] = 0
+        for i in range(n):
+            at = (<Py_ssize_t>j * n + i if of_transpose else <Py_ssize_t>i * n + j) * LANES
+            for v in range(LANES):
+                total[v] = total[v] + fabs(w[at + v])
+        for v in range(LANES):
+            norm[v] = total[v] if total[v] > norm[v] else norm[v]
 
 cdef inline void swap_rows(floating* w, int cols, int first, int second, int v) noexcept nogil:
     """Swap rows ``first`` and ``second`` of lane v of w (rows of ``cols`` elements)."""
