@@ -201,3 +201,17 @@ def test_small_lq_and_qr(gpu_rules, qr, shape):
         np.testing.assert_allclose(product, a[1], atol=1e-12)
         np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-12)
         assert (np.diagonal(T[1]) >= 0).all()
+
+
+def test_nonfinite_status_of_the_array_routes(gpu_rules):
+    """The routes through cupy.linalg flag a non-finite entry in the part they read: syevd only
+    its lower triangle; inverse, slogdet, cofactor (det's gradient) and gesvd all of it."""
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((3, 4, 4)) + 4 * np.eye(4)
+    a = a + np.swapaxes(a, 1, 2)
+    a[1, 0, 3] = np.nan                                   # upper triangle: syevd does not read it
+    a[2, 3, 0] = np.inf
+    expected = {"syevd": [0, 0, -1], "inverse": [0, -1, -1], "slogdet": [0, -1, -1],
+                "cofactor": [0, -1, -1], "gesvd": [0, -1, -1]}
+    for name, status in expected.items():
+        np.testing.assert_array_equal(getattr(gpu_rules, name)(a)[-1], status, err_msg=name)

@@ -144,12 +144,10 @@ def _step(stack):
 
 # ---- status helpers (all on the device) ----------------------------------------------------------
 
-def _nonfinite(*arrays):
-    bad = None
-    for a in arrays:
-        b = ~cp.isfinite(a).all(axis=tuple(range(1, a.ndim)))
-        bad = b if bad is None else bad | b
-    return bad
+def _nonfinite(stack, nbatch=None, triangle=None):
+    """True for the matrices of the C-contiguous ``stack`` (length 1: one matrix for all
+    ``nbatch``) whose ``triangle`` (None: all of it) holds a non-finite entry; one pass."""
+    return _take_triangle(stack, stack.shape[0] if nbatch is None else nbatch, triangle) != 0
 
 
 def _zero_diagonal_status(T):
@@ -525,7 +523,7 @@ def orthogonal_backward(dq, dt, q, t, lq):
 
 def syevd(a):
     nbatch, n = a.shape[0], a.shape[1]
-    bad = _nonfinite(cp.tril(a))
+    bad = _nonfinite(a, triangle="lower")
     if nbatch == 0 or n == 0:
         return (cp.empty((nbatch, n, n), a.dtype), cp.empty((nbatch, n), a.dtype),
                 cp.zeros(nbatch, dtype=cp.int32))
@@ -655,7 +653,7 @@ def gesv(a, b, *, transpose=False):
     A = _t(A0) if transpose else A0
     if nbatch == 0 or n == 0 or k == 0:
         return cp.zeros((nbatch, n, k), b.dtype), cp.zeros(nbatch, dtype=cp.int32)
-    bad = _nonfinite(A, B)
+    bad = _nonfinite(a, nbatch) | _nonfinite(b, nbatch)      # A^T has the same entries
     sign, _ = _slogdet(_eye_where(bad, A))
     singular = (sign == 0) & ~bad
     X = cp.linalg.solve(_eye_where(bad | singular, A), cp.where(bad[:, None, None], 0, B))
