@@ -137,13 +137,15 @@ def test_results_stored_across_each_others_buffers():
 
 
 def test_large_results_ask_for_huge_pages(monkeypatch):
-    # Result buffers of 2 MiB or more get MADV_HUGEPAGE on their 2 MiB-aligned part (where the
-    # platform has madvise); small or unaligned remainders are left alone, contents untouched.
+    # Result buffers at or above the floor get MADV_HUGEPAGE on their 2 MiB-aligned part (where
+    # the platform has madvise); smaller ones or unaligned remainders are left alone, contents
+    # untouched.
     from adla import _xla_ffi
     if _xla_ffi._MADVISE is None:
         pytest.skip("no madvise on this platform")
     calls = []
     monkeypatch.setattr(_xla_ffi, "_MADVISE", lambda *args: calls.append(args))
+    monkeypatch.setattr(_xla_ffi, "_huge_page_floor", _xla_ffi._HUGE_PAGE)
     big, small = np.ones(5 << 18), np.ones(100)              # 10 MiB and 800 bytes
     _xla_ffi._ask_huge_pages([big, small])
     assert len(calls) == 1
@@ -151,9 +153,57 @@ def test_large_results_ask_for_huge_pages(monkeypatch):
     assert start % (2 << 20) == 0 and length % (2 << 20) == 0 and advice == 14
     assert big.ctypes.data <= start and start + length <= big.ctypes.data + big.nbytes
     assert length >= big.nbytes - 2 * (2 << 20)
+    monkeypatch.setattr(_xla_ffi, "_huge_page_floor", 32 << 20)    # glibc keeps these now
+    _xla_ffi._ask_huge_pages([big, small])
+    assert len(calls) == 1
     monkeypatch.undo()
     _xla_ffi._ask_huge_pages([big, small])                   # the real call: harmless
     assert (big == 1).all() and (small == 1).all()
+
+
+@pytest.mark.parametrize("limit_mb", [0, 256, 4096])
+def test_glibc_keeps_freed_results_within_the_cache_limit(monkeypatch, limit_mb):
+    # adla.jax asks glibc to take blocks up to 32 MiB from its heap and keep up to
+    # ADLA_CPU_CACHE_MB of freed memory at the top of it; a limit of 0 leaves malloc alone.
+    from adla import _memory, _xla_ffi
+    calls = []
+    monkeypatch.setattr(_xla_ffi, "_MALLOPT", lambda *args: calls.append(args) or 1)
+    monkeypatch.setattr(_xla_ffi, "_huge_page_floor", _xla_ffi._HUGE_PAGE)
+    before = _memory.limit_megabytes()
+    try:
+        _memory.set_limit(limit_mb)
+        _xla_ffi._keep_freed_results()
+    finally:
+        _memory.set_limit(before)
+    if limit_mb == 0:
+        assert calls == [] and _xla_ffi._huge_page_floor == _xla_ffi._HUGE_PAGE
+    else:
+        assert calls == [(-3, 32 << 20), (-1, min(limit_mb << 20, 2**31 - 1))]
+        assert _xla_ffi._huge_page_floor == 32 << 20
+
+
+def test_repeated_calls_reuse_the_memory_of_earlier_results():
+    # XLA allocates every call's results afresh; without _keep_freed_results glibc returned them
+    # to the system and each call of this vjp faulted in its 20 MB of results again (about 500
+    # faults a call with huge pages, 5,000 or more without).
+    from adla import _memory, _xla_ffi
+    resource = pytest.importorskip("resource")
+    if _xla_ffi._MALLOPT is None or _memory.limit_megabytes() == 0:
+        pytest.skip("glibc's malloc is left alone here")
+    rng = np.random.default_rng(0)
+    A = jnp.asarray(np.tril(rng.standard_normal((10000, 16, 16))) / 4 + 2 * np.eye(16))
+    B, ct = (jnp.asarray(rng.standard_normal((10000, 16, 16))) for _ in range(2))
+
+    @jax.jit
+    def forward_backward(A, B):
+        X, vjp = jax.vjp(aj.trsm, A, B)
+        return X, vjp(ct)
+    faults = []
+    for _ in range(14):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        jax.block_until_ready(forward_backward(A, B))
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    assert sum(f > 100 for f in faults[6:]) <= 1, faults        # the first calls fill the heap
 
 
 def test_a_failure_inside_the_custom_call_is_a_jax_error():

@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from . import _cpu
+from . import _memory  # type: ignore[attr-defined]  # compiled, no stubs
 
 _API_MAJOR, _API_MINOR = 0, 1       # the C ABI version these structures follow
 _EXTENSION_METADATA = 1
@@ -177,32 +178,59 @@ def _describe(frame):
 
 _HUGE_PAGE = 2 << 20
 _MADV_HUGEPAGE = 14                 # Linux
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3       # glibc's mallopt parameters
+_MMAP_THRESHOLD = 32 << 20          # the largest that glibc's mallopt accepts
 
 
-def _madvise():
+def _libc(name, argtypes, glibc=False):
+    """A function of the C library on Linux (of glibc only, with ``glibc``), or None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        libc = ctypes.CDLL(None, use_errno=True)
+        if glibc:
+            getattr(libc, "gnu_get_libc_version")
+        function = getattr(libc, name)
     except (OSError, AttributeError):
         return None
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return madvise
+    function.argtypes = argtypes
+    return function
 
 
-_MADVISE = _madvise()
+_MADVISE = _libc("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int])
+_MALLOPT = _libc("mallopt", [ctypes.c_int, ctypes.c_int], glibc=True)
+_huge_page_floor = _HUGE_PAGE       # results smaller than this get no huge-page advice
+
+
+def _keep_freed_results():
+    """Ask glibc to keep freed memory for the next call's results. XLA allocates the results of
+    every call afresh with malloc; by default glibc maps blocks this large from the operating
+    system and hands them back when they are freed (or trims them off the top of its heap), so
+    every call faults its results in again, 4 KiB at a time: on the 2-core machine, trsm
+    forward+backward of 10,000 16x16 matrices took 5,000-9,700 faults and 14-26 ms a call against
+    13.5-16 ms for adla called directly. With blocks up to 32 MiB taken from the heap and up to
+    the output cache's limit (``ADLA_CPU_CACHE_MB``, the memory adla may keep) left at its top,
+    the next call's results reuse pages the process already has: no faults. With the limit at 0,
+    or outside glibc, malloc is left alone. Called once, when adla.jax registers its first custom
+    call."""
+    global _huge_page_floor
+    keep = _memory.limit_megabytes() << 20
+    if _MALLOPT is None or keep == 0:
+        return
+    if _MALLOPT(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) and _MALLOPT(_M_TRIM_THRESHOLD,
+                                                                 min(keep, 2**31 - 1)):
+        _huge_page_floor = _MMAP_THRESHOLD      # smaller results now stay faulted in
 
 
 def _ask_huge_pages(arrays):
-    """Transparent huge pages for the 2 MiB-aligned parts of large result buffers. XLA allocates
-    its results afresh for every call, glibc maps blocks this large from the operating system
-    and unmaps them when freed, so each call faults them in again; 4 KiB at a time that cost more
-    than the kernels' work (trsm forward+backward of 10,000 16x16 matrices on the 2-core
-    machine: 5,000-9,700 faults a call, 14-26 ms against 13.5-16 ms for adla called directly;
-    with this, about 540 faults and adla's own time). Where huge pages are off this is a no-op."""
+    """Transparent huge pages for the 2 MiB-aligned parts of large result buffers: those that
+    glibc still maps afresh for every call (see _keep_freed_results) fault in one page per 2 MiB
+    instead of per 4 KiB. Where huge pages are off this is a no-op."""
     if _MADVISE is None:
         return
     for a in arrays:
+        if a.nbytes < _huge_page_floor:
+            continue
         first = -(-a.ctypes.data // _HUGE_PAGE) * _HUGE_PAGE
         last = (a.ctypes.data + a.nbytes) // _HUGE_PAGE * _HUGE_PAGE
         if last > first:
@@ -242,6 +270,8 @@ def target(run):
     ``jax.ffi.ffi_call``. ``run`` takes NumPy arrays (views of XLA's operands) and returns a
     tuple of arrays, one per result."""
     import jax
+    if not _handlers:
+        _keep_freed_results()
     handler = _handler(run)
     name = f"adla_{next(_serial)}"
     jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(handler), platform="cpu")

@@ -12,6 +12,11 @@ As in ``jax.numpy.linalg``, a matrix that fails gives NaN for that matrix, in th
 the backward (also where adla's ``gelqf_backward``/``geqrf_backward`` would raise). Reverse mode
 only: ``jax.jvp``/``jax.jacfwd`` are not supported.
 
+On Linux with glibc, the first custom call sets ``malloc`` to keep up to ``ADLA_CPU_CACHE_MB`` MiB
+of freed memory in the process (``mallopt``), so that the fresh result buffers XLA allocates for
+every call reuse memory instead of faulting in new pages; ``ADLA_CPU_CACHE_MB=0`` leaves
+``malloc`` alone.
+
 ``import adla`` does not import JAX; ``import adla.jax`` does.
 """
 import functools
