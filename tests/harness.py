@@ -162,6 +162,10 @@ def ref_syevd(o, A):
     return sign_fixed_rows(V.T), lam
 
 
+def svd_kind(d):
+    return "general" if max(d["m"], d["k"]) <= 8 else "separated"
+
+
 def ref_svd(o, A):
     U, s, Vt = np.linalg.svd(A, full_matrices=False)
     if Vt.size == 0:
@@ -264,8 +268,16 @@ ROWS = [
                                                   "general" if d["n"] < 32 else "posdiag")),
                   lambda o, A: tuple(np.linalg.slogdet(A))),
               dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
-    Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_svd, label="_wide"),
-    Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_svd, label="_tall"),
+    # Both sides of the interleaved Jacobi SVD: short side up to 28 and long side up to 32, and
+    # for a batch under 8 (batch3) short side up to 8 (9 x 12: interleaved in batch19 only).
+    # Larger matrices with separated singular values: random ones have close pairs, whose
+    # singular vectors finite differences cannot follow.
+    *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), svd_kind(d))), ref_svd,
+                  label="_wide"),
+              dict(m=28, k=32), dict(m=29, k=32), dict(m=8, k=33), dict(m=9, k=12)),
+    *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), svd_kind(d))), ref_svd,
+                  label="_tall"),
+              dict(m=28, k=32), dict(m=29, k=32)),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
     # Both sides of the interleaved solver (order and right-hand sides up to 32).
     *at_sizes(Row("gesv", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag"),
@@ -316,6 +328,11 @@ def make_operand(rng, kind, shape):
         return rng.standard_normal(shape) + eye * (1.0 + n)
     if kind == "near_identity":        # determinant of order 1 at any size (float32 holds it)
         return 0.5 * rng.standard_normal(shape) / np.sqrt(max(n, 1)) + eye
+    if kind == "separated":            # singular values 1, 2, ..., k: the vectors well-conditioned
+        p, k = shape[-2], min(shape[-2:])
+        U = np.linalg.qr(rng.standard_normal(shape[:-2] + (p, k)))[0]
+        V = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, k)))[0]
+        return (U * (1.0 + np.arange(k))) @ np.swapaxes(V, -1, -2)
     base, _, side = kind.partition(":")
     lower = side == "lower"
     junk = tri(10.0 * rng.standard_normal(shape), not lower) * (1 - eye)

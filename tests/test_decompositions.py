@@ -550,6 +550,36 @@ def test_gesvd_sign_order_and_failures():
         adla.gesvd(A)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(6, 5), (5, 6)])
+def test_gesvd_interleaved_at_zero_scaled_and_rank_deficient_matrices(dtype, shape):
+    # The interleaved Jacobi kernel with its hand-over to LAPACK: a zero matrix and a zero row
+    # and column (directions lost), entries near overflow and underflow (scaled lanes), rank 1.
+    from adla import _lapack
+    assert _lapack.interleaved(_lapack.GESVD, *shape, 0, 19)
+    rng = np.random.default_rng(4)
+    big = 1e300 if dtype == np.float64 else 1e30
+    A = rng.standard_normal((19,) + shape)
+    A[2] = 0
+    A[5, :, 1] = 0
+    A[5, 3] = 0
+    A[7] *= big
+    A[11] /= big
+    A[13] = np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1]))
+    A = A.astype(dtype)
+    U, s, Vt = adla.gesvd(A)
+    eps, k = np.finfo(dtype).eps, min(shape)
+    reference = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    for i in range(19):
+        scale = max(np.abs(A[i]).max(), np.finfo(dtype).tiny)
+        np.testing.assert_allclose(s[i], reference[i], rtol=0, atol=50 * eps * reference[i][0])
+        np.testing.assert_allclose((U[i] * s[i]) @ Vt[i] / scale, A[i] / scale, atol=50 * eps)
+        np.testing.assert_allclose(U[i].T @ U[i], np.eye(k), atol=50 * eps)
+        np.testing.assert_allclose(Vt[i] @ Vt[i].T, np.eye(k), atol=50 * eps)
+        assert np.all(np.diff(s[i]) <= 0)
+        assert np.all(np.take_along_axis(Vt[i], np.abs(Vt[i]).argmax(1)[:, None], 1) > 0)
+
+
 def test_gesv_singular_names_the_pivot_and_backward_gives_nan():
     A = np.stack([np.eye(3), np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]])])
     B = np.ones((2, 3, 2))

@@ -341,7 +341,8 @@ def cofactor(a):
 
 
 def gesvd(a):
-    """``(U, s, Vt, status)``: thin SVD (gesdd, gesvd where it does not converge)."""
+    """``(U, s, Vt, status)``: thin SVD (interleaved one-sided Jacobi for batches of small
+    matrices; gesdd, gesvd where it does not converge)."""
     m, n = a.shape[1:]
     k = min(m, n)
     return _run(K.GESVD, (a,), [(m, k), (k,), (k, n)], m, n)

@@ -19,7 +19,7 @@ from cython cimport floating
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.float cimport DBL_EPSILON, DBL_MIN, FLT_EPSILON, FLT_MIN
-from libc.math cimport exp, fabs, frexp, ldexp, log, sqrt, NAN, INFINITY
+from libc.math cimport copysign, exp, fabs, frexp, ldexp, log, sqrt, NAN, INFINITY
 cimport numpy as cnp
 cimport openmp
 cimport scipy.linalg.cython_blas as blas
@@ -65,6 +65,8 @@ cdef enum:
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved
     SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved
+    SVD_LANES_MAX = 28  # gesvd with the short side up to this (long side up to SMALL): interleaved
+    SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
 
@@ -251,9 +253,9 @@ declare(OP_COFACTOR,            plan_cofactor,
 declare(OP_GESV,                plan_gesv,
         workspace_gesv[double], workspace_gesv[float],
         gesv_one[double], gesv_one[float], gesv_lanes[double], gesv_lanes[float])
-declare(OP_GESVD,               NULL,
+declare(OP_GESVD,               plan_gesvd,
         workspace_gesvd[double], workspace_gesvd[float],
-        gesvd_one[double], gesvd_one[float], NULL, NULL)
+        gesvd_one[double], gesvd_one[float], svd_lanes[double], svd_lanes[float])
 
 
 cdef void plan(Job* job) noexcept nogil:
