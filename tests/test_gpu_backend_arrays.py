@@ -86,6 +86,23 @@ def test_syevd_tangent(gpu_rules, nbatch):
                 _cpu.syevd_tangent(da, U, lam, tolerance))
 
 
+@pytest.mark.parametrize("absent", [None, "du", "ds", "dvt"])
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5), (40, 3)])
+def test_gesvd_backward(gpu_rules, shape, absent):
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((4,) + shape)
+    k = min(shape)
+    A[0] = 0
+    A[0, [0, 1], [0, 1]] = 2.0                                  # repeated and zero values
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    du = None if absent == "du" else rng.standard_normal((1,) + U.shape[1:])   # broadcast
+    ds = None if absent == "ds" else rng.standard_normal(s.shape)
+    dvt = None if absent == "dvt" else rng.standard_normal(Vt.shape)
+    tolerance = degenerate_tolerance(s, np.float64)
+    assert_same(gpu_rules.gesvd_backward(du, ds, dvt, U, s, Vt, tolerance),
+                _cpu.gesvd_backward(du, ds, dvt, U, s, Vt, tolerance))
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (0, 3)])
 def test_gesvd(gpu_rules, shape):
     a = np.random.default_rng(4).standard_normal((3,) + shape)

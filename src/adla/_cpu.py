@@ -348,6 +348,15 @@ def gesvd(a):
     return _run(K.GESVD, (a,), [(m, k), (k,), (k, n)], m, n)
 
 
+def gesvd_backward(du, ds, dvt, u, s, vt, tolerance):
+    """``dA`` of ``gesvd`` (see ``_general.gesvd_backward``); ``du``, ``ds`` or ``dvt`` may be
+    None (zero); singular values of a matrix closer than its ``tolerance`` (to each other, to
+    zero) are one singular subspace."""
+    m, k = u.shape[1:]
+    n = vt.shape[2]
+    return _run(K.GESVD_BACKWARD, (du, ds, dvt, u, s, vt, tolerance), [(m, n)], m, n)[0]
+
+
 def gesv(a, b, *, transpose=False):
     """``(op(a)^-1 b, status)`` by LU with partial pivoting (getrf, getrs)."""
     n, k = b.shape[1:]

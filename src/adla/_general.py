@@ -145,36 +145,11 @@ def gesvd_backward(dU: Optional[ArrayLike], ds: Optional[ArrayLike], dVt: Option
     f.cotangent("dU", (m, k))
     f.cotangent("ds", (k,))
     f.cotangent("dVt", (k, n))
-    xp, be = f.xp, f.backend
-
-    def mm(a, b, transpose_a=False, transpose_b=False):     # batched products on the backend
-        return be.gemm(xp.ascontiguousarray(a, dtype=f.dtype),
-                       xp.ascontiguousarray(b, dtype=f.dtype),
-                       transpose_a=transpose_a, transpose_b=transpose_b)
-    U_, Vt_ = f.stack("U"), f.stack("Vt")
-    s_ = xp.broadcast_to(f.stack("s"), (f.nbatch, k))
-    T = lambda a: xp.swapaxes(a, -1, -2)       # noqa: E731
-    F, inverse_s = _couplings(xp, s_, f.dtype)
-    inner = xp.zeros((f.nbatch, k, k), dtype=f.dtype)
-    dA = None
-    if dU is not None:
-        dU_ = f.stack("dU")
-        UtdU = mm(U_, dU_, transpose_a=True)
-        inner = inner + F * (UtdU - T(UtdU)) * s_[:, None, :]
-        if m > k:
-            dA = mm((dU_ - mm(U_, UtdU)) * inverse_s[:, None, :], Vt_)
-    if dVt is not None:
-        dVt_ = f.stack("dVt")
-        VtdV = mm(Vt_, dVt_, transpose_b=True)
-        inner = inner + s_[:, :, None] * (F * (VtdV - T(VtdV)))
-        if n > k:
-            extra = mm(U_, inverse_s[:, :, None] * (dVt_ - mm(VtdV, Vt_, transpose_a=True)))
-            dA = extra if dA is None else dA + extra
-    if ds is not None:
-        inner = inner + (xp.broadcast_to(f.stack("ds"), (f.nbatch, k))[:, :, None]
-                         * xp.eye(k, dtype=f.dtype))
-    main = mm(mm(U_, inner), Vt_)
-    dA = main if dA is None else main + dA
+    s_ = f.stack("s")
+    dA = f.backend.gesvd_backward(*(f.stack(c) if x is not None else None
+                                    for c, x in (("dU", dU), ("ds", ds), ("dVt", dVt))),
+                                  f.stack("U"), s_, f.stack("Vt"),
+                                  degenerate_tolerance(s_, f.dtype))
     return f.batch_gradient(dA)
 
 

@@ -55,8 +55,9 @@ cdef enum:
     OP_POTRF_JVP = 21
     OP_SYEVD_TANGENT = 22
     OP_TRSM_JVP = 23
-    NOPS = 24
-    MAX_OPERANDS = 6
+    OP_GESVD_BACKWARD = 24
+    NOPS = 25
+    MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
@@ -90,7 +91,7 @@ POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BAC
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
-TRSM_JVP = OP_TRSM_JVP
+TRSM_JVP, GESVD_BACKWARD = OP_TRSM_JVP, OP_GESVD_BACKWARD
 
 
 def max_threads():
@@ -256,6 +257,8 @@ declare(OP_GESV,                plan_gesv,
 declare(OP_GESVD,               plan_gesvd,
         workspace_gesvd[double], workspace_gesvd[float],
         gesvd_one[double], gesvd_one[float], svd_lanes[double], svd_lanes[float])
+declare(OP_GESVD_BACKWARD,      plan_gesvd_backward,       NULL, NULL,
+        gesvd_backward_one[double], gesvd_backward_one[float], NULL, NULL)
 
 
 cdef void plan(Job* job) noexcept nogil:

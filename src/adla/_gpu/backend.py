@@ -557,6 +557,34 @@ def syevd_backward(du, dlam, u, lam, tolerance):
     return _c(0.5 * (G + _t(G)))
 
 
+def gesvd_backward(du, ds, dvt, u, s, vt, tolerance):
+    """dA = U (J S + diag(ds) + S K) Vt plus the projections of a tall or wide A (see the CPU
+    kernel), from batched products."""
+    m, k = u.shape[1], u.shape[2]
+    n, nbatch = vt.shape[2], _batch(du, ds, dvt, u, s, vt)
+    s = _full(s, nbatch)
+    tolerance = _full(tolerance, nbatch)[:, None]
+    gap = s[:, None, :] - s[:, :, None]                        # s[j] - s[i] at [i, j]
+    close = abs(gap) <= tolerance[:, :, None]
+    F = 1.0 / cp.where(close, cp.inf, gap * (s[:, None, :] + s[:, :, None]))
+    inverse_s = 1.0 / cp.where(s > tolerance, s, cp.inf)
+    inner = cp.zeros((nbatch, k, k), dtype=u.dtype)
+    if du is not None:
+        UtdU = cp.matmul(_t(u), du)
+        inner = inner + F * (UtdU - _t(UtdU)) * s[:, None, :]
+    if dvt is not None:
+        VtdV = cp.matmul(vt, _t(dvt))
+        inner = inner + s[:, :, None] * (F * (VtdV - _t(VtdV)))
+    if ds is not None:
+        inner = inner + _full(ds, nbatch)[:, :, None] * cp.eye(k, dtype=u.dtype)
+    dA = cp.matmul(cp.matmul(u, inner), vt)
+    if du is not None and m > k:
+        dA = dA + cp.matmul((du - cp.matmul(u, UtdU)) * inverse_s[:, None, :], vt)
+    if dvt is not None and n > k:
+        dA = dA + cp.matmul(u, inverse_s[:, :, None] * (dvt - cp.matmul(_t(VtdV), vt)))
+    return _c(cp.broadcast_to(dA, (nbatch, m, n)))
+
+
 def syevd_tangent(da, u, lam, tolerance):
     """dlam = diag(M), dU = G U with M = U S U^T (see the CPU kernel)."""
     M = cp.matmul(cp.matmul(u, symmetric_from(cp, da, True)), _t(u))

@@ -43,6 +43,75 @@ cdef int gesvd_one(const Job* job, floating** p, floating* work) noexcept nogil:
     return 0
 
 
+cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """dA of gesvd from (dU, ds, dVt, U, s, Vt, tolerance), any cotangent possibly absent (NULL =
+    zero), k = min(m, n):
+
+        dA = U (J S + diag(ds) + S K) Vt + (dU - U U^T dU) S^-1 Vt + U S^-1 (dVt - Vt dVt^T Vt)
+        J = F * (U^T dU - dU^T U),  K = F * (Vt dVt^T - dVt Vt^T),  F[i, j] = 1/(s[j]^2 - s[i]^2)
+
+    (the second term only for a tall A, the third only for a wide one), F zero where two
+    singular values are within the matrix's tolerance, 1/s zero for a singular value within
+    it of zero (the front end computes it). Each matrix's products in cache instead of a pass
+    over the batch for each step. work: U^T dU, Vt dVt^T and the inner matrix (k x k each),
+    the m x k or k x n product it is multiplied into, another for the projection, and
+    product_into's scratch."""
+    cdef int m = job.m, n = job.n, k = min(job.m, job.n), i, j
+    cdef floating* du = p[0]
+    cdef floating* ds = p[1]
+    cdef floating* dvt = p[2]
+    cdef floating* u = p[3]
+    cdef floating* s = p[4]
+    cdef floating* vt = p[5]
+    cdef floating tolerance = p[6][0]
+    cdef floating* da = p[7]
+    cdef Py_ssize_t kk = <Py_ssize_t>k * k, side = <Py_ssize_t>max(m, n) * k
+    cdef floating* utdu = work
+    cdef floating* vtdv = work + kk
+    cdef floating* inner = work + 2 * kk
+    cdef floating* outer = work + 3 * kk                # U inner (m x k) or inner Vt (k x n)
+    cdef floating* projected = outer + side             # U U^T dU or Vt dVt^T Vt
+    cdef floating* scratch = projected + side
+    cdef floating coupling, value, inverse_s
+    if k == 0:
+        return 0
+    if du != NULL:
+        product_into(utdu, u, du, k, k, m, TRANS_A, 1, scratch)
+    if dvt != NULL:
+        product_into(vtdv, vt, dvt, k, k, n, TRANS_B, 1, scratch)
+    for i in range(k):
+        for j in range(k):
+            value = 0
+            if du != NULL:
+                value = (utdu[i * k + j] - utdu[j * k + i]) * s[j]
+            if dvt != NULL:
+                value = value + s[i] * (vtdv[i * k + j] - vtdv[j * k + i])
+            coupling = (1 / ((s[j] - s[i]) * (s[j] + s[i])) if fabs(s[j] - s[i]) > tolerance
+                        else 0)
+            inner[i * k + j] = coupling * value          # x * 0: NaN stays NaN, as composed
+        if ds != NULL:
+            inner[i * k + i] = inner[i * k + i] + ds[i]
+    if n > k:                   # wide (m == k): dA = U (inner Vt + S^-1 (dVt - Vt dVt^T Vt))
+        product_into(outer, inner, vt, k, n, k, 0, 1, scratch)
+        if dvt != NULL:
+            product_into(projected, vtdv, vt, k, n, k, TRANS_A, 1, scratch)
+            for i in range(k):
+                inverse_s = 1 / s[i] if s[i] > tolerance else 0
+                for j in range(n):
+                    outer[i * n + j] = outer[i * n + j] + (dvt[i * n + j] - projected[i * n + j]) * inverse_s
+        product_into(da, u, outer, m, n, k, 0, 1, scratch)
+    else:                       # tall or square: dA = (U inner + (dU - U U^T dU) S^-1) Vt
+        product_into(outer, u, inner, m, k, k, 0, 1, scratch)
+        if m > k and du != NULL:
+            product_into(projected, u, utdu, m, k, k, 0, 1, scratch)
+            for j in range(k):
+                inverse_s = 1 / s[j] if s[j] > tolerance else 0
+                for i in range(m):
+                    outer[i * k + j] = outer[i * k + j] + (du[i * k + j] - projected[i * k + j]) * inverse_s
+        product_into(da, outer, vt, m, n, k, 0, 1, scratch)
+    return 0
+
+
 cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
                     int* status) noexcept nogil:
     """gesvd_one for LANES small matrices at once, by one-sided Jacobi (Hestenes): the columns
@@ -201,6 +270,11 @@ cdef void plan_gesvd(Job* job) noexcept nogil:
         job.lanes = LANES
         job.work = <Py_ssize_t>k * (max(job.m, job.n) + k) * LANES
         job.lanes_call_blas = True          # gesvd_one for the lanes that need it
+
+cdef void plan_gesvd_backward(Job* job) noexcept nogil:
+    cdef Py_ssize_t k = min(job.m, job.n), side = <Py_ssize_t>max(job.m, job.n) * k
+    job.work = 3 * k * k + 2 * side + <Py_ssize_t>max(job.m, job.n) * max(job.m, job.n)
+    job.calls_blas = max(job.m, job.n) > SMALL_PRODUCT
 
 cdef void workspace_gesvd(floating* kind, Job* job) noexcept nogil:
     cdef int m = job.m, n = job.n, k = min(job.m, job.n), iquery = 0
