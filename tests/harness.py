@@ -268,16 +268,17 @@ ROWS = [
                                                   "general" if d["n"] < 32 else "posdiag")),
                   lambda o, A: tuple(np.linalg.slogdet(A))),
               dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
-    # Both sides of the interleaved Jacobi SVD: short side up to 28 and long side up to 32, and
-    # for a batch under 8 (batch3) short side up to 8 (9 x 12: interleaved in batch19 only).
+    # Both sides of the interleaved Jacobi SVD: both sides up to 32 (it starts from the
+    # eigenvectors of G^T G from short side 6 on), and for a batch under 8 (batch3) short side up
+    # to 8 (9 x 12: interleaved in batch19 only).
     # Larger matrices with separated singular values: random ones have close pairs, whose
     # singular vectors finite differences cannot follow.
     *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), svd_kind(d))), ref_svd,
                   label="_wide"),
-              dict(m=28, k=32), dict(m=29, k=32), dict(m=8, k=33), dict(m=9, k=12)),
+              dict(m=5, k=32), dict(m=6, k=32), dict(m=8, k=33), dict(m=9, k=12)),
     *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), svd_kind(d))), ref_svd,
                   label="_tall"),
-              dict(m=28, k=32), dict(m=29, k=32)),
+              dict(m=32, k=32), dict(m=33, k=32), dict(m=6, k=12)),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
     # Both sides of the interleaved solver (order and right-hand sides up to 32).
     *at_sizes(Row("gesv", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag"),

@@ -551,10 +551,11 @@ def test_gesvd_sign_order_and_failures():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(6, 5), (5, 6)])
+@pytest.mark.parametrize("shape", [(6, 5), (5, 6), (9, 7), (7, 9), (32, 32)])
 def test_gesvd_interleaved_at_zero_scaled_and_rank_deficient_matrices(dtype, shape):
-    # The interleaved Jacobi kernel with its hand-over to LAPACK: a zero matrix and a zero row
-    # and column (directions lost), entries near overflow and underflow (scaled lanes), rank 1.
+    # The interleaved Jacobi kernel (from short side 6 on started from the eigenvectors of
+    # A^T A) with its hand-over to LAPACK: a zero matrix and a zero row and column (directions
+    # lost), entries near overflow and underflow (scaled lanes), rank 1.
     from adla import _lapack
     assert _lapack.interleaved(_lapack.GESVD, *shape, 0, 19)
     rng = np.random.default_rng(4)

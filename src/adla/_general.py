@@ -44,8 +44,8 @@ def gesvd(A: ArrayLike, *, check: bool = True) -> tuple[Array, Array, Array]:
     ``k`` non-negative entries in descending order (NumPy's order) and ``Vt`` is k x n with
     orthonormal rows. Signs are fixed so that the output is deterministic: in each row of
     ``Vt`` the entry of largest magnitude is positive (the first one on ties), and ``U``'s
-    column follows it. For batches of small matrices (short side up to 28, long side up to 32)
-    one-sided Jacobi on 8 matrices at once; otherwise, and for a matrix Jacobi does not settle,
+    column follows it. For batches of small matrices (both sides up to 32) one-sided Jacobi on
+    8 matrices at once; otherwise, and for a matrix Jacobi does not settle,
     LAPACK ``gesdd`` per matrix, ``gesvd`` where it does not converge.
 
     Parameters

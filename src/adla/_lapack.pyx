@@ -66,8 +66,9 @@ cdef enum:
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved
     SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved
-    SVD_LANES_MAX = 28  # gesvd with the short side up to this (long side up to SMALL): interleaved
+    SVD_LANES_MAX = 32  # gesvd with both sides up to this: interleaved
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
+    SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
 
