@@ -103,6 +103,20 @@ def test_gesvd_backward(gpu_rules, shape, absent):
                 _cpu.gesvd_backward(du, ds, dvt, U, s, Vt, tolerance))
 
 
+@pytest.mark.parametrize("nbatch", [1, 4])          # 1: one tangent for the whole batch
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5), (40, 3)])
+def test_gesvd_tangent(gpu_rules, shape, nbatch):
+    rng = np.random.default_rng(6)
+    A = rng.standard_normal((4,) + shape)
+    A[0] = 0
+    A[0, [0, 1], [0, 1]] = 2.0                                  # repeated and zero values
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    da = rng.standard_normal((nbatch,) + shape)
+    tolerance = degenerate_tolerance(s, np.float64)
+    assert_same(gpu_rules.gesvd_tangent(da, U, s, Vt, tolerance),
+                _cpu.gesvd_tangent(da, U, s, Vt, tolerance))
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (0, 3)])
 def test_gesvd(gpu_rules, shape):
     a = np.random.default_rng(4).standard_normal((3,) + shape)

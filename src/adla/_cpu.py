@@ -357,6 +357,14 @@ def gesvd_backward(du, ds, dvt, u, s, vt, tolerance):
     return _run(K.GESVD_BACKWARD, (du, ds, dvt, u, s, vt, tolerance), [(m, n)], m, n)[0]
 
 
+def gesvd_tangent(da, u, s, vt, tolerance):
+    """``(dU, ds, dVt)`` of ``gesvd`` along ``da`` from the factorisation; singular values of a
+    matrix closer than its ``tolerance`` (to each other, to zero) are one singular subspace."""
+    m, k = u.shape[1:]
+    n = vt.shape[2]
+    return _run(K.GESVD_TANGENT, (da, u, s, vt, tolerance), [(m, k), (k,), (k, n)], m, n)[:3]
+
+
 def gesv(a, b, *, transpose=False):
     """``(op(a)^-1 b, status)`` by LU with partial pivoting (getrf, getrs)."""
     n, k = b.shape[1:]

@@ -24,17 +24,6 @@ def zero_pivot(code):
     return f"is singular: pivot {code - 1} of its LU factorization is exactly zero"
 
 
-def _couplings(xp, s, dtype):
-    """``F[i, j] = 1 / (s[j]^2 - s[i]^2)`` and ``1 / s``, each zero where the singular values
-    are within :func:`degenerate_tolerance` (of each other, of zero): the backward's and the
-    jvp's one rule at degenerate and zero singular values."""
-    tolerance = degenerate_tolerance(s, dtype)[:, None]
-    gap = s[:, None, :] - s[:, :, None]                    # s[j] - s[i] at [i, j]
-    close = xp.abs(gap) <= tolerance[:, :, None]
-    F = 1.0 / xp.where(close, xp.inf, gap * (s[:, None, :] + s[:, :, None]))
-    return F, 1.0 / xp.where(s > tolerance, s, xp.inf)
-
-
 # ---- gesvd --------------------------------------------------------------------------------------
 
 def gesvd(A: ArrayLike, *, check: bool = True) -> tuple[Array, Array, Array]:
@@ -174,8 +163,6 @@ def gesvd_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
     array([1., 1.])
     """
     f = jvp_call("gesvd", dict(A=A, dA=dA))
-    m, n = f.core_shape("A")
-    k = min(m, n)
     xp, be = f.xp, f.backend
     U, s, Vt, status = be.gesvd(f.stack("A"))
     if check:
@@ -183,17 +170,7 @@ def gesvd_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
     dA_ = f.tangent("dA")
     if dA_ is None:
         return f.finish_jvp((U, s, Vt), tuple(xp.zeros_like(x[:1]) for x in (U, s, Vt)), status)
-    UtdA = be.gemm(U, dA_, transpose_a=True)                                    # U^T dA
-    P = be.gemm(UtdA, Vt, transpose_b=True)
-    F, inverse_s = _couplings(xp, s, f.dtype)
-    PS, SP = P * s[:, None, :], s[:, :, None] * P
-    dU = be.gemm(U, xp.ascontiguousarray(F * (PS + PS.transpose(0, 2, 1))))
-    if m > k:
-        dU += (be.gemm(dA_, Vt, transpose_b=True) - be.gemm(U, P)) * inverse_s[:, None, :]
-    dVt = be.gemm(xp.ascontiguousarray(F * (SP + SP.transpose(0, 2, 1))), Vt, transpose_a=True)
-    if n > k:
-        dVt += inverse_s[:, :, None] * (UtdA - be.gemm(P, Vt))
-    ds = xp.diagonal(P, axis1=1, axis2=2).copy()
+    dU, ds, dVt = be.gesvd_tangent(dA_, U, s, Vt, degenerate_tolerance(s, f.dtype))
     return f.finish_jvp((U, s, Vt), (dU, ds, dVt), status)
 
 

@@ -56,7 +56,8 @@ cdef enum:
     OP_SYEVD_TANGENT = 22
     OP_TRSM_JVP = 23
     OP_GESVD_BACKWARD = 24
-    NOPS = 25
+    OP_GESVD_TANGENT = 25
+    NOPS = 26
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
@@ -92,7 +93,7 @@ POTRF_BACKWARD, SYEVD_BACKWARD, TRSM_BACKWARD = (OP_POTRF_BACKWARD, OP_SYEVD_BAC
 ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
-TRSM_JVP, GESVD_BACKWARD = OP_TRSM_JVP, OP_GESVD_BACKWARD
+TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 
 
 def max_threads():
@@ -260,6 +261,8 @@ declare(OP_GESVD,               plan_gesvd,
         gesvd_one[double], gesvd_one[float], svd_lanes[double], svd_lanes[float])
 declare(OP_GESVD_BACKWARD,      plan_gesvd_backward,       NULL, NULL,
         gesvd_backward_one[double], gesvd_backward_one[float], NULL, NULL)
+declare(OP_GESVD_TANGENT,       plan_gesvd_backward,       NULL, NULL,
+        gesvd_tangent_one[double], gesvd_tangent_one[float], NULL, NULL)
 
 
 cdef void plan(Job* job) noexcept nogil:

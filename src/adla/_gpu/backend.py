@@ -557,17 +557,40 @@ def syevd_backward(du, dlam, u, lam, tolerance):
     return _c(0.5 * (G + _t(G)))
 
 
+def _svd_couplings(s, tolerance):
+    """``F[i, j] = 1/(s[j]^2 - s[i]^2)`` and ``1/s``, zero within each matrix's tolerance."""
+    gap = s[:, None, :] - s[:, :, None]                        # s[j] - s[i] at [i, j]
+    close = abs(gap) <= tolerance[:, None, None]
+    F = 1.0 / cp.where(close, cp.inf, gap * (s[:, None, :] + s[:, :, None]))
+    return F, 1.0 / cp.where(s > tolerance[:, None], s, cp.inf)
+
+
+def gesvd_tangent(da, u, s, vt, tolerance):
+    """ds = diag(P), dU, dVt from P = U^T dA V (see the CPU kernel), from batched products."""
+    m, k = u.shape[1], u.shape[2]
+    n, nbatch = vt.shape[2], _batch(da, u, s, vt)
+    s = _full(s, nbatch)
+    F, inverse_s = _svd_couplings(s, _full(tolerance, nbatch))
+    UtdA = cp.matmul(_t(u), da)
+    P = cp.matmul(UtdA, _t(vt))
+    PS, SP = P * s[:, None, :], s[:, :, None] * P
+    dU = cp.matmul(u, F * (PS + _t(PS)))
+    if m > k:
+        dU = dU + (cp.matmul(da, _t(vt)) - cp.matmul(u, P)) * inverse_s[:, None, :]
+    dVt = cp.matmul(_t(F * (SP + _t(SP))), vt)
+    if n > k:
+        dVt = dVt + inverse_s[:, :, None] * (UtdA - cp.matmul(P, vt))
+    ds = cp.diagonal(P, axis1=1, axis2=2)
+    return tuple(_c(cp.broadcast_to(x, (nbatch,) + x.shape[1:])) for x in (dU, ds, dVt))
+
+
 def gesvd_backward(du, ds, dvt, u, s, vt, tolerance):
     """dA = U (J S + diag(ds) + S K) Vt plus the projections of a tall or wide A (see the CPU
     kernel), from batched products."""
     m, k = u.shape[1], u.shape[2]
     n, nbatch = vt.shape[2], _batch(du, ds, dvt, u, s, vt)
     s = _full(s, nbatch)
-    tolerance = _full(tolerance, nbatch)[:, None]
-    gap = s[:, None, :] - s[:, :, None]                        # s[j] - s[i] at [i, j]
-    close = abs(gap) <= tolerance[:, :, None]
-    F = 1.0 / cp.where(close, cp.inf, gap * (s[:, None, :] + s[:, :, None]))
-    inverse_s = 1.0 / cp.where(s > tolerance, s, cp.inf)
+    F, inverse_s = _svd_couplings(s, _full(tolerance, nbatch))
     inner = cp.zeros((nbatch, k, k), dtype=u.dtype)
     if du is not None:
         UtdU = cp.matmul(_t(u), du)

@@ -72,7 +72,7 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
     cdef floating* outer = work + 3 * kk                # U inner (m x k) or inner Vt (k x n)
     cdef floating* projected = outer + side             # U U^T dU or Vt dVt^T Vt
     cdef floating* scratch = projected + side
-    cdef floating coupling, value, inverse_s
+    cdef floating value, inverse_s
     if k == 0:
         return 0
     if du != NULL:
@@ -86,9 +86,7 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
                 value = (utdu[i * k + j] - utdu[j * k + i]) * s[j]
             if dvt != NULL:
                 value = value + s[i] * (vtdv[i * k + j] - vtdv[j * k + i])
-            coupling = (1 / ((s[j] - s[i]) * (s[j] + s[i])) if fabs(s[j] - s[i]) > tolerance
-                        else 0)
-            inner[i * k + j] = coupling * value          # x * 0: NaN stays NaN, as composed
+            inner[i * k + j] = svd_coupling(s, i, j, tolerance) * value    # x * 0 keeps NaN
         if ds != NULL:
             inner[i * k + i] = inner[i * k + i] + ds[i]
     if n > k:                   # wide (m == k): dA = U (inner Vt + S^-1 (dVt - Vt dVt^T Vt))
@@ -109,6 +107,70 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
                 for i in range(m):
                     outer[i * k + j] = outer[i * k + j] + (du[i * k + j] - projected[i * k + j]) * inverse_s
         product_into(da, outer, vt, m, n, k, 0, 1, scratch)
+    return 0
+
+
+cdef inline floating svd_coupling(const floating* s, int i, int j,
+                                  floating tolerance) noexcept nogil:
+    # F[i, j] = 1/(s[j]^2 - s[i]^2), zero for singular values within the tolerance.
+    return 1 / ((s[j] - s[i]) * (s[j] + s[i])) if fabs(s[j] - s[i]) > tolerance else 0
+
+
+cdef int gesvd_tangent_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dU, ds, dVt) of gesvd along dA from (dA, U, s, Vt, tolerance), k = min(m, n): with
+    P = U^T dA V and F, 1/s as in gesvd_backward_one,
+
+        ds = diag(P),  dU = U (F * (P S + S P^T)) + (dA V - U P) S^-1,
+        dVt = (F * (S P + P^T S))^T Vt + S^-1 (U^T dA - P Vt)
+
+    (the projections only for a tall or a wide A). Each matrix's products in cache. work:
+    U^T dA (k x n), P and the coupled matrix (k x k each), two m x k or k x n products, and
+    product_into's scratch."""
+    cdef int m = job.m, n = job.n, k = min(job.m, job.n), i, j
+    cdef floating* da = p[0]
+    cdef floating* u = p[1]
+    cdef floating* s = p[2]
+    cdef floating* vt = p[3]
+    cdef floating tolerance = p[4][0]
+    cdef floating* du = p[5]
+    cdef floating* ds = p[6]
+    cdef floating* dvt = p[7]
+    cdef Py_ssize_t kk = <Py_ssize_t>k * k, side = <Py_ssize_t>max(m, n) * k
+    cdef floating* utda = work
+    cdef floating* pm = utda + <Py_ssize_t>k * n
+    cdef floating* coupled = pm + kk
+    cdef floating* first = coupled + kk
+    cdef floating* second = first + side
+    cdef floating* scratch = second + side
+    cdef floating inverse_s
+    if k == 0:
+        return 0
+    product_into(utda, u, da, k, n, m, TRANS_A, 1, scratch)
+    product_into(pm, utda, vt, k, k, n, TRANS_B, 1, scratch)
+    for i in range(k):
+        ds[i] = pm[i * k + i]
+        for j in range(k):      # F * (P S + S P^T); x * 0 keeps a NaN tangent NaN
+            coupled[i * k + j] = svd_coupling(s, i, j, tolerance) * (
+                pm[i * k + j] * s[j] + pm[j * k + i] * s[i])
+    product_into(du, u, coupled, m, k, k, 0, 1, scratch)
+    if m > k:
+        product_into(first, da, vt, m, k, n, TRANS_B, 1, scratch)
+        product_into(second, u, pm, m, k, k, 0, 1, scratch)
+        for j in range(k):
+            inverse_s = 1 / s[j] if s[j] > tolerance else 0
+            for i in range(m):
+                du[i * k + j] = du[i * k + j] + (first[i * k + j] - second[i * k + j]) * inverse_s
+    for i in range(k):          # (F * (S P + P^T S))^T
+        for j in range(k):
+            coupled[i * k + j] = svd_coupling(s, j, i, tolerance) * (
+                s[j] * pm[j * k + i] + pm[i * k + j] * s[i])
+    product_into(dvt, coupled, vt, k, n, k, 0, 1, scratch)
+    if n > k:
+        product_into(first, pm, vt, k, n, k, 0, 1, scratch)
+        for i in range(k):
+            inverse_s = 1 / s[i] if s[i] > tolerance else 0
+            for j in range(n):
+                dvt[i * n + j] = dvt[i * n + j] + inverse_s * (utda[i * n + j] - first[i * n + j])
     return 0
 
 
@@ -322,8 +384,9 @@ cdef void plan_gesvd(Job* job) noexcept nogil:
         job.lanes_call_blas = True          # gesvd_one for the lanes that need it
 
 cdef void plan_gesvd_backward(Job* job) noexcept nogil:
+    # The backward's and the tangent's scratch alike (k x n <= max(m, n) x k).
     cdef Py_ssize_t k = min(job.m, job.n), side = <Py_ssize_t>max(job.m, job.n) * k
-    job.work = 3 * k * k + 2 * side + <Py_ssize_t>max(job.m, job.n) * max(job.m, job.n)
+    job.work = 3 * k * k + 3 * side + <Py_ssize_t>max(job.m, job.n) * max(job.m, job.n)
     job.calls_blas = max(job.m, job.n) > SMALL_PRODUCT
 
 cdef void workspace_gesvd(floating* kind, Job* job) noexcept nogil:
