@@ -96,7 +96,8 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
             for i in range(k):
                 inverse_s = 1 / s[i] if s[i] > tolerance else 0
                 for j in range(n):
-                    outer[i * n + j] = outer[i * n + j] + (dvt[i * n + j] - projected[i * n + j]) * inverse_s
+                    outer[i * n + j] = (outer[i * n + j]
+                                        + (dvt[i * n + j] - projected[i * n + j]) * inverse_s)
         product_into(da, u, outer, m, n, k, 0, 1, scratch)
     else:                       # tall or square: dA = (U inner + (dU - U U^T dU) S^-1) Vt
         product_into(outer, u, inner, m, k, k, 0, 1, scratch)
@@ -105,7 +106,8 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
             for j in range(k):
                 inverse_s = 1 / s[j] if s[j] > tolerance else 0
                 for i in range(m):
-                    outer[i * k + j] = outer[i * k + j] + (du[i * k + j] - projected[i * k + j]) * inverse_s
+                    outer[i * k + j] = (outer[i * k + j]
+                                        + (du[i * k + j] - projected[i * k + j]) * inverse_s)
         product_into(da, outer, vt, m, n, k, 0, 1, scratch)
     return 0
 
@@ -179,9 +181,9 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
     """gesvd_one for LANES small matrices at once, by one-sided Jacobi (Hestenes): the columns
     of G (A, or A^T when A is wide) are rotated in pairs until every pair is orthogonal to
     working precision, the rotations accumulated in V, so that G V = X S with orthonormal X.
-    Then A = X S V^T (tall) or V S X^T (wide). Relative accuracy, as LAPACK's Jacobi SVD; each
-    lane scaled by a power of two first (no overflow in the sums of squares), and from order
-    SVD_PRECONDITION on, V started at the eigenvectors of G^T G. A lane that has
+    Then A = X S V^T (tall) or V S X^T (wide): errors of order eps |A|, as gesdd's. Each lane
+    is scaled by a power of two first (no overflow in the sums of squares), and from order
+    SVD_PRECONDITION on, V starts at the eigenvectors of G^T G. A lane that has
     not converged after SVD_SWEEPS sweeps, or with a column so small that its direction is
     lost to underflow, is done again by gesvd_one. Order and signs as gesvd_one. work: V^T
     (k x k), G^T (k x r, a row per column of G) and room for G V and the Gram matrix after it,
@@ -278,7 +280,8 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
                 norm[j * LANES + v] = 0
             for q in range(r):
                 for v in range(LANES):
-                    norm[j * LANES + v] = norm[j * LANES + v] + g_j[q * LANES + v] * g_j[q * LANES + v]
+                    norm[j * LANES + v] = (norm[j * LANES + v]
+                                           + g_j[q * LANES + v] * g_j[q * LANES + v])
         for v in range(LANES):
             unsettled[v] = 0
         any_rotated = 0
