@@ -254,14 +254,14 @@ ROWS = [
     # Sizes on both sides of the interleaved eigensolver (order up to 32).
     *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd),
               dict(n=32), dict(n=33)),
-    # Both sides of the interleaved LU kernels: order 32 (inverse, det's forward, slogdet), and
+    # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), and det's and
     # slogdet's 64 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=64).
     *at_sizes(Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
                   lambda o, A: np.linalg.inv(A)),
               dict(n=32), dict(n=33)),
     *at_sizes(Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "near_identity")),
                   lambda o, A: np.linalg.det(A)),
-              dict(n=32), dict(n=33)),
+              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
     # (General matrices at order 4, for negative determinants and pivoting; diagonally dominant
     # from 32 on, which float32 gradients of random matrices would not match to 1e-4.)
     *at_sizes(Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]),

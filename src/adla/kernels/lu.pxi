@@ -433,7 +433,7 @@ cdef void plan_inverse(Job* job) noexcept nogil:
 
 cdef void plan_cofactor(Job* job) noexcept nogil:
     # The lanes' fallback, cofactor_one, calls LAPACK (its scratch: plan_workspace).
-    if job.n <= SMALL_INVERSE:
+    if job.n <= SMALL_INVERSE or (job.n <= LU_LANES_MAX and job.nbatch >= LANES):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
         job.lanes_call_blas = True
 
