@@ -259,9 +259,9 @@ declare(OP_GESV,                plan_gesv,
 declare(OP_GESVD,               plan_gesvd,
         workspace_gesvd[double], workspace_gesvd[float],
         gesvd_one[double], gesvd_one[float], svd_lanes[double], svd_lanes[float])
-declare(OP_GESVD_BACKWARD,      plan_gesvd_backward,       NULL, NULL,
+declare(OP_GESVD_BACKWARD,      plan_svd_gradients,        NULL, NULL,
         gesvd_backward_one[double], gesvd_backward_one[float], NULL, NULL)
-declare(OP_GESVD_TANGENT,       plan_gesvd_backward,       NULL, NULL,
+declare(OP_GESVD_TANGENT,       plan_svd_gradients,        NULL, NULL,
         gesvd_tangent_one[double], gesvd_tangent_one[float], NULL, NULL)
 
 

@@ -310,13 +310,8 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
         for j in range(n):
             for v in range(LANES):
                 row[j * LANES + v] = -row[j * LANES + v] if largest[v] < 0 else row[j * LANES + v]
-    for v in range(count):              # ascending (a stable insertion sort), scaled back
-        for i in range(n):
-            j = i
-            while j > 0 and d[order[j - 1] * LANES + v] > d[i * LANES + v]:
-                order[j] = order[j - 1]
-                j -= 1
-            order[j] = i
+    for v in range(count):              # ascending, scaled back
+        lane_order(d, n, v, False, order)
         for i in range(n):
             p[2 * LANES + v][i] = ldexp(d[order[i] * LANES + v], exponent[v])
             row = p[LANES + v] + <Py_ssize_t>i * n

@@ -145,6 +145,30 @@ cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
         for v in range(LANES):
             acc[v] = acc[v] + x[i * x_step + v] * y[i * y_step + v]
 
+cdef inline void rotate_lanes(floating* x, floating* y, const floating* c, const floating* s,
+                              int length) noexcept nogil:
+    """(x, y) := (c x - s y, s x + c y) for every lane, x and y ``length`` elements each."""
+    cdef floating a, b
+    cdef int i, v
+    for i in range(length):
+        for v in range(LANES):
+            a, b = x[i * LANES + v], y[i * LANES + v]
+            x[i * LANES + v] = c[v] * a - s[v] * b
+            y[i * LANES + v] = s[v] * a + c[v] * b
+
+cdef inline void lane_order(const floating* values, int n, int v, bint descending,
+                            int* order) noexcept nogil:
+    """order := 0..n-1 sorted by lane v of values (values[i * LANES + v]), ascending or
+    descending, ties in index order (an insertion sort: n is small)."""
+    cdef int i, j
+    for i in range(n):
+        j = i
+        while j > 0 and ((values[order[j - 1] * LANES + v] < values[i * LANES + v]) if descending
+                         else (values[order[j - 1] * LANES + v] > values[i * LANES + v])):
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
+
 cdef inline void largest_magnitude(floating* largest, const floating* x, Py_ssize_t step,
                                    Py_ssize_t length) noexcept nogil:
     """largest := max |x[i step]| for every lane."""

@@ -11,7 +11,7 @@ cdef int gesvd_one(const Job* job, floating** p, floating* work) noexcept nogil:
     magnitude (the first on ties) is made positive, and U's column with it. work: a copy of
     A, job.lwork elements of LAPACK workspace, then 8 k ints.
     """
-    cdef int m = job.m, n = job.n, k = min(job.m, job.n), info, i, j, big
+    cdef int m = job.m, n = job.n, k = min(job.m, job.n), info
     cdef Py_ssize_t mn = <Py_ssize_t>m * n
     cdef floating* a = work
     cdef floating* lapack_work = work + mn
@@ -30,6 +30,14 @@ cdef int gesvd_one(const Job* job, floating** p, floating* work) noexcept nogil:
         info = xgesvd(c'S', c'S', n, m, a, n, s, vt, n, u, k, lapack_work, job.lwork)
     if info != 0:
         return info
+    fix_signs(u, vt, m, n, k)
+    return 0
+
+
+cdef inline void fix_signs(floating* u, floating* vt, int m, int n, int k) noexcept nogil:
+    """gesvd's sign rule on a row-major U (m x k) and Vt (k x n): in each row of Vt the entry of
+    largest magnitude (the first on ties) made positive, and U's column with it."""
+    cdef int i, j, big
     for i in range(k):
         big = 0
         for j in range(1, n):
@@ -40,7 +48,6 @@ cdef int gesvd_one(const Job* job, floating** p, floating* work) noexcept nogil:
                 vt[i * n + j] = -vt[i * n + j]
             for j in range(m):
                 u[j * k + i] = -u[j * k + i]
-    return 0
 
 
 cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -189,7 +196,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
     (k x k), G^T (k x r, a row per column of G) and room for G V and the Gram matrix after it,
     interleaved; then gesvd_one's scratch."""
     cdef int m = job.m, n = job.n, k = min(job.m, job.n), r = max(job.m, job.n)
-    cdef int sweep_count, i, j, q, v, big
+    cdef int sweep_count, i, j, q, v
     cdef bint wide = m < n
     cdef int any_rotated, rotated_any
     cdef floating* vt = w
@@ -220,7 +227,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating tiny = (DBL_MIN / DBL_EPSILON) if floating is double else (FLT_MIN / FLT_EPSILON)
     cdef floating tolerance = eps * sqrt(<floating>r)      # |cos| of the angle between columns
-    cdef floating zeta, t, x, y, scale
+    cdef floating zeta, t
     cdef floating* one[4]
     if wide:                            # G^T's row j: A's row j
         gather(g, p, k, r, 0, n, 1, False)
@@ -237,12 +244,9 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
         for i in range(k):
             g_i = g + <Py_ssize_t>i * r * LANES
             for j in range(i + 1):
-                g_j = g + <Py_ssize_t>j * r * LANES
                 for v in range(LANES):
                     gamma[v] = 0
-                for q in range(r):
-                    for v in range(LANES):
-                        gamma[v] = gamma[v] + g_i[q * LANES + v] * g_j[q * LANES + v]
+                add_dot(gamma, g_i, LANES, g + <Py_ssize_t>j * r * LANES, LANES, r)
                 for v in range(LANES):
                     gram[(i * k + j) * LANES + v] = gamma[v]
                     gram[(j * k + i) * LANES + v] = gamma[v]
@@ -278,10 +282,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
             g_j = g + <Py_ssize_t>j * r * LANES
             for v in range(LANES):
                 norm[j * LANES + v] = 0
-            for q in range(r):
-                for v in range(LANES):
-                    norm[j * LANES + v] = (norm[j * LANES + v]
-                                           + g_j[q * LANES + v] * g_j[q * LANES + v])
+            add_dot(norm + j * LANES, g_j, LANES, g_j, LANES, r)
         for v in range(LANES):
             unsettled[v] = 0
         any_rotated = 0
@@ -293,9 +294,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
                 v_j = vt + <Py_ssize_t>j * k * LANES
                 for v in range(LANES):
                     gamma[v] = 0
-                for q in range(r):
-                    for v in range(LANES):
-                        gamma[v] = gamma[v] + g_i[q * LANES + v] * g_j[q * LANES + v]
+                add_dot(gamma, g_i, LANES, g_j, LANES, r)
                 rotated_any = 0
                 for v in range(LANES):
                     # The rotation that makes columns i and j orthogonal, t = tan of its angle
@@ -316,16 +315,8 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
                 if not rotated_any:
                     continue
                 any_rotated = 1
-                for q in range(r):
-                    for v in range(LANES):
-                        x, y = g_i[q * LANES + v], g_j[q * LANES + v]
-                        g_i[q * LANES + v] = c[v] * x - s[v] * y
-                        g_j[q * LANES + v] = s[v] * x + c[v] * y
-                for q in range(k):
-                    for v in range(LANES):
-                        x, y = v_i[q * LANES + v], v_j[q * LANES + v]
-                        v_i[q * LANES + v] = c[v] * x - s[v] * y
-                        v_j[q * LANES + v] = s[v] * x + c[v] * y
+                rotate_lanes(g_i, g_j, c, s, r)
+                rotate_lanes(v_i, v_j, c, s, k)
         if not any_rotated:
             break
     # Singular values: the columns' norms; X's columns: the columns normalised.
@@ -333,9 +324,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
         g_j = g + <Py_ssize_t>j * r * LANES
         for v in range(LANES):
             alpha[v] = 0
-        for q in range(r):
-            for v in range(LANES):
-                alpha[v] = alpha[v] + g_j[q * LANES + v] * g_j[q * LANES + v]
+        add_dot(alpha, g_j, LANES, g_j, LANES, r)
         for v in range(LANES):
             norm[j * LANES + v] = sqrt(alpha[v])
             if not alpha[v] > tiny:
@@ -351,28 +340,19 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
             one[0], one[1], one[2], one[3] = p[v], p[LANES + v], p[2 * LANES + v], p[3 * LANES + v]
             status[v] = gesvd_one(job, one, one_work)
             continue
-        for i in range(k):              # descending (a stable insertion sort)
-            j = i
-            while j > 0 and norm[order[j - 1] * LANES + v] < norm[i * LANES + v]:
-                order[j] = order[j - 1]
-                j -= 1
-            order[j] = i
+        lane_order(norm, k, v, True, order)
         for i in range(k):
-            # Row i of Vt: X's column (wide) or V's column (tall) order[i]; signs as gesvd_one.
+            # Row i of Vt: X's column (wide) or V's column (tall) order[i].
             row = (g + (<Py_ssize_t>order[i] * r) * LANES) if wide else (
                 vt + (<Py_ssize_t>order[i] * k) * LANES)
             column = (vt + (<Py_ssize_t>order[i] * k) * LANES) if wide else (
                 g + (<Py_ssize_t>order[i] * r) * LANES)
-            big = 0
-            for j in range(1, n):
-                if fabs(row[j * LANES + v]) > fabs(row[big * LANES + v]):
-                    big = j
-            scale = -1 if row[big * LANES + v] < 0 else 1
             for j in range(n):
-                p[3 * LANES + v][<Py_ssize_t>i * n + j] = scale * row[j * LANES + v]
+                p[3 * LANES + v][<Py_ssize_t>i * n + j] = row[j * LANES + v]
             for j in range(m):
-                p[LANES + v][<Py_ssize_t>j * k + i] = scale * column[j * LANES + v]
+                p[LANES + v][<Py_ssize_t>j * k + i] = column[j * LANES + v]
             p[2 * LANES + v][i] = ldexp(norm[order[i] * LANES + v], exponent[v])
+        fix_signs(p[LANES + v], p[3 * LANES + v], m, n, k)
 
 
 # Planning and workspace (the operator table in _lapack.pyx).
@@ -386,8 +366,8 @@ cdef void plan_gesvd(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>2 * k * (max(job.m, job.n) + k) * LANES
         job.lanes_call_blas = True          # gesvd_one for the lanes that need it
 
-cdef void plan_gesvd_backward(Job* job) noexcept nogil:
-    # The backward's and the tangent's scratch alike (k x n <= max(m, n) x k).
+cdef void plan_svd_gradients(Job* job) noexcept nogil:
+    # gesvd_backward_one's and gesvd_tangent_one's scratch alike (k x n <= max(m, n) x k).
     cdef Py_ssize_t k = min(job.m, job.n), side = <Py_ssize_t>max(job.m, job.n) * k
     job.work = 3 * k * k + 3 * side + <Py_ssize_t>max(job.m, job.n) * max(job.m, job.n)
     job.calls_blas = max(job.m, job.n) > SMALL_PRODUCT
