@@ -184,8 +184,10 @@ def test_glibc_keeps_freed_results_within_the_cache_limit(monkeypatch, limit_mb)
 
 def test_repeated_calls_reuse_the_memory_of_earlier_results():
     # XLA allocates every call's results afresh; without _keep_freed_results glibc returned them
-    # to the system and each call of this vjp faulted in its 20 MB of results again (about 500
-    # faults a call with huge pages, 5,000 or more without).
+    # to the system and this vjp faulted in part of its 20 MB of results again in a third of its
+    # calls or more (370-1,700 faults each with huge pages, 5,000 or more without). With it,
+    # most calls take none; now and then one maps a fresh result buffer (a malloc arena other
+    # than the one that freed it), 3 of 36 calls at most in runs on Python 3.11 and 3.12.
     from adla import _memory, _xla_ffi
     resource = pytest.importorskip("resource")
     if _xla_ffi._MALLOPT is None or _memory.limit_megabytes() == 0:
@@ -199,11 +201,11 @@ def test_repeated_calls_reuse_the_memory_of_earlier_results():
         X, vjp = jax.vjp(aj.trsm, A, B)
         return X, vjp(ct)
     faults = []
-    for _ in range(14):
+    for _ in range(40):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         jax.block_until_ready(forward_backward(A, B))
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    assert sum(f > 100 for f in faults[6:]) <= 1, faults        # the first calls fill the heap
+    assert sum(f > 100 for f in faults[4:]) <= 5, faults        # the first calls fill the heap
 
 
 def test_a_failure_inside_the_custom_call_is_a_jax_error():

@@ -210,7 +210,8 @@ def _keep_freed_results():
     forward+backward of 10,000 16x16 matrices took 5,000-9,700 faults and 14-26 ms a call against
     13.5-16 ms for adla called directly. With blocks up to 32 MiB taken from the heap and up to
     the output cache's limit (``ADLA_CPU_CACHE_MB``, the memory adla may keep) left at its top,
-    the next call's results reuse pages the process already has: no faults. With the limit at 0,
+    the next call's results reuse pages the process already has: most calls take no faults (now
+    and then one maps a fresh buffer, served from another malloc arena). With the limit at 0,
     or outside glibc, malloc is left alone. Called once, when adla.jax registers its first custom
     call."""
     global _huge_page_floor
