@@ -744,7 +744,8 @@ def main(argv=None):
     parser.add_argument("--operators", action="store_true",
                         help="every operator, float64 and float32, with the machine bound and "
                              "peak memory (benchmarks/operators.py)")
-    parser.add_argument("--only", help="with --operators: these operators (comma-separated)")
+    parser.add_argument("--only", help="with --operators or --gpu: these operators "
+                                       "(comma-separated)")
     parser.add_argument("--operator-case", help=argparse.SUPPRESS)     # library,op
     parser.add_argument("--scaling-case", help=argparse.SUPPRESS)      # library
     parser.add_argument("--rounds", type=int, default=1,
@@ -781,7 +782,7 @@ def main(argv=None):
         return operators.main(args.out, args.plot, args.only and args.only.split(","))
     if args.gpu:
         from . import gpu
-        return gpu.main(args.out, args.budget)
+        return gpu.main(args.out, args.budget, args.only.split(",") if args.only else None)
     about = machine()
     print(f"machine: {about}\nOMP threads: {_lapack.max_threads()}\n")
     lines, ratios = run(QUICK if args.quick else CASES, rounds=args.rounds)

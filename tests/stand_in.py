@@ -2,8 +2,9 @@
 and its array-level rules can then be checked against the CPU backend without a GPU. Its calls
 into device libraries are replaced by stand-ins that take the same arguments: SciPy's BLAS and
 LAPACK for cuBLAS trsm and cuSOLVER potrf (column-major conventions included), NumPy for the
-take_triangle kernel, and step-by-step emulations of the trsm_tiles and lq_tiles kernels; the
-Cholesky kernels run on a GPU only. So the rules that lead to those arguments are checked too."""
+take_triangle kernel, and step-by-step emulations of the trsm_tiles and lq_tiles kernels (also
+standing in for lq_block); the Cholesky kernels run on a GPU only. So the rules that lead to
+those arguments are checked too."""
 import importlib.util
 import sys
 import types
@@ -72,8 +73,9 @@ def trsm_tiles(a, b, out, status, nbatch, n, count, a_step, b_step, lower, trans
 
 def lq_tiles(a, q_out, l_out, status, nbatch, m, n, a_step, transposed):
     """The ``lq_tiles`` RawKernel step by step (lane g's column of B as column g of an array),
-    from the arguments the backend launches it with."""
-    N = next(p for p in (4, 8, 16, 32) if p >= n)
+    from the arguments the backend launches it with; ``lq_block`` takes the same arguments and
+    computes the same reflectors (B's rows in shared memory, a warp per row)."""
+    N = next((p for p in (4, 8, 16, 32) if p >= n), n)      # lq_block: no padding
     A_all, Q_all, L_all = a.reshape(-1), q_out.reshape(-1), l_out.reshape(-1)
     for k in range(nbatch):
         src = A_all[k * a_step:k * a_step + m * n]
@@ -111,6 +113,15 @@ def lq_tiles(a, q_out, l_out, status, nbatch, m, n, a_step, transposed):
         L_all[k * m * m:(k + 1) * m * m] = L.ravel()
         Q_all[k * m * n:(k + 1) * m * n] = Q.ravel()
         status[k] = 0 if ok else -1
+
+
+def launch_block(name, dtype, nbatch, shared, args):
+    """``_launch_block`` of the backend: lq_block as the lq_tiles emulation, after checking
+    that ``shared`` bytes hold the block's matrix, Q, taus and signs."""
+    assert name == "lq_block"
+    m, n = args[5], args[6]
+    assert shared == (2 * m * n + 2 * m) * np.dtype(dtype).itemsize
+    lq_tiles(*[a.item() if isinstance(a, np.generic) else a for a in args])
 
 
 def launch_tiles(name, dtype, nbatch, n, elements, args):
@@ -156,6 +167,8 @@ def gpu_backend_on_numpy():
         spec.loader.exec_module(module)
         module._take_triangle = take_triangle
         module._launch_tiles = launch_tiles
+        module._launch_block = launch_block
+        module._block_shared_limit = lambda: 227 * 1024     # an H100's
         module._trsm_in_place = trsm_in_place
         module._potrf_in_place = potrf_in_place
     finally:

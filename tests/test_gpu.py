@@ -172,3 +172,38 @@ def test_gpu_cholesky_and_solves(gpu_backend, n, nbatch, lower, dtype):
             for g, c in zip(gpu_backend.trsm(cp.asarray(cL), cp.asarray(rhs), **flags),
                             _cpu.trsm(cL, rhs, **flags)):
                 assert_matches(g, c, dtype)
+
+
+@pytest.mark.parametrize("shape", [(5, 33), (40, 40), (20, 100), (64, 64), (65, 65)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_lq_and_qr_above_the_tiles(gpu_backend, shape, dtype):
+    """gelqf/geqrf where lq_block (short side up to 64) or cuSOLVER (beyond) factor, against the
+    CPU: a batch with a rank-deficient and a non-finite matrix; then the gradients through the
+    front end at the same size."""
+    rng = np.random.default_rng(shape[1])
+    for qr, name in [(False, "gelqf"), (True, "geqrf")]:
+        dims = shape[::-1] if qr else shape
+        a = (rng.standard_normal((5,) + dims) + 3 * np.eye(*dims)).astype(dtype)
+        if qr:
+            a[1, :, 0] = 0.0                                   # rank deficient
+        else:
+            a[1, 0] = 0.0
+        a[3, -1, -1] = np.nan
+        Q, T, status = getattr(gpu_backend, name)(cp.asarray(a))
+        cQ, cT, cstatus = getattr(_cpu, name)(a)
+        np.testing.assert_array_equal(cp.asnumpy(status), cstatus)
+        Q, T = cp.asnumpy(Q), cp.asnumpy(T)
+        for i in (0, 2, 4):
+            assert_matches(cp.asarray(Q[i]), cQ[i], dtype)
+            assert_matches(cp.asarray(T[i]), cT[i], dtype)
+        product = Q[1] @ T[1] if qr else T[1] @ Q[1]
+        gram = Q[1].T @ Q[1] if qr else Q[1] @ Q[1].T
+        np.testing.assert_allclose(product, a[1], atol=50 * TOL[dtype])
+        np.testing.assert_allclose(gram, np.eye(len(gram)), atol=50 * TOL[dtype])
+        good = a[[0, 2, 4]]
+        outs = getattr(adla, name)(good)
+        gpu_outs = getattr(adla, name)(cp.asarray(good))
+        cts = [rng.standard_normal(o.shape).astype(dtype) for o in outs]
+        grad = getattr(adla, name + "_backward")(*cts, *outs)
+        gpu_grad = getattr(adla, name + "_backward")(*map(cp.asarray, cts), *gpu_outs)
+        assert_matches(gpu_grad, grad, dtype)

@@ -211,10 +211,12 @@ def test_large_cholesky(gpu_rules, lower, nbatch):
 
 
 @pytest.mark.parametrize("qr", [False, True])
-@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4, 4), (5, 17), (32, 32), (0, 3)])
-def test_small_lq_and_qr(gpu_rules, qr, shape):
-    """The small LQ/QR kernel's arguments and layout (QR as the LQ of the transpose), a rank
-    deficient matrix and a non-finite one, against the CPU."""
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4, 4), (5, 17), (32, 32), (0, 3),
+                                   (5, 33), (40, 40), (20, 100), (64, 64), (65, 65)])
+def test_lq_and_qr_kernels(gpu_rules, qr, shape):
+    """The LQ/QR kernels' arguments and layout (QR as the LQ of the transpose; lq_tiles up to
+    32, lq_block above for a short side up to 64, cuSOLVER beyond), a rank deficient matrix and
+    a non-finite one, against the CPU."""
     rng = np.random.default_rng(9)
     a = rng.standard_normal((4,) + (shape[::-1] if qr else shape))
     if a.size:

@@ -5,14 +5,15 @@ Same functions, same arguments, same results: C-contiguous ``(nbatch, rows, cols
 stack of length 1 is broadcast), fresh stacks out, and an int32 status per matrix (0, -1 for a
 non-finite entry read, or a positive LAPACK-style code) kept on the device, so that nothing here
 but ``failed`` synchronises with the host. Matrices of order <= 32 run the fused RawKernels of
-``kernels.cu`` (Cholesky and its backward, triangular solves, LQ/QR); above that, triangular
-solves are cuBLAS ``trsm`` (batched, or one call per matrix for a few), Cholesky factors
-cuSOLVER's ``potrfBatched`` or, for a few matrices, its 64-bit ``cusolverDnXpotrf``; the rest
-goes through ``cupy.linalg``.
+``kernels.cu`` (Cholesky and its backward, triangular solves, LQ/QR), and LQ/QR with a short side
+up to 64 its block-per-matrix ``lq_block``; above that, triangular solves are cuBLAS ``trsm``
+(batched, or one call per matrix for a few), Cholesky factors cuSOLVER's ``potrfBatched`` or, for
+a few matrices, its 64-bit ``cusolverDnXpotrf``; the rest goes through ``cupy.linalg``.
 
 The calls into a device library are small functions of their own (``_trsm_in_place``,
-``_potrf_in_place``, ``_take_triangle``, ``_launch_tiles``): the tests replace them by NumPy,
-SciPy and step-by-step emulations of the kernels to check every rule built on them without a GPU.
+``_potrf_in_place``, ``_take_triangle``, ``_launch_tiles``, ``_launch_block``): the tests replace
+them by NumPy, SciPy and step-by-step emulations of the kernels to check every rule built on them
+without a GPU.
 """
 import functools
 from importlib import resources
@@ -26,6 +27,8 @@ from adla._array_rules import (gemm_operand_gradients, symmetric_from,
 
 xp = cp
 SMALL_ORDER = 32
+BLOCK_ORDER = 64        # LQ/QR with a short side up to this (and a long side as shared memory
+                        # allows) in lq_block, a thread block per matrix
 FEW_LARGE = 8           # up to this many matrices above SMALL_ORDER, factor one by one
 NONFINITE = -1
 # cuBLAS enumerations (fixed by its ABI; named here so that the rules can be tested without it).
@@ -65,10 +68,13 @@ def _module():
     names = [f"{k}<{t}>" for k in ("fill_failed", "take_triangle") for t in ("float", "double")]
     names += [_tiles_name(k, t, lanes) for k in TILES_KERNELS for t in ("float", "double")
               for lanes in (4, 8, 16, 32)]
+    names += [f"{k}<{t}>" for k in BLOCK_KERNELS for t in ("float", "double")]
     return cp.RawModule(code=code, options=("-std=c++17",), name_expressions=names)
 
 
 TILES_KERNELS = ("potrf_tiles", "potrf_backward_tiles", "trsm_tiles", "lq_tiles")
+BLOCK_KERNELS = ("lq_block",)
+BLOCK_THREADS = 256
 
 
 def _tiles_name(kernel, kind, lanes):
@@ -86,6 +92,26 @@ def _launch_tiles(name, dtype, nbatch, order, elements, args):
     kernel = _module().get_function(_tiles_name(name, kind, lanes))
     kernel(((nbatch + per_block - 1) // per_block,), (32 * warps,), args,
            shared_mem=warps * per_warp)
+
+
+def _launch_block(name, dtype, nbatch, shared, args):
+    """A ``*_block`` kernel: a block of BLOCK_THREADS threads per matrix and ``shared`` bytes of
+    dynamic shared memory (more than the default 48 KiB where the device allows it)."""
+    kind = "double" if dtype == np.float64 else "float"
+    kernel = _module().get_function(f"{name}<{kind}>")
+    if shared > 48 * 1024:
+        kernel.max_dynamic_shared_size_bytes = shared
+    kernel((nbatch,), (BLOCK_THREADS,), args, shared_mem=shared)
+
+
+def _block_shared_limit():
+    """The most dynamic shared memory a block may take on the current device, in bytes."""
+    return _shared_limit_of(cp.cuda.runtime.getDevice())
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_limit_of(device_id):
+    return cp.cuda.Device(device_id).attributes.get("MaxSharedMemoryPerBlockOptin", 48 * 1024)
 
 
 def _tile(lanes):
@@ -475,22 +501,32 @@ def _positive_diagonal_signs(R):
     return cp.where(d < 0, -1.0, 1.0).astype(R.dtype)
 
 
-def _orthogonal_small(a, transposed):
-    """``lq_tiles``: the LQ of each matrix (``(Q, L, status)``), or with ``transposed`` the QR as
-    the LQ of its transpose (``(Q, R, status)``), both sides at most SMALL_ORDER."""
+def _orthogonal_kernel(a, transposed):
+    """The LQ of each matrix (``(Q, L, status)``), or with ``transposed`` the QR as the LQ of its
+    transpose (``(Q, R, status)``), from ``lq_tiles`` (both sides at most SMALL_ORDER) or
+    ``lq_block`` (short side at most BLOCK_ORDER, the matrix and Q in shared memory); None where
+    neither fits: the caller takes cuSOLVER then."""
     nbatch, m, n = a.shape[0], min(a.shape[1:]), max(a.shape[1:])
+    shared = (2 * m * n + 2 * m) * a.dtype.itemsize
+    tiles = n <= SMALL_ORDER
+    if not tiles and (m > BLOCK_ORDER or shared > _block_shared_limit()):
+        return None
     Q, T = cp.empty(a.shape, dtype=a.dtype), cp.empty((nbatch, m, m), dtype=a.dtype)
     status = cp.zeros(nbatch, dtype=cp.int32)
     if nbatch and m:
-        _launch_tiles("lq_tiles", a.dtype, nbatch, n, lambda p: p * (p + 2),
-                      (a, Q, T, status, np.int64(nbatch), np.int32(m), np.int32(n),
-                       np.int64(m * n), np.int32(transposed)))
+        args = (a, Q, T, status, np.int64(nbatch), np.int32(m), np.int32(n), np.int64(m * n),
+                np.int32(transposed))
+        if tiles:
+            _launch_tiles("lq_tiles", a.dtype, nbatch, n, lambda p: p * (p + 2), args)
+        else:
+            _launch_block("lq_block", a.dtype, nbatch, shared, args)
     return Q, T, status
 
 
 def geqrf(a):
-    if max(a.shape[1:]) <= SMALL_ORDER:
-        return _orthogonal_small(a, True)
+    factors = _orthogonal_kernel(a, True)
+    if factors is not None:
+        return factors
     bad = _nonfinite(a)
     Q, R = _qr(cp.where(bad[:, None, None], 0, a))
     s = _positive_diagonal_signs(R)
@@ -500,8 +536,9 @@ def geqrf(a):
 
 
 def gelqf(a):
-    if max(a.shape[1:]) <= SMALL_ORDER:
-        return _orthogonal_small(a, False)
+    factors = _orthogonal_kernel(a, False)
+    if factors is not None:
+        return factors
     Qt, Rt, status = geqrf(_c(_t(a)))                         # A^T = Q' R'  =>  A = R'^T Q'^T
     return _c(_t(Qt)), _c(_t(Rt)), status
 

@@ -6,6 +6,7 @@
 // columns from n to N are padded with the identity, so nothing inside the loops tests n. Status
 // per matrix as on the CPU: 0, -1 (a non-finite entry was read) or the 1-based order of the
 // failing leading minor (potrf) / position of a zero diagonal entry (the solves).
+// lq_block alone takes a thread block per matrix, for LQ/QR above those sizes.
 // Compiled at run time by CuPy (NVRTC): no includes, templated on the float type and N.
 
 template <typename T>
@@ -412,6 +413,86 @@ __global__ void __launch_bounds__(128) lq_tiles(
         }
     }
     if (g == 0) status[b] = info;
+}
+
+// The thin LQ of lq_tiles (the same reflectors and signs, the same arguments and results) for
+// the sizes above its lanes, short side m up to a few dozen: one block per matrix, B and the Q
+// being formed in dynamic shared memory (2 m n + 2 m elements), a warp per row for each dot
+// product and update along it, so every access to shared memory runs along a row.
+template <typename T>
+__global__ void __launch_bounds__(256) lq_block(
+        const T* __restrict__ a_in, T* __restrict__ q_out, T* __restrict__ l_out,
+        int* __restrict__ status, long long batch, int m, int n, long long a_step,
+        int transposed) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    T* B = reinterpret_cast<T*>(shared_bytes);
+    T* Q = B + m * n;
+    T* taus = Q + m * n;
+    T* signs = taus + m;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    const long long b = blockIdx.x;
+    const T* src = a_in + b * a_step;
+    bool ok = true;
+    for (int e = threadIdx.x; e < m * n; e += blockDim.x) {       // coalesced along the source
+        T v = src[e];
+        ok = ok && finite_value(v);
+        if (transposed) B[(e % m) * n + e / m] = v; else B[e] = v;
+    }
+    ok = __syncthreads_and(ok);
+    for (int t = 0; t < m; ++t) {
+        T* row = B + t * n;
+        if (warp == 0) {
+            T alpha = row[t], tail = T(0);
+            for (int j = t + 1 + lane; j < n; j += 32) tail += row[j] * row[j];
+            tail = group_sum<T, 32>(tail);
+            T beta = alpha, tau = T(0), scale = T(0);
+            if (tail > T(0)) {                              // else no reflection, as LAPACK
+                T norm = sqrt(alpha * alpha + tail);
+                beta = alpha >= T(0) ? -norm : norm;
+                tau = (beta - alpha) / beta;
+                scale = T(1) / (alpha - beta);
+            }
+            for (int j = t + 1 + lane; j < n; j += 32) row[j] *= scale;
+            if (lane == 0) {
+                row[t] = beta;
+                taus[t] = tau;
+                signs[t] = beta < T(0) ? T(-1) : T(1);
+            }
+        }
+        __syncthreads();
+        T tau = taus[t];
+        for (int r = t + 1 + warp; r < m; r += warps) {  // row r := row r (I - tau v v^T)
+            T* other = B + r * n;
+            T w = T(0);
+            for (int j = t + lane; j < n; j += 32) w += other[j] * (j == t ? T(1) : row[j]);
+            w = tau * group_sum<T, 32>(w);
+            for (int j = t + lane; j < n; j += 32) other[j] -= w * (j == t ? T(1) : row[j]);
+        }
+        __syncthreads();
+    }
+    for (int e = threadIdx.x; e < m * n; e += blockDim.x) Q[e] = e / n == e % n ? T(1) : T(0);
+    __syncthreads();
+    for (int t = m - 1; t >= 0; --t) {                  // Q = I_m,n H_{m-1} ... H_0
+        const T* v = B + t * n;
+        T tau = taus[t];
+        for (int r = t + warp; r < m; r += warps) {
+            T* q = Q + r * n;
+            T w = T(0);
+            for (int j = t + lane; j < n; j += 32) w += q[j] * (j == t ? T(1) : v[j]);
+            w = tau * group_sum<T, 32>(w);
+            for (int j = t + lane; j < n; j += 32) q[j] -= w * (j == t ? T(1) : v[j]);
+        }
+        __syncthreads();
+    }
+    for (int e = threadIdx.x; e < m * m; e += blockDim.x) {     // L, or R = L^T, coalesced
+        int r = transposed ? e % m : e / m, c = transposed ? e / m : e % m;
+        l_out[b * m * m + e] = c <= r ? B[r * n + c] * signs[c] : T(0);
+    }
+    for (int e = threadIdx.x; e < m * n; e += blockDim.x) {     // Q, or Q^T, coalesced
+        int r = transposed ? e % m : e / n, c = transposed ? e / m : e % n;
+        q_out[b * m * n + e] = Q[r * n + c] * signs[r];
+    }
+    if (threadIdx.x == 0) status[b] = ok ? 0 : -1;
 }
 
 // dst = the part `triangle` of each rows x cols matrix of src (matrix b at b * step): 0 all of
