@@ -115,6 +115,22 @@ def lq_tiles(a, q_out, l_out, status, nbatch, m, n, a_step, transposed):
         status[k] = 0 if ok else -1
 
 
+def eigen_coupling(W, lam, dlam, tol):
+    """``_eigen_coupling`` of the backend (an elementwise kernel there)."""
+    assert W.shape[0] == lam.shape[0] == tol.shape[0] and W.flags.c_contiguous
+    gap = lam[:, None, :] - lam[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(np.abs(gap) <= tol[:, None, None], 0.0, W / gap)
+    if dlam is not None:
+        out[:, np.arange(W.shape[1]), np.arange(W.shape[1])] += dlam
+    return out
+
+
+def symmetric_part(G):
+    """``_symmetric_part`` of the backend (an elementwise kernel there)."""
+    return 0.5 * (G + np.swapaxes(G, 1, 2))
+
+
 def launch_block(name, dtype, nbatch, shared, args):
     """``_launch_block`` of the backend: lq_block as the lq_tiles emulation, after checking
     that ``shared`` bytes hold the block's matrix, Q, taus and signs."""
@@ -168,6 +184,8 @@ def gpu_backend_on_numpy():
         module._take_triangle = take_triangle
         module._launch_tiles = launch_tiles
         module._launch_block = launch_block
+        module._eigen_coupling = eigen_coupling
+        module._symmetric_part = symmetric_part
         module._block_shared_limit = lambda: 227 * 1024     # an H100's
         module._trsm_in_place = trsm_in_place
         module._potrf_in_place = potrf_in_place
