@@ -245,12 +245,15 @@ ROWS = [
               dict(n=9, m=2)),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.sum(np.log(np.diag(A)))),
-    # Sizes on both sides of the interleaved LQ/QR kernels and gradients (long side up to 16).
+    # Sizes on both sides of the interleaved LQ/QR kernels and gradients: long side up to 16,
+    # and for a batch of at least 8 (batch19 interleaved, batch3 not) the factorisation up to
+    # 48 and the gradient up to 56.
     *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq),
-              dict(k=16), dict(k=17)),
-    Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq, label="_square"),
+              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57)),
+    *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq,
+                  label="_square"), dict(n=24)),
     *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr),
-              dict(k=16), dict(k=17)),
+              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57)),
     # Sizes on both sides of the interleaved eigensolver (order up to 32).
     *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd),
               dict(n=32), dict(n=33)),

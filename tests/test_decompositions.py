@@ -403,9 +403,10 @@ def test_gelqf_shapes_and_non_negative_diagonal(shape):
     np.testing.assert_allclose(R, np.swapaxes(L, -1, -2), atol=1e-12)
 
 
-@pytest.mark.parametrize("n", [4, 20])          # fused kernel up to 16 columns, composed above
-def test_lq_and_qr_backward_raise_on_rank_deficiency(n):
-    A = np.ones((3, 2, n))
+# The fused kernel up to 16 columns, and up to 64 in a batch of 8 or more; composed otherwise.
+@pytest.mark.parametrize("n, nbatch", [(4, 3), (20, 3), (20, 11)])
+def test_lq_and_qr_backward_raise_on_rank_deficiency(n, nbatch):
+    A = np.ones((nbatch, 2, n))
     A[0] = np.arange(2.0 * n).reshape(2, n) ** 2
     Q, L = adla.gelqf(A)
     L[1, 1, 1] = 0.0                              # exactly rank deficient

@@ -296,7 +296,8 @@ def orthogonal_backward(dq, dt, q, t, lq):
     there is none (matrices too large for the interleaved kernel): the caller composes the rule
     then. ``dq``/``dt`` may be None (zero)."""
     m, n = q.shape[1:]
-    if not K.interleaved(K.ORTHOGONAL_BACKWARD, m, n):
+    nbatch = max(s.shape[0] for s in (dq, dt, q, t) if s is not None)
+    if not K.interleaved(K.ORTHOGONAL_BACKWARD, m, n, 0, nbatch):
         return None
     return _run(K.ORTHOGONAL_BACKWARD, (dq, dt, q, t), [(m, n)], m, n, 0, _flags(lower=lq))
 

@@ -62,6 +62,8 @@ cdef enum:
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
+    ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
+    ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)

@@ -110,46 +110,70 @@ cdef inline void reflect(const floating* u, Py_ssize_t u_step, const floating* t
         for v in range(LANES):
             x[i * x_step + v] = x[i * x_step + v] - s[v] * u[i * u_step + v]
 
+cdef inline void spread_rows(floating* w, int rows, int cols, int ld) noexcept nogil:
+    """Every lane's dense rows x cols w laid out again with row stride ld >= cols, in place."""
+    cdef int i, j, v
+    for i in range(rows - 1, -1, -1):
+        for j in range(cols - 1, -1, -1):
+            for v in range(LANES):
+                w[(i * ld + j) * LANES + v] = w[(i * cols + j) * LANES + v]
+
+cdef inline void pack_rows(floating* w, int rows, int cols, int ld) noexcept nogil:
+    """The inverse of spread_rows."""
+    cdef int i, j, v
+    for i in range(rows):
+        for j in range(cols):
+            for v in range(LANES):
+                w[(i * cols + j) * LANES + v] = w[(i * ld + j) * LANES + v]
+
 cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
                            int* status) noexcept nogil:
     """orthogonal_factor for LANES small matrices: Householder QR of M (r x c, r >= c), where M
     is A for QR and A^T for LQ (A = L Q is A^T = Q^T L^T), then the thin Q accumulated from the
     reflectors backwards; signs flipped so that the triangular factor's diagonal is
-    non-negative (reflectors: householder)."""
+    non-negative (reflectors: householder). The scratch rows are c + 1 apart: at c = 64 a
+    column's entries would otherwise lie 4 KiB apart, in one cache set (1000 x 64: 2x slower
+    than at 62)."""
     cdef bint lq = job.op == OP_GELQF
     cdef int m = job.m, n = job.n, i, j, k, v
-    cdef int r = n if lq else m, c = m if lq else n
+    cdef int r = n if lq else m, c = m if lq else n, ld = c + 1
     cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
     cdef floating* a = w
-    cdef floating* q = w + <Py_ssize_t>r * c * LANES
-    cdef floating tau[SMALL * LANES]
+    cdef floating* q = w + <Py_ssize_t>r * ld * LANES
+    cdef floating tau[ORTHOGONAL_LANES_MAX * LANES]
     cdef floating beta[LANES]
     cdef floating scale[LANES]
     gather(a, p, r, c, 0, row_step, col_step, False)
     mark_nonfinite(a, r, c, False, status)
+    spread_rows(a, r, c, ld)
     for k in range(c):
-        householder(a + (k * c + k) * LANES, c * LANES, r - k, tau + k * LANES, beta)
+        householder(a + (k * ld + k) * LANES, ld * LANES, r - k, tau + k * LANES, beta)
         for v in range(LANES):
-            a[(k * c + k) * LANES + v] = beta[v]
+            a[(k * ld + k) * LANES + v] = beta[v]
         for j in range(k + 1, c):                # H applied to the columns on the right
-            reflect(a + (k * c + k) * LANES, c * LANES, tau + k * LANES,
-                    a + (k * c + j) * LANES, c * LANES, r - k)
-    set_identity(q, r, c)                        # Q = H_0 ... H_{c-1} [I; 0]
+            reflect(a + (k * ld + k) * LANES, ld * LANES, tau + k * LANES,
+                    a + (k * ld + j) * LANES, ld * LANES, r - k)
+    for i in range(r):                           # Q = H_0 ... H_{c-1} [I; 0]
+        for j in range(c):
+            for v in range(LANES):
+                q[(i * ld + j) * LANES + v] = 1 if i == j else 0
     for k in range(c - 1, -1, -1):
         for j in range(k, c):
-            reflect(a + (k * c + k) * LANES, c * LANES, tau + k * LANES,
-                    q + (k * c + j) * LANES, c * LANES, r - k)
+            reflect(a + (k * ld + k) * LANES, ld * LANES, tau + k * LANES,
+                    q + (k * ld + j) * LANES, ld * LANES, r - k)
     for k in range(c):                           # non-negative diagonal
         for v in range(LANES):
-            scale[v] = -1 if a[(k * c + k) * LANES + v] < 0 else 1
+            scale[v] = -1 if a[(k * ld + k) * LANES + v] < 0 else 1
         for j in range(k, c):
             for v in range(LANES):
-                a[(k * c + j) * LANES + v] = a[(k * c + j) * LANES + v] * scale[v]
+                a[(k * ld + j) * LANES + v] = a[(k * ld + j) * LANES + v] * scale[v]
         for i in range(r):
             for v in range(LANES):
-                q[(i * c + k) * LANES + v] = q[(i * c + k) * LANES + v] * scale[v]
+                q[(i * ld + k) * LANES + v] = q[(i * ld + k) * LANES + v] * scale[v]
+    pack_rows(q, r, c, ld)
     scatter(p + LANES, count, q, r, c, 0, row_step, col_step)
-    keep_triangle(a, c, c, False)                # R: the top c x c of a, reflectors dropped
+    pack_rows(a, c, c, ld)                       # R: the top c x c of a, reflectors dropped
+    keep_triangle(a, c, c, False)
     scatter(p + 2 * LANES, count, a, c, c, 0, 1 if lq else c, c if lq else 1)    # L = R^T
 
 cdef inline void gather_or_zero(floating* w, floating** src, int rows, int cols,
@@ -179,7 +203,7 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
     cdef floating* t = dq + <Py_ssize_t>c * r * LANES
     cdef floating* dt = t + <Py_ssize_t>c * c * LANES
     cdef floating* sym = dt + <Py_ssize_t>c * c * LANES
-    cdef floating inverse_diagonal[SMALL * LANES]
+    cdef floating inverse_diagonal[ORTHOGONAL_LANES_MAX * LANES]
     cdef floating acc[LANES]
     cdef Py_ssize_t ij
     gather_or_zero(dq, p, c, r, q_row, q_col, False)
@@ -218,10 +242,21 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
 
 # Planning (the operator table in _lapack.pyx).
 
+cdef inline bint orthogonal_interleaved(const Job* job, int largest) noexcept nogil:
+    # Beyond SMALL_DENSE, for a batch that fills the lanes, both sides up to ``largest``.
+    # Measured against LAPACK's unblocked geqr2/orgqr per matrix (which it runs below order 128)
+    # and the composed gradient, 1000 x n, 2 threads: the factorisation 1.2-1.6x faster at
+    # 32-40, even at 48 in float64 (2x faster in float32), 1.3-1.5x slower at 64 in float64; the
+    # gradient 1.3-1.7x faster at 32-56, and no faster at 64, where its columns, 4 KiB apart,
+    # share cache sets.
+    cdef int side = job.m if job.m > job.n else job.n
+    return side <= SMALL_DENSE or (side <= largest and job.nbatch >= LANES)
+
 cdef void plan_orthogonal(Job* job) noexcept nogil:
     # gelqf and geqrf
-    if job.m <= SMALL_DENSE and job.n <= SMALL_DENSE and job.m > 0 and job.n > 0:
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.m * job.n * LANES
+    if job.m > 0 and job.n > 0 and orthogonal_interleaved(job, ORTHOGONAL_FACTOR_LANES_MAX):
+        # a and Q, r x (c + 1) each (orthogonal_lanes)
+        job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m * job.n + max(job.m, job.n)) * LANES
 
 cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
     cdef bint lq = job.op == OP_GELQF
@@ -240,5 +275,5 @@ cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
 
 cdef void plan_orthogonal_backward(Job* job) noexcept nogil:
     # Interleaved only: larger matrices take the composed rule in Python.
-    if job.m <= SMALL_DENSE and job.n <= SMALL_DENSE:
+    if orthogonal_interleaved(job, ORTHOGONAL_LANES_MAX):
         job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
