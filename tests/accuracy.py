@@ -170,6 +170,28 @@ def check_trsm(impl, L, rng):
     return {"residual": residual(L, X, B, eps)}
 
 
+def check_potrs(impl, L, rng):
+    eps = np.finfo(L.dtype).eps
+    B = rng.standard_normal(L.shape).astype(L.dtype)
+    X = adla.potrs(L, B) if impl == "adla" else _per_matrix(
+        lambda l, b: sla.cho_solve((l, True), b), L, B)
+    Lw = _wide(L)
+    return {"residual": residual(Lw @ Lw.transpose(0, 2, 1), X, B, eps)}
+
+
+def check_potri(impl, L, rng):
+    eps = np.finfo(L.dtype).eps
+    if impl == "adla":
+        X = adla.potri(L)
+    else:
+        potri = sla.lapack.dpotri if L.dtype == np.float64 else sla.lapack.spotri
+        X = _per_matrix(lambda l: potri(l, lower=1)[0], L)
+        X = np.tril(X) + np.tril(X, -1).transpose(0, 2, 1)
+    Lw = _wide(L)
+    eye = np.broadcast_to(np.eye(L.shape[-1]), L.shape)
+    return {"residual": residual(Lw @ Lw.transpose(0, 2, 1), X, eye, eps)}
+
+
 def check_trmm(impl, L, rng):
     n, eps = L.shape[-1], np.finfo(L.dtype).eps
     B = rng.standard_normal(L.shape).astype(L.dtype)
@@ -276,6 +298,8 @@ CHECKS = {
     "potrf": ("spd", check_potrf),
     "potrf_backward": ("lower", check_potrf_backward),
     "trsm": ("lower", check_trsm),
+    "potrs": ("lower", check_potrs),
+    "potri": ("lower", check_potri),
     "trmm": ("lower", check_trmm),
     "gemm": ("general", check_gemm),
     "syrk": ("general", check_syrk),

@@ -61,6 +61,7 @@ cdef enum:
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
+    CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
@@ -225,10 +226,12 @@ declare(OP_POTRF_JVP,           plan_potrf_jvp,            NULL, NULL,
 declare(OP_POTRF_BACKWARD,      plan_potrf_backward,       NULL, NULL,
         potrf_backward_one[double], potrf_backward_one[float],
         potrf_backward_lanes[double], potrf_backward_lanes[float])
-declare(OP_POTRI,               NULL,                      NULL, NULL,
-        potri_one[double], potri_one[float], NULL, NULL)
-declare(OP_POTRS,               NULL,                      NULL, NULL,
-        potrs_one[double], potrs_one[float], NULL, NULL)
+declare(OP_POTRI,               plan_cholesky_solve,       NULL, NULL,
+        potri_one[double], potri_one[float],
+        cholesky_solve_lanes[double], cholesky_solve_lanes[float])
+declare(OP_POTRS,               plan_cholesky_solve,       NULL, NULL,
+        potrs_one[double], potrs_one[float],
+        cholesky_solve_lanes[double], cholesky_solve_lanes[float])
 declare(OP_GELQF,               plan_orthogonal,
         workspace_orthogonal[double], workspace_orthogonal[float],
         orthogonal_factor[double], orthogonal_factor[float],
