@@ -183,6 +183,31 @@ def test_potri_and_potrs_fail_on_zero_diagonal():
         assert np.all(np.isnan(out[1])) and np.all(np.isfinite(out[0]))
 
 
+@pytest.mark.parametrize("n, nbatch", [(5, 3), (20, 11), (20, 3)])   # fused kernel; composed
+@pytest.mark.parametrize("lower", [True, False])
+def test_potrs_backward_is_nan_exactly_where_its_solve_fails(n, nbatch, lower):
+    """dB NaN, dL NaN in the factor's triangle (zero outside it), for those matrices only, on
+    both routes; the others as one matrix at a time."""
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((nbatch, n, n))
+    L = adla.potrf(X @ np.swapaxes(X, 1, 2) / n + np.eye(n), lower=lower)
+    B = rng.standard_normal((nbatch, n, 2))
+    Xs = adla.potrs(L, B, lower=lower)
+    dX = rng.standard_normal(Xs.shape)
+    L[1, n - 1, n - 1] = 0.0                               # the solve fails
+    dX[2, 0, 0] = np.nan
+    dL, dB = adla.potrs_backward(dX, L, B, Xs, lower=lower)
+    triangle = np.tril(np.ones((n, n), bool)) if lower else np.triu(np.ones((n, n), bool))
+    assert np.all(np.isnan(dL[[1, 2]][:, triangle])) and np.all(dL[[1, 2]][:, ~triangle] == 0)
+    assert np.all(np.isnan(dB[[1, 2]]))
+    for g in (dL, dB):
+        assert np.all(np.isfinite(np.delete(g, [1, 2], 0)))
+    good = [i for i in range(nbatch) if i not in (1, 2)]
+    expected = [adla.potrs_backward(dX[i], L[i], B[i], Xs[i], lower=lower) for i in good]
+    np.testing.assert_allclose(dL[good], [e[0] for e in expected], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dB[good], [e[1] for e in expected], rtol=1e-10, atol=1e-12)
+
+
 def test_trsm_backward_with_alpha_zero_is_zero():
     A = np.tril(np.ones((3, 3))) + np.eye(3)
     B = np.ones((2, 3, 4))

@@ -386,6 +386,10 @@ def potrs_backward(dX: ArrayLike, L: ArrayLike, B: ArrayLike, X: ArrayLike, *,
     f.same_core_shape("X", "B")
     f.cotangent("dX", f.core_shape("B"))
     xp, be, L_, X_ = f.xp, f.backend, f.stack("L"), f.stack("X")
+    fused = be.potrs_backward(L_, X_, f.stack("dX"), lower=lower)
+    if fused is not None:
+        dL, dB, status = fused                 # dL is NaN in its triangle where status fails
+        return f.gradient(dL, "L"), f.gradient(f.nan_where_failed(dB, status), "B")
     dB = f.nan_where_failed(*be.potrs(L_, f.stack("dX"), lower=lower))
     k = f.core_shape("B")[1]
     if 4 * k >= n:

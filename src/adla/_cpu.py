@@ -279,6 +279,16 @@ def potrs(l, b, *, lower=True):
     return _run(K.POTRS, (l, b), [(m, n)], m, n, 0, _flags(lower=lower))
 
 
+def potrs_backward(l, x, dx, *, lower=True):
+    """``(dL, dB, status)`` of potrs from one fused kernel, or None where there is none (the
+    caller composes the rule then); status as potrs's on ``(l, dx)``."""
+    m, n = x.shape[1:]
+    nbatch = max(s.shape[0] for s in (l, x, dx))
+    if not K.interleaved(K.POTRS_BACKWARD, m, n, 0, nbatch):
+        return None
+    return _run(K.POTRS_BACKWARD, (l, x, dx), [(m, m), (m, n)], m, n, 0, _flags(lower=lower))
+
+
 def gelqf(a):
     """Thin LQ ``a = L Q`` (m <= n) with a non-negative diagonal: ``(Q, L, status)``."""
     m, n = a.shape[1:]

@@ -139,6 +139,64 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
     scatter(p + LANES, count, x, n, n, 0, n, 1)
 
 
+cdef void potrs_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                               int* status) noexcept nogil:
+    """(dL, dB) of potrs for LANES small matrices from (L, X, dX): dB = A^-1 dX by forward and
+    back substitution, S = dB X^T + X dB^T, dL = -tril(S L) in the lower form L of the factor
+    (transposed back for an upper one). Status as potrs_one on (L, dX); where it is not 0, dL
+    is NaN in the factor's triangle (as the composed rule leaves it) and the caller fills dB."""
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef int n = job.m, k = job.n, i, j, v
+    cdef Py_ssize_t l_row = n if lower else 1, l_col = 1 if lower else n
+    cdef floating* a = w
+    cdef floating* s = a + <Py_ssize_t>n * n * LANES
+    cdef floating* x = s + <Py_ssize_t>n * n * LANES
+    cdef floating* db = x + <Py_ssize_t>n * k * LANES
+    cdef floating inverse_diagonal[CHOLESKY_SOLVE_LANES_MAX * LANES]
+    cdef floating column[CHOLESKY_SOLVE_LANES_MAX * LANES]
+    cdef floating acc[LANES]
+    gather(a, p, n, n, 0, l_row, l_col, True)
+    gather(x, p + LANES, n, k, 0, k, 1, False)
+    gather(db, p + 2 * LANES, n, k, 0, k, 1, False)
+    mark_nonfinite(a, n, n, True, status)
+    mark_nonfinite(db, n, k, False, status)
+    mark_zero_diagonal(a, n, False, status)
+    reciprocal_diagonal(inverse_diagonal, a, n)
+    forward_substitute(a, inverse_diagonal, db, n, k, 1)
+    back_substitute(a, inverse_diagonal, db, n, k)
+    for i in range(n):
+        for j in range(i + 1):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, db + <Py_ssize_t>i * k * LANES, LANES, x + <Py_ssize_t>j * k * LANES,
+                    LANES, k)
+            add_dot(acc, x + <Py_ssize_t>i * k * LANES, LANES, db + <Py_ssize_t>j * k * LANES,
+                    LANES, k)
+            for v in range(LANES):
+                s[(i * n + j) * LANES + v] = acc[v]
+                s[(j * n + i) * LANES + v] = acc[v]
+    # Column j of -S L reads only column j of L (rows r >= j), so it replaces that column.
+    for j in range(n):
+        for i in range(j, n):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, s + (i * n + j) * LANES, LANES, a + (j * n + j) * LANES, n * LANES,
+                    n - j)
+            for v in range(LANES):
+                column[i * LANES + v] = -acc[v]
+        for i in range(j, n):
+            for v in range(LANES):
+                a[(i * n + j) * LANES + v] = column[i * LANES + v]
+    keep_triangle(a, n, n, True)
+    for v in range(LANES):                       # a failed solve: NaN in the factor's triangle
+        if status[v] != 0:
+            for i in range(n):
+                for j in range(i + 1):
+                    a[(i * n + j) * LANES + v] = NAN
+    scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col)
+    scatter(p + 4 * LANES, count, db, n, k, 0, k, 1)
+
+
 cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
     factor. A lane whose leading minor of order i+1 is not positive gets status i+1 (if it had
@@ -350,14 +408,23 @@ cdef void plan_potrf_jvp(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
+cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
+    cdef int side = job.m if job.m > job.n else job.n
+    return job.m > 0 and job.n > 0 and (
+        side <= SMALL_DENSE or (side <= CHOLESKY_SOLVE_LANES_MAX and job.nbatch >= LANES))
+
+cdef void plan_potrs_backward(Job* job) noexcept nogil:
+    # Interleaved only (where potrs is): elsewhere the rule is composed in Python.
+    if cholesky_solve_interleaved(job):
+        job.lanes = LANES
+        job.work = <Py_ssize_t>2 * (job.m * job.m + job.m * job.n) * LANES
+
 cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # potrs (n = job.m, k = job.n right-hand sides) and potri (k = n): interleaved for both up to
     # SMALL_DENSE, or up to CHOLESKY_SOLVE_LANES_MAX for a batch that fills the lanes. Against a
     # LAPACK/BLAS call per matrix, 2 threads: 10000 x 16 2-3.5x faster, 1000 x 32 1.1-1.5x,
     # 1000 x 48 potrs 1.15x slower.
-    cdef int side = job.m if job.m > job.n else job.n
-    if job.m > 0 and job.n > 0 and (side <= SMALL_DENSE or
-                                    (side <= CHOLESKY_SOLVE_LANES_MAX and job.nbatch >= LANES)):
+    if cholesky_solve_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>(job.m * job.m + job.m * job.n) * LANES
 
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
