@@ -415,6 +415,20 @@ __global__ void __launch_bounds__(128) lq_tiles(
     if (g == 0) status[b] = info;
 }
 
+// Rows first, first + warps, ... < m of the row-major M (n columns), a warp each, times the
+// reflector I - tau v v^T from the right; v is zero before entry t, 1 at t, v[j] after it.
+template <typename T>
+__device__ __forceinline__ void reflect_rows(T* M, const T* v, T tau, int t, int first, int m,
+                                             int n, int lane, int warps) {
+    for (int r = first; r < m; r += warps) {
+        T* row = M + r * n;
+        T w = T(0);
+        for (int j = t + lane; j < n; j += 32) w += row[j] * (j == t ? T(1) : v[j]);
+        w = tau * group_sum<T, 32>(w);
+        for (int j = t + lane; j < n; j += 32) row[j] -= w * (j == t ? T(1) : v[j]);
+    }
+}
+
 // The thin LQ of lq_tiles (the same reflectors and signs, the same arguments and results) for
 // the sizes above its lanes, short side m up to a few dozen: one block per matrix, B and the Q
 // being formed in dynamic shared memory (2 m n + 2 m elements), a warp per row for each dot
@@ -460,28 +474,13 @@ __global__ void __launch_bounds__(256) lq_block(
             }
         }
         __syncthreads();
-        T tau = taus[t];
-        for (int r = t + 1 + warp; r < m; r += warps) {  // row r := row r (I - tau v v^T)
-            T* other = B + r * n;
-            T w = T(0);
-            for (int j = t + lane; j < n; j += 32) w += other[j] * (j == t ? T(1) : row[j]);
-            w = tau * group_sum<T, 32>(w);
-            for (int j = t + lane; j < n; j += 32) other[j] -= w * (j == t ? T(1) : row[j]);
-        }
+        reflect_rows(B, row, taus[t], t, t + 1 + warp, m, n, lane, warps);
         __syncthreads();
     }
     for (int e = threadIdx.x; e < m * n; e += blockDim.x) Q[e] = e / n == e % n ? T(1) : T(0);
     __syncthreads();
     for (int t = m - 1; t >= 0; --t) {                  // Q = I_m,n H_{m-1} ... H_0
-        const T* v = B + t * n;
-        T tau = taus[t];
-        for (int r = t + warp; r < m; r += warps) {
-            T* q = Q + r * n;
-            T w = T(0);
-            for (int j = t + lane; j < n; j += 32) w += q[j] * (j == t ? T(1) : v[j]);
-            w = tau * group_sum<T, 32>(w);
-            for (int j = t + lane; j < n; j += 32) q[j] -= w * (j == t ? T(1) : v[j]);
-        }
+        reflect_rows(Q, B + t * n, taus[t], t, t + warp, m, n, lane, warps);
         __syncthreads();
     }
     for (int e = threadIdx.x; e < m * m; e += blockDim.x) {     // L, or R = L^T, coalesced
