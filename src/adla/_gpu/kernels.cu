@@ -315,6 +315,24 @@ __device__ __forceinline__ T group_sum(T x) {
     return x;
 }
 
+// LAPACK's larfg from the leading entry alpha and the squared norm of the rest: the new leading
+// entry beta, tau, and the scale that turns the rest into the reflector's tail; no reflection
+// (tau 0, beta = alpha) where the rest is zero.
+template <typename T>
+struct Reflector { T beta, tau, scale; };
+
+template <typename T>
+__device__ __forceinline__ Reflector<T> householder(T alpha, T tail) {
+    Reflector<T> h{alpha, T(0), T(0)};
+    if (tail > T(0)) {
+        T norm = sqrt(alpha * alpha + tail);
+        h.beta = alpha >= T(0) ? -norm : norm;
+        h.tau = (h.beta - alpha) / h.beta;
+        h.scale = T(1) / (alpha - h.beta);
+    }
+    return h;
+}
+
 // Thin LQ of B (m x n, m <= n <= N) by Householder reflectors from the right, as LAPACK's gelq2
 // and orgl2: lane g holds column g of B in registers; each dot product along a row is a group
 // sum. Row t of the tile keeps reflector t (and L's row t left of the diagonal), its tau and the
@@ -348,13 +366,8 @@ __global__ void __launch_bounds__(128) lq_tiles(
         if (t < m) {                                    // uniform across the warp
             T alpha = __shfl_sync(full, a[t], t, N);
             T tail = group_sum<T, N>(g > t ? a[t] * a[t] : T(0));
-            T beta = alpha, tau = T(0), scale = T(0);
-            if (tail > T(0)) {                          // else no reflection, as LAPACK
-                T norm = sqrt(alpha * alpha + tail);
-                beta = alpha >= T(0) ? -norm : norm;
-                tau = (beta - alpha) / beta;
-                scale = T(1) / (alpha - beta);
-            }
+            Reflector<T> h = householder(alpha, tail);
+            T beta = h.beta, tau = h.tau, scale = h.scale;
             T v = g == t ? T(1) : (g > t ? a[t] * scale : T(0));
 #pragma unroll
             for (int r = t + 1; r < N; ++r) {
@@ -459,18 +472,12 @@ __global__ void __launch_bounds__(256) lq_block(
             T alpha = row[t], tail = T(0);
             for (int j = t + 1 + lane; j < n; j += 32) tail += row[j] * row[j];
             tail = group_sum<T, 32>(tail);
-            T beta = alpha, tau = T(0), scale = T(0);
-            if (tail > T(0)) {                              // else no reflection, as LAPACK
-                T norm = sqrt(alpha * alpha + tail);
-                beta = alpha >= T(0) ? -norm : norm;
-                tau = (beta - alpha) / beta;
-                scale = T(1) / (alpha - beta);
-            }
-            for (int j = t + 1 + lane; j < n; j += 32) row[j] *= scale;
+            Reflector<T> h = householder(alpha, tail);
+            for (int j = t + 1 + lane; j < n; j += 32) row[j] *= h.scale;
             if (lane == 0) {
-                row[t] = beta;
-                taus[t] = tau;
-                signs[t] = beta < T(0) ? T(-1) : T(1);
+                row[t] = h.beta;
+                taus[t] = h.tau;
+                signs[t] = h.beta < T(0) ? T(-1) : T(1);
             }
         }
         __syncthreads();
