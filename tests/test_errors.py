@@ -185,14 +185,15 @@ def test_potri_and_potrs_fail_on_zero_diagonal():
 
 @pytest.mark.parametrize("n, nbatch", [(5, 3), (20, 11), (20, 3)])   # fused kernel; composed
 @pytest.mark.parametrize("lower", [True, False])
-def test_potrs_backward_is_nan_exactly_where_its_solve_fails(n, nbatch, lower):
+def test_potrs_and_potri_backward_are_nan_exactly_where_their_solve_fails(n, nbatch, lower):
     """dB NaN, dL NaN in the factor's triangle (zero outside it), for those matrices only, on
-    both routes; the others as one matrix at a time."""
+    both routes (fused kernel, composed rule); the others as one matrix at a time."""
     rng = np.random.default_rng(n)
     X = rng.standard_normal((nbatch, n, n))
     L = adla.potrf(X @ np.swapaxes(X, 1, 2) / n + np.eye(n), lower=lower)
     B = rng.standard_normal((nbatch, n, 2))
     Xs = adla.potrs(L, B, lower=lower)
+    P = adla.potri(L, lower=lower)
     dX = rng.standard_normal(Xs.shape)
     L[1, n - 1, n - 1] = 0.0                               # the solve fails
     dX[2, 0, 0] = np.nan
@@ -206,6 +207,14 @@ def test_potrs_backward_is_nan_exactly_where_its_solve_fails(n, nbatch, lower):
     expected = [adla.potrs_backward(dX[i], L[i], B[i], Xs[i], lower=lower) for i in good]
     np.testing.assert_allclose(dL[good], [e[0] for e in expected], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dB[good], [e[1] for e in expected], rtol=1e-10, atol=1e-12)
+    # potri_backward the same way (the same two routes at these sizes).
+    dP = rng.standard_normal(L.shape)
+    dP[2, 0, n - 1] = np.nan
+    dL = adla.potri_backward(dP, L, P, lower=lower)
+    assert np.all(np.isnan(dL[[1, 2]][:, triangle])) and np.all(dL[[1, 2]][:, ~triangle] == 0)
+    assert np.all(np.isfinite(np.delete(dL, [1, 2], 0)))
+    expected = [adla.potri_backward(dP[i], L[i], P[i], lower=lower) for i in good]
+    np.testing.assert_allclose(dL[good], expected, rtol=1e-10, atol=1e-12)
 
 
 def test_trsm_backward_with_alpha_zero_is_zero():

@@ -102,6 +102,11 @@ class Backend(Protocol):
     def potrs(self, l: Stack, b: Stack, *, lower: bool = True) -> Tuple[Stack, Stack]:
         """``(A^-1 b, status)`` from the factor; status as trsm's."""
 
+    def potri_backward(self, l: Stack, ainv: Stack, dainv: Stack, *,
+                       lower: bool = True) -> Optional[Tuple[Stack, Stack]]:
+        """``(dL, status)`` of potri from one fused kernel, or None where the backend has none
+        at this size (the rule composes it then); status as trsm's on ``l``."""
+
     def potrs_backward(self, l: Stack, x: Stack, dx: Stack, *,
                        lower: bool = True) -> Optional[Tuple[Stack, Stack, Stack]]:
         """``(dL, dB, status)`` of potrs from one fused kernel, or None where the backend has

@@ -251,6 +251,9 @@ def potri_backward(dAinv: ArrayLike, L: ArrayLike, Ainv: ArrayLike, *,
     f.same_core_shape("Ainv", "L")
     f.cotangent("dAinv", f.core_shape("L"))
     be, L_, Ainv_, S = f.backend, f.stack("L"), f.stack("Ainv"), f.stack("dAinv")
+    fused = be.potri_backward(L_, Ainv_, S, lower=lower)
+    if fused is not None:                      # NaN in its triangle where the solve fails
+        return f.gradient(fused[0], "L")
     S = S + S.transpose(0, 2, 1)
     if lower:
         R, status = be.trsm(L_, be.gemm(Ainv_, S), transpose=True, rightside=True, lower=True)

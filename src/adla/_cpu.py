@@ -289,6 +289,16 @@ def potrs_backward(l, x, dx, *, lower=True):
     return _run(K.POTRS_BACKWARD, (l, x, dx), [(m, m), (m, n)], m, n, 0, _flags(lower=lower))
 
 
+def potri_backward(l, ainv, dainv, *, lower=True):
+    """``(dL, status)`` of potri from one fused kernel, or None where there is none (the caller
+    composes the rule then); status as trsm's on ``l``."""
+    n = l.shape[1]
+    nbatch = max(s.shape[0] for s in (l, ainv, dainv))
+    if not K.interleaved(K.POTRI_BACKWARD, n, n, 0, nbatch):
+        return None
+    return _run(K.POTRI_BACKWARD, (l, ainv, dainv), [(n, n)], n, n, 0, _flags(lower=lower))
+
+
 def gelqf(a):
     """Thin LQ ``a = L Q`` (m <= n) with a non-negative diagonal: ``(Q, L, status)``."""
     m, n = a.shape[1:]

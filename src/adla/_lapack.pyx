@@ -58,7 +58,8 @@ cdef enum:
     OP_GESVD_BACKWARD = 24
     OP_GESVD_TANGENT = 25
     OP_POTRS_BACKWARD = 26
-    NOPS = 27
+    OP_POTRI_BACKWARD = 27
+    NOPS = 28
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
@@ -98,7 +99,7 @@ ORTHOGONAL_BACKWARD, SYRK_BACKWARD = OP_ORTHOGONAL_BACKWARD, OP_SYRK_BACKWARD
 GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
-POTRS_BACKWARD = OP_POTRS_BACKWARD
+POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
 
 
 def max_threads():
@@ -236,6 +237,8 @@ declare(OP_POTRS,               plan_cholesky_solve,       NULL, NULL,
         cholesky_solve_lanes[double], cholesky_solve_lanes[float])
 declare(OP_POTRS_BACKWARD,      plan_potrs_backward,       NULL, NULL, NULL, NULL,
         potrs_backward_lanes[double], potrs_backward_lanes[float])
+declare(OP_POTRI_BACKWARD,      plan_potri_backward,       NULL, NULL, NULL, NULL,
+        potri_backward_lanes[double], potri_backward_lanes[float])
 declare(OP_GELQF,               plan_orthogonal,
         workspace_orthogonal[double], workspace_orthogonal[float],
         orthogonal_factor[double], orthogonal_factor[float],

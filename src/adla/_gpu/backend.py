@@ -590,6 +590,11 @@ def trsm_jvp(a, b, da, db, *, transpose=False, rightside=False, lower=True, alph
     return None
 
 
+def potri_backward(l, ainv, dainv, *, lower=True):
+    """No fused kernel for the potri gradient here: the front end composes it."""
+    return None
+
+
 def potrs_backward(l, x, dx, *, lower=True):
     """No fused kernel for the potrs gradient here: the front end composes it."""
     return None

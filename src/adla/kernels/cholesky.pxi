@@ -188,13 +188,63 @@ cdef void potrs_backward_lanes(const Job* job, floating** p, int count, floating
             for v in range(LANES):
                 a[(i * n + j) * LANES + v] = column[i * LANES + v]
     keep_triangle(a, n, n, True)
-    for v in range(LANES):                       # a failed solve: NaN in the factor's triangle
+    nan_triangle_where_failed(a, n, status)
+    scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col)
+    scatter(p + 4 * LANES, count, db, n, k, 0, k, 1)
+
+
+cdef inline void nan_triangle_where_failed(floating* w, int n, const int* status) noexcept nogil:
+    """The lower triangle of every failed lane of w (n x n) NaN: a gradient whose solve failed,
+    as the composed rules leave it."""
+    cdef int i, j, v
+    for v in range(LANES):
         if status[v] != 0:
             for i in range(n):
                 for j in range(i + 1):
-                    a[(i * n + j) * LANES + v] = NAN
+                    w[(i * n + j) * LANES + v] = NAN
+
+cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating* w,
+                               int* status) noexcept nogil:
+    """dL of potri for LANES small matrices from (L, Ainv, dAinv): with S = dAinv + dAinv^T,
+    Y = L^-1 S Ainv by forward substitution and dL = -tril(Y^T) = -tril(Ainv S L^-T), in the
+    lower form L of the factor (transposed back for an upper one). Status as trsm_one on L and
+    S Ainv; where it is not 0, dL is NaN in the factor's triangle."""
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef int n = job.n, i, j, v
+    cdef Py_ssize_t l_row = n if lower else 1, l_col = 1 if lower else n
+    cdef floating* a = w
+    cdef floating* ainv = a + <Py_ssize_t>n * n * LANES
+    cdef floating* s = ainv + <Py_ssize_t>n * n * LANES
+    cdef floating* y = s + <Py_ssize_t>n * n * LANES
+    cdef floating inverse_diagonal[CHOLESKY_SOLVE_LANES_MAX * LANES]
+    cdef floating acc[LANES]
+    gather(a, p, n, n, 0, l_row, l_col, True)
+    gather(ainv, p + LANES, n, n, 0, n, 1, False)
+    gather(s, p + 2 * LANES, n, n, 0, n, 1, False)
+    mark_nonfinite(a, n, n, True, status)
+    mark_zero_diagonal(a, n, False, status)
+    for i in range(n):                           # S + S^T
+        for j in range(i + 1):
+            for v in range(LANES):
+                acc[v] = s[(i * n + j) * LANES + v] + s[(j * n + i) * LANES + v]
+                s[(i * n + j) * LANES + v] = acc[v]
+                s[(j * n + i) * LANES + v] = acc[v]
+    for i in range(n):                           # Y = S Ainv
+        for j in range(n):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, s + i * n * LANES, LANES, ainv + j * LANES, n * LANES, n)
+            for v in range(LANES):
+                y[(i * n + j) * LANES + v] = acc[v]
+    mark_nonfinite(y, n, n, False, status)       # as the composed rule's solve flags it
+    reciprocal_diagonal(inverse_diagonal, a, n)
+    forward_substitute(a, inverse_diagonal, y, n, n, 1)
+    for i in range(n):                           # dL = -tril(Y^T), over L's scratch
+        for j in range(n):
+            for v in range(LANES):
+                a[(i * n + j) * LANES + v] = -y[(j * n + i) * LANES + v] if j <= i else 0
+    nan_triangle_where_failed(a, n, status)
     scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col)
-    scatter(p + 4 * LANES, count, db, n, k, 0, k, 1)
 
 
 cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
@@ -418,6 +468,11 @@ cdef void plan_potrs_backward(Job* job) noexcept nogil:
     if cholesky_solve_interleaved(job):
         job.lanes = LANES
         job.work = <Py_ssize_t>2 * (job.m * job.m + job.m * job.n) * LANES
+
+cdef void plan_potri_backward(Job* job) noexcept nogil:
+    # Interleaved only (where potri is): elsewhere the rule is composed in Python.
+    if cholesky_solve_interleaved(job):
+        job.lanes, job.work = LANES, <Py_ssize_t>4 * job.n * job.n * LANES
 
 cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # potrs (n = job.m, k = job.n right-hand sides) and potri (k = n): interleaved for both up to
