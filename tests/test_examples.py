@@ -272,8 +272,12 @@ def test_gauss_newton_fit_from_jvps_matches_scipy_least_squares():
     fd = (problem.residuals(start + h * v) - problem.residuals(start - h * v)) / (2 * h)
     np.testing.assert_allclose(Jv, fd, rtol=1e-6, atol=1e-9)
     theta, cost, steps = levenberg_marquardt(problem, start)
-    reference = least_squares(problem.residuals, start, method="lm", xtol=1e-14, ftol=1e-14,
-                              gtol=1e-14)
-    assert abs(cost - reference.cost) <= 1e-9 * reference.cost
+    # SciPy's LM stops on ftol a little above the minimum in some versions (SciPy 1.15, Python
+    # 3.10: cost 2.4e-9 relative above adla's, parameters 1.5e-5 apart), so the reference is
+    # restarted once from where it stopped; adla's fit must reach its cost, or go below it.
+    tight = dict(method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    reference = least_squares(problem.residuals, start, **tight)
+    reference = least_squares(problem.residuals, reference.x, **tight)
+    assert cost <= reference.cost * (1 + 1e-9)
     np.testing.assert_allclose(theta, reference.x, atol=1e-5)
     assert np.sqrt(np.mean((theta - theta_true) ** 2)) < 0.05
