@@ -121,11 +121,16 @@ def _flags(transpose_a=False, transpose_b=False, rightside=False, lower=False):
             | (K.FLAG_RIGHT if rightside else 0) | (K.FLAG_LOWER if lower else 0))
 
 
+def _batch_length(stacks):
+    """The batch the stacks (None: absent; length 1: broadcast) make together."""
+    lengths = [s.shape[0] for s in stacks if s is not None]
+    return 0 if 0 in lengths else max(lengths)
+
+
 def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     """Allocate one output stack per core shape in ``shapes``; return ``(*outputs, status)``."""
     stacks = [s for s in inputs if s is not None]
-    lengths = [s.shape[0] for s in stacks]
-    nbatch = 0 if 0 in lengths else max(lengths)
+    nbatch = _batch_length(stacks)
     outputs = tuple(_empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
     threads = K.max_threads()
     share = getattr(_local, "threads", None)
@@ -283,8 +288,7 @@ def potrs_backward(l, x, dx, *, lower=True):
     """``(dL, dB, status)`` of potrs from one fused kernel, or None where there is none (the
     caller composes the rule then); status as potrs's on ``(l, dx)``."""
     m, n = x.shape[1:]
-    nbatch = max(s.shape[0] for s in (l, x, dx))
-    if not K.interleaved(K.POTRS_BACKWARD, m, n, 0, nbatch):
+    if not K.interleaved(K.POTRS_BACKWARD, m, n, 0, _batch_length((l, x, dx))):
         return None
     return _run(K.POTRS_BACKWARD, (l, x, dx), [(m, m), (m, n)], m, n, 0, _flags(lower=lower))
 
@@ -293,8 +297,7 @@ def potri_backward(l, ainv, dainv, *, lower=True):
     """``(dL, status)`` of potri from one fused kernel, or None where there is none (the caller
     composes the rule then); status as trsm's on ``l``."""
     n = l.shape[1]
-    nbatch = max(s.shape[0] for s in (l, ainv, dainv))
-    if not K.interleaved(K.POTRI_BACKWARD, n, n, 0, nbatch):
+    if not K.interleaved(K.POTRI_BACKWARD, n, n, 0, _batch_length((l, ainv, dainv))):
         return None
     return _run(K.POTRI_BACKWARD, (l, ainv, dainv), [(n, n)], n, n, 0, _flags(lower=lower))
 
@@ -316,8 +319,7 @@ def orthogonal_backward(dq, dt, q, t, lq):
     there is none (matrices too large for the interleaved kernel): the caller composes the rule
     then. ``dq``/``dt`` may be None (zero)."""
     m, n = q.shape[1:]
-    nbatch = max(s.shape[0] for s in (dq, dt, q, t) if s is not None)
-    if not K.interleaved(K.ORTHOGONAL_BACKWARD, m, n, 0, nbatch):
+    if not K.interleaved(K.ORTHOGONAL_BACKWARD, m, n, 0, _batch_length((dq, dt, q, t))):
         return None
     return _run(K.ORTHOGONAL_BACKWARD, (dq, dt, q, t), [(m, n)], m, n, 0, _flags(lower=lq))
 

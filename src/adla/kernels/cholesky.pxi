@@ -98,6 +98,23 @@ cdef int potrs_one(const Job* job, floating** p, floating* work) noexcept nogil:
     return 0
 
 
+cdef inline void gather_factor(floating* a, floating** src, int n, bint lower,
+                               floating* inverse_diagonal, int* status) noexcept nogil:
+    """The lower form of a Cholesky factor (an upper U gathered as U^T) into every lane of a, its
+    non-finite entries and first zero diagonal entry marked in status, and the reciprocals of
+    its diagonal: what every solve with the factor starts from."""
+    gather(a, src, n, n, 0, n if lower else 1, 1 if lower else n, True)
+    mark_nonfinite(a, n, n, True, status)
+    mark_zero_diagonal(a, n, False, status)
+    reciprocal_diagonal(inverse_diagonal, a, n)
+
+cdef inline void solve_with_factor(const floating* a, const floating* inverse_diagonal,
+                                   floating* x, int n, int k) noexcept nogil:
+    """x := (L L^T)^-1 x in every lane, L the lower triangle of a (n x n), x n x k."""
+    forward_substitute(a, inverse_diagonal, x, n, k, 1)
+    back_substitute(a, inverse_diagonal, x, n, k)
+
+
 cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
     """potrs_one for LANES small matrices: X = L^-T (L^-1 B), L the lower form of the factor (an
@@ -111,20 +128,15 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
     cdef floating inverse_diagonal[CHOLESKY_SOLVE_LANES_MAX * LANES]
     cdef floating acc[LANES]
-    gather(a, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    mark_nonfinite(a, n, n, True, status)
-    if inverse:
-        set_identity(x, n, n)
-    else:
+    gather_factor(a, p, n, lower, inverse_diagonal, status)
+    if not inverse:
         gather(x, p + LANES, n, k, 0, k, 1, False)
         mark_nonfinite(x, n, k, False, status)
-    mark_zero_diagonal(a, n, False, status)
-    reciprocal_diagonal(inverse_diagonal, a, n)
-    forward_substitute(a, inverse_diagonal, x, n, k, 1)
-    if not inverse:
-        back_substitute(a, inverse_diagonal, x, n, k)
+        solve_with_factor(a, inverse_diagonal, x, n, k)
         scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
         return
+    set_identity(x, n, n)
+    forward_substitute(a, inverse_diagonal, x, n, n, 1)
     # (L^-T L^-1)[i, j] = sum over r >= i of L^-1[r, i] L^-1[r, j], j <= i: row i of L^-1 is
     # last read for row i of the result, whose diagonal entry is written last.
     for i in range(n):
@@ -155,15 +167,11 @@ cdef void potrs_backward_lanes(const Job* job, floating** p, int count, floating
     cdef floating inverse_diagonal[CHOLESKY_SOLVE_LANES_MAX * LANES]
     cdef floating column[CHOLESKY_SOLVE_LANES_MAX * LANES]
     cdef floating acc[LANES]
-    gather(a, p, n, n, 0, l_row, l_col, True)
+    gather_factor(a, p, n, lower, inverse_diagonal, status)
     gather(x, p + LANES, n, k, 0, k, 1, False)
     gather(db, p + 2 * LANES, n, k, 0, k, 1, False)
-    mark_nonfinite(a, n, n, True, status)
     mark_nonfinite(db, n, k, False, status)
-    mark_zero_diagonal(a, n, False, status)
-    reciprocal_diagonal(inverse_diagonal, a, n)
-    forward_substitute(a, inverse_diagonal, db, n, k, 1)
-    back_substitute(a, inverse_diagonal, db, n, k)
+    solve_with_factor(a, inverse_diagonal, db, n, k)
     for i in range(n):
         for j in range(i + 1):
             for v in range(LANES):
@@ -218,11 +226,9 @@ cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating
     cdef floating* y = s + <Py_ssize_t>n * n * LANES
     cdef floating inverse_diagonal[CHOLESKY_SOLVE_LANES_MAX * LANES]
     cdef floating acc[LANES]
-    gather(a, p, n, n, 0, l_row, l_col, True)
+    gather_factor(a, p, n, lower, inverse_diagonal, status)
     gather(ainv, p + LANES, n, n, 0, n, 1, False)
     gather(s, p + 2 * LANES, n, n, 0, n, 1, False)
-    mark_nonfinite(a, n, n, True, status)
-    mark_zero_diagonal(a, n, False, status)
     for i in range(n):                           # S + S^T
         for j in range(i + 1):
             for v in range(LANES):
@@ -237,7 +243,6 @@ cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating
             for v in range(LANES):
                 y[(i * n + j) * LANES + v] = acc[v]
     mark_nonfinite(y, n, n, False, status)       # as the composed rule's solve flags it
-    reciprocal_diagonal(inverse_diagonal, a, n)
     forward_substitute(a, inverse_diagonal, y, n, n, 1)
     for i in range(n):                           # dL = -tril(Y^T), over L's scratch
         for j in range(n):
@@ -314,11 +319,8 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     cdef const floating* l_i
     cdef const floating* l_j
     gather(x, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    gather(l, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    mark_nonfinite(l, n, n, True, status)
     mark_nonfinite(x, n, n, True, status)
-    mark_zero_diagonal(l, n, False, status)
-    reciprocal_diagonal(inverse_diagonal, l, n)
+    gather_factor(l, p + LANES, n, lower, inverse_diagonal, status)
     for i in range(n - 1, -1, -1):
         x_i = x + <Py_ssize_t>i * n * LANES
         l_i = l + <Py_ssize_t>i * n * LANES
@@ -459,9 +461,7 @@ cdef void plan_potrf_jvp(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
 cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
-    cdef int side = job.m if job.m > job.n else job.n
-    return job.m > 0 and job.n > 0 and (
-        side <= SMALL_DENSE or (side <= CHOLESKY_SOLVE_LANES_MAX and job.nbatch >= LANES))
+    return job.m > 0 and job.n > 0 and fills_lanes(job, CHOLESKY_SOLVE_LANES_MAX)
 
 cdef void plan_potrs_backward(Job* job) noexcept nogil:
     # Interleaved only (where potrs is): elsewhere the rule is composed in Python.

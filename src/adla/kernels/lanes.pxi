@@ -145,6 +145,12 @@ cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
         for v in range(LANES):
             acc[v] = acc[v] + x[i * x_step + v] * y[i * y_step + v]
 
+cdef inline bint fills_lanes(const Job* job, int largest) noexcept nogil:
+    """A planner's rule for the dense kernels: interleaved with both sides up to SMALL_DENSE
+    whatever the batch, and up to ``largest`` for a batch that fills the lanes."""
+    cdef int side = job.m if job.m > job.n else job.n
+    return side <= SMALL_DENSE or (side <= largest and job.nbatch >= LANES)
+
 cdef inline void rotate_lanes(floating* x, floating* y, const floating* c, const floating* s,
                               int length) noexcept nogil:
     """(x, y) := (c x - s y, s x + c y) for every lane, x and y ``length`` elements each."""

@@ -242,19 +242,15 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
 
 # Planning (the operator table in _lapack.pyx).
 
-cdef inline bint orthogonal_interleaved(const Job* job, int largest) noexcept nogil:
-    # Beyond SMALL_DENSE, for a batch that fills the lanes, both sides up to ``largest``.
-    # Measured against LAPACK's unblocked geqr2/orgqr per matrix (which it runs below order 128)
-    # and the composed gradient, 1000 x n, 2 threads: the factorisation 1.2-1.6x faster at
-    # 32-40, even at 48 in float64 (2x faster in float32), 1.3-1.5x slower at 64 in float64; the
-    # gradient 1.3-1.7x faster at 32-56, and no faster at 64, where its columns, 4 KiB apart,
-    # share cache sets.
-    cdef int side = job.m if job.m > job.n else job.n
-    return side <= SMALL_DENSE or (side <= largest and job.nbatch >= LANES)
-
 cdef void plan_orthogonal(Job* job) noexcept nogil:
-    # gelqf and geqrf
-    if job.m > 0 and job.n > 0 and orthogonal_interleaved(job, ORTHOGONAL_FACTOR_LANES_MAX):
+    # gelqf and geqrf: interleaved up to ORTHOGONAL_FACTOR_LANES_MAX in a batch that fills the
+    # lanes (their gradient, plan_orthogonal_backward, up to ORTHOGONAL_LANES_MAX). Measured
+    # against LAPACK's unblocked geqr2/orgqr per matrix (which it runs below order 128) and the
+    # composed gradient, 1000 x n, 2 threads: the factorisation 1.2-1.6x faster at 32-40, even
+    # at 48 in float64 (2x faster in float32), 1.3-1.5x slower at 64 in float64; the gradient
+    # 1.3-1.7x faster at 32-56, and no faster at 64, where its columns, 4 KiB apart, share
+    # cache sets.
+    if job.m > 0 and job.n > 0 and fills_lanes(job, ORTHOGONAL_FACTOR_LANES_MAX):
         # a and Q, r x (c + 1) each (orthogonal_lanes)
         job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m * job.n + max(job.m, job.n)) * LANES
 
@@ -275,5 +271,5 @@ cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
 
 cdef void plan_orthogonal_backward(Job* job) noexcept nogil:
     # Interleaved only: larger matrices take the composed rule in Python.
-    if orthogonal_interleaved(job, ORTHOGONAL_LANES_MAX):
+    if fills_lanes(job, ORTHOGONAL_LANES_MAX):
         job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
