@@ -220,14 +220,15 @@ ROWS = [
                   lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
                   options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
               dict(n=32, k=9), dict(n=33), dict(k=33)),
-    # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16).
+    # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16), and
+    # of trsm_recursive's split (triangles above order 64).
     *[row for name, solve, alpha in (("trmm", False, 1.5), ("trsm", True, 0.9))
       for row in at_sizes(
           Row(name, triangular_operands,
               lambda o, A, B, solve=solve: ref_triangular(o, A, B, solve),
               options=[dict(transpose=t, rightside=r, lower=lo, alpha=alpha)
                        for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
-          dict(n=16, m=16), dict(n=17), dict(m=17))],
+          dict(n=16, m=16), dict(n=17), dict(m=17), dict(n=65, m=3))],
     # Sizes on both sides of the interleaved Cholesky kernels (order up to 32, and up to 128
     # for a batch of at least 8: batch19 and batch3 at n=33 and n=128 take both routes).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),
@@ -239,14 +240,15 @@ ROWS = [
                   lambda o, L: np.linalg.inv(ref_gram(o, L)),
                   options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=16), dict(n=17), dict(n=32), dict(n=33)),
-    # And of potrs_backward's thin route (4 k < n: no n x n intermediate).
+    # And of potrs_backward's thin route (4 k < n: no n x n intermediate), and of the split
+    # triangular solves (above order 64).
     *at_sizes(Row("potrs",
                   lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri")),
                                     B=((d["n"], d["m"]), "general")),
                   lambda o, L, B: np.linalg.solve(ref_gram(o, L), B),
                   options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=9, m=2), dict(n=17, m=3), dict(n=32, m=2), dict(n=33, m=2),
-              dict(n=4, m=17)),
+              dict(n=4, m=17), dict(n=65, m=20)),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.sum(np.log(np.diag(A)))),
     # Sizes on both sides of the interleaved LQ/QR kernels and gradients: long side up to 16,
@@ -287,12 +289,13 @@ ROWS = [
                   label="_tall"),
               dict(m=32, k=32), dict(m=33, k=32), dict(m=6, k=12)),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
-    # Both sides of the interleaved solver (order and right-hand sides up to 32).
+    # Both sides of the interleaved solver (order and right-hand sides up to 32), and of the
+    # split triangular solves after getrf (above order 64).
     *at_sizes(Row("gesv", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag"),
                                             B=((d["n"], d["m"]), "general")),
                   lambda o, A, B: np.linalg.solve(A.T if o["transpose"] else A, B),
                   options=[dict(transpose=t) for t in BOOLS]),
-              dict(n=32, m=32), dict(n=33), dict(m=33)),
+              dict(n=32, m=32), dict(n=33), dict(m=33), dict(n=65, m=3)),
     Row("extractdiag", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
         lambda o, A: np.diagonal(A, o["offset"]).copy(),
         options=[dict(offset=k) for k in (0, 1, -2)]),

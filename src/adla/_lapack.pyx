@@ -77,6 +77,7 @@ cdef enum:
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
+    TRSM_LEAF = 64      # trsm_recursive splits triangles above this order
 
 cdef enum:
     TRANS_A = 1

@@ -59,11 +59,11 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
             da[i * n + j] = t
             da[j * n + i] = t
     if lower:
-        xtrsm(c'L', c'U', c'N', n, n, 1, <floating*>lf, n, da, n)
-        xtrsm(c'R', c'U', c'T', n, n, 1, <floating*>lf, n, da, n)
+        trsm_recursive(c'L', c'U', c'N', c'N', n, n, 1, <floating*>lf, n, da, n)
+        trsm_recursive(c'R', c'U', c'T', c'N', n, n, 1, <floating*>lf, n, da, n)
     else:
-        xtrsm(c'L', c'L', c'T', n, n, 1, <floating*>lf, n, da, n)
-        xtrsm(c'R', c'L', c'N', n, n, 1, <floating*>lf, n, da, n)
+        trsm_recursive(c'L', c'L', c'T', c'N', n, n, 1, <floating*>lf, n, da, n)
+        trsm_recursive(c'R', c'L', c'N', c'N', n, n, 1, <floating*>lf, n, da, n)
     symmetrize(da, n)
     return 0
 
@@ -93,8 +93,8 @@ cdef int potrs_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if status:
         return status
     copy(p[2], p[1], <Py_ssize_t>n * k)
-    xtrsm(c'R', uplo, c'N' if lower else c'T', k, n, 1, p[0], n, p[2], ld(k))
-    xtrsm(c'R', uplo, c'T' if lower else c'N', k, n, 1, p[0], n, p[2], ld(k))
+    trsm_recursive(c'R', uplo, c'N' if lower else c'T', c'N', k, n, 1, p[0], n, p[2], ld(k))
+    trsm_recursive(c'R', uplo, c'T' if lower else c'N', c'N', k, n, 1, p[0], n, p[2], ld(k))
     return 0
 
 
@@ -367,11 +367,11 @@ cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept no
     # of A itself, and dU^T = N Phi(N^-1 S N^-T). Either way the triangle kept is the row-major
     # one of the factor.
     if lower:
-        xtrsm(c'L', c'U', c'T', n, n, 1, lf, n, dl, n)
-        xtrsm(c'R', c'U', c'N', n, n, 1, lf, n, dl, n)
+        trsm_recursive(c'L', c'U', c'T', c'N', n, n, 1, lf, n, dl, n)
+        trsm_recursive(c'R', c'U', c'N', c'N', n, n, 1, lf, n, dl, n)
     else:
-        xtrsm(c'L', c'L', c'N', n, n, 1, lf, n, dl, n)
-        xtrsm(c'R', c'L', c'T', n, n, 1, lf, n, dl, n)
+        trsm_recursive(c'L', c'L', c'N', c'N', n, n, 1, lf, n, dl, n)
+        trsm_recursive(c'R', c'L', c'T', c'N', n, n, 1, lf, n, dl, n)
     zero_triangle(dl, n, lower)
     for i in range(n):
         dl[i * n + i] = dl[i * n + i] * <floating>0.5

@@ -21,7 +21,7 @@ blas    syrk(char uplo, char trans, int n, int k, real alpha, real* a, int lda, 
              real* c, int ldc)
 blas    trmm(char side, char uplo, char transa, char diag='N', int m, int n, real alpha, real* a,
              int lda, real* b, int ldb)
-blas    trsm(char side, char uplo, char transa, char diag='N', int m, int n, real alpha, real* a,
+blas    trsm(char side, char uplo, char transa, char diag, int m, int n, real alpha, real* a,
              int lda, real* b, int ldb)
 lapack  potrf(char uplo, int n, real* a, int lda)
 lapack  potri(char uplo, int n, real* a, int lda)

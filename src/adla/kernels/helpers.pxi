@@ -5,6 +5,14 @@ cdef inline void copy(floating* dst, const floating* src, Py_ssize_t count) noex
     if count > 0:
         memcpy(dst, src, count * sizeof(floating))
 
+cdef inline void swap_vectors(floating* x, floating* y, Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating t
+    for i in range(count):
+        t = x[i]
+        x[i] = y[i]
+        y[i] = t
+
 cdef inline bint isfinite(floating x) noexcept nogil:
     # x - x is 0 for finite x and NaN for inf/NaN (libc's isfinite here takes a long double).
     return x - x == 0
@@ -70,3 +78,43 @@ cdef inline int workspace_size(floating query, int least) noexcept nogil:
 cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
     # Scratch elements that hold ``count`` ints.
     return <int>((count * sizeof(int) + sizeof(floating) - 1) // sizeof(floating))
+
+
+cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int n,
+                         floating alpha, floating* a, int lda, floating* b, int ldb) noexcept nogil:
+    """BLAS trsm (column-major, same arguments), split in halves while the triangle's order is
+    above TRSM_LEAF: each split is two solves of half the order and one gemm, so that most of
+    the work runs at the gemm rate. SciPy's OpenBLAS solves at 40-65% of its gemm rate at order
+    500-1000; split, 1.3-1.5x faster there (benchmarks/operators.py, the trsm and potrs rows)."""
+    cdef int order = m if side == c'L' else n
+    cdef int h, r
+    cdef floating* off
+    cdef floating* a22
+    cdef bint lower_op = (uplo == c'L') == (trans == c'N')      # op(A) is lower triangular
+    if order <= TRSM_LEAF or m == 0 or n == 0:
+        xtrsm(side, uplo, trans, diag, m, n, alpha, a, lda, b, ldb)
+        return
+    h = order // 2 // 16 * 16
+    r = order - h
+    a22 = a + h + <Py_ssize_t>h * lda
+    # The stored off-diagonal block (A21 below the diagonal, A12 right of it): op() of it is
+    # op(A)'s off-diagonal block, in whichever corner op(A) has it.
+    off = a + h if uplo == c'L' else a + <Py_ssize_t>h * lda
+    if side == c'L':                    # op(A) X = alpha B; X's rows split h, r
+        if lower_op:
+            trsm_recursive(side, uplo, trans, diag, h, n, alpha, a, lda, b, ldb)
+            xgemm(trans, c'N', r, n, h, -1, off, lda, b, ldb, alpha, b + h, ldb)
+            trsm_recursive(side, uplo, trans, diag, r, n, 1, a22, lda, b + h, ldb)
+        else:
+            trsm_recursive(side, uplo, trans, diag, r, n, alpha, a22, lda, b + h, ldb)
+            xgemm(trans, c'N', h, n, r, -1, off, lda, b + h, ldb, alpha, b, ldb)
+            trsm_recursive(side, uplo, trans, diag, h, n, 1, a, lda, b, ldb)
+    else:                               # X op(A) = alpha B; X's columns split h, r
+        if lower_op:
+            trsm_recursive(side, uplo, trans, diag, m, r, alpha, a22, lda, b + <Py_ssize_t>h * ldb, ldb)
+            xgemm(c'N', trans, m, h, r, -1, b + <Py_ssize_t>h * ldb, ldb, off, lda, alpha, b, ldb)
+            trsm_recursive(side, uplo, trans, diag, m, h, 1, a, lda, b, ldb)
+        else:
+            trsm_recursive(side, uplo, trans, diag, m, h, alpha, a, lda, b, ldb)
+            xgemm(c'N', trans, m, r, h, -1, b, ldb, off, lda, alpha, b + <Py_ssize_t>h * ldb, ldb)
+            trsm_recursive(side, uplo, trans, diag, m, r, 1, a22, lda, b + <Py_ssize_t>h * ldb, ldb)

@@ -131,15 +131,16 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
 cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """X = op(A)^-1 B for a general n x n A (TRANS_A: op(A) = A^T) and B n x k, by the LU with
     partial pivoting of A itself (also with TRANS_A; so that the zero pivot a failure names is
-    A's, as in gesv_lanes): A goes through scratch transposed (column-major A for LAPACK), then
-    getrs with 'N', or 'T' when TRANS_A. getrs wants the right-hand sides as columns: B goes
-    through scratch transposed, and so does X. Status: non-finite entries, else the position
-    of the first exactly zero pivot. work: the LU (n x n), B^T (n x k), then n pivots."""
-    cdef int n = job.m, k = job.n, info
+    A's, as in gesv_lanes): A goes through scratch transposed (column-major A for getrf). The
+    row-major B and X are column-major B^T and X^T, solved from the right in place, with no
+    transposes: from P A = L U, X^T = B^T P^T L^-T U^-T, and with TRANS_A X^T = B^T U^-1 L^-1 P.
+    Status: non-finite entries, else the position of the first exactly zero pivot. work: the
+    LU (n x n), then n pivots."""
+    cdef int n = job.m, k = job.n, info, i
     cdef Py_ssize_t nn = <Py_ssize_t>n * n, nk = <Py_ssize_t>n * k
     cdef floating* lu = work
-    cdef floating* rhs = work + nn
-    cdef int* ipiv = <int*>(work + nn + nk)
+    cdef floating* x = p[2]
+    cdef int* ipiv = <int*>(work + nn)
     if n == 0 or k == 0:
         return 0
     if not all_finite(p[0], nn) or not all_finite(p[1], nk):
@@ -148,9 +149,19 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     info = xgetrf(n, lu, n, ipiv)
     if info > 0:
         return info
-    transpose_into(rhs, p[1], n, k)            # column-major n x k
-    xgetrs(c'T' if job.flags & TRANS_A else c'N', n, k, lu, n, ipiv, rhs, n)
-    transpose_into(p[2], rhs, k, n)
+    copy(x, p[1], nk)
+    if not job.flags & TRANS_A:
+        for i in range(n):                      # P B: X's rows are contiguous
+            if ipiv[i] - 1 != i:
+                swap_vectors(x + <Py_ssize_t>i * k, x + <Py_ssize_t>(ipiv[i] - 1) * k, k)
+        trsm_recursive(c'R', c'L', c'T', c'U', k, n, 1, lu, n, x, k)
+        trsm_recursive(c'R', c'U', c'T', c'N', k, n, 1, lu, n, x, k)
+    else:
+        trsm_recursive(c'R', c'U', c'N', c'N', k, n, 1, lu, n, x, k)
+        trsm_recursive(c'R', c'L', c'N', c'U', k, n, 1, lu, n, x, k)
+        for i in range(n - 1, -1, -1):          # P^T
+            if ipiv[i] - 1 != i:
+                swap_vectors(x + <Py_ssize_t>i * k, x + <Py_ssize_t>(ipiv[i] - 1) * k, k)
     return 0
 
 
@@ -467,4 +478,4 @@ cdef void workspace_cofactor(floating* kind, Job* job) noexcept nogil:
     job.work = <Py_ssize_t>3 * n * n + 2 * n + job.lwork + ints_in(kind, 8 * n)
 
 cdef void workspace_gesv(floating* kind, Job* job) noexcept nogil:
-    job.work = <Py_ssize_t>job.m * job.m + <Py_ssize_t>job.m * job.n + ints_in(kind, job.m)
+    job.work = <Py_ssize_t>job.m * job.m + ints_in(kind, job.m)
