@@ -78,6 +78,7 @@ cdef enum:
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
     TRSM_LEAF = 64      # trsm_recursive splits triangles above this order
+    POTRF_LEAF = 64     # and potrf_recursive matrices above this
 
 cdef enum:
     TRANS_A = 1

@@ -9,7 +9,7 @@ cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if not triangle_finite(p[0], n, lower):
         return NONFINITE
     copy(p[1], p[0], <Py_ssize_t>n * n)
-    info = xpotrf(c'U' if lower else c'L', n, p[1], n)
+    info = potrf_recursive(c'U' if lower else c'L', n, p[1], n)
     zero_triangle(p[1], n, lower)
     return info
 

@@ -118,3 +118,28 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
             trsm_recursive(side, uplo, trans, diag, m, h, alpha, a, lda, b, ldb)
             xgemm(c'N', trans, m, r, h, -1, b, ldb, off, lda, alpha, b + <Py_ssize_t>h * ldb, ldb)
             trsm_recursive(side, uplo, trans, diag, m, r, 1, a22, lda, b + <Py_ssize_t>h * ldb, ldb)
+
+
+cdef int potrf_recursive(char uplo, int n, floating* a, int lda) noexcept nogil:
+    """LAPACK potrf (column-major, same arguments and info), split in halves above order
+    POTRF_LEAF: factor the leading half, solve for the off-diagonal block (trsm_recursive),
+    update the trailing half (syrk) and factor it, so that most of the work runs at the gemm
+    rate. SciPy's OpenBLAS potrf runs at 15-30% of its gemm rate at order 500-1000."""
+    cdef int h, r, info
+    cdef floating* a22
+    if n <= POTRF_LEAF:
+        return xpotrf(uplo, n, a, lda)
+    h = n // 2 // 16 * 16
+    r = n - h
+    a22 = a + h + <Py_ssize_t>h * lda
+    info = potrf_recursive(uplo, h, a, lda)
+    if info != 0:
+        return info
+    if uplo == c'U':                    # A = U^T U: U12 = U11^-T A12, A22 -= U12^T U12
+        trsm_recursive(c'L', c'U', c'T', c'N', h, r, 1, a, lda, a + <Py_ssize_t>h * lda, lda)
+        xsyrk(c'U', c'T', r, h, -1, a + <Py_ssize_t>h * lda, lda, 1, a22, lda)
+    else:                               # A = L L^T: L21 = A21 L11^-T, A22 -= L21 L21^T
+        trsm_recursive(c'R', c'L', c'T', c'N', r, h, 1, a, lda, a + h, lda)
+        xsyrk(c'L', c'N', r, h, -1, a + h, lda, 1, a22, lda)
+    info = potrf_recursive(uplo, r, a22, lda)
+    return info + h if info != 0 else 0
