@@ -165,6 +165,34 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     return 0
 
 
+cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* inverse_pivot,
+                             int* status) noexcept nogil:
+    """Step c of lu_lanes' partial pivoting: in every lane, the row at or below c of largest
+    magnitude in column c (the first of equals, as getrf) swapped into row c, recorded in
+    ``pivot``; its inverse in ``inverse_pivot``; status c + 1 where it is exactly zero."""
+    cdef floating largest[LANES]
+    cdef floating y
+    cdef floating* a_c = a + <Py_ssize_t>c * n * LANES
+    cdef floating* a_i
+    cdef int i, v, row
+    for v in range(LANES):
+        largest[v] = fabs(a_c[c * LANES + v])
+        pivot[c * LANES + v] = c
+    for i in range(c + 1, n):
+        a_i = a + <Py_ssize_t>i * n * LANES
+        for v in range(LANES):
+            y = fabs(a_i[c * LANES + v])
+            pivot[c * LANES + v] = i if y > largest[v] else pivot[c * LANES + v]
+            largest[v] = y if y > largest[v] else largest[v]
+    for v in range(LANES):
+        row = pivot[c * LANES + v]
+        if row != c:
+            swap_rows(a, n, c, row, v)
+        if largest[v] == 0 and status[v] == 0:
+            status[v] = c + 1
+    for v in range(LANES):
+        inverse_pivot[c * LANES + v] = 1 / a_c[c * LANES + v]
+
 cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
                    int* status) noexcept nogil:
     """In place, every lane of ``a`` (n x n) becomes its LU with partial pivoting P A = L U (the
@@ -172,40 +200,47 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
     multipliers below, the row of step c's pivot in ``pivot`` (lane v at c * LANES + v), U's
     diagonal inverted in ``inverse_pivot``. Each lane swaps its own rows, element by element:
     n^2 scalar moves against n^3/3 vector multiply-adds. A lane whose pivot is exactly zero gets
-    that pivot's 1-based position as its status (if it had none) and goes on with inf and NaN."""
-    cdef floating largest[LANES]
-    cdef floating factor[LANES]
-    cdef floating y
+    that pivot's 1-based position as its status (if it had none) and goes on with inf and NaN.
+    Two steps at a time: the second step's column and pivot first, then one pass over the
+    trailing rows applies both rank-one updates, each row read and written once per pair. The
+    sums are rounded in the order of one step after the other: the same bits."""
+    cdef floating f[LANES]
+    cdef floating g[LANES]
     cdef floating* a_c
+    cdef floating* a_d
     cdef floating* a_i
-    cdef int c, i, j, v, row
-    for c in range(n):
+    cdef int c, d, i, j, v
+    c = 0
+    while c < n:
+        pivot_lanes(a, n, c, pivot, inverse_pivot, status)
+        if c + 1 == n:
+            break
+        d = c + 1
         a_c = a + <Py_ssize_t>c * n * LANES
-        for v in range(LANES):
-            largest[v] = fabs(a_c[c * LANES + v])
-            pivot[c * LANES + v] = c
-        for i in range(c + 1, n):
+        for i in range(d, n):               # column c's multipliers, column d's update
             a_i = a + <Py_ssize_t>i * n * LANES
             for v in range(LANES):
-                y = fabs(a_i[c * LANES + v])
-                pivot[c * LANES + v] = i if y > largest[v] else pivot[c * LANES + v]
-                largest[v] = y if y > largest[v] else largest[v]
+                f[v] = a_i[c * LANES + v] * inverse_pivot[c * LANES + v]
+                a_i[c * LANES + v] = f[v]
+                a_i[d * LANES + v] = a_i[d * LANES + v] - f[v] * a_c[d * LANES + v]
+        pivot_lanes(a, n, d, pivot, inverse_pivot, status)     # whole rows: multipliers too
+        a_d = a + <Py_ssize_t>d * n * LANES
         for v in range(LANES):
-            row = pivot[c * LANES + v]
-            if row != c:
-                swap_rows(a, n, c, row, v)
-            if largest[v] == 0 and status[v] == 0:
-                status[v] = c + 1
-        for v in range(LANES):
-            inverse_pivot[c * LANES + v] = 1 / a_c[c * LANES + v]
-        for i in range(c + 1, n):
+            f[v] = a_d[c * LANES + v]
+        for j in range(d + 1, n):           # row d of U
+            for v in range(LANES):
+                a_d[j * LANES + v] = a_d[j * LANES + v] - f[v] * a_c[j * LANES + v]
+        for i in range(d + 1, n):
             a_i = a + <Py_ssize_t>i * n * LANES
             for v in range(LANES):
-                factor[v] = a_i[c * LANES + v] * inverse_pivot[c * LANES + v]
-                a_i[c * LANES + v] = factor[v]
-            for j in range(c + 1, n):
+                f[v] = a_i[c * LANES + v]
+                g[v] = a_i[d * LANES + v] * inverse_pivot[d * LANES + v]
+                a_i[d * LANES + v] = g[v]
+            for j in range(d + 1, n):
                 for v in range(LANES):
-                    a_i[j * LANES + v] = a_i[j * LANES + v] - factor[v] * a_c[j * LANES + v]
+                    a_i[j * LANES + v] = ((a_i[j * LANES + v] - f[v] * a_c[j * LANES + v])
+                                          - g[v] * a_d[j * LANES + v])
+        c += 2
 
 cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* inverse_pivot,
                          floating* x, int n, int k, bint transpose) noexcept nogil:
