@@ -285,10 +285,11 @@ def potrs(l, b, *, lower=True):
 
 
 def potrs_backward(l, x, dx, *, lower=True):
-    """``(dL, dB, status)`` of potrs from one fused kernel, or None where there is none (the
-    caller composes the rule then); status as potrs's on ``(l, dx)``."""
+    """``(dL, dB, status)`` of potrs from one fused kernel, or None for thin right-hand sides
+    (``4 k < n``) where that kernel is not interleaved: the caller's composed rule never forms
+    the n x n S there; status as potrs's on ``(l, dx)``."""
     m, n = x.shape[1:]
-    if not K.interleaved(K.POTRS_BACKWARD, m, n, 0, _batch_length((l, x, dx))):
+    if 4 * n < m and not K.interleaved(K.POTRS_BACKWARD, m, n, 0, _batch_length((l, x, dx))):
         return None
     return _run(K.POTRS_BACKWARD, (l, x, dx), [(m, m), (m, n)], m, n, 0, _flags(lower=lower))
 

@@ -238,7 +238,8 @@ declare(OP_POTRI,               plan_cholesky_solve,       NULL, NULL,
 declare(OP_POTRS,               plan_cholesky_solve,       NULL, NULL,
         potrs_one[double], potrs_one[float],
         cholesky_solve_lanes[double], cholesky_solve_lanes[float])
-declare(OP_POTRS_BACKWARD,      plan_potrs_backward,       NULL, NULL, NULL, NULL,
+declare(OP_POTRS_BACKWARD,      plan_potrs_backward,       NULL, NULL,
+        potrs_backward_one[double], potrs_backward_one[float],
         potrs_backward_lanes[double], potrs_backward_lanes[float])
 declare(OP_POTRI_BACKWARD,      plan_potri_backward,       NULL, NULL, NULL, NULL,
         potri_backward_lanes[double], potri_backward_lanes[float])

@@ -80,21 +80,62 @@ cdef int potri_one(const Job* job, floating** p, floating* work) noexcept nogil:
     mirror_triangle(p[1], n, lower)
     return info
 
+cdef int potrs_status(const floating* l, const floating* b, int n, int k,
+                      bint lower) noexcept nogil:
+    """potrs's status on (L, B): non-finite entries in L's triangle or in B, else the position
+    of the first zero on L's diagonal."""
+    if not triangle_finite(l, n, lower) or not all_finite(b, <Py_ssize_t>n * k):
+        return NONFINITE
+    return first_zero_diagonal(l, n)
+
+cdef inline void potrs_solve(floating* l, floating* x, int n, int k, bint lower) noexcept nogil:
+    # In place x := (L L^T)^-1 x, x n x k. Column-major: x^T A^-1, two right-side solves.
+    cdef char uplo = c'U' if lower else c'L'
+    trsm_recursive(c'R', uplo, c'N' if lower else c'T', c'N', k, n, 1, l, n, x, ld(k))
+    trsm_recursive(c'R', uplo, c'T' if lower else c'N', c'N', k, n, 1, l, n, x, ld(k))
+
 cdef int potrs_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    # X = (L L^T)^-1 B, B n x k. Column-major: X^T = B^T A^-1, two right-side solves.
+    # X = (L L^T)^-1 B, B n x k.
     cdef int n = job.m, k = job.n, status
     cdef bint lower = (job.flags & LOWER) != 0
-    cdef char uplo = c'U' if lower else c'L'
     if n == 0 or k == 0:
         return 0
-    if not triangle_finite(p[0], n, lower) or not all_finite(p[1], <Py_ssize_t>n * k):
-        return NONFINITE
-    status = first_zero_diagonal(p[0], n)
+    status = potrs_status(p[0], p[1], n, k, lower)
     if status:
         return status
     copy(p[2], p[1], <Py_ssize_t>n * k)
-    trsm_recursive(c'R', uplo, c'N' if lower else c'T', c'N', k, n, 1, p[0], n, p[2], ld(k))
-    trsm_recursive(c'R', uplo, c'T' if lower else c'N', c'N', k, n, 1, p[0], n, p[2], ld(k))
+    potrs_solve(p[0], p[2], n, k, lower)
+    return 0
+
+cdef int potrs_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dL, dB) of potrs from (L, X, dX), one matrix, BLAS-3 while it is in cache: dB = A^-1 dX
+    (potrs_solve), S = dB X^T + X dB^T (syr2k, one triangle, then mirrored), dL = -tril(S L)
+    (upper: -triu(U S); one trmm). Status as potrs_one on (L, dX); where it is not 0, dL is NaN
+    in the factor's triangle (as the composed rule leaves it) and the caller fills dB."""
+    cdef int n = job.m, k = job.n, status, i, j
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef floating* dl = p[3]
+    cdef floating* db = p[4]
+    if n == 0:
+        return 0
+    status = potrs_status(p[0], p[2], n, k, lower)
+    if status:
+        for i in range(n):
+            for j in range(n):
+                dl[i * n + j] = NAN if (j <= i) == lower or i == j else 0
+        return status
+    copy(db, p[2], <Py_ssize_t>n * k)
+    potrs_solve(p[0], db, n, k, lower)
+    # Column-major, the row-major n x k dB and X are k x n: S = dB^T' X' + X^T' dB' there.
+    xsyr2k(c'U', c'T', n, k, 1, db, ld(k), p[1], ld(k), 0, dl, n)
+    mirror_triangle(dl, n, True)            # column-major upper = row-major lower
+    # Row-major S L is column-major L^T S, and L^T is the column-major upper triangle of p[0]
+    # (lower); row-major U S is column-major S U^T, U^T its lower triangle (upper).
+    if lower:
+        xtrmm(c'L', c'U', c'N', n, n, -1, p[0], n, dl, n)
+    else:
+        xtrmm(c'R', c'L', c'N', n, n, -1, p[0], n, dl, n)
+    zero_triangle(dl, n, lower)
     return 0
 
 
@@ -464,7 +505,8 @@ cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
     return job.m > 0 and job.n > 0 and fills_lanes(job, CHOLESKY_SOLVE_LANES_MAX)
 
 cdef void plan_potrs_backward(Job* job) noexcept nogil:
-    # Interleaved only (where potrs is): elsewhere the rule is composed in Python.
+    # Interleaved where potrs is; elsewhere potrs_backward_one (_cpu.potrs_backward composes
+    # the rule instead for thin right-hand sides, 4 k < n).
     if cholesky_solve_interleaved(job):
         job.lanes = LANES
         job.work = <Py_ssize_t>2 * (job.m * job.m + job.m * job.n) * LANES

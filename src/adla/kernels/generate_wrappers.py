@@ -19,6 +19,8 @@ blas    gemm(char transa, char transb, int m, int n, int k, real alpha, real* a,
              real* b, int ldb, real beta, real* c, int ldc)
 blas    syrk(char uplo, char trans, int n, int k, real alpha, real* a, int lda, real beta,
              real* c, int ldc)
+blas    syr2k(char uplo, char trans, int n, int k, real alpha, real* a, int lda, real* b,
+              int ldb, real beta, real* c, int ldc)
 blas    trmm(char side, char uplo, char transa, char diag='N', int m, int n, real alpha, real* a,
              int lda, real* b, int ldb)
 blas    trsm(char side, char uplo, char transa, char diag, int m, int n, real alpha, real* a,
