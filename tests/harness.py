@@ -237,11 +237,12 @@ ROWS = [
                   ref_potrf, options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=32), dict(n=33), dict(n=128), dict(n=129)),
     # Both sides of the interleaved potri/potrs kernel: order (and right-hand sides) up to 16,
-    # and up to 32 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=32).
+    # and up to 32 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=32); the
+    # per-matrix gradient's split triangular solve above order 64.
     *at_sizes(Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
                   lambda o, L: np.linalg.inv(ref_gram(o, L)),
                   options=[dict(lower=lo) for lo in (True, False)]),
-              dict(n=16), dict(n=17), dict(n=32), dict(n=33)),
+              dict(n=16), dict(n=17), dict(n=32), dict(n=33), dict(n=65)),
     # And of potrs_backward's thin route (4 k < n: no n x n intermediate), and of the split
     # triangular solves (above order 64).
     *at_sizes(Row("potrs",

@@ -295,11 +295,9 @@ def potrs_backward(l, x, dx, *, lower=True):
 
 
 def potri_backward(l, ainv, dainv, *, lower=True):
-    """``(dL, status)`` of potri from one fused kernel, or None where there is none (the caller
-    composes the rule then); status as trsm's on ``l``."""
+    """``(dL, status)`` of potri from one fused kernel (interleaved for batches of small
+    matrices, else per matrix); status as trsm's on ``l``."""
     n = l.shape[1]
-    if not K.interleaved(K.POTRI_BACKWARD, n, n, 0, _batch_length((l, ainv, dainv))):
-        return None
     return _run(K.POTRI_BACKWARD, (l, ainv, dainv), [(n, n)], n, n, 0, _flags(lower=lower))
 
 

@@ -241,7 +241,8 @@ declare(OP_POTRS,               plan_cholesky_solve,       NULL, NULL,
 declare(OP_POTRS_BACKWARD,      plan_potrs_backward,       NULL, NULL,
         potrs_backward_one[double], potrs_backward_one[float],
         potrs_backward_lanes[double], potrs_backward_lanes[float])
-declare(OP_POTRI_BACKWARD,      plan_potri_backward,       NULL, NULL, NULL, NULL,
+declare(OP_POTRI_BACKWARD,      plan_potri_backward,       NULL, NULL,
+        potri_backward_one[double], potri_backward_one[float],
         potri_backward_lanes[double], potri_backward_lanes[float])
 declare(OP_GELQF,               plan_orthogonal,
         workspace_orthogonal[double], workspace_orthogonal[float],

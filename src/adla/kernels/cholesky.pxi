@@ -252,6 +252,46 @@ cdef inline void nan_triangle_where_failed(floating* w, int n, const int* status
                 for j in range(i + 1):
                     w[(i * n + j) * LANES + v] = NAN
 
+cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """dL of potri from (L, Ainv, dAinv), one matrix while it is in cache: S = dAinv +
+    dAinv^T, G = Ainv S (upper: S Ainv; one gemm), R = G L^-T (upper: U^-T G; one trsm),
+    dL = -tril(R) (upper: -triu). Status as trsm_one on L and G; where it is not 0, dL is NaN
+    in the factor's triangle (as the composed rule leaves it). work: G (n x n)."""
+    cdef int n = job.n, i, j, status
+    cdef bint lower = (job.flags & LOWER) != 0
+    cdef const floating* dainv = p[2]
+    cdef floating* dl = p[3]
+    cdef floating* g = work
+    if n == 0:
+        return 0
+    status = NONFINITE if not triangle_finite(p[0], n, lower) else first_zero_diagonal(p[0], n)
+    if status == 0:
+        for i in range(n):
+            for j in range(n):
+                dl[i * n + j] = dainv[i * n + j] + dainv[j * n + i]
+        # Column-major the row-major buffers are transposed: G^T = S Ainv^T (lower) or
+        # Ainv^T S, then R^T = L^-1 G^T with L^T the column-major upper triangle of p[0]
+        # (lower), or G^T U^-1 with U^T its lower triangle (upper).
+        if lower:
+            xgemm(c'N', c'N', n, n, n, 1, dl, n, p[1], n, 0, g, n)
+        else:
+            xgemm(c'N', c'N', n, n, n, 1, p[1], n, dl, n, 0, g, n)
+        if not all_finite(g, <Py_ssize_t>n * n):
+            status = NONFINITE
+    if status:
+        for i in range(n):
+            for j in range(n):
+                dl[i * n + j] = NAN if (j <= i) == lower or i == j else 0
+        return status
+    if lower:
+        trsm_recursive(c'L', c'U', c'T', c'N', n, n, 1, p[0], n, g, n)
+    else:
+        trsm_recursive(c'R', c'L', c'T', c'N', n, n, 1, p[0], n, g, n)
+    for i in range(n):
+        for j in range(n):
+            dl[i * n + j] = -g[i * n + j] if (j <= i) == lower or i == j else 0
+    return 0
+
 cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
     """dL of potri for LANES small matrices from (L, Ainv, dAinv): with S = dAinv + dAinv^T,
@@ -512,7 +552,8 @@ cdef void plan_potrs_backward(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>2 * (job.m * job.m + job.m * job.n) * LANES
 
 cdef void plan_potri_backward(Job* job) noexcept nogil:
-    # Interleaved only (where potri is): elsewhere the rule is composed in Python.
+    # Interleaved where potri is, potri_backward_one elsewhere.
+    job.work = <Py_ssize_t>job.n * job.n
     if cholesky_solve_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>4 * job.n * job.n * LANES
 
