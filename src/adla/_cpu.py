@@ -388,6 +388,6 @@ def gesvd_tangent(da, u, s, vt, tolerance):
 
 
 def gesv(a, b, *, transpose=False):
-    """``(op(a)^-1 b, status)`` by LU with partial pivoting (getrf, getrs)."""
+    """``(op(a)^-1 b, status)`` by LU with partial pivoting (getrf, then two triangular solves)."""
     n, k = b.shape[1:]
     return _run(K.GESV, (a, b), [(n, k)], n, k, 0, _flags(transpose_a=transpose))

@@ -180,8 +180,9 @@ def gesv(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, check: bool = T
     """General solve ``X = op(A)^-1@B`` (``op(A) = A^T`` with `transpose`), batched.
 
     LU with partial pivoting of ``A`` itself (also with `transpose`), then triangular solves:
-    LAPACK ``getrf`` + ``getrs`` per matrix, or, for order and right-hand sides up to 32, the
-    same algorithm on 8 matrices at once, interleaved so that each step is a vector operation.
+    LAPACK ``getrf`` and two BLAS-3 solves per matrix, or, for order and right-hand sides up
+    to 32, the same algorithm on 8 matrices at once, interleaved so that each step is a vector
+    operation.
     A matrix fails on an exactly zero pivot of that LU (the message names its 0-based position)
     or on a non-finite entry of ``A`` or ``B``.
 
