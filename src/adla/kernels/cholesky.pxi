@@ -126,7 +126,8 @@ cdef int potrs_backward_one(const Job* job, floating** p, floating* work) noexce
         return status
     copy(db, p[2], <Py_ssize_t>n * k)
     potrs_solve(p[0], db, n, k, lower)
-    # Column-major, the row-major n x k dB and X are k x n: S = dB^T' X' + X^T' dB' there.
+    # Column-major, the row-major n x k dB and X are k x n matrices D and Y, and
+    # S = D^T Y + Y^T D: syr2k with 'T'.
     xsyr2k(c'U', c'T', n, k, 1, db, ld(k), p[1], ld(k), 0, dl, n)
     mirror_triangle(dl, n, True)            # column-major upper = row-major lower
     # Row-major S L is column-major L^T S, and L^T is the column-major upper triangle of p[0]

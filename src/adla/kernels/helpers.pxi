@@ -81,15 +81,17 @@ cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
 
 
 cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int n,
-                         floating alpha, floating* a, int lda, floating* b, int ldb) noexcept nogil:
+                         floating alpha, floating* a, int lda, floating* b,
+                         int ldb) noexcept nogil:
     """BLAS trsm (column-major, same arguments), split in halves while the triangle's order is
     above TRSM_LEAF: each split is two solves of half the order and one gemm, so that most of
     the work runs at the gemm rate. SciPy's OpenBLAS solves at 40-65% of its gemm rate at order
-    500-1000; split, 1.3-1.5x faster there (benchmarks/operators.py, the trsm and potrs rows)."""
+    500-1000; split, 1.3-1.7x faster there (A/B, order 500 and 1000)."""
     cdef int order = m if side == c'L' else n
     cdef int h, r
     cdef floating* off
     cdef floating* a22
+    cdef floating* b2
     cdef bint lower_op = (uplo == c'L') == (trans == c'N')      # op(A) is lower triangular
     if order <= TRSM_LEAF or m == 0 or n == 0:
         xtrsm(side, uplo, trans, diag, m, n, alpha, a, lda, b, ldb)
@@ -110,14 +112,15 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
             xgemm(trans, c'N', h, n, r, -1, off, lda, b + h, ldb, alpha, b, ldb)
             trsm_recursive(side, uplo, trans, diag, h, n, 1, a, lda, b, ldb)
     else:                               # X op(A) = alpha B; X's columns split h, r
+        b2 = b + <Py_ssize_t>h * ldb
         if lower_op:
-            trsm_recursive(side, uplo, trans, diag, m, r, alpha, a22, lda, b + <Py_ssize_t>h * ldb, ldb)
-            xgemm(c'N', trans, m, h, r, -1, b + <Py_ssize_t>h * ldb, ldb, off, lda, alpha, b, ldb)
+            trsm_recursive(side, uplo, trans, diag, m, r, alpha, a22, lda, b2, ldb)
+            xgemm(c'N', trans, m, h, r, -1, b2, ldb, off, lda, alpha, b, ldb)
             trsm_recursive(side, uplo, trans, diag, m, h, 1, a, lda, b, ldb)
         else:
             trsm_recursive(side, uplo, trans, diag, m, h, alpha, a, lda, b, ldb)
-            xgemm(c'N', trans, m, r, h, -1, b, ldb, off, lda, alpha, b + <Py_ssize_t>h * ldb, ldb)
-            trsm_recursive(side, uplo, trans, diag, m, r, 1, a22, lda, b + <Py_ssize_t>h * ldb, ldb)
+            xgemm(c'N', trans, m, r, h, -1, b, ldb, off, lda, alpha, b2, ldb)
+            trsm_recursive(side, uplo, trans, diag, m, r, 1, a22, lda, b2, ldb)
 
 
 cdef int potrf_recursive(char uplo, int n, floating* a, int lda) noexcept nogil:
