@@ -10,7 +10,8 @@ cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexc
     cdef char uplo = c'U' if job.flags & LOWER else c'L'
     cdef char trans = c'T' if job.flags & TRANS_A else c'N'
     if solve:
-        trsm_recursive(side, uplo, trans, c'N', n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
+        trsm_recursive(side, uplo, trans, c'N', n, m, <floating>job.alpha, p[0], ld(na), p[2],
+                       ld(n))
     else:
         xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
 
