@@ -80,14 +80,6 @@ cdef int potri_one(const Job* job, floating** p, floating* work) noexcept nogil:
     mirror_triangle(p[1], n, lower)
     return info
 
-cdef int potrs_status(const floating* l, const floating* b, int n, int k,
-                      bint lower) noexcept nogil:
-    """potrs's status on (L, B): non-finite entries in L's triangle or in B, else the position
-    of the first zero on L's diagonal."""
-    if not triangle_finite(l, n, lower) or not all_finite(b, <Py_ssize_t>n * k):
-        return NONFINITE
-    return first_zero_diagonal(l, n)
-
 cdef inline void potrs_solve(floating* l, floating* x, int n, int k, bint lower) noexcept nogil:
     # In place x := (L L^T)^-1 x, x n x k. Column-major: x^T A^-1, two right-side solves.
     cdef char uplo = c'U' if lower else c'L'
@@ -100,7 +92,7 @@ cdef int potrs_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0 or k == 0:
         return 0
-    status = potrs_status(p[0], p[1], n, k, lower)
+    status = solve_status(p[0], n, lower, p[1], <Py_ssize_t>n * k)
     if status:
         return status
     copy(p[2], p[1], <Py_ssize_t>n * k)
@@ -112,17 +104,15 @@ cdef int potrs_backward_one(const Job* job, floating** p, floating* work) noexce
     (potrs_solve), S = dB X^T + X dB^T (syr2k, one triangle, then mirrored), dL = -tril(S L)
     (upper: -triu(U S); one trmm). Status as potrs_one on (L, dX); where it is not 0, dL is NaN
     in the factor's triangle (as the composed rule leaves it) and the caller fills dB."""
-    cdef int n = job.m, k = job.n, status, i, j
+    cdef int n = job.m, k = job.n, status
     cdef bint lower = (job.flags & LOWER) != 0
     cdef floating* dl = p[3]
     cdef floating* db = p[4]
     if n == 0:
         return 0
-    status = potrs_status(p[0], p[2], n, k, lower)
+    status = solve_status(p[0], n, lower, p[2], <Py_ssize_t>n * k)
     if status:
-        for i in range(n):
-            for j in range(n):
-                dl[i * n + j] = NAN if (j <= i) == lower or i == j else 0
+        nan_triangle(dl, n, lower)
         return status
     copy(db, p[2], <Py_ssize_t>n * k)
     potrs_solve(p[0], db, n, k, lower)
@@ -265,7 +255,7 @@ cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexce
     cdef floating* g = work
     if n == 0:
         return 0
-    status = NONFINITE if not triangle_finite(p[0], n, lower) else first_zero_diagonal(p[0], n)
+    status = solve_status(p[0], n, lower, p[2], 0)
     if status == 0:
         for i in range(n):
             for j in range(n):
@@ -280,9 +270,7 @@ cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexce
         if not all_finite(g, <Py_ssize_t>n * n):
             status = NONFINITE
     if status:
-        for i in range(n):
-            for j in range(n):
-                dl[i * n + j] = NAN if (j <= i) == lower or i == j else 0
+        nan_triangle(dl, n, lower)
         return status
     if lower:
         trsm_recursive(c'L', c'U', c'T', c'N', n, n, 1, p[0], n, g, n)

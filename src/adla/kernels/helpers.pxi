@@ -45,6 +45,22 @@ cdef inline int first_zero_diagonal(const floating* a, int n) noexcept nogil:
             return i + 1
     return 0
 
+cdef inline int solve_status(const floating* t, int n, bint lower, const floating* b,
+                             Py_ssize_t count) noexcept nogil:
+    """A triangular solve's status: non-finite entries in the triangle of t (n x n) or in the
+    ``count`` entries of b, else the 1-based position of the first zero on t's diagonal."""
+    if not triangle_finite(t, n, lower) or not all_finite(b, count):
+        return NONFINITE
+    return first_zero_diagonal(t, n)
+
+cdef inline void nan_triangle(floating* a, int n, bint lower) noexcept nogil:
+    """NaN in the lower (or upper) triangle of a, diagonal included, zero elsewhere: the
+    gradient of a factor whose solve failed, as the composed rules leave it."""
+    cdef int i, j
+    for i in range(n):
+        for j in range(n):
+            a[i * n + j] = NAN if (j <= i) == lower or i == j else 0
+
 cdef inline void zero_triangle(floating* a, int n, bint upper) noexcept nogil:
     """Zero the strict upper (or strict lower) triangle."""
     cdef int i, j

@@ -27,9 +27,7 @@ cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int status
     if job.m == 0 or job.n == 0:
         return 0
-    if not triangle_finite(p[0], na, job.flags & LOWER) or not all_finite(p[1], <Py_ssize_t>job.m * job.n):
-        return NONFINITE
-    status = first_zero_diagonal(p[0], na)
+    status = solve_status(p[0], na, (job.flags & LOWER) != 0, p[1], <Py_ssize_t>job.m * job.n)
     if status:
         return status
     copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
