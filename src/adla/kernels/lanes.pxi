@@ -30,46 +30,43 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
                         Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
     """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
     any transpose or index reversal of a row-major matrix, chosen by the steps."""
-    # Lane by lane, along the source's contiguous axis and forwards in memory: each matrix is
-    # read in one sweep the hardware prefetcher follows (the writes land in cached scratch).
+    # All lanes side by side, along the sources' contiguous axis and forwards in memory: the
+    # LANES sources are read in sweeps the hardware prefetcher follows, and each element's
+    # lanes fill one line of the scratch at once (lane by lane, every line of a scratch larger
+    # than L1 was fetched LANES times).
     cdef Sweep g = sweep(rows, cols, row_step, col_step)
-    cdef const floating* source
+    cdef const floating* source[LANES]
     cdef floating* target
     cdef int a, b, o, first, last, v
-    for v in range(LANES):
-        for a in range(g.outer):
-            o = g.outer - 1 - a if g.outer_step < 0 else a
-            first, last = 0, g.inner
-            if lower_only and g.by_rows:         # j <= i: row i has columns 0..i,
-                last = o + 1
-            elif lower_only:                     # and column j rows j..
-                first = o
-            source = src[v] + offset + o * g.outer_step
-            target = w + o * g.w_outer + v
-            for b in range(first, last):
-                target[b * g.w_inner] = source[b * g.inner_step]
+    for a in range(g.outer):
+        o = g.outer - 1 - a if g.outer_step < 0 else a
+        first, last = 0, g.inner
+        if lower_only and g.by_rows:         # j <= i: row i has columns 0..i,
+            last = o + 1
+        elif lower_only:                     # and column j rows j..
+            first = o
+        for v in range(LANES):
+            source[v] = src[v] + offset + o * g.outer_step
+        target = w + o * g.w_outer
+        for b in range(first, last):
+            for v in range(LANES):
+                target[b * g.w_inner + v] = source[v][b * g.inner_step]
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
                          Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
     """The inverse of gather (all of w) for the first ``count`` lanes, in the same order."""
     cdef Sweep g = sweep(rows, cols, row_step, col_step)
-    cdef Py_ssize_t e
+    cdef floating* target[LANES]
     cdef const floating* source
-    cdef floating* target
     cdef int a, b, o, v
-    if col_step == 1 and row_step == cols:      # contiguous: one sweep
+    for a in range(g.outer):
+        o = g.outer - 1 - a if g.outer_step < 0 else a
         for v in range(count):
-            target = dst[v] + offset
-            for e in range(<Py_ssize_t>rows * cols):
-                target[e] = w[e * LANES + v]
-        return
-    for v in range(count):
-        for a in range(g.outer):
-            o = g.outer - 1 - a if g.outer_step < 0 else a
-            target = dst[v] + offset + o * g.outer_step
-            source = w + o * g.w_outer + v
-            for b in range(g.inner):
-                target[b * g.inner_step] = source[b * g.w_inner]
+            target[v] = dst[v] + offset + o * g.outer_step
+        source = w + o * g.w_outer
+        for b in range(g.inner):
+            for v in range(count):
+                target[v][b * g.inner_step] = source[b * g.w_inner + v]
 
 cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
     """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""
