@@ -266,11 +266,12 @@ ROWS = [
     # Sizes on both sides of the interleaved eigensolver (order up to 32).
     *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]), "sym:lower")), ref_syevd),
               dict(n=32), dict(n=33)),
-    # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), and det's and
-    # slogdet's 64 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=64).
+    # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), and for a
+    # batch of at least 8 (batch19 interleaved, batch3 not) inverse's 48 and det's and
+    # slogdet's 64.
     *at_sizes(Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
                   lambda o, A: np.linalg.inv(A)),
-              dict(n=32), dict(n=33)),
+              dict(n=32), dict(n=33), dict(n=48), dict(n=49)),
     *at_sizes(Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "near_identity")),
                   lambda o, A: np.linalg.det(A)),
               dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
@@ -292,13 +293,16 @@ ROWS = [
                   label="_tall"),
               dict(m=32, k=32), dict(m=33, k=32), dict(m=6, k=12)),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
-    # Both sides of the interleaved solver (order and right-hand sides up to 32), and of the
-    # split triangular solves after getrf (above order 64).
+    # Both sides of the interleaved solver: order and right-hand sides up to 32, and for a
+    # batch of at least 8 (batch19 interleaved, batch3 not) order up to 64 with up to 32
+    # right-hand sides, or both up to 40; and of the split triangular solves after getrf (above
+    # order 64).
     *at_sizes(Row("gesv", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag"),
                                             B=((d["n"], d["m"]), "general")),
                   lambda o, A, B: np.linalg.solve(A.T if o["transpose"] else A, B),
                   options=[dict(transpose=t) for t in BOOLS]),
-              dict(n=32, m=32), dict(n=33), dict(m=33), dict(n=65, m=3)),
+              dict(n=32, m=32), dict(n=33), dict(m=33), dict(n=64, m=32), dict(n=64, m=33),
+              dict(n=40, m=40), dict(n=41, m=40), dict(n=40, m=41), dict(n=65, m=3)),
     Row("extractdiag", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
         lambda o, A: np.diagonal(A, o["offset"]).copy(),
         options=[dict(offset=k) for k in (0, 1, -2)]),

@@ -72,8 +72,11 @@ cdef enum:
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
-    SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved
-    SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved
+    SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved,
+    SOLVE_LANES_MAX = 64    # and for batches that fill the lanes up to this order (with up to
+    SOLVE_LANES_SQUARE = 40     # SMALL_SOLVE right-hand sides, or both up to this)
+    SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved,
+    INVERSE_LANES_MAX = 48  # and inverse for batches that fill the lanes up to this
     SVD_LANES_MAX = 32  # gesvd with both sides up to this: interleaved
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors

@@ -469,12 +469,20 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
 # per call.
 
 cdef void plan_gesv(Job* job) noexcept nogil:
-    if job.m <= SMALL_SOLVE and job.n <= SMALL_SOLVE:
+    # For a batch that fills the lanes, measured against a getrf and solves per matrix (1000
+    # matrices, fwd+bwd): 1.15x faster at 40 x 40, 1.3x at order 64 with up to 16 right-hand
+    # sides, 1.05x with 32; even at 48-56 square, and 1.05x slower at 64 x 64.
+    cdef bint full = job.nbatch >= LANES
+    if ((job.m <= SMALL_SOLVE and job.n <= SMALL_SOLVE)
+            or (full and job.m <= SOLVE_LANES_MAX and job.n <= SMALL_SOLVE)
+            or (full and job.m <= SOLVE_LANES_SQUARE and job.n <= SOLVE_LANES_SQUARE)):
         job.lanes = LANES
         job.work = (<Py_ssize_t>job.m * job.m + <Py_ssize_t>job.m * job.n) * LANES
 
 cdef void plan_inverse(Job* job) noexcept nogil:
-    if job.n <= SMALL_INVERSE:
+    # For a batch that fills the lanes, against getrf and getri per matrix (1000 matrices,
+    # fwd+bwd): 1.4x faster at 40, 1.15x at 48, even at 56 and 64.
+    if job.n <= SMALL_INVERSE or (job.n <= INVERSE_LANES_MAX and job.nbatch >= LANES):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
 cdef void plan_cofactor(Job* job) noexcept nogil:
