@@ -222,7 +222,7 @@ ROWS = [
               dict(n=32, k=9), dict(n=33), dict(k=33)),
     # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16, and
     # for a batch of at least 8 (batch19 interleaved, batch3 not) up to 24 for trmm, 28 for
-    # trsm), and of trsm_recursive's split (triangles above order 64).
+    # trsm, 32 for trsm on the right), and of trsm_recursive's split (triangles above order 64).
     *[row for name, solve, alpha in (("trmm", False, 1.5), ("trsm", True, 0.9))
       for row in at_sizes(
           Row(name, triangular_operands,
@@ -230,7 +230,8 @@ ROWS = [
               options=[dict(transpose=t, rightside=r, lower=lo, alpha=alpha)
                        for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
           dict(n=16, m=16), dict(n=17), dict(m=17), dict(n=24, m=24), dict(n=24, m=25),
-          dict(n=28, m=28), dict(n=29, m=3), dict(n=65, m=3))],
+          dict(n=28, m=28), dict(n=29, m=3), dict(n=32, m=32), dict(n=33, m=3),
+          dict(n=65, m=3))],
     # Sizes on both sides of the interleaved Cholesky kernels (order up to 32, and up to 128
     # for a batch of at least 8: batch19 and batch3 at n=33 and n=128 take both routes).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),

@@ -66,7 +66,7 @@ cdef enum:
     CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this,
-    TRSM_LANES_MAX = 28     # and trsm and its rules
+    TRSM_LANES_MAX = 28     # and trsm and its rules (on the right up to SMALL)
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)

@@ -260,9 +260,11 @@ cdef void trsm_jvp_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
     # Batches that fill the lanes, against a BLAS call per matrix (A/B, 1000 matrices, fwd+bwd):
-    # trsm 1.4x faster at 20, 1.0-1.7x at 24 and 28 (left/right), 1.3x slower at 32 on the
-    # left; trmm 1.4x faster at 20, even at 24, 1.6x slower at 32.
-    return fills_lanes(job, TRMM_LANES_MAX if job.op == OP_TRMM else TRSM_LANES_MAX)
+    # trsm 1.4x faster at 20, 1.0-1.7x at 24 and 28 (left/right), at 32 1.05x slower on the
+    # left and 1.3x faster on the right; trmm 1.4x faster at 20, even at 24, 1.6x slower at 32.
+    if job.op == OP_TRMM:
+        return fills_lanes(job, TRMM_LANES_MAX)
+    return fills_lanes(job, SMALL if job.flags & RIGHT else TRSM_LANES_MAX)
 
 cdef inline Py_ssize_t triangular_lanes_work(const Job* job) noexcept nogil:
     return <Py_ssize_t>2 * (job.m + job.n) * (job.m + job.n) * LANES
