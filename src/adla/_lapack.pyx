@@ -71,6 +71,7 @@ cdef enum:
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
+    EIGEN_LANES_MAX = 64    # syevd interleaved for batches that fill the lanes up to this
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved,
     SOLVE_LANES_MAX = 64    # and for batches that fill the lanes up to this order (with up to

@@ -189,8 +189,8 @@ cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
     cdef floating chase[LANES]
     cdef floating on[LANES]
     cdef floating on_next[LANES]
-    cdef floating rot_c[SMALL * LANES]
-    cdef floating rot_s[SMALL * LANES]
+    cdef floating rot_c[EIGEN_LANES_MAX * LANES]
+    cdef floating rot_s[EIGEN_LANES_MAX * LANES]
     cdef int split[LANES]
     cdef floating b, f, g, r, t, y, z, c, s
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
@@ -285,12 +285,12 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
     cdef Py_ssize_t nn = <Py_ssize_t>n * n
     cdef floating* a = w
     cdef floating* u = w + nn * LANES
-    cdef floating d[SMALL * LANES]
-    cdef floating e[SMALL * LANES]
-    cdef floating tau[SMALL * LANES]
+    cdef floating d[EIGEN_LANES_MAX * LANES]
+    cdef floating e[EIGEN_LANES_MAX * LANES]
+    cdef floating tau[EIGEN_LANES_MAX * LANES]
     cdef floating largest[LANES]
     cdef int exponent[LANES]
-    cdef int order[SMALL]
+    cdef int order[EIGEN_LANES_MAX]
     cdef floating* row
     gather(a, p, n, n, 0, n, 1, True)
     mark_nonfinite(a, n, n, True, status)
@@ -322,7 +322,9 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
 # Planning (the operator table in _lapack.pyx).
 
 cdef void plan_syevd(Job* job) noexcept nogil:
-    if 0 < job.n <= SMALL:
+    # For a batch that fills the lanes, against syevd per matrix (1000 matrices, fwd+bwd, A/B):
+    # 1.75x faster at 40, 1.3x at 48 and 56, 1.03x at 64.
+    if 0 < job.n <= SMALL or (job.n <= EIGEN_LANES_MAX and job.nbatch >= LANES):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
 cdef void workspace_syevd(floating* kind, Job* job) noexcept nogil:
