@@ -275,6 +275,12 @@ def check_gesvd(impl, A, rng):
                                         orthogonality(Vt.transpose(0, 2, 1), eps))}
 
 
+def check_gesvd_tall(impl, A, rng):
+    # The first quarter of the columns: n x n/4, the interleaved Jacobi's tall route at n = 64
+    # (a long side above 32 with a short side up to 32).
+    return check_gesvd(impl, np.ascontiguousarray(A[:, :, :max(A.shape[-1] // 4, 1)]), rng)
+
+
 def check_gesv(impl, A, rng):
     eps = np.finfo(A.dtype).eps
     B = rng.standard_normal(A.shape).astype(A.dtype)
@@ -309,6 +315,7 @@ CHECKS = {
     "gesvd": ("general", check_gesvd),
     "gesv": ("general", check_gesv),
     "inverse": ("general", check_inverse),
+    "gesvd_tall": ("general", check_gesvd_tall),
 }
 
 
@@ -422,7 +429,8 @@ scaled from 1 down to 1e-3; ill-conditioned: singular values (eigenvalues) geome
 `sqrt(eps)`; near-singular: one of them `100 n eps`, the others 1; clustered: three clusters a
 few `eps` wide. Triangular operands are the Cholesky factors of the SPD matrices of the family.
 The kernel adla runs at each size is the one a batch of this size gets (interleaved for small n,
-LAPACK above: README, "What computes what").
+LAPACK above: README, "What computes what"). `gesvd_tall` is `gesvd` of the first quarter of the
+columns (n x n/4: at n = 64 the interleaved Jacobi's route for a long side above 32).
 
 {table}
 """

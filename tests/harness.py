@@ -289,7 +289,9 @@ ROWS = [
               dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
     # Both sides of the interleaved Jacobi SVD: both sides up to 32 (it starts from the
     # eigenvectors of G^T G from short side 6 on), and for a batch under 8 (batch3) short side up
-    # to 8 (9 x 12: interleaved in batch19 only).
+    # to 8 (9 x 12: interleaved in batch19 only); for a batch of at least 8 (batch19) short side
+    # up to 32 with long side up to 1024 (8 x 33 and 32 x 33 interleaved in batch19 only,
+    # 33 x 40 in neither; 1024 x 2 in batch19 only, 1025 x 2 in neither).
     # Larger matrices with separated singular values: random ones have close pairs, whose
     # singular vectors finite differences cannot follow.
     *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), svd_kind(d))), ref_svd,
@@ -297,7 +299,8 @@ ROWS = [
               dict(m=5, k=32), dict(m=6, k=32), dict(m=8, k=33), dict(m=9, k=12)),
     *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), svd_kind(d))), ref_svd,
                   label="_tall"),
-              dict(m=32, k=32), dict(m=33, k=32), dict(m=6, k=12)),
+              dict(m=32, k=32), dict(m=33, k=32), dict(m=6, k=12), dict(m=40, k=33),
+              dict(k=1024, m=2), dict(k=1025, m=2)),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
     # Both sides of the interleaved solver: order and right-hand sides up to 32, and for a
     # batch of at least 8 (batch19 interleaved, batch3 not) order up to 64 with up to 32

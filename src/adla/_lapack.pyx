@@ -78,7 +78,8 @@ cdef enum:
     SOLVE_LANES_SQUARE = 40     # SMALL_SOLVE right-hand sides, or both up to this)
     SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved,
     INVERSE_LANES_MAX = 48  # and inverse for batches that fill the lanes up to this
-    SVD_LANES_MAX = 32  # gesvd with both sides up to this: interleaved
+    SVD_LANES_MAX = 32  # gesvd with both sides up to this: interleaved,
+    SVD_LANES_LONG = 1024   # and for batches that fill the lanes a long side up to this
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
