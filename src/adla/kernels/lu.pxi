@@ -243,20 +243,29 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
         c += 2
 
 cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* inverse_pivot,
-                         floating* x, int n, int k, bint transpose) noexcept nogil:
+                         floating* x, int n, int k, bint transpose, bint identity) noexcept nogil:
     """In place x := A^-1 x (A^-T x with ``transpose``) for every lane, from lu_lanes' P A = L U:
-    x n x k."""
+    x n x k. ``identity``: x is I on entry (k = n), so the first solve's result is lower
+    triangular (solve_triangle's from_identity); without ``transpose``, P's row interchanges of
+    I then become column interchanges at the end, last first (as getri), which give each column
+    the same bits as solving with the interchanged identity."""
     cdef int c, v
     if not transpose:                   # A^-1 = U^-1 L^-1 P
-        for c in range(n):
-            for v in range(LANES):
-                if pivot[c * LANES + v] != c:
-                    swap_rows(x, k, c, pivot[c * LANES + v], v)
-        solve_triangle(lu, NULL, x, n, k, True, False)
-        solve_triangle(lu, inverse_pivot, x, n, k, False, False)
+        if not identity:
+            for c in range(n):
+                for v in range(LANES):
+                    if pivot[c * LANES + v] != c:
+                        swap_rows(x, k, c, pivot[c * LANES + v], v)
+        solve_triangle(lu, NULL, x, n, k, True, False, identity)
+        solve_triangle(lu, inverse_pivot, x, n, k, False, False, False)
+        if identity:
+            for c in range(n - 1, -1, -1):
+                for v in range(LANES):
+                    if pivot[c * LANES + v] != c:
+                        swap_columns(x, n, c, pivot[c * LANES + v], v)
     else:                               # A^-T = P^T L^-T U^-T
-        solve_triangle(lu, inverse_pivot, x, n, k, True, True)
-        solve_triangle(lu, NULL, x, n, k, False, True)
+        solve_triangle(lu, inverse_pivot, x, n, k, True, True, identity)
+        solve_triangle(lu, NULL, x, n, k, False, True, False)
         for c in range(n - 1, -1, -1):
             for v in range(LANES):
                 if pivot[c * LANES + v] != c:
@@ -276,7 +285,7 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     mark_nonfinite(a, n, n, False, status)
     mark_nonfinite(x, n, k, False, status)
     lu_lanes(a, n, pivot, inverse_pivot, status)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, (job.flags & TRANS_A) != 0)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, (job.flags & TRANS_A) != 0, False)
     scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
 
 cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
@@ -292,7 +301,7 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     mark_nonfinite(a, n, n, False, status)
     lu_lanes(a, n, pivot, inverse_pivot, status)
     set_identity(x, n, n)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False, True)
     scatter(p + LANES, count, x, n, n, 0, n, 1)
 
 cdef inline void lu_sign_logabs_lanes(const floating* lu, const int* pivot, int n,
@@ -363,7 +372,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     one_norm_lanes(a, n, False, norm)
     lu_lanes(a, n, pivot, inverse_pivot, singular)
     set_identity(x, n, n)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True, True)
     lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
     one_norm_lanes(x, n, True, inverse_norm)    # x holds A^-T
     for v in range(LANES):
@@ -408,6 +417,18 @@ cdef inline void swap_rows(floating* w, int cols, int first, int second, int v) 
         one[j * LANES] = other[j * LANES]
         other[j * LANES] = t
 
+cdef inline void swap_columns(floating* w, int n, int first, int second, int v) noexcept nogil:
+    """Swap columns ``first`` and ``second`` of lane v of the n x n w."""
+    cdef floating t
+    cdef int i
+    cdef Py_ssize_t one, other
+    for i in range(n):
+        one = (<Py_ssize_t>i * n + first) * LANES + v
+        other = (<Py_ssize_t>i * n + second) * LANES + v
+        t = w[one]
+        w[one] = w[other]
+        w[other] = t
+
 cdef inline void scale_row(floating* x_c, const floating* inverse_diagonal, int c,
                            int cols) noexcept nogil:
     cdef int j, v
@@ -417,14 +438,17 @@ cdef inline void scale_row(floating* x_c, const floating* inverse_diagonal, int 
 
 cdef inline void solve_triangle(const floating* lu, const floating* inverse_diagonal,
                                 floating* x, int n, int cols, bint lower,
-                                bint transposed) noexcept nogil:
+                                bint transposed, bint from_identity) noexcept nogil:
     """In place x := T^-1 x for every lane, T from an LU in ``lu``: its unit lower triangle
     (``lower``), its upper triangle, or (``transposed``) the transpose of the other one, U^T
     (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Two columns
     of T at a time: each remaining row of x is read and written once per pair, and the inner
-    loops are independent multiply-adds along x's rows."""
+    loops are independent multiply-adds along x's rows. ``from_identity`` (lower T, x = I on
+    entry): T^-1 is lower triangular, so row c's columns past c stay zero and are skipped (a
+    third of the multiply-adds; the entries computed are the same bits)."""
     cdef bint unit = lower != transposed
     cdef int a, c, d, i, j, v, first, last, step = 1 if lower else -1
+    cdef int width = cols                       # the columns of x the pair's updates touch
     cdef Py_ssize_t ic, id_
     cdef floating* x_c
     cdef floating* x_d
@@ -436,8 +460,10 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
     while a < n:
         c = a if lower else n - 1 - a
         x_c = x + <Py_ssize_t>c * cols * LANES
+        if from_identity:
+            width = c + 1
         if not unit:
-            scale_row(x_c, inverse_diagonal, c, cols)
+            scale_row(x_c, inverse_diagonal, c, width)
         if a + 1 == n:
             break
         d = c + step                            # the pair's second column
@@ -445,11 +471,13 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
         id_ = (<Py_ssize_t>c * n + d if transposed else <Py_ssize_t>d * n + c) * LANES
         for v in range(LANES):
             f[v] = lu[id_ + v]
-        for j in range(cols):
+        for j in range(width):
             for v in range(LANES):
                 x_d[j * LANES + v] = x_d[j * LANES + v] - f[v] * x_c[j * LANES + v]
+        if from_identity:
+            width = d + 1
         if not unit:
-            scale_row(x_d, inverse_diagonal, d, cols)
+            scale_row(x_d, inverse_diagonal, d, width)
         first, last = (d + 1, n) if lower else (0, d)
         for i in range(first, last):
             ic = (<Py_ssize_t>c * n + i if transposed else <Py_ssize_t>i * n + c) * LANES
@@ -458,7 +486,7 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
                 f[v] = lu[ic + v]
                 g[v] = lu[id_ + v]
             x_i = x + <Py_ssize_t>i * cols * LANES
-            for j in range(cols):
+            for j in range(width):
                 for v in range(LANES):
                     x_i[j * LANES + v] = (x_i[j * LANES + v] - f[v] * x_c[j * LANES + v]
                                           - g[v] * x_d[j * LANES + v])
@@ -481,7 +509,7 @@ cdef void plan_gesv(Job* job) noexcept nogil:
 
 cdef void plan_inverse(Job* job) noexcept nogil:
     # For a batch that fills the lanes, against getrf and getri per matrix (1000 matrices,
-    # fwd+bwd): 1.4x faster at 40, 1.15x at 48, even at 56 and 64.
+    # fwd+bwd): 1.4x faster at 40, 1.2x at 48 and 56, 1.05x slower at 64.
     if job.n <= SMALL_INVERSE or (job.n <= INVERSE_LANES_MAX and job.nbatch >= LANES):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
