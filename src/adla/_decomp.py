@@ -299,8 +299,8 @@ def syevd(A: ArrayLike, *, check: bool = True) -> tuple[Array, Array]:
 
     The rows of ``U`` are orthonormal eigenvectors, ``lam`` ascends, and each row's entry of
     largest magnitude is positive (the first one on ties), so the output is deterministic. Order
-    up to 32: adla's tridiagonal QL on 8 matrices at once (eigenvalues accurate to
-    ``eps * |A|``, as LAPACK's); above: LAPACK ``syevd``.
+    up to 32, and up to 64 for batches of at least 8: adla's tridiagonal QL on 8 matrices at once
+    (eigenvalues accurate to ``eps * |A|``, as LAPACK's); above: LAPACK ``syevd``.
 
     Parameters
     ----------

@@ -33,8 +33,9 @@ def gesvd(A: ArrayLike, *, check: bool = True) -> tuple[Array, Array, Array]:
     ``k`` non-negative entries in descending order (NumPy's order) and ``Vt`` is k x n with
     orthonormal rows. Signs are fixed so that the output is deterministic: in each row of
     ``Vt`` the entry of largest magnitude is positive (the first one on ties), and ``U``'s
-    column follows it. For batches of small matrices (both sides up to 32) one-sided Jacobi on
-    8 matrices at once; otherwise, and for a matrix Jacobi does not settle,
+    column follows it. For batches of small matrices (both sides up to 32, or in batches of at
+    least 8 the short side up to 32 and the long side up to 1024) one-sided Jacobi on 8 matrices
+    at once; otherwise, and for a matrix Jacobi does not settle,
     LAPACK ``gesdd`` per matrix, ``gesvd`` where it does not converge.
 
     Parameters
@@ -181,7 +182,8 @@ def gesv(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, check: bool = T
 
     LU with partial pivoting of ``A`` itself (also with `transpose`), then triangular solves:
     LAPACK ``getrf`` and two BLAS-3 solves per matrix, or, for order and right-hand sides up
-    to 32, the same algorithm on 8 matrices at once, interleaved so that each step is a vector
+    to 32 (in batches of at least 8: order up to 64 with up to 32 right-hand sides, or both up
+    to 40), the same algorithm on 8 matrices at once, interleaved so that each step is a vector
     operation.
     A matrix fails on an exactly zero pivot of that LU (the message names its 0-based position)
     or on a non-finite entry of ``A`` or ``B``.
