@@ -44,9 +44,7 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
         return i
     # Column-major, the row-major buffers are transposed: lower L is an upper U with A = U^T U,
     # and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T.
-    for i in range(n):
-        for j in range(n):
-            b[i * n + j] = dl[i * n + j] if (j <= i) == lower or i == j else 0
+    scaled_triangle(b, dl, n, lower, 1)
     # lower: b := dU U^T = M^T, S from its column-major upper triangle (row-major lower);
     # upper: b := L^T dL = M, S from its column-major lower triangle (row-major upper).
     if lower:
@@ -276,9 +274,7 @@ cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexce
         trsm_recursive(c'L', c'U', c'T', c'N', n, n, 1, p[0], n, g, n)
     else:
         trsm_recursive(c'R', c'L', c'T', c'N', n, n, 1, p[0], n, g, n)
-    for i in range(n):
-        for j in range(n):
-            dl[i * n + j] = -g[i * n + j] if (j <= i) == lower or i == j else 0
+    scaled_triangle(dl, g, n, lower, -1)
     return 0
 
 cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating* w,

@@ -61,6 +61,14 @@ cdef inline void nan_triangle(floating* a, int n, bint lower) noexcept nogil:
         for j in range(n):
             a[i * n + j] = NAN if (j <= i) == lower or i == j else 0
 
+cdef inline void scaled_triangle(floating* dst, const floating* src, int n, bint lower,
+                                 floating scale) noexcept nogil:
+    """dst := scale * src in the lower (or upper) triangle, diagonal included, zero elsewhere."""
+    cdef int i, j
+    for i in range(n):
+        for j in range(n):
+            dst[i * n + j] = scale * src[i * n + j] if (j <= i) == lower or i == j else 0
+
 cdef inline void zero_triangle(floating* a, int n, bint upper) noexcept nogil:
     """Zero the strict upper (or strict lower) triangle."""
     cdef int i, j

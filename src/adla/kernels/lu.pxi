@@ -128,6 +128,16 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     return info
 
 
+cdef inline void interchange_rows(floating* x, int k, const int* ipiv, int n,
+                                  bint backwards) noexcept nogil:
+    """getrf's row interchanges (1-based ``ipiv``) applied to the row-major x (rows of k
+    contiguous elements), first to last (P x) or, ``backwards``, last to first (P^T x)."""
+    cdef int a, i
+    for a in range(n):
+        i = n - 1 - a if backwards else a
+        if ipiv[i] - 1 != i:
+            swap_vectors(x + <Py_ssize_t>i * k, x + <Py_ssize_t>(ipiv[i] - 1) * k, k)
+
 cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """X = op(A)^-1 B for a general n x n A (TRANS_A: op(A) = A^T) and B n x k, by the LU with
     partial pivoting of A itself (also with TRANS_A; so that the zero pivot a failure names is
@@ -136,7 +146,7 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     transposes: from P A = L U, X^T = B^T P^T L^-T U^-T, and with TRANS_A X^T = B^T U^-1 L^-1 P.
     Status: non-finite entries, else the position of the first exactly zero pivot. work: the
     LU (n x n), then n pivots."""
-    cdef int n = job.m, k = job.n, info, i
+    cdef int n = job.m, k = job.n, info
     cdef Py_ssize_t nn = <Py_ssize_t>n * n, nk = <Py_ssize_t>n * k
     cdef floating* lu = work
     cdef floating* x = p[2]
@@ -151,17 +161,13 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
         return info
     copy(x, p[1], nk)
     if not job.flags & TRANS_A:
-        for i in range(n):                      # P B: X's rows are contiguous
-            if ipiv[i] - 1 != i:
-                swap_vectors(x + <Py_ssize_t>i * k, x + <Py_ssize_t>(ipiv[i] - 1) * k, k)
+        interchange_rows(x, k, ipiv, n, False)              # P B
         trsm_recursive(c'R', c'L', c'T', c'U', k, n, 1, lu, n, x, k)
         trsm_recursive(c'R', c'U', c'T', c'N', k, n, 1, lu, n, x, k)
     else:
         trsm_recursive(c'R', c'U', c'N', c'N', k, n, 1, lu, n, x, k)
         trsm_recursive(c'R', c'L', c'N', c'U', k, n, 1, lu, n, x, k)
-        for i in range(n - 1, -1, -1):          # P^T
-            if ipiv[i] - 1 != i:
-                swap_vectors(x + <Py_ssize_t>i * k, x + <Py_ssize_t>(ipiv[i] - 1) * k, k)
+        interchange_rows(x, k, ipiv, n, True)               # P^T
     return 0
 
 
