@@ -196,6 +196,36 @@ def test_a_non_finite_tangent_is_no_failure_and_stays_in_its_matrix():
     assert np.all(np.isfinite(X)) and np.all(np.isfinite(dX[[0, 2]])) and np.any(np.isnan(dX[1]))
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("shape", [(3, 4, 6), (3, 6, 4), (9, 40, 40)])
+def test_lq_and_qr_jvp_give_nan_tangents_at_rank_deficiency_and_non_finite_tangents(
+        shape, fused, monkeypatch):
+    """Matrix 1 rank deficient, matrix 2 with a NaN in its tangent: their tangents are NaN (the
+    structurally zero triangle stays zero), no error, and the other matrices are untouched;
+    through the fused kernel and through the composed rule."""
+    from adla import _cpu
+    if not fused:
+        monkeypatch.setattr(_cpu, "orthogonal_jvp", lambda *args, **kwargs: None)
+    rng = np.random.default_rng(4)
+    A, dA = rng.standard_normal(shape), rng.standard_normal(shape)
+    lq = shape[1] <= shape[2]
+    if lq:                                         # exactly rank deficient: L[1, 1] == 0
+        A[1, 1] = 0
+    else:
+        A[1, :, 1] = 0
+    dA[2, 0, 0] = np.nan
+    jvp, forward = (adla.gelqf_jvp, adla.gelqf) if lq else (adla.geqrf_jvp, adla.geqrf)
+    (Q, T), (dQ, dT) = jvp(A, dA)
+    for o, f in zip((Q, T), forward(A)):
+        np.testing.assert_array_equal(o, f)
+    zero = np.triu(dT, 1) if lq else np.tril(dT, -1)
+    assert np.all(zero == 0)
+    triangle = (np.tril_indices if lq else np.triu_indices)(min(shape[1:]))
+    for t, read in ((dQ, slice(None)), (dT, triangle)):
+        assert np.all(np.isnan(t[1][read])) and np.all(np.isnan(t[2][read]))
+        assert np.all(np.isfinite(t[[0] + list(range(3, shape[0]))]))
+
+
 def test_det_jvp_is_exact_at_singular_matrices_and_slogdet_jvp_does_not_raise():
     rng = np.random.default_rng(0)
     A = rng.standard_normal((4, 4))
@@ -264,7 +294,10 @@ def test_gesvd_jvp_at_repeated_and_zero_singular_values(shape):
                                atol=1e-6)
 
 
-FUSED = {"potrf", "trsm"}          # operators whose CPU jvp is one fused kernel
+# operators whose CPU jvp is one fused kernel -> the backend function that returns None where
+# the backend has none
+FUSED = {"potrf": "potrf_jvp", "trsm": "trsm_jvp", "gelqf": "orthogonal_jvp",
+         "geqrf": "orthogonal_jvp"}
 
 
 @pytest.mark.parametrize("row, opts, batches", [
@@ -277,10 +310,12 @@ def test_fused_jvp_kernels_agree_with_the_composed_rules(row, opts, batches, mon
     inputs = make_inputs(row, opts, batches)
     tangents = tangents_for(row, opts, inputs)
     fused = call_jvp(row, opts, inputs, tangents)
-    monkeypatch.setattr(_cpu, row.name + "_jvp", lambda *args, **kwargs: None)
+    monkeypatch.setattr(_cpu, FUSED[row.name], lambda *args, **kwargs: None)
     composed = call_jvp(row, opts, inputs, tangents)
-    np.testing.assert_array_equal(fused[0], composed[0])
-    np.testing.assert_allclose(fused[1], composed[1], rtol=1e-10, atol=1e-10 * scale(fused[1]))
+    for a, b in zip(as_tuple(fused[0]), as_tuple(composed[0])):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(as_tuple(fused[1]), as_tuple(composed[1])):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * scale(a))
 
 
 @pytest.mark.skipif(cpu_builds() is None, reason="no AVX2 build of the kernels, or no AVX2")

@@ -125,6 +125,13 @@ class Backend(Protocol):
         backend has none at this size (the rule composes it then); status: the 1-based position
         of a zero on the triangular factor's diagonal."""
 
+    def orthogonal_jvp(self, a: Stack, da: Stack,
+                       lq: bool) -> Optional[Tuple[Stack, Stack, Stack, Stack, Stack]]:
+        """``(Q, T, dQ, dT, status)`` of gelqf (``lq``) or geqrf and its tangent from one fused
+        kernel, or None where the backend has none at this size (the rule composes it then);
+        status as the factorisation's (a rank-deficient matrix or a non-finite tangent gives
+        NaN tangents, no failure)."""
+
     def syevd(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
         """``(U, lam, status)``: eigenvectors as rows, sign-normalised, ascending eigenvalues;
         reads the lower triangle; status: a positive count where the solver did not converge."""

@@ -313,6 +313,18 @@ def geqrf(a):
     return _run(K.GEQRF, (a,), [(m, n), (n, n)], m, n)
 
 
+def orthogonal_jvp(a, da, lq):
+    """``(Q, T, dQ, dT, status)`` of ``gelqf`` (``lq``) or ``geqrf`` and its tangent from one
+    fused kernel, or None where there is none (matrices too large for the interleaved kernel):
+    the caller composes the rule then; status as the factorisation's."""
+    m, n = a.shape[1:]
+    if not K.interleaved(K.ORTHOGONAL_JVP, m, n, 0, _batch_length((a, da))):
+        return None
+    r = min(m, n)
+    return _run(K.ORTHOGONAL_JVP, (a, da), [(m, n), (r, r), (m, n), (r, r)], m, n, 0,
+                _flags(lower=lq))
+
+
 def orthogonal_backward(dq, dt, q, t, lq):
     """``(dA, status)`` of ``gelqf`` (``lq``) or ``geqrf`` from one fused kernel, or None where
     there is none (matrices too large for the interleaved kernel): the caller composes the rule

@@ -155,8 +155,12 @@ def _orthogonal_jvp(op, A, dA, lq):
     if not lq and m < n:
         raise f.shape_error("A", "must have at least as many rows as columns (use gelqf)")
     xp, be = f.xp, f.backend
-    Q, T, status = (be.gelqf if lq else be.geqrf)(f.stack("A"))
     dA_ = f.tangent("dA")
+    fused = be.orthogonal_jvp(f.stack("A"), dA_, lq) if dA_ is not None else None
+    if fused is not None:
+        Q, T, dQ, dT, status = fused
+        return f.finish_jvp((Q, T), (dQ, dT), status)
+    Q, T, status = (be.gelqf if lq else be.geqrf)(f.stack("A"))
     if dA_ is None:
         return f.finish_jvp((Q, T), (xp.zeros_like(Q[:1]), xp.zeros_like(T[:1])), status)
     # A rank-deficient A has no derivative: NaN, as its factor's solve fails.

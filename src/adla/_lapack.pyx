@@ -59,7 +59,8 @@ cdef enum:
     OP_GESVD_TANGENT = 25
     OP_POTRS_BACKWARD = 26
     OP_POTRI_BACKWARD = 27
-    NOPS = 28
+    OP_ORTHOGONAL_JVP = 28
+    NOPS = 29
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
@@ -109,6 +110,7 @@ GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
+ORTHOGONAL_JVP = OP_ORTHOGONAL_JVP
 
 
 def max_threads():
@@ -260,6 +262,8 @@ declare(OP_GEQRF,               plan_orthogonal,
         orthogonal_lanes[double], orthogonal_lanes[float])
 declare(OP_ORTHOGONAL_BACKWARD, plan_orthogonal_backward,  NULL, NULL, NULL, NULL,
         orthogonal_backward_lanes[double], orthogonal_backward_lanes[float])
+declare(OP_ORTHOGONAL_JVP,      plan_orthogonal_jvp,       NULL, NULL, NULL, NULL,
+        orthogonal_jvp_lanes[double], orthogonal_jvp_lanes[float])
 declare(OP_SYEVD,               plan_syevd,
         workspace_syevd[double], workspace_syevd[float],
         syevd_one[double], syevd_one[float], eigen_lanes[double], eigen_lanes[float])

@@ -610,6 +610,11 @@ def orthogonal_backward(dq, dt, q, t, lq):
     return None
 
 
+def orthogonal_jvp(a, da, lq):
+    """No fused kernel for the gelqf/geqrf tangent here: the front end composes it."""
+    return None
+
+
 def syevd(a):
     nbatch, n = a.shape[0], a.shape[1]
     bad = _nonfinite(a, triangle="lower")

@@ -126,15 +126,15 @@ cdef inline void pack_rows(floating* w, int rows, int cols, int ld) noexcept nog
             for v in range(LANES):
                 w[(i * cols + j) * LANES + v] = w[(i * ld + j) * LANES + v]
 
-cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
-                           int* status) noexcept nogil:
+cdef void factor_lanes(const Job* job, bint lq, floating** a_src, floating** q_dst,
+                       floating** t_dst, int count, floating* w, int* status) noexcept nogil:
     """orthogonal_factor for LANES small matrices: Householder QR of M (r x c, r >= c), where M
     is A for QR and A^T for LQ (A = L Q is A^T = Q^T L^T), then the thin Q accumulated from the
     reflectors backwards; signs flipped so that the triangular factor's diagonal is
     non-negative (reflectors: householder). The scratch rows are c + 1 apart: at c = 64 a
     column's entries would otherwise lie 4 KiB apart, in one cache set (1000 x 64: 2x slower
-    than at 62)."""
-    cdef bint lq = job.op == OP_GELQF
+    than at 62). Scattered to q_dst and t_dst; left in w: R (c x c, upper, zeros below), then
+    Q (r x c) r (c + 1) lanes further on."""
     cdef int m = job.m, n = job.n, i, j, k, v
     cdef int r = n if lq else m, c = m if lq else n, ld = c + 1
     cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
@@ -143,7 +143,7 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating tau[ORTHOGONAL_LANES_MAX * LANES]
     cdef floating beta[LANES]
     cdef floating scale[LANES]
-    gather(a, p, r, c, 0, row_step, col_step, False)
+    gather(a, a_src, r, c, 0, row_step, col_step, False)
     mark_nonfinite(a, r, c, False, status)
     spread_rows(a, r, c, ld)
     for k in range(c):
@@ -171,10 +171,87 @@ cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
             for v in range(LANES):
                 q[(i * ld + k) * LANES + v] = q[(i * ld + k) * LANES + v] * scale[v]
     pack_rows(q, r, c, ld)
-    scatter(p + LANES, count, q, r, c, 0, row_step, col_step)
+    scatter(q_dst, count, q, r, c, 0, row_step, col_step)
     pack_rows(a, c, c, ld)                       # R: the top c x c of a, reflectors dropped
     keep_triangle(a, c, c, False)
-    scatter(p + 2 * LANES, count, a, c, c, 0, 1 if lq else c, c if lq else 1)    # L = R^T
+    scatter(t_dst, count, a, c, c, 0, 1 if lq else c, c if lq else 1)    # L = R^T
+
+cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
+                           int* status) noexcept nogil:
+    factor_lanes(job, job.op == OP_GELQF, p, p + LANES, p + 2 * LANES, count, w, status)
+
+cdef void orthogonal_jvp_lanes(const Job* job, floating** p, int count, floating* w,
+                               int* status) noexcept nogil:
+    """gelqf (flag LOWER) or geqrf and its tangent for LANES small matrices, (A, dA) ->
+    (Q, T, dQ, dT): factor_lanes, then, with its factors still in the scratch, the tangent of
+    M = Q R (M = A^T for LQ) from dM = dQ R + Q dR: Y = dM R^-1 and C = Q^T Y = Q^T dQ + dR R^-1,
+    an antisymmetric plus an upper triangular part, so X = dR R^-1 = triu(C) + triu(C^T, 1),
+    dR = X R and dQ = Y - Q X. A lane with a zero on R's diagonal (A rank deficient) or a
+    non-finite dA gets NaN tangents; neither is a failure."""
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int m = job.m, n = job.n, i, j, k, v
+    cdef int r = n if lq else m, c = m if lq else n
+    cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1, e
+    cdef floating* rf = w                                   # R, c x c
+    cdef floating* q = w + <Py_ssize_t>r * (c + 1) * LANES  # Q, r x c
+    cdef floating* y = w + <Py_ssize_t>2 * r * (c + 1) * LANES     # dM, then Y, then dQ
+    cdef floating* x = y + <Py_ssize_t>r * c * LANES
+    cdef floating* dr = x + <Py_ssize_t>c * c * LANES
+    cdef floating inverse_diagonal[ORTHOGONAL_FACTOR_LANES_MAX * LANES]
+    cdef floating acc[LANES]
+    cdef floating other[LANES]
+    cdef floating invalid[LANES]
+    factor_lanes(job, lq, p, p + 2 * LANES, p + 3 * LANES, count, w, status)
+    gather(y, p + LANES, r, c, 0, row_step, col_step, False)
+    for v in range(LANES):
+        invalid[v] = 0
+    for e in range(<Py_ssize_t>r * c):           # x * 0 is NaN exactly for inf and NaN
+        for v in range(LANES):
+            invalid[v] = invalid[v] + y[e * LANES + v] * 0
+    for j in range(c):
+        for v in range(LANES):
+            if rf[(j * c + j) * LANES + v] == 0:
+                invalid[v] = NAN
+    reciprocal_diagonal(inverse_diagonal, rf, c)
+    for i in range(r):                           # Y = dM R^-1, row by row
+        for j in range(c):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, y + i * c * LANES, LANES, rf + j * LANES, c * LANES, j)
+            for v in range(LANES):
+                y[(i * c + j) * LANES + v] = ((y[(i * c + j) * LANES + v] - acc[v])
+                                              * inverse_diagonal[j * LANES + v])
+    for i in range(c):                           # X = triu(C) + triu(C^T, 1), C = Q^T Y
+        for j in range(c):
+            for v in range(LANES):
+                acc[v] = 0
+                other[v] = 0
+            if j >= i:
+                add_dot(acc, q + i * LANES, c * LANES, y + j * LANES, c * LANES, r)
+            if j > i:
+                add_dot(other, q + j * LANES, c * LANES, y + i * LANES, c * LANES, r)
+            for v in range(LANES):
+                x[(i * c + j) * LANES + v] = acc[v] + other[v]
+    for i in range(c):                           # dR = X R, upper triangular
+        for j in range(c):
+            for v in range(LANES):
+                acc[v] = 0
+            if j >= i:
+                add_dot(acc, x + (i * c + i) * LANES, LANES, rf + (i * c + j) * LANES,
+                        c * LANES, j - i + 1)
+                for v in range(LANES):
+                    acc[v] = acc[v] + invalid[v]
+            for v in range(LANES):
+                dr[(i * c + j) * LANES + v] = acc[v]
+    for k in range(r):                           # dQ = Y - Q X, over Y
+        for j in range(c):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, q + k * c * LANES, LANES, x + j * LANES, c * LANES, j + 1)
+            for v in range(LANES):
+                y[(k * c + j) * LANES + v] = y[(k * c + j) * LANES + v] - acc[v] + invalid[v]
+    scatter(p + 4 * LANES, count, y, r, c, 0, row_step, col_step)
+    scatter(p + 5 * LANES, count, dr, c, c, 0, 1 if lq else c, c if lq else 1)
 
 cdef inline void gather_or_zero(floating* w, floating** src, int rows, int cols,
                                 Py_ssize_t row_step, Py_ssize_t col_step,
@@ -253,6 +330,15 @@ cdef void plan_orthogonal(Job* job) noexcept nogil:
     if job.m > 0 and job.n > 0 and fills_lanes(job, ORTHOGONAL_FACTOR_LANES_MAX):
         # a and Q, r x (c + 1) each (orthogonal_lanes)
         job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m * job.n + max(job.m, job.n)) * LANES
+
+cdef void plan_orthogonal_jvp(Job* job) noexcept nogil:
+    # Interleaved only, where the factorisation is (so the factors have gelqf's/geqrf's bits):
+    # larger matrices take the composed rule in Python. factor_lanes' scratch, then dM, X, dR.
+    cdef Py_ssize_t c = min(job.m, job.n)
+    if job.m > 0 and job.n > 0 and fills_lanes(job, ORTHOGONAL_FACTOR_LANES_MAX):
+        job.lanes = LANES
+        job.work = (2 * (<Py_ssize_t>job.m * job.n + max(job.m, job.n)) + <Py_ssize_t>job.m * job.n
+                    + 2 * c * c) * LANES
 
 cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
     cdef bint lq = job.op == OP_GELQF
