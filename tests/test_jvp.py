@@ -297,7 +297,7 @@ def test_gesvd_jvp_at_repeated_and_zero_singular_values(shape):
 # operators whose CPU jvp is one fused kernel -> the backend function that returns None where
 # the backend has none
 FUSED = {"potrf": "potrf_jvp", "trsm": "trsm_jvp", "gelqf": "orthogonal_jvp",
-         "geqrf": "orthogonal_jvp"}
+         "geqrf": "orthogonal_jvp", "gemm": "gemm_jvp", "gemm2": "gemm_jvp"}
 
 
 @pytest.mark.parametrize("row, opts, batches", [

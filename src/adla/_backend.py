@@ -49,6 +49,14 @@ class Backend(Protocol):
         """``alpha op(a) op(b) + beta c`` (``c`` None: no C, beta ignored); ``triangle``
         ("lower"/"upper") keeps that triangle of the square result, zero elsewhere."""
 
+    def gemm_jvp(self, a: Stack, b: Stack, c: Optional[Stack], da: Optional[Stack],
+                 db: Optional[Stack], dc: Optional[Stack], *, transpose_a: bool = False,
+                 transpose_b: bool = False, alpha: float = 1.0,
+                 beta: float = 0.0) -> Optional[Tuple[Stack, Stack]]:
+        """``(D, dD)``: gemm and its tangent ``alpha (op(da) op(b) + op(a) op(db)) + beta dc``
+        from one fused kernel (None operands: zero), or None where the backend has none at this
+        size (the rule composes it then)."""
+
     def gemm_backward(self, dd: Stack, a: Stack, b: Stack, *, transpose_a: bool = False,
                       transpose_b: bool = False, alpha: float = 1.0,
                       beta: Optional[float] = None) -> Tuple[Stack, ...]:

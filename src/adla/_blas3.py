@@ -137,6 +137,16 @@ def gemm_backward(dD: ArrayLike, A: ArrayLike, B: ArrayLike, C: ArrayLike, *,
     return f.gradient(dA, "A"), f.gradient(dB, "B"), f.gradient(dC, "C")
 
 
+def _fused_product_jvp(f, C, dC, ta, tb, alpha, beta=0.0):
+    """``(D, dD)`` from the backend's fused kernel, or None where it has none at this size or no
+    tangent of A or B is given (the rule composes it then)."""
+    dA, dB = f.tangent("dA"), f.tangent("dB")
+    if dA is None and dB is None:
+        return None
+    return f.backend.gemm_jvp(f.stack("A"), f.stack("B"), C, dA, dB, dC, transpose_a=ta,
+                              transpose_b=tb, alpha=alpha, beta=beta)
+
+
 def _product_tangent(f, ta, tb, alpha):
     """``alpha (op(dA) op(B) + op(A) op(dB))``, None where both tangents are absent."""
     be, dA, dB = f.backend, f.tangent("dA"), f.tangent("dB")
@@ -168,6 +178,10 @@ def gemm_jvp(A: ArrayLike, B: ArrayLike, C: ArrayLike, dA: Optional[ArrayLike],
     alpha, beta = scalar("gemm_jvp", "alpha", alpha), scalar("gemm_jvp", "beta", beta)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
     _result_shape(f, "C", m, n)
+    fused = _fused_product_jvp(f, f.stack("C"), f.tangent("dC"), transpose_a, transpose_b,
+                               alpha, beta)
+    if fused is not None:
+        return f.result(fused[0]), f.result(fused[1])
     D = f.backend.gemm(f.stack("A"), f.stack("B"), f.stack("C"), transpose_a=transpose_a,
                        transpose_b=transpose_b, alpha=alpha, beta=beta)
     dD, dC_ = _product_tangent(f, transpose_a, transpose_b, alpha), f.tangent("dC")
@@ -306,6 +320,9 @@ def gemm2_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[
     f = jvp_call("gemm2", dict(A=A, B=B, dA=dA, dB=dB))
     alpha = scalar("gemm2_jvp", "alpha", alpha)
     m, n = _gemm_shapes(f, transpose_a, transpose_b)
+    fused = _fused_product_jvp(f, None, None, transpose_a, transpose_b, alpha)
+    if fused is not None:
+        return f.result(fused[0]), f.result(fused[1])
     D = f.backend.gemm(f.stack("A"), f.stack("B"), transpose_a=transpose_a,
                        transpose_b=transpose_b, alpha=alpha)
     dD = _product_tangent(f, transpose_a, transpose_b, alpha)

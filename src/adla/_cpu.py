@@ -180,6 +180,24 @@ def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=
     return _run(K.GEMM, (a, b, c), [(m, n)], m, n, k, flags, alpha, beta)[0]
 
 
+def gemm_jvp(a, b, c, da, db, dc, *, transpose_a=False, transpose_b=False, alpha=1.0,
+             beta=0.0):
+    """``(D, dD)`` of gemm and its tangent from one fused kernel (``c``, ``da``, ``db``, ``dc``
+    may be None: zero), or None where the forward would not run gemm's per-matrix kernel (an
+    operand shared by a batch of BLAS-sized products, or interleaved small ones): D must have
+    gemm's bits, and the caller composes the rule then."""
+    m, k = (a.shape[2], a.shape[1]) if transpose_a else (a.shape[1], a.shape[2])
+    n = b.shape[1] if transpose_b else b.shape[2]
+    nbatch = _batch_length((a, b, c, da, db, dc))
+    which = shared(a, b)
+    if ((which is not None and _foldable(K.GEMM, a if which else b, m, n, k))
+            or K.interleaved(K.GEMM, m, n, k, nbatch)):
+        return None
+    flags = _flags(transpose_a=transpose_a, transpose_b=transpose_b)
+    return tuple(_run(K.GEMM_JVP, (a, b, c, da, db, dc), [(m, n), (m, n)], m, n, k, flags, alpha,
+                      beta)[:2])
+
+
 def gemm_backward(dd, a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=None):
     """``(dA, dB)`` of ``alpha op(a) op(b)`` from the cotangent ``dd``, and ``dC = beta dd`` too
     when ``beta`` is given (gemm with a C), all three from one pass over the batch."""

@@ -60,7 +60,8 @@ cdef enum:
     OP_POTRS_BACKWARD = 26
     OP_POTRI_BACKWARD = 27
     OP_ORTHOGONAL_JVP = 28
-    NOPS = 29
+    OP_GEMM_JVP = 29
+    NOPS = 30
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
@@ -110,7 +111,7 @@ GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
-ORTHOGONAL_JVP = OP_ORTHOGONAL_JVP
+ORTHOGONAL_JVP, GEMM_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP
 
 
 def max_threads():
@@ -219,6 +220,8 @@ declare(OP_GEMM,                plan_gemm,                 NULL, NULL,
         gemm_one[double], gemm_one[float], gemm_lanes[double], gemm_lanes[float])
 declare(OP_GEMM_BACKWARD,       plan_gemm_backward,        NULL, NULL,
         gemm_backward_one[double], gemm_backward_one[float], NULL, NULL)
+declare(OP_GEMM_JVP,            plan_gemm_jvp,             NULL, NULL,
+        gemm_jvp_one[double], gemm_jvp_one[float], NULL, NULL)
 declare(OP_SYRK,                plan_syrk,                 NULL, NULL,
         syrk_one[double], syrk_one[float], NULL, NULL)
 declare(OP_SYRK_BACKWARD,       plan_syrk_backward,        NULL, NULL,

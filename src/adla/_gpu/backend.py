@@ -330,6 +330,12 @@ def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=
     return _c(cp.broadcast_to(out, shape))
 
 
+def gemm_jvp(a, b, c, da, db, dc, *, transpose_a=False, transpose_b=False, alpha=1.0,
+             beta=0.0):
+    """No fused kernel for the product's tangent here: the front end composes it."""
+    return None
+
+
 def gemm_backward(dd, a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=None):
     """``(dA, dB)`` of ``alpha op(a) op(b)`` from ``dd``, and ``dC = beta dd`` when ``beta`` is
     given."""

@@ -20,7 +20,7 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
     a[i a_row + l a_col] (m x k), B[l, j] is b[l b_row + j] (k x n), C (m x n) may be NULL (then
     beta is ignored). Blocks of up to ADLA_BLOCK_ROWS rows by 8 or 4 columns in vector registers,
     up to 3 last columns in scalars; whatever the block, each entry is alpha times its sum over
-    l (in order from 0), plus beta times C's entry."""
+    l (in order from 0), plus beta times C's entry. C may be out itself (accumulation)."""
     cdef floating acc[8]       # the scalar path: up to 3 columns, or 8 when alpha == 0
     cdef int i0, rows, i, j0, jj, l, cols
     cdef Py_ssize_t at
@@ -49,10 +49,12 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
                         for jj in range(cols):
                             acc[jj] = acc[jj] + a[i * a_row + l * a_col] * b[l * b_row + j0 + jj]
                 for jj in range(cols):
-                    out[at + jj] = alpha * acc[jj]
-                if c != NULL:
+                    acc[jj] = alpha * acc[jj]
+                if c != NULL:       # c may be out itself: each entry read before it is written
                     for jj in range(cols):
-                        out[at + jj] = out[at + jj] + beta * c[at + jj]
+                        acc[jj] = acc[jj] + beta * c[at + jj]
+                for jj in range(cols):
+                    out[at + jj] = acc[jj]
             j0 += cols
         i0 += rows
 
@@ -85,12 +87,40 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         for e in range(<Py_ssize_t>m * n):
             p[3][e] = beta * p[2][e] if beta != 0 else 0
     else:
-        if beta != 0:
+        if beta != 0 and p[3] != p[2]:
             copy(p[3], p[2], <Py_ssize_t>m * n)
         xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
               p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
     if job.flags & TRIANGLE:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
+    return 0
+
+cdef int gemm_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(D, dD) of D = alpha op(A) op(B) [+ beta C] and its tangent
+    dD = alpha (op(dA) op(B) + op(A) op(dB)) [+ beta dC] from (A, B, C, dA, dB, dC), any of the
+    last four NULL (zero): each matrix's operands read once, while in cache; D as gemm_one's."""
+    cdef Job tangent = job[0]
+    cdef floating* q[4]
+    cdef floating* dd = p[7]
+    cdef floating* added = p[5] if p[5] != NULL and job.beta != 0 else NULL
+    cdef Py_ssize_t e
+    q[0], q[1], q[2], q[3] = p[0], p[1], p[2], p[6]
+    gemm_one(job, q, work)
+    if job.m == 0 or job.n == 0:
+        return 0
+    for e in range(2):                           # alpha op(dA) op(B), then alpha op(A) op(dB)
+        if p[3 + e] == NULL:
+            continue
+        if e == 0:
+            q[0], q[1] = p[3], p[1]
+        else:
+            q[0], q[1] = p[0], p[4]
+        q[2], q[3] = added, dd
+        gemm_one(&tangent, q, work)
+        added, tangent.beta = dd, 1              # accumulated in place from here on
+    if added != dd:                              # neither dA nor dB
+        for e in range(<Py_ssize_t>job.m * job.n):
+            dd[e] = <floating>job.beta * added[e] if added != NULL else 0
     return 0
 
 cdef inline void product_into(floating* out, floating* left, floating* right, int rows, int cols,
@@ -214,6 +244,11 @@ cdef void plan_gemm(Job* job) noexcept nogil:
     if job.m <= SMALL_GEMM and job.n <= SMALL_GEMM and job.k <= SMALL_GEMM and job.n % 4 != 0:
         job.lanes = LANES
         job.work = <Py_ssize_t>(job.m * job.k + job.n * job.k + job.m * job.n) * LANES
+
+cdef void plan_gemm_jvp(Job* job) noexcept nogil:
+    job.calls_blas = not direct(job)
+    if direct(job):
+        job.work = <Py_ssize_t>job.n * job.k       # op(B) or op(dB), transposed
 
 cdef void plan_gemm_backward(Job* job) noexcept nogil:
     job.calls_blas = not direct(job)
