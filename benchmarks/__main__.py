@@ -368,11 +368,23 @@ def torch_jvp_case(op, d):
     return lambda: jvp(functions[op], primals, directions)
 
 
+# The multiply-adds of each jvp rule over its forward's, n x n operands (n right-hand sides),
+# leading terms: a floor on jvp / forward wherever the forward runs at the machine's
+# arithmetic rate. potrf n^3/6, its tangent twice that; trsm n^3/2, the tangent's dT X and
+# solve as much again each; LU inverse n^3, the tangent's two products 2 n^3; gemm2 one
+# product, the tangent two; gesv LU + solve 4 n^3/3, the tangent's dA X and solve 2 n^3; gelqf
+# Householder + Q 4 n^3/3, the tangent's solve, Q^T Y, X R and Q X 13 n^3/6. syevd and gesvd
+# iterate, their tangents a few products: no fixed ratio.
+JVP_ARITHMETIC = {"cholesky": 3.0, "trsm": 3.0, "syevd": None, "gelqf": 2.6, "inverse": 3.0,
+                  "gemm": 3.0, "gesv": 2.5, "gesvd": None}
+
+
 def jvp_rows(rounds=1, stream=sys.stdout):
     """adla's jvp against its forward and against JAX's jax.jvp, each in its own process."""
     header = ("| op (float64) | batch x n | adla forward ms | adla jvp ms | jvp / forward "
+              "| rule's multiply-adds / forward's "
               "| jax.jvp ms | adla jvp / jax.jvp | torch.func.jvp ms | adla jvp / torch |")
-    lines = [header, "|" + " --- |" * 9]
+    lines = [header, "|" + " --- |" * 10]
     stream.write("\n".join(lines) + "\n")
     peers = available_peers()
     libraries = (["adla forward", "adla jvp"] + (["jax jvp"] if "jax" in peers else [])
@@ -382,7 +394,7 @@ def jvp_rows(rounds=1, stream=sys.stdout):
         jax_ms, torch_ms = t.get("jax jvp", float("nan")), t.get("torch jvp", float("nan"))
         line = (f"| {ADLA_OPERATORS[op]} | {batch} x {n} | {t['adla forward']:.2f} | "
                 f"{t['adla jvp']:.2f} | {t['adla jvp'] / t['adla forward']:.2f} | "
-                f"{jax_ms:.2f} | {t['adla jvp'] / jax_ms:.2f} | {torch_ms:.2f} | "
+                f"{JVP_ARITHMETIC[op] or '-'} | {jax_ms:.2f} | {t['adla jvp'] / jax_ms:.2f} | {torch_ms:.2f} | "
                 f"{t['adla jvp'] / torch_ms:.2f} |")
         lines.append(line)
         stream.write(line + "\n")
@@ -409,7 +421,17 @@ def jvp_main(rounds=1, out=None):
                     + ". JAX runs with OpenBLAS at one thread; its triangular solve and QR "
                     "still hang in SciPy's OpenBLAS on this machine (nan). On a shared 2-core "
                     "virtual machine absolute times drift by up to a half between runs; "
-                    "compare within a row.\n\n" + "\n".join(lines) + "\n")
+                    "compare within a row.\n\n"
+                    "The column of multiply-adds is the arithmetic of the jvp's rule over the "
+                    "forward's (leading terms, n x n operands; `JVP_ARITHMETIC` in "
+                    "`benchmarks/__main__.py` spells them out). Where the forward runs at the "
+                    "machine's arithmetic rate, as the small products, solves and factorisations "
+                    "here do, that ratio is how much slower the jvp has to be; the jvp also "
+                    "reads and writes twice the forward's arrays. syevd and gesvd iterate, and "
+                    "their tangents cost a few products on top. potrf, trsm, gemm2 and gelqf "
+                    "(up to order 48) run fused kernels, the tangent while the forward's result "
+                    "is in cache; syevd and gesvd a tangent kernel per matrix after the "
+                    "forward; inverse and gesv compose the batched kernels.\n\n" + "\n".join(lines) + "\n")
     return 0
 
 
