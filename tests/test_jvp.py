@@ -194,6 +194,13 @@ def test_a_non_finite_tangent_is_no_failure_and_stays_in_its_matrix():
             assert np.all(np.isfinite(t[[0, 2]])) and np.any(np.isnan(t[1]))
     X, dX = adla.trsm_jvp(A, np.ones((3, 3, 2)), None, np.where(np.isnan(dA[..., :2]), np.nan, 1.0))
     assert np.all(np.isfinite(X)) and np.all(np.isfinite(dX[[0, 2]])) and np.any(np.isnan(dX[1]))
+    for n in (3, 70):           # gesv: interleaved, and per matrix
+        An = np.stack([np.eye(n) * 2] * 3)
+        dAn = np.ones((3, n, n))
+        dAn[1, 2, 0] = np.nan
+        X, dX = adla.gesv_jvp(An, np.ones((3, n, 2)), dAn, None)
+        assert np.all(np.isfinite(X)) and np.all(np.isfinite(dX[[0, 2]]))
+        assert np.all(np.isnan(dX[1]))
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -297,7 +304,8 @@ def test_gesvd_jvp_at_repeated_and_zero_singular_values(shape):
 # operators whose CPU jvp is one fused kernel -> the backend function that returns None where
 # the backend has none
 FUSED = {"potrf": "potrf_jvp", "trsm": "trsm_jvp", "gelqf": "orthogonal_jvp",
-         "geqrf": "orthogonal_jvp", "gemm": "gemm_jvp", "gemm2": "gemm_jvp"}
+         "geqrf": "orthogonal_jvp", "gemm": "gemm_jvp", "gemm2": "gemm_jvp",
+         "gesv": "gesv_jvp"}
 
 
 @pytest.mark.parametrize("row, opts, batches", [

@@ -172,6 +172,12 @@ class Backend(Protocol):
         """``(op(a)^-1 b, status)`` by LU with partial pivoting; status: non-finite input, else
         the 1-based position of the first exactly zero pivot."""
 
+    def gesv_jvp(self, a: Stack, b: Stack, da: Optional[Stack], db: Optional[Stack], *,
+                 transpose: bool = False) -> Optional[Tuple[Stack, Stack, Stack]]:
+        """``(X, dX, status)`` of gesv from one fused kernel (one LU for both solves; a tangent
+        None: zero), or None where the backend has none (the rule composes it then); status as
+        gesv's (a non-finite tangent is no failure: NaN in that matrix's dX)."""
+
 
 FUNCTIONS = tuple(name for name in vars(Backend) if not name.startswith("_")
                   and callable(vars(Backend)[name]))

@@ -421,3 +421,11 @@ def gesv(a, b, *, transpose=False):
     """``(op(a)^-1 b, status)`` by LU with partial pivoting (getrf, then two triangular solves)."""
     n, k = b.shape[1:]
     return _run(K.GESV, (a, b), [(n, k)], n, k, 0, _flags(transpose_a=transpose))
+
+
+def gesv_jvp(a, b, da, db, *, transpose=False):
+    """``(X, dX, status)`` of gesv from one fused kernel (one LU for both solves); ``da`` or
+    ``db`` may be None (zero); status as gesv's."""
+    n, k = b.shape[1:]
+    return _run(K.GESV_JVP, (a, b, da, db), [(n, k), (n, k)], n, k, 0,
+                _flags(transpose_a=transpose))

@@ -302,10 +302,17 @@ def gesv_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[A
     n = f.square("A")
     f.require("B", -2, n, "rows (the order of A)")
     be, A_ = f.backend, f.stack("A")
+    dA_, R = f.tangent("dA"), f.tangent("dB")
+    fused = (be.gesv_jvp(A_, f.stack("B"), dA_, R, transpose=transpose)
+             if dA_ is not None or R is not None else None)
+    if fused is not None:
+        X, dX, status = fused
+        if check:
+            f.raise_failed(status, zero_pivot)
+        return f.finish_jvp(X, dX, status)
     X, status = be.gesv(A_, f.stack("B"), transpose=transpose)
     if check:
         f.raise_failed(status, zero_pivot)
-    dA_, R = f.tangent("dA"), f.tangent("dB")
     if dA_ is not None:
         R = be.gemm(dA_, X, R, transpose_a=transpose, alpha=-1.0, beta=1.0)
     if R is None:

@@ -61,7 +61,8 @@ cdef enum:
     OP_POTRI_BACKWARD = 27
     OP_ORTHOGONAL_JVP = 28
     OP_GEMM_JVP = 29
-    NOPS = 30
+    OP_GESV_JVP = 30
+    NOPS = 31
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
@@ -111,7 +112,7 @@ GEMM_BACKWARD = OP_GEMM_BACKWARD
 GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEVD_TANGENT
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
-ORTHOGONAL_JVP, GEMM_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP
+ORTHOGONAL_JVP, GEMM_JVP, GESV_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP, OP_GESV_JVP
 
 
 def max_threads():
@@ -286,6 +287,9 @@ declare(OP_COFACTOR,            plan_cofactor,
 declare(OP_GESV,                plan_gesv,
         workspace_gesv[double], workspace_gesv[float],
         gesv_one[double], gesv_one[float], gesv_lanes[double], gesv_lanes[float])
+declare(OP_GESV_JVP,            plan_gesv_jvp,
+        workspace_gesv[double], workspace_gesv[float],
+        gesv_jvp_one[double], gesv_jvp_one[float], gesv_jvp_lanes[double], gesv_jvp_lanes[float])
 declare(OP_GESVD,               plan_gesvd,
         workspace_gesvd[double], workspace_gesvd[float],
         gesvd_one[double], gesvd_one[float], svd_lanes[double], svd_lanes[float])

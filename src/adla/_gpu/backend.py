@@ -795,6 +795,11 @@ def _first_zero_pivots(A, singular):
     return cp.asarray(status)
 
 
+def gesv_jvp(a, b, da, db, *, transpose=False):
+    """No fused kernel for the solve's tangent here: the front end composes it."""
+    return None
+
+
 def gesv(a, b, *, transpose=False):
     """``op(a)^-1 b`` by batched LU (cupy.linalg.solve: getrfBatched, getrsBatched)."""
     nbatch = _batch(a, b)

@@ -149,7 +149,6 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int n = job.m, k = job.n, info
     cdef Py_ssize_t nn = <Py_ssize_t>n * n, nk = <Py_ssize_t>n * k
     cdef floating* lu = work
-    cdef floating* x = p[2]
     cdef int* ipiv = <int*>(work + nn)
     if n == 0 or k == 0:
         return 0
@@ -159,8 +158,14 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     info = xgetrf(n, lu, n, ipiv)
     if info > 0:
         return info
-    copy(x, p[1], nk)
-    if not job.flags & TRANS_A:
+    copy(p[2], p[1], nk)
+    lu_solve_one(lu, ipiv, p[2], n, k, (job.flags & TRANS_A) != 0)
+    return 0
+
+cdef inline void lu_solve_one(const floating* lu, const int* ipiv, floating* x, int n, int k,
+                              bint transpose) noexcept nogil:
+    # In place x := op(A)^-1 x from getrf's column-major P A = L U (see gesv_one).
+    if not transpose:
         interchange_rows(x, k, ipiv, n, False)              # P B
         trsm_recursive(c'R', c'L', c'T', c'U', k, n, 1, lu, n, x, k)
         trsm_recursive(c'R', c'U', c'T', c'N', k, n, 1, lu, n, x, k)
@@ -168,6 +173,32 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
         trsm_recursive(c'R', c'U', c'N', c'N', k, n, 1, lu, n, x, k)
         trsm_recursive(c'R', c'L', c'N', c'U', k, n, 1, lu, n, x, k)
         interchange_rows(x, k, ipiv, n, True)               # P^T
+
+cdef int gesv_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """gesv and its tangent, (A, B, dA, dB) -> (X, dX), dA or dB NULL (zero): X as gesv_one,
+    then dX = op(A)^-1 (dB - op(dA) X) from the same LU. A non-finite tangent is no failure: it
+    gives that matrix a NaN dX, as the composed rule does. Status as gesv_one's."""
+    cdef int n = job.m, k = job.n, status
+    cdef Py_ssize_t e, nk = <Py_ssize_t>n * k
+    cdef bint transposed = (job.flags & TRANS_A) != 0
+    cdef floating* dx = p[5]
+    cdef floating* q[4]
+    cdef Job product
+    q[0], q[1], q[2] = p[0], p[1], p[4]
+    status = gesv_one(job, q, work)
+    if status or n == 0 or k == 0:
+        return status
+    for e in range(nk):
+        dx[e] = p[3][e] if p[3] != NULL else 0
+    if p[2] != NULL:            # dB - op(dA) X, accumulated in place
+        product.m, product.n, product.k = n, k, n
+        product.flags, product.alpha, product.beta = TRANS_A if transposed else 0, -1, 1
+        q[0], q[1], q[2], q[3] = p[2], p[4], dx, dx
+        gemm_one(&product, q, NULL)      # op(X) untransposed: gemm_one needs no scratch
+    if not all_finite(dx, nk):
+        fill_nan(dx, nk)
+    else:
+        lu_solve_one(work, <int*>(work + <Py_ssize_t>n * n), dx, n, k, transposed)
     return 0
 
 
@@ -293,6 +324,50 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     lu_lanes(a, n, pivot, inverse_pivot, status)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, (job.flags & TRANS_A) != 0, False)
     scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
+
+cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
+                         int* status) noexcept nogil:
+    """gesv_jvp_one for LANES small matrices at once: gesv_lanes' X, then from the same LU
+    dX = op(A)^-1 (dB - op(dA) X). work: A (its LU), X, dA, dX, interleaved."""
+    cdef int n = job.m, k = job.n, i, j, v
+    cdef bint transposed = (job.flags & TRANS_A) != 0
+    cdef floating* a = w
+    cdef floating* x = a + <Py_ssize_t>n * n * LANES
+    cdef floating* da = x + <Py_ssize_t>n * k * LANES
+    cdef floating* dx = da + <Py_ssize_t>n * n * LANES
+    cdef floating inverse_pivot[LU_LANES_MAX * LANES]
+    cdef int pivot[LU_LANES_MAX * LANES]
+    cdef floating acc[LANES]
+    cdef floating invalid[LANES]
+    cdef Py_ssize_t e
+    gather(a, p, n, n, 0, n, 1, False)
+    gather(x, p + LANES, n, k, 0, k, 1, False)
+    mark_nonfinite(a, n, n, False, status)
+    mark_nonfinite(x, n, k, False, status)
+    lu_lanes(a, n, pivot, inverse_pivot, status)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, transposed, False)
+    scatter(p + 4 * LANES, count, x, n, k, 0, k, 1)
+    gather_or_zero(dx, p + 3 * LANES, n, k, k, 1, False)
+    if p[2 * LANES] != NULL:     # dB - op(dA) X
+        gather(da, p + 2 * LANES, n, n, 0, 1 if transposed else n, n if transposed else 1,
+               False)
+        for i in range(n):
+            for j in range(k):
+                for v in range(LANES):
+                    acc[v] = 0
+                add_dot(acc, da + i * n * LANES, LANES, x + j * LANES, k * LANES, n)
+                for v in range(LANES):
+                    dx[(i * k + j) * LANES + v] = dx[(i * k + j) * LANES + v] - acc[v]
+    for v in range(LANES):      # x * 0 is NaN exactly for inf and NaN
+        invalid[v] = 0
+    for e in range(<Py_ssize_t>n * k):
+        for v in range(LANES):
+            invalid[v] = invalid[v] + dx[e * LANES + v] * 0
+    lu_solve_lanes(a, pivot, inverse_pivot, dx, n, k, transposed, False)
+    for e in range(<Py_ssize_t>n * k):
+        for v in range(LANES):
+            dx[e * LANES + v] = dx[e * LANES + v] + invalid[v]
+    scatter(p + 5 * LANES, count, dx, n, k, 0, k, 1)
 
 cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
                         int* status) noexcept nogil:
@@ -512,6 +587,12 @@ cdef void plan_gesv(Job* job) noexcept nogil:
             or (full and job.m <= SOLVE_LANES_SQUARE and job.n <= SOLVE_LANES_SQUARE)):
         job.lanes = LANES
         job.work = (<Py_ssize_t>job.m * job.m + <Py_ssize_t>job.m * job.n) * LANES
+
+cdef void plan_gesv_jvp(Job* job) noexcept nogil:
+    # Interleaved where gesv is (so that X has its bits), with room for dA and dX too.
+    plan_gesv(job)
+    if job.lanes > 1:
+        job.work = 2 * job.work
 
 cdef void plan_inverse(Job* job) noexcept nogil:
     # For a batch that fills the lanes, against getrf and getri per matrix (1000 matrices,
