@@ -6,6 +6,7 @@ import pytest
 
 import adla
 from harness import CASES, CASE_IDS, DIMS, call_backward, call_forward, make_inputs
+from test_operators import cpu_builds
 
 
 def spd_batch(batch, n=5, seed=0):
@@ -149,28 +150,58 @@ def test_trsm_non_finite_right_hand_side_fails_that_matrix():
     assert np.all(np.isnan(X[1])) and np.all(X[[0, 2]] == 0.5)
 
 
-@pytest.mark.parametrize("rightside", [False, True])
-def test_trsm_with_a_shared_matrix_fails_per_matrix(rightside):
-    """A triangular matrix shared by the batch (one solve for all right-hand sides at BLAS
-    sizes): a non-finite B fails its own matrix only, a zero on A's diagonal fails them all."""
+@pytest.mark.parametrize("nbatch", [5, 19])
+@pytest.mark.parametrize("columns", [1, 3])
+@pytest.mark.parametrize("rightside, transpose, lower", [(False, False, True), (True, False, True),
+                                                         (False, True, False), (True, True, False)])
+def test_trsm_with_a_shared_matrix_fails_per_matrix(nbatch, columns, rightside, transpose, lower,
+                                                    monkeypatch):
+    """A triangular matrix shared by the batch: one solve for all right-hand sides at BLAS sizes
+    (5 matrices), or the interleaved kernel that reads the triangle in place (19). Each matrix
+    as if solved alone; a non-finite B fails its own matrix only, a zero on A's diagonal or a
+    non-finite entry in its read triangle fails them all."""
+    from adla import _cpu
+    flags = _cpu._flags(transpose_a=transpose, rightside=rightside, lower=lower)
+    assert _cpu.K.interleaved(_cpu.K.TRSM, *((columns, 40) if rightside else (40, columns)), 0,
+                              nbatch, flags | _cpu.K.FLAG_SHARED_A) == (nbatch > 8)
     rng = np.random.default_rng(0)
-    A = np.tril(rng.standard_normal((40, 40))) + 8 * np.eye(40)
-    B = rng.standard_normal((5, 3, 40) if rightside else (5, 40, 3))
-    X = adla.trsm(A, B, rightside=rightside)
-    for i in range(5):
-        np.testing.assert_allclose(X[i], adla.trsm(A, B[i], rightside=rightside), rtol=1e-12,
-                                   atol=1e-15)
-    B[3, 1, 2] = np.inf
+    A = (np.tril if lower else np.triu)(rng.standard_normal((40, 40))) + 8 * np.eye(40)
+    A[(0, 39) if lower else (39, 0)] = np.nan              # outside the triangle read
+    B = rng.standard_normal((nbatch, columns, 40) if rightside else (nbatch, 40, columns))
+    opts = dict(rightside=rightside, transpose=transpose, lower=lower)
+    X = adla.trsm(A, B, **opts)
+    for i in range(nbatch):
+        np.testing.assert_allclose(X[i], adla.trsm(A, B[i], **opts), rtol=1e-12, atol=1e-15)
+    X32 = adla.trsm(A.astype(np.float32), B.astype(np.float32), **opts)
+    assert X32.dtype == np.float32
+    np.testing.assert_allclose(X32, X, rtol=1e-4, atol=1e-6)
+    if cpu_builds() is not None:             # the baseline build's bits, as every kernel's
+        for dtype in (np.float64, np.float32):
+            results = []
+            for kernels in cpu_builds():
+                monkeypatch.setattr(_cpu, "K", kernels)
+                results.append(adla.trsm(A.astype(dtype), B.astype(dtype), **opts))
+            monkeypatch.undo()
+            np.testing.assert_array_equal(*results)
+    B[3, 0, 0] = np.inf
     with pytest.raises(adla.LinAlgError, match="non-finite") as info:
-        adla.trsm(A, B, rightside=rightside)
+        adla.trsm(A, B, **opts)
     assert info.value.indices == [(3,)]
-    partial = adla.trsm(A, B, rightside=rightside, check=False)
+    partial = adla.trsm(A, B, check=False, **opts)
     assert np.all(np.isnan(partial[3]))
-    np.testing.assert_allclose(partial[[0, 1, 2, 4]], X[[0, 1, 2, 4]], rtol=1e-12, atol=1e-15)
-    A[7, 7] = 0.0
+    kept = [i for i in range(nbatch) if i != 3]
+    np.testing.assert_allclose(partial[kept], X[kept], rtol=1e-12, atol=1e-15)
+    B[3, 0, 0] = 0.0
+    zero = A.copy()
+    zero[7, 7] = 0.0
     with pytest.raises(adla.LinAlgError, match="diagonal entry 7") as info:
-        adla.trsm(A, B[[0, 1]], rightside=rightside)
-    assert info.value.indices == [(0,), (1,)]
+        adla.trsm(zero, B, **opts)
+    assert info.value.indices == [(i,) for i in range(nbatch)]
+    inside = A.copy()
+    inside[(5, 2) if lower else (2, 5)] = np.inf
+    with pytest.raises(adla.LinAlgError, match="non-finite") as info:
+        adla.trsm(inside, B, **opts)
+    assert info.value.indices == [(i,) for i in range(nbatch)]
 
 
 def test_potri_and_potrs_fail_on_zero_diagonal():

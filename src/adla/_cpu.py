@@ -137,7 +137,7 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     if share is not None:
         threads = min(threads, share)
     threads = threads if nbatch > 1 else 1
-    if threads > 1 and K.calls_blas(op, m, n, k, nbatch):
+    if threads > 1 and K.calls_blas(op, m, n, k, nbatch, flags):
         with _single_threaded_blas():
             status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
     else:
@@ -247,13 +247,17 @@ def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
 
 def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
+    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
+    # One small triangle for a batch of thin right-hand sides: interleaved, the triangle read in
+    # place (a gathered one, or one BLAS call for the stacked batch, costs more).
+    if shared(a, b) == 0 and K.interleaved(K.TRSM, m, n, 0, b.shape[0], flags | K.FLAG_SHARED_A):
+        return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags | K.FLAG_SHARED_A, alpha)
     if shared(a, b) == 0 and _foldable(K.TRSM, b, m, n):
         out, status = _folded_triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
         # The kernel's finiteness check saw the whole stack: a non-finite entry fails only its
         # own matrix, so such a batch (rare) is solved again matrix by matrix.
         if status[0] != K.STATUS_NONFINITE:
             return out, status
-    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
     return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags, alpha)
 
 

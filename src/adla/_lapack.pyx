@@ -70,6 +70,9 @@ cdef enum:
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this,
     TRSM_LANES_MAX = 28     # and trsm and its rules (on the right up to SMALL)
+    TRSM_SHARED_MAX = 128   # trsm with one triangle for a batch: interleaved up to this order
+    TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
+    TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
@@ -97,6 +100,7 @@ cdef enum:
     LOWER = 8
     TRIANGLE = 16       # gemm: keep only the triangle of the result that LOWER names
     WITH_C = 32         # gemm_backward: there is a C, and dC = beta dD is wanted
+    SHARED_A = 64       # trsm: one triangular matrix for the whole batch (a stack of length 1)
 
 cdef enum:
     NONFINITE = -1
@@ -141,7 +145,7 @@ def cpu_has_avx2():
 
 
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
-FLAG_TRIANGLE, FLAG_WITH_C = TRIANGLE, WITH_C
+FLAG_TRIANGLE, FLAG_WITH_C, FLAG_SHARED_A = TRIANGLE, WITH_C, SHARED_A
 STATUS_NONFINITE = NONFINITE
 STATUS_NO_MEMORY = NO_MEMORY
 
@@ -418,14 +422,15 @@ cdef Job planned(int op, int m, int n, int k, int flags=0,
     return job
 
 
-def interleaved(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES):
+def interleaved(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES, int flags=0):
     """Whether kernel ``op`` runs interleaved at this size (no BLAS/LAPACK call)."""
-    return planned(op, m, n, k, 0, nbatch).lanes > 1
+    return planned(op, m, n, k, flags, nbatch).lanes > 1
 
 
-def calls_blas(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES):
-    """Whether kernel ``op`` may call BLAS/LAPACK at this size (not interleaved, no direct loops)."""
-    return planned(op, m, n, k, 0, nbatch).calls_blas
+def calls_blas(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES, int flags=0):
+    """Whether kernel ``op`` may call BLAS/LAPACK at this size and with these flags (not
+    interleaved, no direct loops)."""
+    return planned(op, m, n, k, flags, nbatch).calls_blas
 
 
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
