@@ -600,8 +600,9 @@ def trsm(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, rightside: bool
     A : array_like, shape (..., n, n)
         Triangular matrices.
     B : array_like, shape (..., n, k), or (..., k, n) with `rightside`
-        Right-hand sides; the batch axes of ``A`` and ``B`` broadcast (one ``A`` for a batch of
-        ``B`` is one BLAS call for the whole batch).
+        Right-hand sides; the batch axes of ``A`` and ``B`` broadcast. One ``A`` for a batch of
+        8 or more ``B`` is read once for 8 of them at a time (order up to 128 with up to 64
+        columns per ``B``, up to 48 with one column), else one BLAS call for the whole batch.
     transpose : bool, default False
         Solve with ``op(A) = A^T``.
     rightside : bool, default False

@@ -288,7 +288,7 @@ def gesv_backward(dX: ArrayLike, A: ArrayLike, B: ArrayLike, X: ArrayLike, *,
 def gesv_jvp(A: ArrayLike, B: ArrayLike, dA: Optional[ArrayLike], dB: Optional[ArrayLike], *,
              transpose: bool = False, check: bool = True) -> tuple[Array, Array]:
     """:func:`gesv` and its forward-mode derivative, ``dX = op(A)^-1@(dB - op(dA)@X)``: a
-    product and a second LU solve.
+    product and a second solve with the same LU factors.
 
     Examples
     --------
