@@ -154,8 +154,9 @@ class Backend(Protocol):
         """``(dU, dlam)``, syevd's tangent along ``da`` (its lower triangle read) from the
         factorisation; the coupling within ``tolerance`` dropped, as in syevd_backward."""
 
-    def inverse(self, a: Stack) -> Tuple[Stack, Stack]:
-        """``(a^-1, status)``; status 1 for an exactly zero pivot."""
+    def inverse(self, a: Stack, *, transpose: bool = False) -> Tuple[Stack, Stack]:
+        """``(a^-1, status)``, ``(a^-T, status)`` with ``transpose``; status 1 for an exactly
+        zero pivot."""
 
     def slogdet(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
         """``(sign, logabsdet, status)``; a singular matrix is not a failure."""

@@ -379,9 +379,9 @@ def syevd_tangent(da, u, lam, tolerance):
     return _run(K.SYEVD_TANGENT, (da, u, lam, tolerance), [(n, n), (n,)], n, n)[:2]
 
 
-def inverse(a):
+def inverse(a, *, transpose=False):
     n = a.shape[1]
-    return _run(K.INVERSE, (a,), [(n, n)], n, n)
+    return _run(K.INVERSE, (a,), [(n, n)], n, n, 0, _flags(transpose_a=transpose))
 
 
 def slogdet(a):

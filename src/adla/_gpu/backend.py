@@ -723,7 +723,7 @@ def _slogdet(a):
     return cp.linalg.slogdet(a)
 
 
-def inverse(a):
+def inverse(a, *, transpose=False):
     bad = _nonfinite(a)
     A = _eye_where(bad, a)
     if a.shape[0] == 0 or a.shape[1] == 0:
@@ -732,7 +732,7 @@ def inverse(a):
     singular = sign == 0
     Ainv = cp.linalg.inv(_eye_where(singular, A))
     status = cp.where(bad, NONFINITE, cp.where(singular, 1, 0)).astype(cp.int32)
-    return _c(Ainv), status
+    return _c(_t(Ainv) if transpose else Ainv), status
 
 
 def slogdet(a):

@@ -3,18 +3,27 @@
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
 cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed.
+    # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed,
+    # except for A^-T (TRANS_A), transposed in place while in cache.
     # work: job.lwork elements of getri workspace, then n pivots.
-    cdef int n = job.n, info
+    cdef int n = job.n, info, i, j
     cdef int* ipiv = <int*>(work + job.lwork)
+    cdef floating* x = p[1]
+    cdef floating y
     if n == 0:
         return 0
     if not all_finite(p[0], <Py_ssize_t>n * n):
         return NONFINITE
-    copy(p[1], p[0], <Py_ssize_t>n * n)
-    info = xgetrf(n, p[1], n, ipiv)
+    copy(x, p[0], <Py_ssize_t>n * n)
+    info = xgetrf(n, x, n, ipiv)
     if info == 0:
-        info = xgetri(n, p[1], n, ipiv, work, job.lwork)
+        info = xgetri(n, x, n, ipiv, work, job.lwork)
+    if info == 0 and job.flags & TRANS_A:
+        for i in range(n):
+            for j in range(i):
+                y = x[i * n + j]
+                x[i * n + j] = x[j * n + i]
+                x[j * n + i] = y
     return info
 
 
@@ -371,8 +380,9 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
                         int* status) noexcept nogil:
-    """inverse_one for LANES small matrices at once: A^-1 = lu_solve_lanes(I). Status: non-finite
-    entries, else the first exactly zero pivot of A's LU. work: A (its LU), then A^-1."""
+    """inverse_one for LANES small matrices at once: A^-1 = lu_solve_lanes(I), scattered
+    transposed for A^-T (TRANS_A). Status: non-finite entries, else the first exactly zero pivot
+    of A's LU. work: A (its LU), then A^-1."""
     cdef int n = job.n
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
@@ -383,7 +393,10 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     lu_lanes(a, n, pivot, inverse_pivot, status)
     set_identity(x, n, n)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False, True)
-    scatter(p + LANES, count, x, n, n, 0, n, 1)
+    if job.flags & TRANS_A:
+        scatter(p + LANES, count, x, n, n, 0, 1, n)
+    else:
+        scatter(p + LANES, count, x, n, n, 0, n, 1)
 
 cdef inline void lu_sign_logabs_lanes(const floating* lu, const int* pivot, int n,
                                       floating* sign, floating* logabs) noexcept nogil:
