@@ -596,6 +596,25 @@ def test_gesv_singular_names_the_pivot_and_backward_gives_nan():
         adla.gesv(np.eye(3), np.ones(3))
 
 
+@pytest.mark.parametrize("n, nbatch", [(3, 9), (70, 2)])      # interleaved; per matrix
+@pytest.mark.parametrize("transpose", [False, True])
+def test_gesv_backward_is_nan_exactly_where_its_solve_fails(n, nbatch, transpose):
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((nbatch, n, n)) + n * np.eye(n)
+    B = rng.standard_normal((nbatch, n, 2))
+    X = adla.gesv(A, B, transpose=transpose)
+    A[1, :, 1] = 0.0                                   # singular: an exactly zero pivot
+    dX = rng.standard_normal(X.shape)
+    dA, dB = adla.gesv_backward(dX, A, B, X, transpose=transpose)
+    assert np.isnan(dA[1]).all() and np.isnan(dB[1]).all()
+    good = [i for i in range(nbatch) if i != 1]
+    for i in good:
+        dBi = np.linalg.solve(A[i] if transpose else A[i].T, dX[i])
+        np.testing.assert_allclose(dB[i], dBi, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dA[i], -(X[i] @ dBi.T if transpose else dBi @ X[i].T),
+                                   rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("n", [3, 8, 32, 33])
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -115,6 +115,30 @@ def test_backward_finite_differences(row, opts, batches):
                 f"d/d{name}: finite difference {fd}, backward {analytic}"
 
 
+# operators whose CPU backward is one fused kernel -> the backend function that returns None
+# where the backend has none (the GPU's, or the CPU's at some sizes)
+FUSED_BACKWARD = {"gelqf": "orthogonal_backward", "geqrf": "orthogonal_backward",
+                  "potrs": "potrs_backward", "potri": "potri_backward"}
+
+
+@pytest.mark.parametrize("row, opts, batches", [
+    p for p in cases_with_layouts(["batch3", "batch19", "bcast_first", "bcast_rest"])
+    if p.values[0].name in FUSED_BACKWARD])
+def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches, monkeypatch):
+    """The CPU's fused backward kernels against the rule composed of batched kernels, which
+    backends without them run."""
+    from adla import _cpu
+    inputs = make_inputs(row, opts, batches)
+    out = call_forward(row, opts, inputs)
+    ct = cotangents_for(out)
+    fused = call_backward(row, opts, ct, inputs, out)
+    monkeypatch.setattr(_cpu, FUSED_BACKWARD[row.name], lambda *args, **kwargs: None)
+    composed = call_backward(row, opts, ct, inputs, out)
+    for a, b in zip(as_tuple(fused), as_tuple(composed)):
+        np.testing.assert_allclose(a, b, rtol=1e-10,
+                                   atol=1e-10 * max(1.0, float(np.max(np.abs(b), initial=0))))
+
+
 @pytest.mark.parametrize("row, opts, batches", list(cases_with_layouts(["batch3", "bcast_first"])))
 def test_backward_float32_matches_float64(row, opts, batches):
     results = {}
