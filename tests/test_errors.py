@@ -204,6 +204,22 @@ def test_trsm_with_a_shared_matrix_fails_per_matrix(nbatch, columns, rightside, 
     assert info.value.indices == [(i,) for i in range(nbatch)]
 
 
+@pytest.mark.parametrize("rightside, transpose, lower", [(False, False, True), (True, True, True),
+                                                         (False, True, False), (True, False, False)])
+def test_trsm_with_a_shared_matrix_has_the_bits_of_the_same_matrix_repeated(rightside, transpose,
+                                                                           lower):
+    """Where both run interleaved (order 20, 19 matrices), the triangle read in place gives the
+    results of the triangle gathered for every matrix, bit for bit."""
+    rng = np.random.default_rng(1)
+    for dtype in (np.float64, np.float32):
+        A = ((np.tril if lower else np.triu)(rng.standard_normal((20, 20)))
+             + 4 * np.eye(20)).astype(dtype)
+        B = rng.standard_normal((19, 3, 20) if rightside else (19, 20, 3)).astype(dtype)
+        opts = dict(rightside=rightside, transpose=transpose, lower=lower, alpha=0.7)
+        np.testing.assert_array_equal(adla.trsm(A, B, **opts),
+                                      adla.trsm(np.repeat(A[None], 19, axis=0), B, **opts))
+
+
 def test_potri_and_potrs_fail_on_zero_diagonal():
     L = np.tril(np.ones((2, 3, 3)))
     L[1, 2, 2] = 0.0
