@@ -412,3 +412,27 @@ def test_same_input_gives_bit_identical_output():
                  adla.trsm(adla.potrf(A), X)]
         for a, b in zip(again, first):
             np.testing.assert_array_equal(a, b)
+
+
+
+def test_blas_runs_single_threaded_while_a_batch_calls_it_and_gets_its_threads_back():
+    """A batched call that may call BLAS from several threads keeps every BLAS library to one
+    thread meanwhile (OpenBLAS called from threads while threading itself can deadlock), shared
+    by concurrent callers; the last one out restores each library's own count."""
+    from threadpoolctl import threadpool_info
+
+    from adla import _cpu
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    before = blas_threads()
+    assert before
+    with _cpu._single_threaded_blas():
+        assert blas_threads() == [1] * len(before)
+        with _cpu._single_threaded_blas():                 # a second caller meanwhile
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == [1] * len(before)        # the first still inside
+    assert blas_threads() == before
+    X = np.random.default_rng(0).standard_normal((4, 100, 100))
+    adla.potrf(X @ np.swapaxes(X, 1, 2) + 100 * np.eye(100))     # BLAS from the batch's threads
+    assert blas_threads() == before

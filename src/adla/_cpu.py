@@ -43,9 +43,9 @@ def out_of_memory(status):
     return bool((status == K.STATUS_NO_MEMORY).any())
 
 
-_controller = None
+_blas_libraries = None     # threadpoolctl's controllers of the BLAS libraries loaded, found once
 _controller_lock = threading.Lock()
-_blas_limit = None          # threadpoolctl's limiter while any call keeps BLAS to one thread
+_blas_threads = None        # their own thread counts while any call keeps BLAS to one thread
 _blas_users = 0
 _local = threading.local()  # .threads: this thread's share of the cores (thread_share);
                             # .destinations: memory for outputs (outputs_into)
@@ -56,13 +56,18 @@ def _single_threaded_blas():
     """Keep BLAS to one thread while the block runs: OpenBLAS called from several threads while
     threading itself can deadlock. The limit is process-wide, so concurrent callers share it:
     the first one sets it, the last one out restores BLAS's own setting."""
-    global _controller, _blas_limit, _blas_users
+    global _blas_libraries, _blas_threads, _blas_users
     with _controller_lock:
         if _blas_users == 0:
-            if _controller is None:
+            if _blas_libraries is None:
                 from threadpoolctl import ThreadpoolController
-                _controller = ThreadpoolController()
-            _blas_limit = _controller.limit(limits=1, user_api="blas")
+                _blas_libraries = [library for library in ThreadpoolController().lib_controllers
+                                   if library.user_api == "blas"]
+            # Straight to each library's get/set (a few microseconds), not threadpoolctl's
+            # limit(), which queries every library's whole description first (40 us a call).
+            _blas_threads = [library.get_num_threads() for library in _blas_libraries]
+            for library in _blas_libraries:
+                library.set_num_threads(1)
         _blas_users += 1
     try:
         yield
@@ -70,8 +75,9 @@ def _single_threaded_blas():
         with _controller_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                _blas_limit.restore_original_limits()
-                _blas_limit = None
+                for library, threads in zip(_blas_libraries, _blas_threads):
+                    library.set_num_threads(threads)
+                _blas_threads = None
 
 
 @contextlib.contextmanager
