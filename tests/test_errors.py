@@ -206,18 +206,26 @@ def test_trsm_with_a_shared_matrix_fails_per_matrix(nbatch, columns, rightside, 
 
 @pytest.mark.parametrize("rightside, transpose, lower", [(False, False, True), (True, True, True),
                                                          (False, True, False), (True, False, False)])
-def test_trsm_with_a_shared_matrix_has_the_bits_of_the_same_matrix_repeated(rightside, transpose,
-                                                                           lower):
+def test_trsm_and_trmm_with_a_shared_matrix_have_the_bits_of_the_same_matrix_repeated(
+        rightside, transpose, lower):
     """Where both run interleaved (order 20, 19 matrices), the triangle read in place gives the
-    results of the triangle gathered for every matrix, bit for bit."""
+    results of the triangle gathered for every matrix, bit for bit; and at order 40, past the
+    gathered kernels, each matrix as if alone."""
     rng = np.random.default_rng(1)
-    for dtype in (np.float64, np.float32):
-        A = ((np.tril if lower else np.triu)(rng.standard_normal((20, 20)))
-             + 4 * np.eye(20)).astype(dtype)
-        B = rng.standard_normal((19, 3, 20) if rightside else (19, 20, 3)).astype(dtype)
-        opts = dict(rightside=rightside, transpose=transpose, lower=lower, alpha=0.7)
-        np.testing.assert_array_equal(adla.trsm(A, B, **opts),
-                                      adla.trsm(np.repeat(A[None], 19, axis=0), B, **opts))
+    for op in (adla.trsm, adla.trmm):
+        for dtype in (np.float64, np.float32):
+            A = ((np.tril if lower else np.triu)(rng.standard_normal((20, 20)))
+                 + 4 * np.eye(20)).astype(dtype)
+            B = rng.standard_normal((19, 3, 20) if rightside else (19, 20, 3)).astype(dtype)
+            opts = dict(rightside=rightside, transpose=transpose, lower=lower, alpha=0.7)
+            np.testing.assert_array_equal(op(A, B, **opts),
+                                          op(np.repeat(A[None], 19, axis=0), B, **opts))
+        A = (np.tril if lower else np.triu)(rng.standard_normal((40, 40))) + 8 * np.eye(40)
+        B = rng.standard_normal((19, 3, 40) if rightside else (19, 40, 3))
+        X = op(A, B, rightside=rightside, transpose=transpose, lower=lower)
+        for i in range(19):
+            np.testing.assert_allclose(X[i], op(A, B[i], rightside=rightside, transpose=transpose,
+                                                lower=lower), rtol=1e-12, atol=1e-13)
 
 
 def test_potri_and_potrs_fail_on_zero_diagonal():

@@ -473,7 +473,9 @@ def trmm(A: ArrayLike, B: ArrayLike, *, transpose: bool = False, rightside: bool
     A : array_like, shape (..., n, n)
         Triangular matrices.
     B : array_like, shape (..., n, k), or (..., k, n) with `rightside`
-        The batch axes of ``A`` and ``B`` broadcast.
+        The batch axes of ``A`` and ``B`` broadcast. One ``A`` for a batch of 8 or more ``B`` is
+        read once for 8 of them at a time (order up to 128 with 2 to 64 columns per ``B``, up
+        to 24 with one column), else one BLAS call for the whole batch.
     transpose : bool, default False
         Use ``op(A) = A^T``.
     rightside : bool, default False

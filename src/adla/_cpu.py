@@ -245,9 +245,11 @@ def _folded_triangular(op, a, b, transpose, rightside, lower, alpha):
 
 def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     m, n = b.shape[1:]
+    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
+    if shared(a, b) == 0 and K.interleaved(K.TRMM, m, n, 0, b.shape[0], flags | K.FLAG_SHARED_A):
+        return _run(K.TRMM, (a, b), [(m, n)], m, n, 0, flags | K.FLAG_SHARED_A, alpha)[0]
     if shared(a, b) == 0 and _foldable(K.TRMM, b, m, n):
         return _folded_triangular(K.TRMM, a, b, transpose, rightside, lower, alpha)[0]
-    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
     return _run(K.TRMM, (a, b), [(m, n)], m, n, 0, flags, alpha)[0]
 
 

@@ -70,9 +70,9 @@ cdef enum:
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this,
     TRSM_LANES_MAX = 28     # and trsm and its rules (on the right up to SMALL)
-    TRSM_SHARED_MAX = 128   # trsm with one triangle for a batch: interleaved up to this order
+    TRSM_SHARED_MAX = 128   # trsm/trmm with one triangle for a batch: interleaved up to this order
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
-    TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side
+    TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side (trmm: TRMM_LANES_MAX)
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
@@ -100,7 +100,7 @@ cdef enum:
     LOWER = 8
     TRIANGLE = 16       # gemm: keep only the triangle of the result that LOWER names
     WITH_C = 32         # gemm_backward: there is a C, and dC = beta dD is wanted
-    SHARED_A = 64       # trsm: one triangular matrix for the whole batch (a stack of length 1)
+    SHARED_A = 64       # trsm/trmm: one triangular matrix for the whole batch (a stack of length 1)
 
 cdef enum:
     NONFINITE = -1

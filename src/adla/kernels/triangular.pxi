@@ -193,6 +193,39 @@ cdef void solve_shared_lanes(const Job* job, floating** p, int count, floating* 
         k0 = k1
     scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
 
+cdef void multiply_shared_lanes(const Job* job, floating** p, int count, floating* w,
+                                int* status) noexcept nogil:
+    """trmm for LANES right-hand sides of one triangular matrix that the whole batch shares
+    (SHARED_A), as solve_shared_lanes reads it: C' = alpha T B' into separate scratch, column by
+    column of T, four at a time, every row of C' still adding its terms in order of k from zero
+    (adding T[i, k] x_k as subtracting -T[i, k] x_k, which rounds the same), so the bits of
+    triangular_lanes' product; no status."""
+    cdef LowerForm g = lower_form(job)
+    cdef int t = g.t, c = g.c, i, j, kk, k0, k1, terms
+    cdef const floating* a = p[0] + g.a_at
+    cdef floating* x = w
+    cdef floating* y = w + <Py_ssize_t>t * c * LANES
+    cdef floating alpha = <floating>job.alpha
+    cdef floating coefficient[4]
+    cdef Py_ssize_t e
+    gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
+    for e in range(<Py_ssize_t>t * c * LANES):
+        y[e] = 0
+    k0 = 0
+    while k0 < t:
+        k1 = min(k0 + 4, t)
+        for i in range(k0, t):                   # row i's terms k0 <= k < k1, k <= i
+            terms = min(k1, i + 1) - k0
+            for kk in range(terms):
+                coefficient[kk] = -a[i * g.a_row + (k0 + kk) * g.a_col]
+            for j in range(c):
+                subtract_rows(y + (i * c + j) * LANES, x + (k0 * c + j) * LANES, c * LANES,
+                              coefficient, terms)
+        k0 = k1
+    for e in range(<Py_ssize_t>t * c * LANES):
+        y[e] = alpha * y[e]
+    scatter(p + 2 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+
 cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                            int* status) noexcept nogil:
     """trsm or trmm for LANES small matrices: C = alpha op(A)^-1 B, or alpha op(A) B,
@@ -210,8 +243,11 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating inverse_diagonal[SMALL * LANES]
     cdef floating s[LANES]
     cdef Py_ssize_t ij
-    if solve and job.flags & SHARED_A:
-        solve_shared_lanes(job, p, count, w, status)
+    if job.flags & SHARED_A:
+        if solve:
+            solve_shared_lanes(job, p, count, w, status)
+        else:
+            multiply_shared_lanes(job, p, count, w, status)
         return
     gather(a, p, t, t, g.a_at, g.a_row, g.a_col, True)
     gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
@@ -354,18 +390,21 @@ cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
     # Batches that fill the lanes, against a BLAS call per matrix (A/B, 1000 matrices, fwd+bwd):
     # trsm 1.4x faster at 20, 1.0-1.7x at 24 and 28 (left/right), at 32 1.05x slower on the
     # left and 1.3x faster on the right; trmm 1.4x faster at 20, even at 24, 1.6x slower at 32.
-    if job.op == OP_TRMM:
-        return fills_lanes(job, TRMM_LANES_MAX)
     # One triangle shared by a batch (solve_shared_lanes), against one BLAS call for the whole
     # batch (2000 matrices, or 500 with more than 1024 entries): 1.5-5x faster at orders 24-128
     # with 4-64 right-hand sides each, where the batch is transposed to stack; with one,
-    # stacked as it is, 1.05-1.5x faster up to order 52 and 1.7-2x slower from 56.
+    # stacked as it is, 1.05-1.5x faster up to order 52 and 1.7-2x slower from 56. trmm
+    # (multiply_shared_lanes) the same: 1.2-3x faster with 2-64 right-hand sides at orders
+    # 24-128; with one, 1.2-1.5x faster up to 24 and 2x slower from 32.
     cdef int order = job.n if job.flags & RIGHT else job.m
     cdef int columns = job.m if job.flags & RIGHT else job.n
-    if job.op == OP_TRSM and job.flags & SHARED_A:
+    if job.op == OP_TRMM and not job.flags & SHARED_A:
+        return fills_lanes(job, TRMM_LANES_MAX)
+    if job.flags & SHARED_A:
         return (job.nbatch >= LANES and order <= TRSM_SHARED_MAX
                 and columns <= TRSM_SHARED_COLUMNS
-                and (columns > 1 or order <= TRSM_SHARED_VECTOR_MAX))
+                and (columns > 1 or order <= (TRSM_SHARED_VECTOR_MAX if job.op == OP_TRSM
+                                              else TRMM_LANES_MAX)))
     return fills_lanes(job, SMALL if job.flags & RIGHT else TRSM_LANES_MAX)
 
 cdef inline Py_ssize_t triangular_lanes_work(const Job* job) noexcept nogil:
