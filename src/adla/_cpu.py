@@ -243,30 +243,31 @@ def _folded_triangular(op, a, b, transpose, rightside, lower, alpha):
     return unstacked(out, b.shape[0], not rightside), np.repeat(status, b.shape[0])
 
 
-def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+def _triangular(op, a, b, transpose, rightside, lower, alpha):
+    """trmm or trsm: ``(out, status)``. One triangle ``a`` for a batch of ``b`` runs interleaved
+    with the triangle read in place where that kernel takes the size (a gathered triangle, or
+    one BLAS call on the stacked batch, costs more), else as one call on the stacked batch where
+    each matrix would cost a BLAS call."""
     m, n = b.shape[1:]
     flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
-    if shared(a, b) == 0 and K.interleaved(K.TRMM, m, n, 0, b.shape[0], flags | K.FLAG_SHARED_A):
-        return _run(K.TRMM, (a, b), [(m, n)], m, n, 0, flags | K.FLAG_SHARED_A, alpha)[0]
-    if shared(a, b) == 0 and _foldable(K.TRMM, b, m, n):
-        return _folded_triangular(K.TRMM, a, b, transpose, rightside, lower, alpha)[0]
-    return _run(K.TRMM, (a, b), [(m, n)], m, n, 0, flags, alpha)[0]
+    if shared(a, b) == 0:
+        if K.interleaved(op, m, n, 0, b.shape[0], flags | K.FLAG_SHARED_A):
+            return _run(op, (a, b), [(m, n)], m, n, 0, flags | K.FLAG_SHARED_A, alpha)
+        if _foldable(op, b, m, n):
+            out, status = _folded_triangular(op, a, b, transpose, rightside, lower, alpha)
+            # trsm's finiteness check saw the whole stack: a non-finite entry fails only its
+            # own matrix, so such a batch (rare) is solved again matrix by matrix.
+            if status[0] != K.STATUS_NONFINITE:
+                return out, status
+    return _run(op, (a, b), [(m, n)], m, n, 0, flags, alpha)
+
+
+def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    return _triangular(K.TRMM, a, b, transpose, rightside, lower, alpha)[0]
 
 
 def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
-    m, n = b.shape[1:]
-    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
-    # One small triangle for a batch of thin right-hand sides: interleaved, the triangle read in
-    # place (a gathered one, or one BLAS call for the stacked batch, costs more).
-    if shared(a, b) == 0 and K.interleaved(K.TRSM, m, n, 0, b.shape[0], flags | K.FLAG_SHARED_A):
-        return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags | K.FLAG_SHARED_A, alpha)
-    if shared(a, b) == 0 and _foldable(K.TRSM, b, m, n):
-        out, status = _folded_triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
-        # The kernel's finiteness check saw the whole stack: a non-finite entry fails only its
-        # own matrix, so such a batch (rare) is solved again matrix by matrix.
-        if status[0] != K.STATUS_NONFINITE:
-            return out, status
-    return _run(K.TRSM, (a, b), [(m, n)], m, n, 0, flags, alpha)
+    return _triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
 
 
 def trsm_backward(a, x, dx, *, transpose=False, rightside=False, lower=True, alpha=1.0):

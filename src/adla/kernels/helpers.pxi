@@ -25,17 +25,27 @@ cdef inline bint all_finite(const floating* a, Py_ssize_t count) noexcept nogil:
     return True
 
 cdef inline bint triangle_finite(const floating* a, int n, bint lower) noexcept nogil:
-    cdef int i, j
+    # Row by row, eight sums of x * 0 (NaN exactly for inf and NaN) side by side, which the
+    # compiler vectorises: a branch per entry cost a shared-triangle trsm (one check per 8
+    # right-hand sides) 15%.
+    cdef floating partial[8]
+    cdef floating total = 0
+    cdef int i, j, first, last, v
+    for v in range(8):
+        partial[v] = 0
     for i in range(n):
-        if lower:
-            for j in range(i + 1):
-                if not isfinite(a[i * n + j]):
-                    return False
-        else:
-            for j in range(i, n):
-                if not isfinite(a[i * n + j]):
-                    return False
-    return True
+        first = 0 if lower else i
+        last = i + 1 if lower else n
+        j = first
+        while j + 8 <= last:
+            for v in range(8):
+                partial[v] = partial[v] + a[i * n + j + v] * 0
+            j += 8
+        for j in range(j, last):
+            partial[0] = partial[0] + a[i * n + j] * 0
+    for v in range(8):
+        total = total + partial[v]
+    return total == 0
 
 cdef inline int first_zero_diagonal(const floating* a, int n) noexcept nogil:
     """1-based position of the first zero on the diagonal, or 0."""

@@ -85,10 +85,10 @@ cdef inline void mirror_lower(floating* w, int n) noexcept nogil:
             for v in range(LANES):
                 w[(j * n + i) * LANES + v] = w[(i * n + j) * LANES + v]
 
-cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
-                                int* status) noexcept nogil:
-    # x * 0 is NaN exactly for inf and NaN; one NaN makes the lane's sum NaN.
-    cdef floating total[LANES]
+cdef inline void nonfinite_lanes(floating* total, const floating* w, int rows, int cols,
+                                 bint lower_only) noexcept nogil:
+    """total[v] := NaN where lane v of w (rows x cols, or its lower triangle) has an inf or
+    NaN, else 0: x * 0 is NaN exactly for those, and one NaN makes the lane's sum NaN."""
     cdef int i, j, v
     for v in range(LANES):
         total[v] = 0
@@ -96,6 +96,12 @@ cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lowe
         for j in range(i + 1 if lower_only else cols):
             for v in range(LANES):
                 total[v] = total[v] + w[(i * cols + j) * LANES + v] * 0
+
+cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
+                                int* status) noexcept nogil:
+    cdef floating total[LANES]
+    cdef int v
+    nonfinite_lanes(total, w, rows, cols, lower_only)
     for v in range(LANES):
         if total[v] != 0:
             status[v] = NONFINITE

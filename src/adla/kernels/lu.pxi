@@ -188,7 +188,7 @@ cdef int gesv_jvp_one(const Job* job, floating** p, floating* work) noexcept nog
     then dX = op(A)^-1 (dB - op(dA) X) from the same LU. A non-finite tangent is no failure: it
     gives that matrix a NaN dX, as the composed rule does. Status as gesv_one's."""
     cdef int n = job.m, k = job.n, status
-    cdef Py_ssize_t e, nk = <Py_ssize_t>n * k
+    cdef Py_ssize_t nk = <Py_ssize_t>n * k
     cdef bint transposed = (job.flags & TRANS_A) != 0
     cdef floating* dx = p[5]
     cdef floating* q[4]
@@ -197,8 +197,10 @@ cdef int gesv_jvp_one(const Job* job, floating** p, floating* work) noexcept nog
     status = gesv_one(job, q, work)
     if status or n == 0 or k == 0:
         return status
-    for e in range(nk):
-        dx[e] = p[3][e] if p[3] != NULL else 0
+    if p[3] != NULL:
+        copy(dx, p[3], nk)
+    else:
+        memset(dx, 0, nk * sizeof(floating))
     if p[2] != NULL:            # dB - op(dA) X, accumulated in place
         product.m, product.n, product.k = n, k, n
         product.flags, product.alpha, product.beta = TRANS_A if transposed else 0, -1, 1
@@ -367,11 +369,7 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                 add_dot(acc, da + i * n * LANES, LANES, x + j * LANES, k * LANES, n)
                 for v in range(LANES):
                     dx[(i * k + j) * LANES + v] = dx[(i * k + j) * LANES + v] - acc[v]
-    for v in range(LANES):      # x * 0 is NaN exactly for inf and NaN
-        invalid[v] = 0
-    for e in range(<Py_ssize_t>n * k):
-        for v in range(LANES):
-            invalid[v] = invalid[v] + dx[e * LANES + v] * 0
+    nonfinite_lanes(invalid, dx, n, k, False)
     lu_solve_lanes(a, pivot, inverse_pivot, dx, n, k, transposed, False)
     for e in range(<Py_ssize_t>n * k):
         for v in range(LANES):

@@ -191,7 +191,7 @@ cdef void orthogonal_jvp_lanes(const Job* job, floating** p, int count, floating
     cdef bint lq = (job.flags & LOWER) != 0
     cdef int m = job.m, n = job.n, i, j, k, v
     cdef int r = n if lq else m, c = m if lq else n
-    cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1, e
+    cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
     cdef floating* rf = w                                   # R, c x c
     cdef floating* q = w + <Py_ssize_t>r * (c + 1) * LANES  # Q, r x c
     cdef floating* y = w + <Py_ssize_t>2 * r * (c + 1) * LANES     # dM, then Y, then dQ
@@ -203,11 +203,7 @@ cdef void orthogonal_jvp_lanes(const Job* job, floating** p, int count, floating
     cdef floating invalid[LANES]
     factor_lanes(job, lq, p, p + 2 * LANES, p + 3 * LANES, count, w, status)
     gather(y, p + LANES, r, c, 0, row_step, col_step, False)
-    for v in range(LANES):
-        invalid[v] = 0
-    for e in range(<Py_ssize_t>r * c):           # x * 0 is NaN exactly for inf and NaN
-        for v in range(LANES):
-            invalid[v] = invalid[v] + y[e * LANES + v] * 0
+    nonfinite_lanes(invalid, y, r, c, False)
     for j in range(c):
         for v in range(LANES):
             if rf[(j * c + j) * LANES + v] == 0:

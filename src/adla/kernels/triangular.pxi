@@ -136,40 +136,22 @@ cdef void solve_shared_lanes(const Job* job, floating** p, int count, floating* 
     in order of k, so every x has forward_substitute's operations in its order (its bits), with
     four rows' chains of updates in flight instead of one. Status as triangular_lanes'."""
     cdef LowerForm g = lower_form(job)
-    cdef int t = g.t, c = g.c, i, j, k, kk, k0, k1, v, first, last, first_zero = 0
+    cdef int t = g.t, c = g.c, i, j, k, kk, k0, k1, v, shared_status
     cdef const floating* a = p[0] + g.a_at
-    cdef const floating* row
-    cdef floating partial[LANES]
     cdef floating* x = w
     cdef floating alpha = <floating>job.alpha
-    cdef floating total = 0, inverse
+    cdef floating inverse
     cdef floating coefficient[4]
     cdef floating* x_i
     cdef Py_ssize_t e
     gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
     mark_nonfinite(x, t, c, False, status)
+    # A itself, once for all lanes: its read triangle, then the first zero on its diagonal.
+    shared_status = (first_zero_diagonal(p[0], t)
+                     if triangle_finite(p[0], t, (job.flags & LOWER) != 0) else NONFINITE)
     for v in range(LANES):
-        partial[v] = 0
-    for i in range(t):                           # A's read triangle, row by row, in vectors
-        row = p[0] + <Py_ssize_t>i * t
-        first = 0 if job.flags & LOWER else i
-        last = i + 1 if job.flags & LOWER else t
-        while first + LANES <= last:
-            for v in range(LANES):
-                partial[v] = partial[v] + row[first + v] * 0
-            first += LANES
-        for k in range(first, last):
-            partial[0] = partial[0] + row[k] * 0
-    for v in range(LANES):
-        total = total + partial[v]
-    for i in range(t - 1, -1, -1):               # A's diagonal, its first zero last
-        if p[0][i * (t + 1)] == 0:
-            first_zero = i + 1
-    for v in range(LANES):
-        if total != 0:
-            status[v] = NONFINITE
-        elif first_zero and status[v] >= 0:
-            status[v] = first_zero
+        if shared_status == NONFINITE or (shared_status and status[v] >= 0):
+            status[v] = shared_status
     for e in range(<Py_ssize_t>t * c * LANES):
         x[e] = alpha * x[e]
     k0 = 0
