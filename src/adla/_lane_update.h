@@ -17,6 +17,8 @@
 typedef double adla_lanes_d __attribute__((vector_size(ADLA_LANE_BYTES)));
 typedef float adla_lanes_f __attribute__((vector_size(ADLA_LANE_BYTES)));
 
+/* adla_subtract4: the same with four terms, unrolled; through the loop over terms, the shared
+   triangular solve at 2000 x (64, 16) took 7.5 ms instead of 4.8. */
 #define ADLA_LANE_UPDATE(suffix, type, vector)                                              \
 static inline void adla_subtract_##suffix(type* x, const type* y, Py_ssize_t step,          \
                                           const type* t, int terms) {                       \
