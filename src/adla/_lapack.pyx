@@ -76,7 +76,9 @@ cdef enum:
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
-    SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS
+    SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS,
+    SMALL_PRODUCT_AVX512 = 8    # but gemm only up to this on CPUs with AVX-512 (see below)
+    TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
     EIGEN_LANES_MAX = 64    # syevd interleaved for batches that fill the lanes up to this
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved,
@@ -135,8 +137,17 @@ cdef extern from *:
     #else
     static int adla_cpu_has_avx2(void) { return 0; }
     #endif
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    static int adla_cpu_has_avx512f(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f");
+    }
+    #else
+    static int adla_cpu_has_avx512f(void) { return 0; }
+    #endif
     """
     int adla_cpu_has_avx2() noexcept nogil
+    int adla_cpu_has_avx512f() noexcept nogil
 
 
 def cpu_has_avx2():
@@ -164,6 +175,23 @@ ctypedef struct Job:
     int liwork     # and the int workspace after it (plan_workspace)
     bint calls_blas     # the kernel may call BLAS/LAPACK at this size
     bint lanes_call_blas    # set by a planner whose interleaved kernel calls LAPACK too
+
+
+# gemm and its rules run the direct loops (small_product) up to this order, BLAS above. The
+# loops add and multiply without FMA (both builds give the same bits), at a quarter of the peak
+# of a CPU with AVX-512, where SciPy's OpenBLAS runs FMA kernels made for small matrices: on an
+# AVX-512 Xeon ?gemm was level with them up to order 8, 1.1-1.3x faster at 9-12 and 1.4-2x at
+# 13-32 (batched, both threads). On AMD EPYC (AVX2) the loops matched ?gemm up to 32.
+cdef int direct_product_max = SMALL_PRODUCT_AVX512 if adla_cpu_has_avx512f() else SMALL_PRODUCT
+
+
+def set_direct_product_max(int order):
+    """gemm's products (and its rules', syrk_backward's, gesvd_backward's) with every dimension
+    up to ``order`` run the direct loops, larger ones BLAS; returns the previous bound. For tests
+    and benchmarks: the bound is chosen at import for the CPU (above)."""
+    global direct_product_max
+    previous, direct_product_max = direct_product_max, max(0, min(order, SMALL_PRODUCT))
+    return previous
 
 
 # ---- kernels, by family (kernels/*.pxi) --------------------------------------------------------

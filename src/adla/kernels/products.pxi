@@ -22,8 +22,17 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
     up to 3 last columns in scalars; whatever the block, each entry is alpha times its sum over
     l (in order from 0), plus beta times C's entry. C may be out itself (accumulation)."""
     cdef floating acc[8]       # the scalar path: up to 3 columns, or 8 when alpha == 0
-    cdef int i0, rows, i, j0, jj, l, cols
+    cdef floating tail[SMALL_PRODUCT * 4]      # B's last 1-3 columns, zero-padded to 4
+    cdef floating tail_sums[16]                # alpha times their sums, a block of rows at a time
+    cdef int i0, rows, i, j0, jj, l, cols, last = n % 4
+    cdef bint padded = alpha != 0 and last != 0 and k <= SMALL_PRODUCT
     cdef Py_ssize_t at
+    if padded:
+        # The last columns run as a 4-column block too: scalar sums there cost 5x the whole
+        # vector part at order 9. Each entry is still alpha times its sum in order, plus beta C.
+        for l in range(k):
+            for jj in range(4):
+                tail[l * 4 + jj] = b[l * b_row + n - last + jj] if jj < last else 0
     i0 = 0
     while i0 < m:
         rows = min(ADLA_BLOCK_ROWS, m - i0)
@@ -38,6 +47,22 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
                 else:
                     adla_block_f(out + at, n, a + i0 * a_row, a_row, a_col, b + j0, b_row, k,
                                  alpha, beta, c + at if c != NULL else NULL, rows, cols)
+                j0 += cols
+                continue
+            if padded:
+                if floating is double:
+                    adla_block_d(tail_sums, 4, a + i0 * a_row, a_row, a_col, tail, 4, k, alpha,
+                                 0, NULL, rows, 4)
+                else:
+                    adla_block_f(tail_sums, 4, a + i0 * a_row, a_row, a_col, tail, 4, k, alpha,
+                                 0, NULL, rows, 4)
+                for i in range(rows):
+                    at = <Py_ssize_t>(i0 + i) * n + j0
+                    for jj in range(cols):
+                        acc[0] = tail_sums[i * 4 + jj]
+                        if c != NULL:
+                            acc[0] = acc[0] + beta * c[at + jj]
+                        out[at + jj] = acc[0]
                 j0 += cols
                 continue
             for i in range(i0, i0 + rows):
@@ -65,9 +90,16 @@ cdef inline void transpose_into(floating* dst, const floating* src, int rows, in
     else:
         adla_transpose_f(dst, src, rows, cols)
 
+cdef inline bint all_within(int m, int n, int k, int bound) noexcept nogil:
+    return m <= bound and n <= bound and k <= bound
+
+cdef inline bint direct_product(int m, int n, int k) noexcept nogil:
+    # Small enough for small_product: a BLAS call costs more than the arithmetic. The bound
+    # depends on the CPU (direct_product_max, chosen at import).
+    return all_within(m, n, k, direct_product_max)
+
 cdef inline bint direct(const Job* job) noexcept nogil:
-    # Small enough for small_product: a BLAS call costs more than the arithmetic.
-    return job.m <= SMALL_PRODUCT and job.n <= SMALL_PRODUCT and job.k <= SMALL_PRODUCT
+    return direct_product(job.m, job.n, job.k)
 
 cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # D = alpha op(A) op(B) + beta C  <=>  D^T = alpha op(B)^T op(A)^T + beta C^T (column-major)
@@ -89,8 +121,16 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     else:
         if beta != 0 and p[3] != p[2]:
             copy(p[3], p[2], <Py_ssize_t>m * n)
-        xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
-              p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
+        if tb and all_within(m, n, k, TRANSPOSED_B_MAX):
+            # SciPy's OpenBLAS runs a transposed B up to 8x slower at order 8-24 (its kernels
+            # for small matrices), 1.6x at 33-64, 1.3x at 96 and 1.07x at 128: op(B) is copied
+            # out instead, n k entries against the product's m n k multiply-adds.
+            transpose_into(work, p[1], n, k)
+            xgemm(c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha, work, ld(n), p[0],
+                  ld(m if ta else k), beta, p[3], ld(n))
+        else:
+            xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
+                  p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
     if job.flags & TRIANGLE:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
@@ -161,7 +201,7 @@ cdef int syrk_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef bint ta = (job.flags & TRANS_A) != 0
     if m == 0:
         return 0
-    if direct(job):
+    if all_within(m, m, k, SMALL_PRODUCT):
         # The whole product, exactly symmetric: entries (i, j) and (j, i) sum the same products
         # in the same order.
         if not ta:
@@ -239,7 +279,7 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef void plan_gemm(Job* job) noexcept nogil:
     job.calls_blas = not direct(job)
-    if direct(job):
+    if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX):
         job.work = <Py_ssize_t>job.n * job.k       # op(B), transposed
     if job.m <= SMALL_GEMM and job.n <= SMALL_GEMM and job.k <= SMALL_GEMM and job.n % 4 != 0:
         job.lanes = LANES
@@ -247,7 +287,7 @@ cdef void plan_gemm(Job* job) noexcept nogil:
 
 cdef void plan_gemm_jvp(Job* job) noexcept nogil:
     job.calls_blas = not direct(job)
-    if direct(job):
+    if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX):
         job.work = <Py_ssize_t>job.n * job.k       # op(B) or op(dB), transposed
 
 cdef void plan_gemm_backward(Job* job) noexcept nogil:
@@ -255,8 +295,10 @@ cdef void plan_gemm_backward(Job* job) noexcept nogil:
     job.work = max(<Py_ssize_t>job.m * job.n, max(job.m, job.n) * <Py_ssize_t>job.k)
 
 cdef void plan_syrk(Job* job) noexcept nogil:
-    job.calls_blas = not direct(job)
-    if direct(job):
+    # The direct loops up to SMALL_PRODUCT on every CPU: they beat ?syrk there (measured, also
+    # where ?gemm is faster than they are).
+    job.calls_blas = not all_within(job.m, job.m, job.k, SMALL_PRODUCT)
+    if not job.calls_blas:
         job.work = <Py_ssize_t>job.n * job.k       # A^T
 
 cdef void plan_syrk_backward(Job* job) noexcept nogil:

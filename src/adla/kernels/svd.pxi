@@ -374,7 +374,7 @@ cdef void plan_svd_gradients(Job* job) noexcept nogil:
     # gesvd_backward_one's and gesvd_tangent_one's scratch alike (k x n <= max(m, n) x k).
     cdef Py_ssize_t k = min(job.m, job.n), side = <Py_ssize_t>max(job.m, job.n) * k
     job.work = 3 * k * k + 3 * side + <Py_ssize_t>max(job.m, job.n) * max(job.m, job.n)
-    job.calls_blas = max(job.m, job.n) > SMALL_PRODUCT
+    job.calls_blas = not direct_product(job.m, job.n, max(job.m, job.n))
 
 cdef void workspace_gesvd(floating* kind, Job* job) noexcept nogil:
     cdef int m = job.m, n = job.n, k = min(job.m, job.n), iquery = 0
