@@ -69,7 +69,7 @@ cdef enum:
     CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this,
-    TRSM_LANES_MAX = 28     # and trsm and its rules (on the right up to SMALL)
+    TRSM_LANES_MAX = 20     # and trsm and its rules
     TRSM_SHARED_MAX = 128   # trsm/trmm with one triangle for a batch: interleaved up to this order
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
     TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side (trmm: TRMM_LANES_MAX)
@@ -92,7 +92,9 @@ cdef enum:
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
-    TRSM_LEAF = 64      # trsm_recursive splits triangles above this order
+    TRSM_LEAF = 64      # trsm_recursive splits triangles above this order (?trsm leaves),
+    SOLVE_ROWS_LEAF = 16    # or above this one where its leaves run solve_rows: a row-major
+    SOLVE_ROWS_MIN = 8      # solve on the left with at least this many right-hand sides
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
 
 cdef enum:

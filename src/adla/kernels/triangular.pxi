@@ -2,14 +2,23 @@
 # and interleaved.
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
-cdef inline void triangular_call(const Job* job, floating** p, bint solve) noexcept nogil:
+cdef inline void triangular_call(const Job* job, floating** p, bint solve,
+                                 floating* work) noexcept nogil:
     # C = alpha op(A) B (or alpha B op(A) when RIGHT) on C, which holds a copy of B (m x n).
+    # work: m x n scratch, or NULL.
     cdef int m = job.m, n = job.n
     cdef int na = n if job.flags & RIGHT else m
     cdef char side = c'L' if job.flags & RIGHT else c'R'
     cdef char uplo = c'U' if job.flags & LOWER else c'L'
     cdef char trans = c'T' if job.flags & TRANS_A else c'N'
-    if solve:
+    if solve and job.flags & RIGHT and work != NULL and m >= SOLVE_ROWS_MIN:
+        # X op(A) = alpha B as op(A)^T X^T = alpha B^T, solved on the left, where solve_rows
+        # runs along the rows of X^T: with the two transposes, 1.6-2.2x faster at order 16-64.
+        transpose_into(work, p[2], m, n)
+        trsm_recursive(c'R', uplo, c'N' if job.flags & TRANS_A else c'T', c'N', m, n,
+                       <floating>job.alpha, p[0], ld(na), work, ld(m))
+        transpose_into(p[2], work, n, m)
+    elif solve:
         trsm_recursive(side, uplo, trans, c'N', n, m, <floating>job.alpha, p[0], ld(na), p[2],
                        ld(n))
     else:
@@ -19,7 +28,7 @@ cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if job.m == 0 or job.n == 0:
         return 0
     copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
-    triangular_call(job, p, False)
+    triangular_call(job, p, False, NULL)
     return 0
 
 cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -31,7 +40,7 @@ cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if status:
         return status
     copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
-    triangular_call(job, p, True)
+    triangular_call(job, p, True, work)
     return 0
 
 cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -104,46 +113,17 @@ cdef inline void forward_substitute(const floating* a, const floating* inverse_d
             for v in range(LANES):
                 x[ij + v] = s[v] * inverse_diagonal[i * LANES + v]
 
-cdef extern from "_lane_update.h":
-    void adla_subtract_d(double* x, const double* y, Py_ssize_t step, const double* t,
-                         int terms) noexcept nogil
-    void adla_subtract_f(float* x, const float* y, Py_ssize_t step, const float* t,
-                         int terms) noexcept nogil
-    void adla_subtract4_d(double* x, const double* y, Py_ssize_t step,
-                          const double* t) noexcept nogil
-    void adla_subtract4_f(float* x, const float* y, Py_ssize_t step, const float* t) noexcept nogil
-
-cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
-                               const floating* t, int terms) noexcept nogil:
-    # Every lane (LANES = 8): x -= t[0] y, then t[1] y[step], ... (_lane_update.h).
-    if floating is double:
-        if terms == 4:
-            adla_subtract4_d(x, y, step, t)
-        else:
-            adla_subtract_d(x, y, step, t, terms)
-    else:
-        if terms == 4:
-            adla_subtract4_f(x, y, step, t)
-        else:
-            adla_subtract_f(x, y, step, t, terms)
-
 cdef void solve_shared_lanes(const Job* job, floating** p, int count, floating* w,
                              int* status) noexcept nogil:
     """trsm for LANES right-hand sides of one triangular matrix that the whole batch shares
     (SHARED_A), in triangular_lanes' lower form but with T read in place, each entry once for
-    all lanes, where a gathered T would cost more than the solve. Column by column of T, four at
-    a time: x_k is final before it updates the rows below, each row still subtracting its terms
-    in order of k, so every x has forward_substitute's operations in its order (its bits), with
-    four rows' chains of updates in flight instead of one. Status as triangular_lanes'."""
+    all lanes, where a gathered T would cost more than the solve: solve_rows on the lanes side
+    by side (forward_substitute's operations in its order: its bits). Status as
+    triangular_lanes'."""
     cdef LowerForm g = lower_form(job)
-    cdef int t = g.t, c = g.c, i, j, k, kk, k0, k1, v, shared_status
+    cdef int t = g.t, c = g.c, v, shared_status
     cdef const floating* a = p[0] + g.a_at
     cdef floating* x = w
-    cdef floating alpha = <floating>job.alpha
-    cdef floating inverse
-    cdef floating coefficient[4]
-    cdef floating* x_i
-    cdef Py_ssize_t e
     gather(x, p + LANES, t, c, g.b_at, g.b_row, g.b_col, False)
     mark_nonfinite(x, t, c, False, status)
     # A itself, once for all lanes: its read triangle, then the first zero on its diagonal.
@@ -152,27 +132,8 @@ cdef void solve_shared_lanes(const Job* job, floating** p, int count, floating* 
     for v in range(LANES):
         if shared_status == NONFINITE or (shared_status and status[v] >= 0):
             status[v] = shared_status
-    for e in range(<Py_ssize_t>t * c * LANES):
-        x[e] = alpha * x[e]
-    k0 = 0
-    while k0 < t:
-        k1 = min(k0 + 4, t)
-        for k in range(k0, k1):                  # x_k final: its block's terms, then 1/T[k, k]
-            inverse = 1 / a[k * (g.a_row + g.a_col)]
-            for kk in range(k0, k):
-                coefficient[kk - k0] = a[k * g.a_row + kk * g.a_col]
-            for j in range(c):
-                x_i = x + (k * c + j) * LANES
-                subtract_rows(x_i, x + (k0 * c + j) * LANES, c * LANES, coefficient, k - k0)
-                for v in range(LANES):
-                    x_i[v] = x_i[v] * inverse
-        for i in range(k1, t):                   # the block's terms of every row below
-            for kk in range(k0, k1):
-                coefficient[kk - k0] = a[i * g.a_row + kk * g.a_col]
-            for j in range(c):
-                subtract_rows(x + (i * c + j) * LANES, x + (k0 * c + j) * LANES, c * LANES,
-                              coefficient, k1 - k0)
-        k0 = k1
+    solve_rows(a, g.a_row, g.a_col, x, <Py_ssize_t>c * LANES, t, c * LANES,
+               <floating>job.alpha)
     scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
 
 cdef void multiply_shared_lanes(const Job* job, floating** p, int count, floating* w,
@@ -313,11 +274,11 @@ cdef int trsm_jvp_one(const Job* job, floating** p, floating* work) noexcept nog
     if p[2] != NULL:
         copy(work, p[4], count)                                  # op(dA) X into the scratch
         q[0], q[2] = p[2], work
-        triangular_call(&tangent, q, False)
+        triangular_call(&tangent, q, False, NULL)
         for i in range(count):
             dx[i] = dx[i] - work[i]
     q[0], q[2] = p[0], dx
-    triangular_call(&tangent, q, True)
+    triangular_call(&tangent, q, True, work)                  # work is free again
     return 0
 
 cdef void trsm_jvp_lanes(const Job* job, floating** p, int count, floating* w,
@@ -370,8 +331,9 @@ cdef void trsm_jvp_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
     # Batches that fill the lanes, against a BLAS call per matrix (A/B, 1000 matrices, fwd+bwd):
-    # trsm 1.4x faster at 20, 1.0-1.7x at 24 and 28 (left/right), at 32 1.05x slower on the
-    # left and 1.3x faster on the right; trmm 1.4x faster at 20, even at 24, 1.6x slower at 32.
+    # trmm 1.4x faster at 20, even at 24, 1.6x slower at 32. trsm against the per-matrix route
+    # with solve_rows (1366-3750 matrices, each direction alone): even at 20 (the gradient 1.3x
+    # slower, the tangent 1.1-1.5x faster), 1.1-1.5x slower at 24 and 28 in every direction.
     # One triangle shared by a batch (solve_shared_lanes), against one BLAS call for the whole
     # batch (2000 matrices, or 500 with more than 1024 entries): 1.5-5x faster at orders 24-128
     # with 4-64 right-hand sides each, where the batch is transposed to stack; with one,
@@ -387,13 +349,15 @@ cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
                 and columns <= TRSM_SHARED_COLUMNS
                 and (columns > 1 or order <= (TRSM_SHARED_VECTOR_MAX if job.op == OP_TRSM
                                               else TRMM_LANES_MAX)))
-    return fills_lanes(job, SMALL if job.flags & RIGHT else TRSM_LANES_MAX)
+    return fills_lanes(job, TRSM_LANES_MAX)
 
 cdef inline Py_ssize_t triangular_lanes_work(const Job* job) noexcept nogil:
     return <Py_ssize_t>2 * (job.m + job.n) * (job.m + job.n) * LANES
 
 cdef void plan_triangular(Job* job) noexcept nogil:
     # trsm and trmm
+    if job.op == OP_TRSM and job.flags & RIGHT:
+        job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
     if triangular_fits_lanes(job):
         job.lanes, job.work = LANES, triangular_lanes_work(job)
 
