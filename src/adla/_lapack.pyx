@@ -95,6 +95,7 @@ cdef enum:
     TRSM_LEAF = 64      # trsm_recursive splits triangles above this order (?trsm leaves),
     SOLVE_ROWS_LEAF = 16    # or above this one where its leaves run solve_rows: a row-major
     SOLVE_ROWS_MIN = 8      # solve on the left with at least this many right-hand sides
+    SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
 
 cdef enum:

@@ -187,9 +187,11 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
     above TRSM_LEAF: each split is two solves of half the order and one gemm, so that most of
     the work runs at the gemm rate. SciPy's OpenBLAS solves at 40-65% of its gemm rate at order
     500-1000; split, 1.3-1.7x faster there (A/B, order 500 and 1000). A row-major solve on the
-    left (column-major side 'R') with at least SOLVE_ROWS_MIN right-hand sides splits down to
-    SOLVE_ROWS_LEAF and solves the leaves with solve_rows instead: 1.3-1.8x faster than ?trsm
-    leaves of 64 at orders 32-256 with 8-256 right-hand sides (A/B, batches)."""
+    left (column-major side 'R') with SOLVE_ROWS_MIN to SOLVE_ROWS_MAX right-hand sides splits
+    down to SOLVE_ROWS_LEAF and solves the leaves with solve_rows instead: 1.3-1.8x faster than
+    ?trsm leaves of 64 at orders 32-256 with 8-256 right-hand sides (A/B, batches), level with
+    them for one matrix of order 1000 with 1000. With many more (a whole batch folded into one
+    call) ?trsm's leaves win: they run on BLAS's threads, solve_rows on the caller's alone."""
     cdef int order = m if side == c'L' else n
     cdef int h, r
     cdef floating* off
@@ -197,7 +199,7 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
     cdef floating* b2
     cdef bint lower_op = (uplo == c'L') == (trans == c'N')      # op(A) is lower triangular
     cdef bint lower_rows = (uplo == c'U') == (trans == c'N')    # the row-major view is lower
-    cdef bint rows = side == c'R' and diag == c'N' and m >= SOLVE_ROWS_MIN
+    cdef bint rows = side == c'R' and diag == c'N' and SOLVE_ROWS_MIN <= m <= SOLVE_ROWS_MAX
     cdef Py_ssize_t a_row = lda if trans == c'N' else 1, a_col = 1 if trans == c'N' else lda
     if m == 0 or n == 0:
         return

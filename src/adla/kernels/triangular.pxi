@@ -11,7 +11,7 @@ cdef inline void triangular_call(const Job* job, floating** p, bint solve,
     cdef char side = c'L' if job.flags & RIGHT else c'R'
     cdef char uplo = c'U' if job.flags & LOWER else c'L'
     cdef char trans = c'T' if job.flags & TRANS_A else c'N'
-    if solve and job.flags & RIGHT and work != NULL and m >= SOLVE_ROWS_MIN:
+    if solve and job.flags & RIGHT and work != NULL and SOLVE_ROWS_MIN <= m <= SOLVE_ROWS_MAX:
         # X op(A) = alpha B as op(A)^T X^T = alpha B^T, solved on the left, where solve_rows
         # runs along the rows of X^T: with the two transposes, 1.6-2.2x faster at order 16-64.
         transpose_into(work, p[2], m, n)
