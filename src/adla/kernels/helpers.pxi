@@ -100,6 +100,15 @@ cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept n
             else:
                 a[j * n + i] = a[i * n + j]
 
+cdef inline void transpose_square(floating* a, int n) noexcept nogil:
+    cdef int i, j
+    cdef floating t
+    for i in range(n):
+        for j in range(i + 1, n):
+            t = a[i * n + j]
+            a[i * n + j] = a[j * n + i]
+            a[j * n + i] = t
+
 cdef inline int ld(int x) noexcept nogil:
     # BLAS rejects a leading dimension of 0 even for empty matrices.
     return x if x > 1 else 1
