@@ -280,7 +280,11 @@ cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexce
         nan_triangle(dl, n, lower)
         return status
     if lower:
-        trsm_recursive(c'L', c'U', c'T', c'N', n, n, 1, p[0], n, g, n)
+        # The solve on the left as one on the right of G's transpose (solve_rows' route, where
+        # ?trsm on the left costs more): L^-1 G^T = (G L^-T)^T.
+        transpose_square(g, n)
+        trsm_recursive(c'R', c'U', c'N', c'N', n, n, 1, p[0], n, g, n)
+        transpose_square(g, n)
     else:
         trsm_recursive(c'R', c'L', c'T', c'N', n, n, 1, p[0], n, g, n)
     scaled_triangle(dl, g, n, lower, -1)
