@@ -19,9 +19,10 @@ cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_s
     """out = alpha X B + beta C for small row-major matrices without a BLAS call: X[i, l] is
     a[i a_row + l a_col] (m x k), B[l, j] is b[l b_row + j] (k x n), C (m x n) may be NULL (then
     beta is ignored). Blocks of up to ADLA_BLOCK_ROWS rows by 8 or 4 columns in vector registers,
-    up to 3 last columns in scalars; whatever the block, each entry is alpha times its sum over
-    l (in order from 0), plus beta times C's entry. C may be out itself (accumulation)."""
-    cdef floating acc[8]       # the scalar path: up to 3 columns, or 8 when alpha == 0
+    the last 1-3 columns too, beside zeros (in scalars when alpha == 0); whatever the block, each
+    entry is alpha times its sum over l (in order from 0), plus beta times C's entry. C may be
+    out itself (accumulation)."""
+    cdef floating acc[8]       # the scalar path's sums (8 columns when alpha == 0)
     cdef floating tail[SMALL_PRODUCT * 4]      # B's last 1-3 columns, zero-padded to 4
     cdef floating tail_sums[16]                # alpha times their sums, a block of rows at a time
     cdef int i0, rows, i, j0, jj, l, cols, last = n % 4
