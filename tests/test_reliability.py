@@ -414,7 +414,6 @@ def test_same_input_gives_bit_identical_output():
             np.testing.assert_array_equal(a, b)
 
 
-
 def test_blas_runs_single_threaded_while_a_batch_calls_it_and_gets_its_threads_back():
     """A batched call that may call BLAS from several threads keeps every BLAS library to one
     thread meanwhile (OpenBLAS called from threads while threading itself can deadlock), shared
@@ -436,3 +435,24 @@ def test_blas_runs_single_threaded_while_a_batch_calls_it_and_gets_its_threads_b
     X = np.random.default_rng(0).standard_normal((4, 100, 100))
     adla.potrf(X @ np.swapaxes(X, 1, 2) + 100 * np.eye(100))     # BLAS from the batch's threads
     assert blas_threads() == before
+
+
+def test_a_small_batch_of_products_runs_on_the_calling_thread_without_the_blas_limit(
+        monkeypatch):
+    """Keeping BLAS to one thread costs more than a second thread saves on a small batch of
+    products through BLAS: the planner runs it on the calling thread, which needs no limit;
+    a large batch still runs on the pool with BLAS held to one thread."""
+    from adla import _cpu
+    entered = []
+    limit = _cpu._single_threaded_blas
+    monkeypatch.setattr(_cpu, "_single_threaded_blas", lambda: entered.append(1) or limit())
+    previous = _cpu.K.set_direct_product_max(0)          # products through BLAS at any size
+    try:
+        rng = np.random.default_rng(0)
+        for nbatch, expected in ((3, 0), (2000, int(_cpu.K.max_threads() > 1))):
+            A, B = rng.standard_normal((2, nbatch, 24, 24))
+            entered.clear()
+            np.testing.assert_allclose(adla.gemm2(A, B), A @ B, rtol=1e-12, atol=1e-12)
+            assert len(entered) == expected
+    finally:
+        _cpu.K.set_direct_product_max(previous)

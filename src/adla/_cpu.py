@@ -47,12 +47,6 @@ _blas_libraries = None     # threadpoolctl's controllers of the BLAS libraries l
 _controller_lock = threading.Lock()
 _blas_threads = None        # their own thread counts while any call keeps BLAS to one thread
 _blas_users = 0
-# A batch of products calling ?gemm runs on one thread below this much work (nbatch m n k):
-# keeping BLAS to one thread costs 10-12 us a call, more than a second thread saves there
-# (gemm2_backward of 32 x 32 x 32: 100 us on one thread, 122 on two; of 128 x 24 x 24: 189 and
-# 180). Other kernels calling LAPACK cost far more per matrix for their sizes.
-_PRODUCTS = frozenset((K.GEMM, K.GEMM_JVP, K.GEMM_BACKWARD, K.SYRK, K.SYRK_BACKWARD))
-_BLAS_LIMIT_WORTH = 3 << 19
 _local = threading.local()  # .threads: this thread's share of the cores (thread_share);
                             # .destinations: memory for outputs (outputs_into)
 
@@ -149,13 +143,11 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     if share is not None:
         threads = min(threads, share)
     threads = threads if nbatch > 1 else 1
-    if threads > 1 and K.calls_blas(op, m, n, k, nbatch, flags):
-        if op not in _PRODUCTS or nbatch * m * n * max(k, 1) >= _BLAS_LIMIT_WORTH:
-            with _single_threaded_blas():
-                status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
-            return outputs + (status,)
-        threads = 1
-    status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
+    if threads > 1 and K.calls_blas_from_threads(op, m, n, k, nbatch, flags):
+        with _single_threaded_blas():
+            status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
+    else:
+        status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
     return outputs + (status,)
 
 

@@ -79,6 +79,8 @@ cdef enum:
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS,
     SMALL_PRODUCT_AVX512 = 8    # but gemm only up to this on CPUs with AVX-512 (see below)
     TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
+    SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
+                                    # runs on the calling thread (products.pxi, use_blas)
     EIGEN_LANES_MAX = 64    # syevd interleaved for batches that fill the lanes up to this
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved,
@@ -178,6 +180,7 @@ ctypedef struct Job:
     int liwork     # and the int workspace after it (plan_workspace)
     bint calls_blas     # the kernel may call BLAS/LAPACK at this size
     bint lanes_call_blas    # set by a planner whose interleaved kernel calls LAPACK too
+    bint serial         # run on the calling thread alone (a planner's choice)
 
 
 # gemm and its rules run the direct loops (small_product) up to this order, BLAS above. The
@@ -338,7 +341,7 @@ cdef void plan(Job* job) noexcept nogil:
     """Pick the interleaved kernel (job.lanes = LANES) where the table's planner says it fits
     this size, and the scratch each thread needs; no LAPACK call."""
     job.lanes, job.work, job.lwork, job.liwork, job.calls_blas = 1, 0, 0, 0, True
-    job.lanes_call_blas = False
+    job.lanes_call_blas, job.serial = False, False
     if OPERATORS[job.op].plan != NULL:
         OPERATORS[job.op].plan(job)
     if job.lanes > 1:
@@ -464,6 +467,15 @@ def calls_blas(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES, int flags
     return planned(op, m, n, k, flags, nbatch).calls_blas
 
 
+def calls_blas_from_threads(int op, int m, int n, int k=0, Py_ssize_t nbatch=LANES,
+                            int flags=0):
+    """Whether a batch of kernel ``op`` may call BLAS/LAPACK from several threads at once, so
+    that callers keep BLAS to one thread meanwhile: it calls BLAS and is not planned to run on
+    the calling thread alone."""
+    cdef Job job = planned(op, m, n, k, flags, nbatch)
+    return job.calls_blas and not job.serial
+
+
 def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         double alpha=1.0, double beta=0.0, int threads=1):
     """Run kernel ``op`` over a batch; return the int32 status of each matrix.
@@ -518,7 +530,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     cdef int[::1] status_view = status
     if nbatch == 0:
         return status
-    threads = max(1, min(threads, openmp.omp_get_max_threads()))
+    threads = 1 if job.serial else max(1, min(threads, openmp.omp_get_max_threads()))
     with nogil:
         drive(&job, base, step, noperands, nbatch, &status_view[0], is_double, threads)
     return status
