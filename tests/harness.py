@@ -201,7 +201,7 @@ ROWS = [
     # Sizes on both sides of the interleaved gemm (every dimension up to 8, columns no multiple
     # of 4), of the direct loops (up to 32, or 8 with AVX-512; 15 columns: blocks of 8 and 4 and
     # 3 padded columns, 9 rows: full row blocks and a short one), BLAS above, with a transposed
-    # B copied out up to 96 (test_direct_product_loops_and_blas_agree moves the loops' bound).
+    # B copied out up to 96 (test_kernel_routes_agree moves the loops' bound).
     *at_sizes(Row("gemm", gemm_operands,
                   lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a"))
                   @ op(B, o.get("transpose_b")) + o["beta"] * C,

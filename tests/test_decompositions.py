@@ -643,3 +643,35 @@ def test_gesv_pivots_as_lapack_on_both_sides_of_the_interleaved_solver(n, transp
     assert error.value.indices == [(5,), (11,)]
     X = adla.gesv(A, B, transpose=transpose, check=False)
     assert np.isnan(X[[5, 11]]).all() and np.isfinite(np.delete(X, [5, 11], axis=0)).all()
+
+
+@pytest.mark.parametrize("leaf", [16, None])         # split down from order 33; the default
+@pytest.mark.parametrize("n", [47, 130])
+def test_recursive_lu_pivots_and_fails_as_getrf(leaf, n):
+    # Above the leaf bound an LU splits in column halves; with general matrices rows swap
+    # across the halves. Against NumPy's LAPACK on the same matrices: solutions, log-determinant
+    # and sign, inverse; and a zero column in the left or the right half fails at its own pivot.
+    from adla import _cpu
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((3, n, n))
+    B = rng.standard_normal((3, n, 5))
+    previous = _cpu.K.set_getrf_leaf(leaf) if leaf else None
+    try:
+        for transpose in (False, True):
+            M = np.swapaxes(A, -1, -2) if transpose else A
+            np.testing.assert_allclose(adla.gesv(A, B, transpose=transpose),
+                                       np.linalg.solve(M, B), rtol=1e-9, atol=1e-11)
+        sign, logabs = adla.slogdet(A)
+        expected_sign, expected_logabs = np.linalg.slogdet(A)
+        np.testing.assert_array_equal(sign, expected_sign)
+        np.testing.assert_allclose(logabs, expected_logabs, rtol=1e-12)
+        np.testing.assert_allclose(adla.inverse(A), np.linalg.inv(A), rtol=1e-8, atol=1e-10)
+        for column in (3, n - 2):
+            S = A.copy()
+            S[1, :, column] = 0
+            with pytest.raises(adla.LinAlgError, match=rf"batch index \(1,\) is singular: "
+                                                       rf"pivot {column} of its LU"):
+                adla.gesv(S, B)
+    finally:
+        if leaf:
+            _cpu.K.set_getrf_leaf(previous)

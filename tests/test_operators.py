@@ -139,30 +139,35 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
                                    atol=1e-10 * max(1.0, float(np.max(np.abs(b), initial=0))))
 
 
-# operators whose kernels multiply small matrices with the direct loops up to a bound chosen
-# for the CPU at import, with BLAS above it
-DIRECT_PRODUCTS = ("gemm", "gemm2", "syrk", "trsm", "gesvd", "gesv")
+# Kernel routes chosen by a bound that is fixed for the CPU at import, and the operators that
+# take them: (the kernels' setter, the bounds to run with, the operators). The direct product
+# loops run up to 8 on AVX-512 CPUs and 32 elsewhere, BLAS above (0: BLAS only); LU
+# factorizations split in column halves above order 64 with getrf leaves (16: split down from
+# order 33, uneven halves included; a large bound: one getrf call).
+ROUTE_BOUNDS = [("set_direct_product_max", bound, ("gemm", "gemm2", "syrk", "trsm", "gesvd", "gesv"))
+                for bound in (0, 8, 32)] + [
+    ("set_getrf_leaf", bound, ("gesv", "inverse", "det", "slogdet")) for bound in (16, 10**6)]
 
 
-@pytest.mark.parametrize("bound", [0, 8, 32])
+@pytest.mark.parametrize("setter, bound, row, opts, batches", [
+    pytest.param(setter, bound, *p.values, id=f"{setter}={bound}-{p.id}")
+    for setter, bound, names in ROUTE_BOUNDS
+    for p in cases_with_layouts(["batch3"]) if p.values[0].name in names])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("row, opts, batches", [
-    p for p in cases_with_layouts(["batch3"]) if p.values[0].name in DIRECT_PRODUCTS])
-def test_direct_product_loops_and_blas_agree(row, opts, batches, dtype, bound):
-    """Every CPU runs the sizes below its bound in the direct loops and the rest through BLAS;
-    this runs each case with the loops up to 0 (BLAS only), 8 (the bound on AVX-512 CPUs) and
-    32 (elsewhere), so that both routes are checked at every size on any machine."""
+def test_kernel_routes_agree(setter, bound, row, opts, batches, dtype):
+    """Every CPU takes one side of these bounds at each size; this runs each case on the other
+    sides too, so that every route is checked at every size on any machine."""
     from adla import _cpu
     inputs = make_inputs(row, opts, batches, dtype)
     expected = call_forward(row, opts, inputs)
     ct = cotangents_for(expected)
     expected = as_tuple(expected) + call_backward(row, opts, ct, inputs, expected)
-    previous = _cpu.K.set_direct_product_max(bound)
+    previous = getattr(_cpu.K, setter)(bound)
     try:
         out = call_forward(row, opts, inputs)
         actual = as_tuple(out) + call_backward(row, opts, ct, inputs, out)
     finally:
-        _cpu.K.set_direct_product_max(previous)
+        getattr(_cpu.K, setter)(previous)
     for a, e in zip(actual, expected):
         assert_close(a, e, dtype)
 

@@ -99,6 +99,7 @@ cdef enum:
     SOLVE_ROWS_MIN = 8      # solve on the left with at least this many right-hand sides
     SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
+    GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
 
 cdef enum:
     TRANS_A = 1
@@ -197,6 +198,19 @@ def set_direct_product_max(int order):
     and benchmarks: the bound is chosen at import for the CPU (above)."""
     global direct_product_max
     previous, direct_product_max = direct_product_max, max(0, min(order, SMALL_PRODUCT))
+    return previous
+
+
+# getrf_recursive factors with getrf leaves up to this order (GETRF_LEAF; settable for tests).
+cdef int getrf_leaf = GETRF_LEAF
+
+
+def set_getrf_leaf(int order):
+    """LU factorizations split in column halves while both sides are above ``order`` (one getrf
+    call for the whole matrix: a large ``order``); returns the previous bound. For tests and
+    benchmarks."""
+    global getrf_leaf
+    previous, getrf_leaf = getrf_leaf, max(order, 16)
     return previous
 
 

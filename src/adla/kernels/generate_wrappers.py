@@ -3,7 +3,7 @@ or double precision chosen by the fused type ``floating``. The build runs this (
 ``_lapack.pyx`` includes the result; the file is not installed.
 
 Each wrapper takes scalars by value where the Fortran routine takes them by address, passes
-arrays as they are and returns LAPACK's ``info`` (BLAS routines return nothing). An argument
+arrays as they are and returns LAPACK's ``info`` (BLAS and auxiliary routines return nothing). An argument
 written ``name=value`` is fixed here (a character constant, or another argument such as ``lda=n``
 for square matrices), so callers do not pass it.
 
@@ -13,7 +13,7 @@ import re
 import sys
 
 # library, routine and its arguments in the Fortran order (real: float or double; info, the last
-# argument of every LAPACK routine, is left out).
+# argument of every LAPACK routine, is left out). "auxiliary": a LAPACK routine without info.
 ROUTINES = """
 blas    gemm(char transa, char transb, int m, int n, int k, real alpha, real* a, int lda,
              real* b, int ldb, real beta, real* c, int ldc)
@@ -33,7 +33,8 @@ lapack  gelqf(int m, int n, real* a, int lda, real* tau, real* work, int lwork)
 lapack  orglq(int m, int n, int k, real* a, int lda, real* tau, real* work, int lwork)
 lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, real* work,
               int lwork, int* iwork, int liwork)
-lapack  getrf(int m=n, int n, real* a, int lda, int* ipiv)
+lapack  getrf(int m, int n, real* a, int lda, int* ipiv)
+auxiliary laswp(int n, real* a, int lda, int k1, int k2, int* ipiv, int incx=1)
 lapack  getri(int n, real* a, int lda, int* ipiv, real* work, int lwork)
 lapack  gecon(char norm='1', int n, real* a, int lda, real anorm, real* rcond, real* work,
               int* iwork)
@@ -46,7 +47,7 @@ lapack  gesvd(char jobu, char jobvt, int m, int n, real* a, int lda, real* s, re
 
 CYTHON_TYPES = {"char": "char", "int": "int", "real": "floating", "real*": "floating*",
                 "int*": "int*"}
-ROUTINE = re.compile(r"(blas|lapack)\s+(\w+)\((.*?)\)", re.S)
+ROUTINE = re.compile(r"(blas|lapack|auxiliary)\s+(\w+)\((.*?)\)", re.S)
 ARGUMENT = re.compile(r"(char|int\*?|real\*?)\s+(\w+)(?:=(\S+))?$")
 
 
@@ -80,8 +81,9 @@ def wrapper(library, name, arguments):
     if returns_info:
         passed.append("&info")
     call = ", ".join(passed)
-    lines += ["    if floating is double:", f"        {library}.d{name}({call})",
-              "    else:", f"        {library}.s{name}({call})"]
+    module = "blas" if library == "blas" else "lapack"
+    lines += ["    if floating is double:", f"        {module}.d{name}({call})",
+              "    else:", f"        {module}.s{name}({call})"]
     if returns_info:
         lines.append("    return info")
     return "\n".join(lines)

@@ -147,9 +147,11 @@ cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
             adla_subtract_f(x, y, step, t, terms)
 
 cdef void solve_rows(const floating* a, Py_ssize_t a_row, Py_ssize_t a_col, floating* x,
-                     Py_ssize_t x_row, int t, int c, floating alpha) noexcept nogil:
-    """x := alpha T^-1 x in place: T lower triangular, T[i, k] = a[i a_row + k a_col]; x has t
-    rows of c entries, row i at x + i x_row (steps may be negative). x is scaled first; then,
+                     Py_ssize_t x_row, int t, int c, floating alpha,
+                     bint unit_diagonal) noexcept nogil:
+    """x := alpha T^-1 x in place: T lower triangular, T[i, k] = a[i a_row + k a_col] (its
+    diagonal read as ones with unit_diagonal); x has t rows of c entries, row i at
+    x + i x_row (steps may be negative). x is scaled first; then,
     column by column of T, four at a time, x_k is final (its block's terms, times 1/T[k, k])
     before the block's terms leave every row below, each row subtracting its terms in order of
     k: one row's chain of updates is four rows' work in flight, 8 entries to a vector step
@@ -182,7 +184,7 @@ cdef void solve_rows(const floating* a, Py_ssize_t a_row, Py_ssize_t a_col, floa
                     for r in range(terms):
                         s = s - coefficient[r] * x_k0[r * x_row + j]
                     x_i[j] = s
-            if i < k1:
+            if i < k1 and not unit_diagonal:
                 inverse = 1 / a[i * (a_row + a_col)]
                 for j in range(c):
                     x_i[j] = x_i[j] * inverse
@@ -199,8 +201,10 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
     left (column-major side 'R') with SOLVE_ROWS_MIN to SOLVE_ROWS_MAX right-hand sides splits
     down to SOLVE_ROWS_LEAF and solves the leaves with solve_rows instead: 1.3-1.8x faster than
     ?trsm leaves of 64 at orders 32-256 with 8-256 right-hand sides (A/B, batches), level with
-    them for one matrix of order 1000 with 1000. With many more (a whole batch folded into one
-    call) ?trsm's leaves win: they run on BLAS's threads, solve_rows on the caller's alone."""
+    them for one matrix of order 1000 with 1000; with a unit diagonal too (gesv's L: its
+    per-matrix solves 1.1-1.15x faster at order 64-128). With many more (a whole batch folded
+    into one call) ?trsm's leaves win: they run on BLAS's threads, solve_rows on the caller's
+    alone."""
     cdef int order = m if side == c'L' else n
     cdef int h, r
     cdef floating* off
@@ -208,7 +212,7 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
     cdef floating* b2
     cdef bint lower_op = (uplo == c'L') == (trans == c'N')      # op(A) is lower triangular
     cdef bint lower_rows = (uplo == c'U') == (trans == c'N')    # the row-major view is lower
-    cdef bint rows = side == c'R' and diag == c'N' and SOLVE_ROWS_MIN <= m <= SOLVE_ROWS_MAX
+    cdef bint rows = side == c'R' and SOLVE_ROWS_MIN <= m <= SOLVE_ROWS_MAX
     cdef Py_ssize_t a_row = lda if trans == c'N' else 1, a_col = 1 if trans == c'N' else lda
     if m == 0 or n == 0:
         return
@@ -217,10 +221,11 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
             # Row-major, B^T is n rows of m: op(A)^T B^T = alpha B^T, op(A)^T[i, k] at
             # a[i a_row + k a_col], lower or, rows and columns reversed, upper.
             if lower_rows:
-                solve_rows(a, a_row, a_col, b, ldb, n, m, alpha)
+                solve_rows(a, a_row, a_col, b, ldb, n, m, alpha, diag == c'U')
             else:
                 solve_rows(a + (n - 1) * (a_row + a_col), -a_row, -a_col,
-                           b + <Py_ssize_t>(n - 1) * ldb, -<Py_ssize_t>ldb, n, m, alpha)
+                           b + <Py_ssize_t>(n - 1) * ldb, -<Py_ssize_t>ldb, n, m, alpha,
+                           diag == c'U')
         else:
             xtrsm(side, uplo, trans, diag, m, n, alpha, a, lda, b, ldb)
         return
@@ -276,3 +281,34 @@ cdef int potrf_recursive(char uplo, int n, floating* a, int lda) noexcept nogil:
         xsyrk(c'L', c'N', r, h, -1, a + h, lda, 1, a22, lda)
     info = potrf_recursive(uplo, r, a22, lda)
     return info + h if info != 0 else 0
+
+
+cdef int getrf_recursive(int m, int n, floating* a, int lda, int* ipiv) noexcept nogil:
+    """LAPACK getrf (column-major, same arguments, 1-based pivots and info), split in column
+    halves while both sides are above getrf_leaf (GETRF_LEAF): factor the left half (all m rows), apply its
+    row interchanges to the right half, solve for U12 (unit L11) and update the trailing block
+    with one gemm, factor that block, then apply its interchanges to the left half's L21. This
+    is the recursive LU (Toledo 1997; LAPACK's getrf2 splits the same way), here with getrf
+    leaves, so that most of the work runs at the gemm rate. Like getrf it factors on past a
+    zero pivot and reports the first. One matrix on both threads (A/B against one getrf call,
+    SciPy's OpenBLAS on an Intel Xeon): 1.15-1.3x faster at order 200-400, 1.3-1.4x at 500-1000;
+    in batches, where each matrix has one thread, level from order 128 (split at 65-128, 5-7%
+    slower: hence the leaf of 128)."""
+    cdef int k = min(m, n), h, r, info, trailing, i
+    cdef floating* a12
+    if k <= getrf_leaf:
+        return xgetrf(m, n, a, lda, ipiv)
+    h = k // 2 // 16 * 16
+    if h == 0:                          # a test's small leaf
+        h = k // 2
+    r = n - h
+    a12 = a + <Py_ssize_t>h * lda
+    info = getrf_recursive(m, h, a, lda, ipiv)
+    xlaswp(r, a12, lda, 1, h, ipiv)
+    trsm_recursive(c'L', c'L', c'N', c'U', h, r, 1, a, lda, a12, lda)
+    xgemm(c'N', c'N', m - h, r, h, -1, a + h, lda, a12, lda, 1, a12 + h, lda)
+    trailing = getrf_recursive(m - h, r, a12 + h, lda, ipiv + h)
+    for i in range(h, k):
+        ipiv[i] += h
+    xlaswp(h, a, lda, h + 1, k, ipiv)
+    return info if info != 0 or trailing == 0 else trailing + h

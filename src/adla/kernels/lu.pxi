@@ -15,7 +15,7 @@ cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogi
     if not all_finite(p[0], <Py_ssize_t>n * n):
         return NONFINITE
     copy(x, p[0], <Py_ssize_t>n * n)
-    info = xgetrf(n, x, n, ipiv)
+    info = getrf_recursive(n, n, x, n, ipiv)
     if info == 0:
         info = xgetri(n, x, n, ipiv, work, job.lwork)
     if info == 0 and job.flags & TRANS_A:
@@ -61,7 +61,7 @@ cdef int slogdet_one(const Job* job, floating** p, floating* work) noexcept nogi
         p[2][0] = NAN
         return NONFINITE
     copy(lu, p[0], <Py_ssize_t>n * n)
-    xgetrf(n, lu, n, ipiv)           # info > 0 (singular) shows as a zero pivot below
+    getrf_recursive(n, n, lu, n, ipiv)   # info > 0 (singular) shows as a zero pivot below
     p[1][0] = lu_sign_logabs(lu, n, ipiv, p[2])
     return 0
 
@@ -100,7 +100,7 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
         for i in range(n):
             column += fabs(a[i + j * n])
         anorm = max(anorm, column)
-    if xgetrf(n, a, n, iwork) == 0:
+    if getrf_recursive(n, n, a, n, iwork) == 0:
         xgecon(n, a, n, anorm, &rcond, lapack_work, iwork + n)
         if rcond >= sqrt(eps):
             sign = lu_sign_logabs(a, n, iwork, &logabs)
@@ -125,10 +125,10 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
             adj[i] *= running
             running *= s[i]
         copy(a, u, nn)
-        xgetrf(n, a, n, iwork)
+        getrf_recursive(n, n, a, n, iwork)
         sign = lu_sign_logabs(a, n, iwork, &logabs)
         copy(a, vt, nn)
-        xgetrf(n, a, n, iwork)
+        getrf_recursive(n, n, a, n, iwork)
         sign *= lu_sign_logabs(a, n, iwork, &logabs)
         for j in range(n):
             for i in range(n):
@@ -164,7 +164,7 @@ cdef int gesv_one(const Job* job, floating** p, floating* work) noexcept nogil:
     if not all_finite(p[0], nn) or not all_finite(p[1], nk):
         return NONFINITE
     transpose_into(lu, p[0], n, n)
-    info = xgetrf(n, lu, n, ipiv)
+    info = getrf_recursive(n, n, lu, n, ipiv)
     if info > 0:
         return info
     copy(p[2], p[1], nk)

@@ -133,7 +133,7 @@ cdef void solve_shared_lanes(const Job* job, floating** p, int count, floating* 
         if shared_status == NONFINITE or (shared_status and status[v] >= 0):
             status[v] = shared_status
     solve_rows(a, g.a_row, g.a_col, x, <Py_ssize_t>c * LANES, t, c * LANES,
-               <floating>job.alpha)
+               <floating>job.alpha, False)
     scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
 
 cdef void multiply_shared_lanes(const Job* job, floating** p, int count, floating* w,
