@@ -648,14 +648,15 @@ def test_gesv_pivots_as_lapack_on_both_sides_of_the_interleaved_solver(n, transp
 @pytest.mark.parametrize("leaf", [16, None])         # split down from order 33; the default
 @pytest.mark.parametrize("n", [47, 130])
 def test_recursive_lu_pivots_and_fails_as_getrf(leaf, n):
-    # Above the leaf bound an LU splits in column halves; with general matrices rows swap
-    # across the halves. Against NumPy's LAPACK on the same matrices: solutions, log-determinant
-    # and sign, inverse; and a zero column in the left or the right half fails at its own pivot.
+    # Above the leaf bound an LU splits in column halves, and an inverse from it in halves;
+    # with general matrices rows swap across the halves. Against NumPy's LAPACK on the same
+    # matrices: solutions, log-determinant and sign, inverse and the cofactor matrix; and a zero
+    # column in the left or the right half fails at its own pivot.
     from adla import _cpu
     rng = np.random.default_rng(n)
     A = rng.standard_normal((3, n, n))
     B = rng.standard_normal((3, n, 5))
-    previous = _cpu.K.set_getrf_leaf(leaf) if leaf else None
+    previous = (_cpu.K.set_getrf_leaf(leaf), _cpu.K.set_getri_leaf(leaf)) if leaf else None
     try:
         for transpose in (False, True):
             M = np.swapaxes(A, -1, -2) if transpose else A
@@ -665,7 +666,14 @@ def test_recursive_lu_pivots_and_fails_as_getrf(leaf, n):
         expected_sign, expected_logabs = np.linalg.slogdet(A)
         np.testing.assert_array_equal(sign, expected_sign)
         np.testing.assert_allclose(logabs, expected_logabs, rtol=1e-12)
-        np.testing.assert_allclose(adla.inverse(A), np.linalg.inv(A), rtol=1e-8, atol=1e-10)
+        inverse = np.linalg.inv(A)
+        np.testing.assert_allclose(adla.inverse(A), inverse, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(adla.slogdet_backward(np.ones(3), A),
+                                   np.swapaxes(inverse, 1, 2), rtol=1e-8, atol=1e-10)
+        det = np.linalg.det(A)
+        np.testing.assert_allclose(adla.det_backward(np.ones(3), A, det),
+                                   det[:, None, None] * np.swapaxes(inverse, 1, 2), rtol=1e-7,
+                                   atol=1e-10 * np.abs(det).max())
         for column in (3, n - 2):
             S = A.copy()
             S[1, :, column] = 0
@@ -674,4 +682,5 @@ def test_recursive_lu_pivots_and_fails_as_getrf(leaf, n):
                 adla.gesv(S, B)
     finally:
         if leaf:
-            _cpu.K.set_getrf_leaf(previous)
+            _cpu.K.set_getrf_leaf(previous[0])
+            _cpu.K.set_getri_leaf(previous[1])

@@ -100,6 +100,7 @@ cdef enum:
     SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
+    GETRI_LEAF = 128    # and getri_recursive, trtri_recursive matrices above this
 
 cdef enum:
     TRANS_A = 1
@@ -201,8 +202,10 @@ def set_direct_product_max(int order):
     return previous
 
 
-# getrf_recursive factors with getrf leaves up to this order (GETRF_LEAF; settable for tests).
+# getrf_recursive factors with getrf leaves up to this order, getri_recursive inverts with getri
+# leaves up to that one (GETRF_LEAF, GETRI_LEAF; settable for tests).
 cdef int getrf_leaf = GETRF_LEAF
+cdef int getri_leaf = GETRI_LEAF
 
 
 def set_getrf_leaf(int order):
@@ -211,6 +214,14 @@ def set_getrf_leaf(int order):
     benchmarks."""
     global getrf_leaf
     previous, getrf_leaf = getrf_leaf, max(order, 16)
+    return previous
+
+
+def set_getri_leaf(int order):
+    """Inverses from an LU (and triangular inverses) split in halves above ``order`` (one getri
+    call: a large ``order``); returns the previous bound. For tests and benchmarks."""
+    global getri_leaf
+    previous, getri_leaf = getri_leaf, max(order, 16)
     return previous
 
 

@@ -35,6 +35,7 @@ lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, re
               int lwork, int* iwork, int liwork)
 lapack  getrf(int m, int n, real* a, int lda, int* ipiv)
 auxiliary laswp(int n, real* a, int lda, int k1, int k2, int* ipiv, int incx=1)
+lapack  trtri(char uplo, char diag='N', int n, real* a, int lda)
 lapack  getri(int n, real* a, int lda, int* ipiv, real* work, int lwork)
 lapack  gecon(char norm='1', int n, real* a, int lda, real anorm, real* rcond, real* work,
               int* iwork)

@@ -312,3 +312,51 @@ cdef int getrf_recursive(int m, int n, floating* a, int lda, int* ipiv) noexcept
         ipiv[i] += h
     xlaswp(h, a, lda, h + 1, k, ipiv)
     return info if info != 0 or trailing == 0 else trailing + h
+
+
+cdef int trtri_recursive(int n, floating* a, int lda) noexcept nogil:
+    """LAPACK trtri for an upper triangular, non-unit matrix (column-major, in place, same info),
+    split in halves above getri_leaf (GETRI_LEAF): inv(U) = [inv(U11), -inv(U11) U12 inv(U22); 0, inv(U22)],
+    the corner by two split triangular solves before the halves are inverted."""
+    cdef int h, r, info
+    cdef floating* a12
+    if n <= getri_leaf:
+        return xtrtri(c'U', n, a, lda)
+    h = n // 2 // 16 * 16
+    if h == 0:                          # a test's small leaf
+        h = n // 2
+    r = n - h
+    a12 = a + <Py_ssize_t>h * lda
+    trsm_recursive(c'L', c'U', c'N', c'N', h, r, -1, a, lda, a12, lda)
+    trsm_recursive(c'R', c'U', c'N', c'N', h, r, 1, a12 + h, lda, a12, lda)
+    info = trtri_recursive(h, a, lda)
+    if info != 0:
+        return info
+    info = trtri_recursive(r, a12 + h, lda)
+    return info + h if info != 0 else 0
+
+
+cdef int getri_recursive(int n, floating* a, int lda, const int* ipiv, floating* work,
+                         int lwork) noexcept nogil:
+    """LAPACK getri (column-major, in place, same info) from getrf's LU of A: inv(A) =
+    inv(U) inv(L) P, as getri computes it, with trtri_recursive for inv(U) and one split
+    triangular solve for the product (L copied out first: inv(U) overwrites it), so that most of
+    the work runs at the gemm rate. work: lwork elements, at least n * n (getri's own call at
+    or below GETRI_LEAF takes them as its workspace)."""
+    cdef int i, j, info
+    if n <= getri_leaf:
+        return xgetri(n, a, lda, <int*>ipiv, work, lwork)
+    for j in range(n):                  # L's unit lower part, as X L = inv(U) reads it
+        for i in range(j + 1, n):
+            work[i + <Py_ssize_t>j * n] = a[i + <Py_ssize_t>j * lda]
+    info = trtri_recursive(n, a, lda)
+    if info != 0:
+        return info
+    for j in range(n):                  # inv(U) alone, its lower part zero
+        for i in range(j + 1, n):
+            a[i + <Py_ssize_t>j * lda] = 0
+    trsm_recursive(c'R', c'L', c'N', c'U', n, n, 1, work, n, a, lda)
+    for j in range(n - 2, -1, -1):      # X P: the interchanges on columns, last to first
+        if ipiv[j] - 1 != j:
+            swap_vectors(a + <Py_ssize_t>j * lda, a + <Py_ssize_t>(ipiv[j] - 1) * lda, n)
+    return 0

@@ -5,7 +5,7 @@
 cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed,
     # except for A^-T (TRANS_A), transposed in place while in cache.
-    # work: job.lwork elements of getri workspace, then n pivots.
+    # work: job.lwork elements of workspace (getri_recursive's), then n pivots.
     cdef int n = job.n, info, i, j
     cdef int* ipiv = <int*>(work + job.lwork)
     cdef floating* x = p[1]
@@ -17,7 +17,7 @@ cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogi
     copy(x, p[0], <Py_ssize_t>n * n)
     info = getrf_recursive(n, n, x, n, ipiv)
     if info == 0:
-        info = xgetri(n, x, n, ipiv, work, job.lwork)
+        info = getri_recursive(n, x, n, ipiv, work, job.lwork)
     if info == 0 and job.flags & TRANS_A:
         for i in range(n):
             for j in range(i):
@@ -105,7 +105,7 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
         if rcond >= sqrt(eps):
             sign = lu_sign_logabs(a, n, iwork, &logabs)
             det = sign * exp(logabs)
-            info = xgetri(n, a, n, iwork, lapack_work, job.lwork)
+            info = getri_recursive(n, a, n, iwork, lapack_work, job.lwork)
             if info == 0:
                 for k in range(nn):
                     p[1][k] = det * a[k]
@@ -629,7 +629,7 @@ cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
     cdef floating dummy[1]
     dummy[0] = 0
     xgetri(n, dummy, max(n, 1), NULL, &query, -1)
-    job.lwork = workspace_size(query, n)
+    job.lwork = max(workspace_size(query, n), n * n)        # getri_recursive
     job.work = job.lwork + ints_in(kind, n)
 
 cdef void workspace_slogdet(floating* kind, Job* job) noexcept nogil:
@@ -643,7 +643,7 @@ cdef void workspace_cofactor(floating* kind, Job* job) noexcept nogil:
     xgesdd(c'A', n, n, dummy, max(n, 1), NULL, NULL, max(n, 1), NULL, max(n, 1), &query, -1, NULL)
     job.lwork = workspace_size(query, 5 * n * n + 7 * n)
     xgetri(n, dummy, max(n, 1), NULL, &query, -1)
-    job.lwork = max(job.lwork, workspace_size(query, 4 * n))         # getri, gecon
+    job.lwork = max(job.lwork, workspace_size(query, 4 * n), n * n)     # getri(_recursive), gecon
     job.work = <Py_ssize_t>3 * n * n + 2 * n + job.lwork + ints_in(kind, 8 * n)
 
 cdef void workspace_gesv(floating* kind, Job* job) noexcept nogil:
