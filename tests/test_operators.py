@@ -142,8 +142,9 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # Kernel routes chosen by a bound that is fixed for the CPU at import, and the operators that
 # take them: (the kernels' setter, the bounds to run with, the operators). The direct product
 # loops run up to 8 on AVX-512 CPUs and 32 elsewhere, BLAS above (0: BLAS only); LU
-# factorizations, and inverses from them, split in halves above order 128 with getrf and getri
-# leaves (16: split down from order 33, uneven halves included; a large bound: one LAPACK call).
+# factorizations split in halves above order 128, inverses from them above 32, with getrf and
+# getri leaves (16: split down from order 17, uneven halves included; a large bound: one LAPACK
+# call).
 ROUTE_BOUNDS = [("set_direct_product_max", bound, ("gemm", "gemm2", "syrk", "trsm", "gesvd", "gesv"))
                 for bound in (0, 8, 32)] + [
     (setter, bound, ("gesv", "inverse", "det", "slogdet"))

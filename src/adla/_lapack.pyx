@@ -100,7 +100,7 @@ cdef enum:
     SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
-    GETRI_LEAF = 128    # and getri_recursive, trtri_recursive matrices above this
+    GETRI_LEAF = 32     # and getri_recursive, trtri_recursive matrices above this
 
 cdef enum:
     TRANS_A = 1

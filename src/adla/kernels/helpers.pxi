@@ -316,8 +316,9 @@ cdef int getrf_recursive(int m, int n, floating* a, int lda, int* ipiv) noexcept
 
 cdef int trtri_recursive(int n, floating* a, int lda) noexcept nogil:
     """LAPACK trtri for an upper triangular, non-unit matrix (column-major, in place, same info),
-    split in halves above getri_leaf (GETRI_LEAF): inv(U) = [inv(U11), -inv(U11) U12 inv(U22); 0, inv(U22)],
-    the corner by two split triangular solves before the halves are inverted."""
+    split in halves above getri_leaf (GETRI_LEAF):
+    inv(U) = [inv(U11), -inv(U11) U12 inv(U22); 0, inv(U22)], the corner by two split
+    triangular solves before the halves are inverted."""
     cdef int h, r, info
     cdef floating* a12
     if n <= getri_leaf:
@@ -342,7 +343,10 @@ cdef int getri_recursive(int n, floating* a, int lda, const int* ipiv, floating*
     inv(U) inv(L) P, as getri computes it, with trtri_recursive for inv(U) and one split
     triangular solve for the product (L copied out first: inv(U) overwrites it), so that most of
     the work runs at the gemm rate. work: lwork elements, at least n * n (getri's own call at
-    or below GETRI_LEAF takes them as its workspace)."""
+    or below getri_leaf (GETRI_LEAF) takes them as its workspace). Against getrf + getri (A/B,
+    inverse, SciPy's OpenBLAS on an Intel Xeon): in batches 1.1x faster at order 57-64,
+    1.25-1.3x at 96-500 (getri's unblocked loops of matrix-vector products up to its block of
+    64); one matrix 1.1x at 128-200, level at 500-1000."""
     cdef int i, j, info
     if n <= getri_leaf:
         return xgetri(n, a, lda, <int*>ipiv, work, lwork)
