@@ -684,3 +684,24 @@ def test_recursive_lu_pivots_and_fails_as_getrf(leaf, n):
         if leaf:
             _cpu.K.set_getrf_leaf(previous[0])
             _cpu.K.set_getri_leaf(previous[1])
+
+
+@pytest.mark.parametrize("n", [33, 70])                 # n * n: 1 and 4 entries past the 8s
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_gesv_and_inverse_find_a_non_finite_entry_anywhere_per_matrix(n, where):
+    # The per-matrix kernels scan their operands eight entries at a time, then the rest.
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((2, n, n)) + n * np.eye(n)
+    B = rng.standard_normal((2, n, 3))
+    index = {"first": 0, "middle": n * n // 2 + 3, "last": n * n - 1}[where]
+    for bad in (np.nan, np.inf):
+        M = A.copy()
+        M[1].flat[index] = bad
+        for call in (lambda: adla.inverse(M), lambda: adla.gesv(M, B)):
+            with pytest.raises(adla.LinAlgError, match=r"batch index \(1,\)"):
+                call()
+        C = B.copy()
+        C[1].flat[{"first": 0, "middle": 3 * n // 2, "last": 3 * n - 1}[where]] = bad
+        with pytest.raises(adla.LinAlgError, match=r"batch index \(1,\)"):
+            adla.gesv(A, C)
+        assert np.isnan(adla.slogdet(M)[1][1]) and np.isfinite(adla.slogdet(M)[1][0])

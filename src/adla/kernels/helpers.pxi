@@ -18,11 +18,24 @@ cdef inline bint isfinite(floating x) noexcept nogil:
     return x - x == 0
 
 cdef inline bint all_finite(const floating* a, Py_ssize_t count) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(count):
-        if not isfinite(a[i]):
-            return False
-    return True
+    # Eight sums of x * 0 side by side, as triangle_finite: a compare and branch per entry took
+    # three quarters of gesv_one's own time at order 64 (gesv 1000 x 64 x 64 1.1x faster, gelqf
+    # 1000 x 64 x 80 1.04x, in-process A/B).
+    cdef floating partial[8]
+    cdef floating total = 0
+    cdef Py_ssize_t i = 0
+    cdef int v
+    for v in range(8):
+        partial[v] = 0
+    while i + 8 <= count:
+        for v in range(8):
+            partial[v] = partial[v] + a[i + v] * 0
+        i += 8
+    for i in range(i, count):
+        partial[0] = partial[0] + a[i] * 0
+    for v in range(8):
+        total = total + partial[v]
+    return total == 0
 
 cdef inline bint triangle_finite(const floating* a, int n, bint lower) noexcept nogil:
     # Row by row, eight sums of x * 0 (NaN exactly for inf and NaN) side by side, which the
