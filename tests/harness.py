@@ -223,9 +223,11 @@ ROWS = [
               dict(n=32, k=9), dict(n=33), dict(k=33)),
     # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16, and
     # for a batch of at least 8 (batch19 interleaved, batch3 not) up to 24 for trmm, 20 for
-    # trsm), of the per-matrix solve_rows route (8 or more right-hand sides, a last group of
-    # fewer than 8, splits above order 16; on the right through B transposed) and of
-    # trsm_recursive's split with ?trsm leaves (fewer right-hand sides, above order 64).
+    # trsm; trmm only where order and right-hand sides are below 8 or the right-hand sides
+    # below 4, a plain product per matrix elsewhere up to order 64, ?trmm above), of the
+    # per-matrix solve_rows route (8 or more right-hand sides, a last group of fewer than 8,
+    # splits above order 16; on the right through B transposed) and of trsm_recursive's split
+    # with ?trsm leaves (fewer right-hand sides, above order 64).
     *[row for name, solve, alpha in (("trmm", False, 1.5), ("trsm", True, 0.9))
       for row in at_sizes(
           Row(name, triangular_operands,
@@ -234,7 +236,8 @@ ROWS = [
                        for t, r, lo in itertools.product(BOOLS, BOOLS, BOOLS)]),
           dict(n=16, m=16), dict(n=17), dict(m=17), dict(n=17, m=7), dict(n=17, m=8),
           dict(n=20, m=20), dict(n=21, m=9), dict(n=24, m=24), dict(n=24, m=25),
-          dict(n=40, m=12), dict(n=33, m=3), dict(n=65, m=3))],
+          dict(n=40, m=12), dict(n=33, m=3), dict(n=65, m=3), dict(n=7, m=7), dict(n=8, m=4),
+          dict(n=64, m=5))],
     # Sizes on both sides of the interleaved Cholesky kernels (order up to 32, and up to 128
     # for a batch of at least 8: batch19 and batch3 at n=33 and n=128 take both routes).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),

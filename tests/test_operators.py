@@ -145,7 +145,8 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # factorizations split in halves above order 128, inverses from them above 32, with getrf and
 # getri leaves (16: split down from order 17, uneven halves included; a large bound: one LAPACK
 # call).
-ROUTE_BOUNDS = [("set_direct_product_max", bound, ("gemm", "gemm2", "syrk", "trsm", "gesvd", "gesv"))
+ROUTE_BOUNDS = [("set_direct_product_max", bound,
+                 ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv"))
                 for bound in (0, 8, 32)] + [
     (setter, bound, ("gesv", "inverse", "det", "slogdet"))
     for setter in ("set_getrf_leaf", "set_getri_leaf") for bound in (16, 10**6)]

@@ -68,7 +68,9 @@ cdef enum:
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
     CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
-    TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this,
+    TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this (where a product runs short:
+    TRMM_PRODUCT_MIN = 8        # order and right-hand sides below this,
+    TRMM_PRODUCT_COLUMNS = 4    # or right-hand sides below this),
     TRSM_LANES_MAX = 20     # and trsm and its rules
     TRSM_SHARED_MAX = 128   # trsm/trmm with one triangle for a batch: interleaved up to this order
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
@@ -99,6 +101,7 @@ cdef enum:
     SOLVE_ROWS_MIN = 8      # solve on the left with at least this many right-hand sides
     SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
+    TRMM_PRODUCT_MAX = 64   # trmm per matrix: op(A) written out and a plain product up to this
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
     GETRI_LEAF = 32     # and getri_recursive, trtri_recursive matrices above this
 

@@ -92,6 +92,24 @@ cdef inline void scaled_triangle(floating* dst, const floating* src, int n, bint
         for j in range(n):
             dst[i * n + j] = scale * src[i * n + j] if (j <= i) == lower or i == j else 0
 
+cdef inline void triangle_into(floating* dst, const floating* src, int n, bint lower,
+                               bint transpose) noexcept nogil:
+    """dst := op(T) in full (T^T with ``transpose``), T the lower (or upper) triangle of src,
+    diagonal included, zero elsewhere: rows copied and cleared in runs, not entry by entry."""
+    cdef int i
+    cdef bint keep_lower = lower != transpose          # op(T) is lower triangular
+    if transpose:
+        transpose_into(dst, src, n, n)
+    for i in range(n):
+        if keep_lower:
+            if not transpose:
+                copy(dst + <Py_ssize_t>i * n, src + <Py_ssize_t>i * n, i + 1)
+            memset(dst + <Py_ssize_t>i * n + i + 1, 0, (n - 1 - i) * sizeof(floating))
+        else:
+            memset(dst + <Py_ssize_t>i * n, 0, i * sizeof(floating))
+            if not transpose:
+                copy(dst + <Py_ssize_t>i * n + i, src + <Py_ssize_t>i * n + i, n - i)
+
 cdef inline void zero_triangle(floating* a, int n, bint upper) noexcept nogil:
     """Zero the strict upper (or strict lower) triangle."""
     cdef int i, j

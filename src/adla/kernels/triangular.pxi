@@ -25,10 +25,24 @@ cdef inline void triangular_call(const Job* job, floating** p, bint solve,
         xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
 
 cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    cdef int order = job.n if job.flags & RIGHT else job.m
     if job.m == 0 or job.n == 0:
         return 0
-    copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
-    triangular_call(job, p, False, NULL)
+    if order <= TRMM_PRODUCT_MAX and job.alpha == 0:
+        memset(p[2], 0, <Py_ssize_t>job.m * job.n * sizeof(floating))     # as BLAS: A, B unread
+    elif order <= TRMM_PRODUCT_MAX:
+        # op(A) written out in full, zeros off its triangle, then a plain product: twice the
+        # multiply-adds, but the direct loops or ?gemm run them 2-4x faster than ?trmm up to
+        # order 48 (level at 64, float64; 1.15x faster in float32) and than the interleaved
+        # kernel from 8 (1.3-2x at 8-24 in batches; A/B, SciPy's OpenBLAS on an Intel Xeon)
+        triangle_into(work, p[0], order, (job.flags & LOWER) != 0, (job.flags & TRANS_A) != 0)
+        if job.flags & RIGHT:
+            product_into(p[2], p[1], work, job.m, job.n, job.n, 0, job.alpha, NULL)
+        else:
+            product_into(p[2], work, p[1], job.m, job.n, job.m, 0, job.alpha, NULL)
+    else:
+        copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
+        triangular_call(job, p, False, NULL)
     return 0
 
 cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -331,7 +345,10 @@ cdef void trsm_jvp_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
     # Batches that fill the lanes, against a BLAS call per matrix (A/B, 1000 matrices, fwd+bwd):
-    # trmm 1.4x faster at 20, even at 24, 1.6x slower at 32. trsm against the per-matrix route
+    # trmm 1.4x faster at 20, even at 24, 1.6x slower at 32; against op(A) written out and a plain
+    # product per matrix (trmm_one), faster only where the product's loops run short: order
+    # and right-hand sides below 8 (1.5-2.5x at 4-7), or fewer than 4 right-hand sides (1.1-1.5x
+    # at order 16), 1.2-2x slower elsewhere (8 to 24). trsm against the per-matrix route
     # with solve_rows (1366-3750 matrices, each direction alone): even at 20 (the gradient 1.3x
     # slower, the tangent 1.1-1.5x faster), 1.1-1.5x slower at 24 and 28 in every direction.
     # One triangle shared by a batch (solve_shared_lanes), against one BLAS call for the whole
@@ -343,7 +360,8 @@ cdef inline bint triangular_fits_lanes(const Job* job) noexcept nogil:
     cdef int order = job.n if job.flags & RIGHT else job.m
     cdef int columns = job.m if job.flags & RIGHT else job.n
     if job.op == OP_TRMM and not job.flags & SHARED_A:
-        return fills_lanes(job, TRMM_LANES_MAX)
+        return (fills_lanes(job, TRMM_LANES_MAX)
+                and (max(order, columns) < TRMM_PRODUCT_MIN or columns < TRMM_PRODUCT_COLUMNS))
     if job.flags & SHARED_A:
         return (job.nbatch >= LANES and order <= TRSM_SHARED_MAX
                 and columns <= TRSM_SHARED_COLUMNS
@@ -356,10 +374,17 @@ cdef inline Py_ssize_t triangular_lanes_work(const Job* job) noexcept nogil:
 
 cdef void plan_triangular(Job* job) noexcept nogil:
     # trsm and trmm
-    if job.op == OP_TRSM and job.flags & RIGHT:
-        job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
+    cdef int order = job.n if job.flags & RIGHT else job.m
     if triangular_fits_lanes(job):
         job.lanes, job.work = LANES, triangular_lanes_work(job)
+    elif job.op == OP_TRSM and job.flags & RIGHT:
+        job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
+    elif job.op == OP_TRMM and order <= TRMM_PRODUCT_MAX:
+        job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
+        # its product: BLAS or not, and serial, as for a gemm's batch (use_blas)
+        job.calls_blas = not direct_product(job.m, job.n, order)
+        job.serial = job.calls_blas and (job.nbatch * <Py_ssize_t>job.m * job.n * order
+                                         < SERIAL_PRODUCT_WORK)
 
 cdef void plan_trsm_jvp(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>job.m * job.n           # op(dA) X
