@@ -71,7 +71,8 @@ cdef enum:
     TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this (where a product runs short:
     TRMM_PRODUCT_MIN = 8        # order and right-hand sides below this,
     TRMM_PRODUCT_COLUMNS = 4    # or right-hand sides below this),
-    TRSM_LANES_MAX = 20     # and trsm and its rules
+    TRSM_LANES_MAX = 20     # and trsm and its rules (the gradient only below order
+    TRSM_GRADIENT_LANES_BELOW = 12  # this, or with fewer than SOLVE_ROWS_MIN right-hand sides)
     TRSM_SHARED_MAX = 128   # trsm/trmm with one triangle for a batch: interleaved up to this order
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
     TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side (trmm: TRMM_LANES_MAX)
