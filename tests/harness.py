@@ -244,12 +244,14 @@ ROWS = [
                   ref_potrf, options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=32), dict(n=33), dict(n=128), dict(n=129)),
     # Both sides of the interleaved potri/potrs kernel: order (and right-hand sides) up to 16,
-    # and up to 32 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=32); the
-    # per-matrix gradient's split triangular solve above order 64.
+    # and up to 32 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=32), its
+    # gradient below 24 (potri_backward; and potrs from 24 with 16 or more right-hand sides);
+    # the per-matrix gradient's split triangular solve above order 64.
     *at_sizes(Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
                   lambda o, L: np.linalg.inv(ref_gram(o, L)),
                   options=[dict(lower=lo) for lo in (True, False)]),
-              dict(n=16), dict(n=17), dict(n=32), dict(n=33), dict(n=65)),
+              dict(n=16), dict(n=17), dict(n=23), dict(n=24), dict(n=32), dict(n=33),
+              dict(n=65)),
     # And of potrs_backward's thin route (4 k < n: no n x n intermediate), and of the split
     # triangular solves (above order 64).
     *at_sizes(Row("potrs",
@@ -258,7 +260,7 @@ ROWS = [
                   lambda o, L, B: np.linalg.solve(ref_gram(o, L), B),
                   options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=9, m=2), dict(n=17, m=3), dict(n=32, m=2), dict(n=33, m=2),
-              dict(n=4, m=17), dict(n=65, m=20)),
+              dict(n=4, m=17), dict(n=65, m=20), dict(n=23, m=16), dict(n=24, m=16)),
     Row("sumlogdiag", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
         lambda o, A: np.sum(np.log(np.diag(A)))),
     # Sizes on both sides of the interleaved LQ/QR kernels and gradients: long side up to 16,

@@ -67,6 +67,8 @@ cdef enum:
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
     CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
+    CHOLESKY_GRADIENT_LANES_BELOW = 24  # (potri_backward, and potrs with POTRS_LANES_WIDE
+    POTRS_LANES_WIDE = 16               # or more right-hand sides, only below this order)
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
     TRMM_LANES_MAX = 24     # trmm interleaved for batches up to this (where a product runs short:
     TRMM_PRODUCT_MIN = 8        # order and right-hand sides below this,

@@ -541,24 +541,32 @@ cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
     return job.m > 0 and job.n > 0 and fills_lanes(job, CHOLESKY_SOLVE_LANES_MAX)
 
 cdef void plan_potrs_backward(Job* job) noexcept nogil:
-    # Interleaved where potrs is; elsewhere potrs_backward_one (_cpu.potrs_backward composes
-    # the rule instead for thin right-hand sides, 4 k < n).
+    # Interleaved where potrs is, and where potrs itself runs per matrix from order 24 with 16
+    # or more right-hand sides (the interleaved gradient is 1.05-1.5x faster there); elsewhere
+    # potrs_backward_one (_cpu.potrs_backward composes the rule instead for thin right-hand
+    # sides, 4 k < n).
     if cholesky_solve_interleaved(job):
         job.lanes = LANES
         job.work = <Py_ssize_t>2 * (job.m * job.m + job.m * job.n) * LANES
 
 cdef void plan_potri_backward(Job* job) noexcept nogil:
-    # Interleaved where potri is, potri_backward_one elsewhere.
+    # Interleaved where potri is below order CHOLESKY_GRADIENT_LANES_BELOW, potri_backward_one
+    # elsewhere: 1.1-1.4x faster than the interleaved gradient at 24, 1.2-2x at 32 (A/B,
+    # 3000 matrices), level at 16-20.
     job.work = <Py_ssize_t>job.n * job.n
-    if cholesky_solve_interleaved(job):
+    if cholesky_solve_interleaved(job) and job.n < CHOLESKY_GRADIENT_LANES_BELOW:
         job.lanes, job.work = LANES, <Py_ssize_t>4 * job.n * job.n * LANES
 
 cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # potrs (n = job.m, k = job.n right-hand sides) and potri (k = n): interleaved for both up to
     # SMALL_DENSE, or up to CHOLESKY_SOLVE_LANES_MAX for a batch that fills the lanes. Against a
     # LAPACK/BLAS call per matrix, 2 threads: 10000 x 16 2-3.5x faster, 1000 x 32 1.1-1.5x,
-    # 1000 x 48 potrs 1.15x slower.
-    if cholesky_solve_interleaved(job):
+    # 1000 x 48 potrs 1.15x slower. Later, against two solves per matrix with solve_rows (A/B,
+    # 3000-10000 matrices): potrs from order 24 with 16 or more right-hand sides 1.35-1.45x
+    # slower (so per matrix there), level at 16-20; potri 2-3x faster throughout.
+    if cholesky_solve_interleaved(job) and (
+            job.op == OP_POTRI or job.m < CHOLESKY_GRADIENT_LANES_BELOW
+            or job.n < POTRS_LANES_WIDE):
         job.lanes, job.work = LANES, <Py_ssize_t>(job.m * job.m + job.m * job.n) * LANES
 
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
