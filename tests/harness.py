@@ -199,7 +199,7 @@ TRIANGLE_OPTIONS = [dict(offset=0, lower=True), dict(offset=0, lower=False),
 
 ROWS = [
     # Sizes on both sides of the interleaved gemm (every dimension up to 8, columns no multiple
-    # of 4), of the direct loops (up to 32, or 8 with AVX-512; 15 columns: blocks of 8 and 4 and
+    # of 4, at most 100 multiply-adds: 5 x 3 x 6 interleaved, 7 x 7 x 7 not), of the direct loops (up to 32, or 8 with AVX-512; 15 columns: blocks of 8 and 4 and
     # 3 padded columns, 9 rows: full row blocks and a short one), BLAS above, with a transposed
     # B copied out up to 96 (test_kernel_routes_agree moves the loops' bound).
     *at_sizes(Row("gemm", gemm_operands,
@@ -208,7 +208,7 @@ ROWS = [
                   options=[dict(transpose_a=ta, transpose_b=tb, alpha=0.7, beta=1.3)
                            for ta, tb in itertools.product(BOOLS, BOOLS)]
                   + [dict(alpha=-1.1, beta=0.0), dict(alpha=0.0, beta=0.5)]),
-              dict(m=5, k=3, n=6), dict(m=8, k=8, n=8), dict(m=2, k=9, n=3),
+              dict(m=5, k=3, n=6), dict(m=7, k=7, n=7), dict(m=8, k=8, n=8), dict(m=2, k=9, n=3),
               dict(m=9, k=32, n=15), dict(m=3, k=33, n=2), dict(m=2, k=97, n=3)),
     Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
         lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),

@@ -81,6 +81,7 @@ cdef enum:
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
+    GEMM_LANES_WORK = 100   # with at most this many multiply-adds per product
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS,
     SMALL_PRODUCT_AVX512 = 8    # but gemm only up to this on CPUs with AVX-512 (see below)
     TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
