@@ -3,9 +3,9 @@ or double precision chosen by the fused type ``floating``. The build runs this (
 ``_lapack.pyx`` includes the result; the file is not installed.
 
 Each wrapper takes scalars by value where the Fortran routine takes them by address, passes
-arrays as they are and returns LAPACK's ``info`` (BLAS and auxiliary routines return nothing). An argument
-written ``name=value`` is fixed here (a character constant, or another argument such as ``lda=n``
-for square matrices), so callers do not pass it.
+arrays as they are and returns LAPACK's ``info`` (BLAS and LAPACK's auxiliary routines return
+nothing). An argument written ``name=value`` is fixed here (a character constant, or another
+argument such as ``lda=n`` for square matrices), so callers do not pass it.
 
 Usage: ``python generate_wrappers.py OUTPUT``.
 """

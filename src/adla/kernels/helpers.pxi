@@ -316,9 +316,9 @@ cdef int potrf_recursive(char uplo, int n, floating* a, int lda) noexcept nogil:
 
 cdef int getrf_recursive(int m, int n, floating* a, int lda, int* ipiv) noexcept nogil:
     """LAPACK getrf (column-major, same arguments, 1-based pivots and info), split in column
-    halves while both sides are above getrf_leaf (GETRF_LEAF): factor the left half (all m rows), apply its
-    row interchanges to the right half, solve for U12 (unit L11) and update the trailing block
-    with one gemm, factor that block, then apply its interchanges to the left half's L21. This
+    halves while both sides are above getrf_leaf (GETRF_LEAF): factor the left half (all m
+    rows), apply its row interchanges to the right half, solve for U12 (unit L11) and update the
+    trailing block with one gemm, factor that block, then apply its interchanges to L21. This
     is the recursive LU (Toledo 1997; LAPACK's getrf2 splits the same way), here with getrf
     leaves, so that most of the work runs at the gemm rate. Like getrf it factors on past a
     zero pivot and reports the first. One matrix on both threads (A/B against one getrf call,
