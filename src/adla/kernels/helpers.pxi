@@ -17,48 +17,45 @@ cdef inline bint isfinite(floating x) noexcept nogil:
     # x - x is 0 for finite x and NaN for inf/NaN (libc's isfinite here takes a long double).
     return x - x == 0
 
-cdef inline bint all_finite(const floating* a, Py_ssize_t count) noexcept nogil:
-    # Eight sums of x * 0 side by side, as triangle_finite: a compare and branch per entry took
-    # three quarters of gesv_one's own time at order 64 (gesv 1000 x 64 x 64 1.1x faster, gelqf
-    # 1000 x 64 x 80 1.04x, in-process A/B).
-    cdef floating partial[8]
-    cdef floating total = 0
+cdef inline void add_times_zero(floating* partial, const floating* a,
+                                Py_ssize_t count) noexcept nogil:
+    # Eight sums of x * 0 (NaN exactly for inf and NaN) side by side, which the compiler
+    # vectorises: a compare and branch per entry took three quarters of gesv_one's own time at
+    # order 64 (gesv 1000 x 64 x 64 1.1x faster, gelqf 1000 x 64 x 80 1.04x, in-process A/B)
+    # and cost a shared-triangle trsm (one check per 8 right-hand sides) 15%.
     cdef Py_ssize_t i = 0
     cdef int v
-    for v in range(8):
-        partial[v] = 0
     while i + 8 <= count:
         for v in range(8):
             partial[v] = partial[v] + a[i + v] * 0
         i += 8
     for i in range(i, count):
         partial[0] = partial[0] + a[i] * 0
+
+cdef inline bint sums_finite(const floating* partial) noexcept nogil:
+    cdef floating total = 0
+    cdef int v
     for v in range(8):
         total = total + partial[v]
     return total == 0
 
-cdef inline bint triangle_finite(const floating* a, int n, bint lower) noexcept nogil:
-    # Row by row, eight sums of x * 0 (NaN exactly for inf and NaN) side by side, which the
-    # compiler vectorises: a branch per entry cost a shared-triangle trsm (one check per 8
-    # right-hand sides) 15%.
+cdef inline bint all_finite(const floating* a, Py_ssize_t count) noexcept nogil:
     cdef floating partial[8]
-    cdef floating total = 0
-    cdef int i, j, first, last, v
-    for v in range(8):
-        partial[v] = 0
+    memset(partial, 0, sizeof(partial))
+    add_times_zero(partial, a, count)
+    return sums_finite(partial)
+
+cdef inline bint triangle_finite(const floating* a, int n, bint lower) noexcept nogil:
+    # all_finite over the lower (or upper) triangle, row by row into the same sums
+    cdef floating partial[8]
+    cdef int i
+    memset(partial, 0, sizeof(partial))
     for i in range(n):
-        first = 0 if lower else i
-        last = i + 1 if lower else n
-        j = first
-        while j + 8 <= last:
-            for v in range(8):
-                partial[v] = partial[v] + a[i * n + j + v] * 0
-            j += 8
-        for j in range(j, last):
-            partial[0] = partial[0] + a[i * n + j] * 0
-    for v in range(8):
-        total = total + partial[v]
-    return total == 0
+        if lower:
+            add_times_zero(partial, a + <Py_ssize_t>i * n, i + 1)
+        else:
+            add_times_zero(partial, a + <Py_ssize_t>i * n + i, n - i)
+    return sums_finite(partial)
 
 cdef inline int first_zero_diagonal(const floating* a, int n) noexcept nogil:
     """1-based position of the first zero on the diagonal, or 0."""
@@ -222,6 +219,13 @@ cdef void solve_rows(const floating* a, Py_ssize_t a_row, Py_ssize_t a_col, floa
         k0 = k1
 
 
+cdef inline int split_point(int order) noexcept nogil:
+    # Where the recursive kernels split a triangle or a matrix of this order: half, rounded down
+    # to a multiple of 16 (whole vector steps in the leading half), or plain half below order 32.
+    cdef int h = order // 2 // 16 * 16
+    return h if h > 0 else order // 2
+
+
 cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int n,
                          floating alpha, floating* a, int lda, floating* b,
                          int ldb) noexcept nogil:
@@ -260,9 +264,7 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
         else:
             xtrsm(side, uplo, trans, diag, m, n, alpha, a, lda, b, ldb)
         return
-    h = order // 2 // 16 * 16
-    if h == 0:                          # below order 32 (solve_rows leaves)
-        h = order // 2
+    h = split_point(order)
     r = order - h
     a22 = a + h + <Py_ssize_t>h * lda
     # The stored off-diagonal block (A21 below the diagonal, A12 right of it): op() of it is
@@ -298,7 +300,7 @@ cdef int potrf_recursive(char uplo, int n, floating* a, int lda) noexcept nogil:
     cdef floating* a22
     if n <= POTRF_LEAF:
         return xpotrf(uplo, n, a, lda)
-    h = n // 2 // 16 * 16
+    h = split_point(n)
     r = n - h
     a22 = a + h + <Py_ssize_t>h * lda
     info = potrf_recursive(uplo, h, a, lda)
@@ -329,9 +331,7 @@ cdef int getrf_recursive(int m, int n, floating* a, int lda, int* ipiv) noexcept
     cdef floating* a12
     if k <= getrf_leaf:
         return xgetrf(m, n, a, lda, ipiv)
-    h = k // 2 // 16 * 16
-    if h == 0:                          # a test's small leaf
-        h = k // 2
+    h = split_point(k)
     r = n - h
     a12 = a + <Py_ssize_t>h * lda
     info = getrf_recursive(m, h, a, lda, ipiv)
@@ -354,9 +354,7 @@ cdef int trtri_recursive(int n, floating* a, int lda) noexcept nogil:
     cdef floating* a12
     if n <= getri_leaf:
         return xtrtri(c'U', n, a, lda)
-    h = n // 2 // 16 * 16
-    if h == 0:                          # a test's small leaf
-        h = n // 2
+    h = split_point(n)
     r = n - h
     a12 = a + <Py_ssize_t>h * lda
     trsm_recursive(c'L', c'U', c'N', c'N', h, r, -1, a, lda, a12, lda)
@@ -368,30 +366,27 @@ cdef int trtri_recursive(int n, floating* a, int lda) noexcept nogil:
     return info + h if info != 0 else 0
 
 
-cdef int getri_recursive(int n, floating* a, int lda, const int* ipiv, floating* work,
+cdef int getri_recursive(int n, floating* a, const int* ipiv, floating* work,
                          int lwork) noexcept nogil:
-    """LAPACK getri (column-major, in place, same info) from getrf's LU of A: inv(A) =
+    """LAPACK getri (column-major n x n, in place, same info) from getrf's LU of A: inv(A) =
     inv(U) inv(L) P, as getri computes it, with trtri_recursive for inv(U) and one split
-    triangular solve for the product (L copied out first: inv(U) overwrites it), so that most of
-    the work runs at the gemm rate. work: lwork elements, at least n * n (getri's own call at
-    or below getri_leaf (GETRI_LEAF) takes them as its workspace). Against getrf + getri (A/B,
-    inverse, SciPy's OpenBLAS on an Intel Xeon): in batches 1.1x faster at order 57-64,
-    1.25-1.3x at 96-500 (getri's unblocked loops of matrix-vector products up to its block of
-    64); one matrix 1.1x at 128-200, level at 500-1000."""
-    cdef int i, j, info
+    triangular solve for the product (the LU copied out first: inv(U) overwrites L; the solve
+    reads only its strict lower part), so that most of the work runs at the gemm rate. work:
+    lwork elements, at least n * n (getri's own call at or below getri_leaf (GETRI_LEAF) takes
+    them as its workspace). Against getrf + getri (A/B, inverse, SciPy's OpenBLAS on an Intel
+    Xeon): in batches 1.1x faster at order 57-64, 1.25-1.3x at 96-500 (getri's unblocked loops
+    of matrix-vector products up to its block of 64); one matrix 1.1x at 128-200, level at
+    500-1000."""
+    cdef int j, info
     if n <= getri_leaf:
-        return xgetri(n, a, lda, <int*>ipiv, work, lwork)
-    for j in range(n):                  # L's unit lower part, as X L = inv(U) reads it
-        for i in range(j + 1, n):
-            work[i + <Py_ssize_t>j * n] = a[i + <Py_ssize_t>j * lda]
-    info = trtri_recursive(n, a, lda)
+        return xgetri(n, a, n, <int*>ipiv, work, lwork)
+    copy(work, a, <Py_ssize_t>n * n)
+    info = trtri_recursive(n, a, n)
     if info != 0:
         return info
-    for j in range(n):                  # inv(U) alone, its lower part zero
-        for i in range(j + 1, n):
-            a[i + <Py_ssize_t>j * lda] = 0
-    trsm_recursive(c'R', c'L', c'N', c'U', n, n, 1, work, n, a, lda)
+    zero_triangle(a, n, True)           # column-major strict lower part: inv(U) alone
+    trsm_recursive(c'R', c'L', c'N', c'U', n, n, 1, work, n, a, n)
     for j in range(n - 2, -1, -1):      # X P: the interchanges on columns, last to first
         if ipiv[j] - 1 != j:
-            swap_vectors(a + <Py_ssize_t>j * lda, a + <Py_ssize_t>(ipiv[j] - 1) * lda, n)
+            swap_vectors(a + <Py_ssize_t>j * n, a + <Py_ssize_t>(ipiv[j] - 1) * n, n)
     return 0

@@ -17,7 +17,7 @@ cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogi
     copy(x, p[0], <Py_ssize_t>n * n)
     info = getrf_recursive(n, n, x, n, ipiv)
     if info == 0:
-        info = getri_recursive(n, x, n, ipiv, work, job.lwork)
+        info = getri_recursive(n, x, ipiv, work, job.lwork)
     if info == 0 and job.flags & TRANS_A:
         for i in range(n):
             for j in range(i):
@@ -105,7 +105,7 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
         if rcond >= sqrt(eps):
             sign = lu_sign_logabs(a, n, iwork, &logabs)
             det = sign * exp(logabs)
-            info = getri_recursive(n, a, n, iwork, lapack_work, job.lwork)
+            info = getri_recursive(n, a, iwork, lapack_work, job.lwork)
             if info == 0:
                 for k in range(nn):
                     p[1][k] = det * a[k]

@@ -278,17 +278,17 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
 
 # Planning (the operator table in _lapack.pyx): interleaved or not, scratch per thread, BLAS use.
 
-cdef inline void use_blas(Job* job, bint calls) noexcept nogil:
-    # A batch of products calling ?gemm runs on the calling thread alone below
-    # SERIAL_PRODUCT_WORK (nbatch m n k): keeping BLAS to one thread for a parallel batch costs
-    # 10-12 us a call, more than a second thread saves there (gemm2_backward of 32 x 32 x 32:
-    # 100 us on one thread, 122 on two; of 128 x 24 x 24: 189 and 180).
+cdef inline void use_blas(Job* job, bint calls, int inner) noexcept nogil:
+    # A batch of m x n products over ``inner`` calling ?gemm runs on the calling thread alone
+    # below SERIAL_PRODUCT_WORK (nbatch m n inner): keeping BLAS to one thread for a parallel
+    # batch costs 10-12 us a call, more than a second thread saves there (gemm2_backward of
+    # 32 x 32 x 32: 100 us on one thread, 122 on two; of 128 x 24 x 24: 189 and 180).
     job.calls_blas = calls
-    job.serial = calls and (job.nbatch * <Py_ssize_t>job.m * job.n * max(job.k, 1)
+    job.serial = calls and (job.nbatch * <Py_ssize_t>job.m * job.n * max(inner, 1)
                             < SERIAL_PRODUCT_WORK)
 
 cdef void plan_gemm(Job* job) noexcept nogil:
-    use_blas(job, not direct(job))
+    use_blas(job, not direct(job), job.k)
     if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX):
         job.work = <Py_ssize_t>job.n * job.k       # op(B), transposed
     # Interleaved against the direct loops since their last columns run as a padded block (A/B,
@@ -300,21 +300,21 @@ cdef void plan_gemm(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>(job.m * job.k + job.n * job.k + job.m * job.n) * LANES
 
 cdef void plan_gemm_jvp(Job* job) noexcept nogil:
-    use_blas(job, not direct(job))
+    use_blas(job, not direct(job), job.k)
     if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX):
         job.work = <Py_ssize_t>job.n * job.k       # op(B) or op(dB), transposed
 
 cdef void plan_gemm_backward(Job* job) noexcept nogil:
-    use_blas(job, not direct(job))
+    use_blas(job, not direct(job), job.k)
     job.work = max(<Py_ssize_t>job.m * job.n, max(job.m, job.n) * <Py_ssize_t>job.k)
 
 cdef void plan_syrk(Job* job) noexcept nogil:
     # The direct loops up to SMALL_PRODUCT on every CPU: they beat ?syrk there (measured, also
     # where ?gemm is faster than they are).
-    use_blas(job, not all_within(job.m, job.m, job.k, SMALL_PRODUCT))
+    use_blas(job, not all_within(job.m, job.m, job.k, SMALL_PRODUCT), job.k)
     if not job.calls_blas:
         job.work = <Py_ssize_t>job.n * job.k       # A^T
 
 cdef void plan_syrk_backward(Job* job) noexcept nogil:
-    use_blas(job, not direct(job))
+    use_blas(job, not direct(job), job.k)
     job.work = <Py_ssize_t>job.m * job.m           # dC + dC^T

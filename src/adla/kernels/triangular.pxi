@@ -381,10 +381,7 @@ cdef void plan_triangular(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
     elif job.op == OP_TRMM and order <= TRMM_PRODUCT_MAX:
         job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
-        # its product: BLAS or not, and serial, as for a gemm's batch (use_blas)
-        job.calls_blas = not direct_product(job.m, job.n, order)
-        job.serial = job.calls_blas and (job.nbatch * <Py_ssize_t>job.m * job.n * order
-                                         < SERIAL_PRODUCT_WORK)
+        use_blas(job, not direct_product(job.m, job.n, order), order)     # as gemm's batch
 
 cdef void plan_trsm_jvp(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>job.m * job.n           # op(dA) X
