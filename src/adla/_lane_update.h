@@ -53,4 +53,71 @@ static inline void adla_subtract4_##suffix(type* x, const type* y, Py_ssize_t st
 ADLA_LANE_UPDATE(d, double, adla_lanes_d)
 ADLA_LANE_UPDATE(f, float, adla_lanes_f)
 
+/* The lanes' gather and scatter along a contiguous row of each of the 8 matrices:
+   w[b step + v] = row[v][first + b] for b < length (and back), an 8 x length transpose in
+   4 x 4 tiles through vector registers where the build has vectors of 4 (two rounds of
+   shuffles), the rest one by one. Element by element, each of the 8 loads and stores of an
+   entry's lanes was a scalar move. */
+typedef double adla_quad_d __attribute__((vector_size(32)));
+typedef long long adla_quad_index_d __attribute__((vector_size(32)));
+typedef float adla_quad_f __attribute__((vector_size(16)));
+typedef int adla_quad_index_f __attribute__((vector_size(16)));
+#define ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3)                                  \
+    do {                                                                                    \
+        vector t0 = __builtin_shuffle(r0, r1, (index){0, 4, 2, 6});                         \
+        vector t1 = __builtin_shuffle(r0, r1, (index){1, 5, 3, 7});                         \
+        vector t2 = __builtin_shuffle(r2, r3, (index){0, 4, 2, 6});                         \
+        vector t3 = __builtin_shuffle(r2, r3, (index){1, 5, 3, 7});                         \
+        r0 = __builtin_shuffle(t0, t2, (index){0, 1, 4, 5});                                \
+        r1 = __builtin_shuffle(t1, t3, (index){0, 1, 4, 5});                                \
+        r2 = __builtin_shuffle(t0, t2, (index){2, 3, 6, 7});                                \
+        r3 = __builtin_shuffle(t1, t3, (index){2, 3, 6, 7});                                \
+    } while (0)
+#define ADLA_LANE_ROWS(suffix, type, vector, index, tiles)                                  \
+static inline void adla_lanes_from_rows_##suffix(type* w, Py_ssize_t step,                  \
+                                                 const type* const* row, Py_ssize_t first,  \
+                                                 int length) {                              \
+    int b = 0;                                                                              \
+    for (; tiles && b + 4 <= length; b += 4)                                                \
+        for (int h = 0; h < 8; h += 4) {                                                    \
+            vector r0, r1, r2, r3;                                                          \
+            memcpy(&r0, row[h] + first + b, sizeof(vector));                                \
+            memcpy(&r1, row[h + 1] + first + b, sizeof(vector));                            \
+            memcpy(&r2, row[h + 2] + first + b, sizeof(vector));                            \
+            memcpy(&r3, row[h + 3] + first + b, sizeof(vector));                            \
+            ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3);                             \
+            memcpy(w + b * step + h, &r0, sizeof(vector));                                  \
+            memcpy(w + (b + 1) * step + h, &r1, sizeof(vector));                            \
+            memcpy(w + (b + 2) * step + h, &r2, sizeof(vector));                            \
+            memcpy(w + (b + 3) * step + h, &r3, sizeof(vector));                            \
+        }                                                                                   \
+    for (; b < length; b++)                                                                 \
+        for (int v = 0; v < 8; v++) w[b * step + v] = row[v][first + b];                    \
+}                                                                                           \
+static inline void adla_rows_from_lanes_##suffix(type* const* row, const type* w,          \
+                                                 Py_ssize_t step, int length) {             \
+    int b = 0;                                                                              \
+    for (; tiles && b + 4 <= length; b += 4)                                                \
+        for (int h = 0; h < 8; h += 4) {                                                    \
+            vector r0, r1, r2, r3;                                                          \
+            memcpy(&r0, w + b * step + h, sizeof(vector));                                  \
+            memcpy(&r1, w + (b + 1) * step + h, sizeof(vector));                            \
+            memcpy(&r2, w + (b + 2) * step + h, sizeof(vector));                            \
+            memcpy(&r3, w + (b + 3) * step + h, sizeof(vector));                            \
+            ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3);                             \
+            memcpy(row[h] + b, &r0, sizeof(vector));                                        \
+            memcpy(row[h + 1] + b, &r1, sizeof(vector));                                    \
+            memcpy(row[h + 2] + b, &r2, sizeof(vector));                                    \
+            memcpy(row[h + 3] + b, &r3, sizeof(vector));                                    \
+        }                                                                                   \
+    for (; b < length; b++)                                                                 \
+        for (int v = 0; v < 8; v++) row[v][b] = w[b * step + v];                            \
+}
+#ifdef __AVX__
+ADLA_LANE_ROWS(d, double, adla_quad_d, adla_quad_index_d, 1)
+#else
+ADLA_LANE_ROWS(d, double, adla_quad_d, adla_quad_index_d, 0)
+#endif
+ADLA_LANE_ROWS(f, float, adla_quad_f, adla_quad_index_f, 1)
+
 #endif

@@ -10,6 +10,16 @@
 cdef inline Py_ssize_t magnitude(Py_ssize_t x) noexcept nogil:
     return -x if x < 0 else x
 
+cdef extern from "_lane_update.h":
+    void adla_lanes_from_rows_d(double* w, Py_ssize_t step, const double* const* row,
+                                Py_ssize_t first, int length) noexcept nogil
+    void adla_lanes_from_rows_f(float* w, Py_ssize_t step, const float* const* row,
+                                Py_ssize_t first, int length) noexcept nogil
+    void adla_rows_from_lanes_d(double* const* row, const double* w, Py_ssize_t step,
+                                int length) noexcept nogil
+    void adla_rows_from_lanes_f(float* const* row, const float* w, Py_ssize_t step,
+                                int length) noexcept nogil
+
 ctypedef struct Sweep:
     # How gather/scatter walk an operand: along its contiguous axis (rows when by_rows), outer
     # index forwards in memory; w_outer/w_inner are the matching steps in the lanes scratch.
@@ -48,6 +58,14 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
         for v in range(LANES):
             source[v] = src[v] + offset + o * g.outer_step
         target = w + o * g.w_outer
+        if g.inner_step == 1:               # in register tiles (_lane_update.h)
+            if floating is double:
+                adla_lanes_from_rows_d(target + first * g.w_inner, g.w_inner, source, first,
+                                       last - first)
+            else:
+                adla_lanes_from_rows_f(target + first * g.w_inner, g.w_inner, source, first,
+                                       last - first)
+            continue
         for b in range(first, last):
             for v in range(LANES):
                 target[b * g.w_inner + v] = source[v][b * g.inner_step]
@@ -64,6 +82,12 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
         for v in range(count):
             target[v] = dst[v] + offset + o * g.outer_step
         source = w + o * g.w_outer
+        if g.inner_step == 1 and count == LANES:
+            if floating is double:
+                adla_rows_from_lanes_d(target, source, g.w_inner, g.inner)
+            else:
+                adla_rows_from_lanes_f(target, source, g.w_inner, g.inner)
+            continue
         for b in range(g.inner):
             for v in range(count):
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
