@@ -533,56 +533,61 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
                                 bint transposed, bint from_identity) noexcept nogil:
     """In place x := T^-1 x for every lane, T from an LU in ``lu``: its unit lower triangle
     (``lower``), its upper triangle, or (``transposed``) the transpose of the other one, U^T
-    (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Two columns
-    of T at a time: each remaining row of x is read and written once per pair, and the inner
-    loops are independent multiply-adds along x's rows. ``from_identity`` (lower T, x = I on
-    entry): T^-1 is lower triangular, so row c's columns past c stay zero and are skipped (a
-    third of the multiply-adds; the entries computed are the same bits)."""
+    (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Four columns
+    of T at a time: their rows of x solved among themselves, then each remaining row of x read
+    and written once for all four (at order 32 the lanes of x outgrow the L1 cache, and this
+    halves the traffic of two at a time); the inner loops are independent multiply-adds along
+    x's rows, subtracted in the order of one column after the other: the same bits.
+    ``from_identity`` (lower T, x = I on entry): T^-1 is lower triangular, so row c's columns
+    past c stay zero and are skipped (a third of the multiply-adds; the same bits)."""
     cdef bint unit = lower != transposed
-    cdef int a, c, d, i, j, v, first, last, step = 1 if lower else -1
-    cdef int width = cols                       # the columns of x the pair's updates touch
-    cdef Py_ssize_t ic, id_
-    cdef floating* x_c
-    cdef floating* x_d
+    cdef int a, b, r, q, c, i, j, v, first, last, step = 1 if lower else -1
+    cdef int width = cols                       # the columns of x an update touches
+    cdef int row[4]
+    cdef floating* x_r[4]
     cdef floating* x_i
+    cdef Py_ssize_t at
     # Local copies: the compiler then sees that stores to x leave them alone.
-    cdef floating f[LANES]
-    cdef floating g[LANES]
+    cdef floating f[4][LANES]
     a = 0
     while a < n:
-        c = a if lower else n - 1 - a
-        x_c = x + <Py_ssize_t>c * cols * LANES
-        if from_identity:
-            width = c + 1
-        if not unit:
-            scale_row(x_c, inverse_diagonal, c, width)
-        if a + 1 == n:
+        b = 4 if n - a >= 4 else n - a
+        for r in range(b):                      # the block's rows among themselves
+            row[r] = a + r if lower else n - 1 - a - r
+            x_r[r] = x + <Py_ssize_t>row[r] * cols * LANES
+            for q in range(r):
+                at = (<Py_ssize_t>row[q] * n + row[r] if transposed
+                      else <Py_ssize_t>row[r] * n + row[q]) * LANES
+                for v in range(LANES):
+                    f[0][v] = lu[at + v]
+                if from_identity:
+                    width = row[q] + 1
+                x_i = x_r[r]
+                for j in range(width):
+                    for v in range(LANES):
+                        x_i[j * LANES + v] = x_i[j * LANES + v] - f[0][v] * x_r[q][j * LANES + v]
+            if from_identity:
+                width = row[r] + 1
+            if not unit:
+                scale_row(x_r[r], inverse_diagonal, row[r], width)
+        a += b
+        if a == n:
             break
-        d = c + step                            # the pair's second column
-        x_d = x + <Py_ssize_t>d * cols * LANES
-        id_ = (<Py_ssize_t>c * n + d if transposed else <Py_ssize_t>d * n + c) * LANES
-        for v in range(LANES):
-            f[v] = lu[id_ + v]
-        for j in range(width):
-            for v in range(LANES):
-                x_d[j * LANES + v] = x_d[j * LANES + v] - f[v] * x_c[j * LANES + v]
-        if from_identity:
-            width = d + 1
-        if not unit:
-            scale_row(x_d, inverse_diagonal, d, width)
-        first, last = (d + 1, n) if lower else (0, d)
-        for i in range(first, last):
-            ic = (<Py_ssize_t>c * n + i if transposed else <Py_ssize_t>i * n + c) * LANES
-            id_ = (<Py_ssize_t>d * n + i if transposed else <Py_ssize_t>i * n + d) * LANES
-            for v in range(LANES):
-                f[v] = lu[ic + v]
-                g[v] = lu[id_ + v]
+        first = a if lower else 0
+        last = n if lower else n - a
+        for i in range(first, last):            # the rest, once for the four
+            for r in range(4):
+                at = (<Py_ssize_t>row[r] * n + i if transposed
+                      else <Py_ssize_t>i * n + row[r]) * LANES
+                for v in range(LANES):
+                    f[r][v] = lu[at + v]
             x_i = x + <Py_ssize_t>i * cols * LANES
             for j in range(width):
+                at = j * LANES
                 for v in range(LANES):
-                    x_i[j * LANES + v] = (x_i[j * LANES + v] - f[v] * x_c[j * LANES + v]
-                                          - g[v] * x_d[j * LANES + v])
-        a += 2
+                    x_i[at + v] = ((((x_i[at + v] - f[0][v] * x_r[0][at + v])
+                                     - f[1][v] * x_r[1][at + v]) - f[2][v] * x_r[2][at + v])
+                                   - f[3][v] * x_r[3][at + v])
 
 
 # Planning and workspace (the operator table in _lapack.pyx); the LAPACK queries answered once
