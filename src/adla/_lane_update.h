@@ -9,6 +9,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_small_product.h"     /* its 4 x 4 tile transpose */
+
 #ifdef __AVX__
 #define ADLA_LANE_BYTES 32
 #else
@@ -58,21 +60,6 @@ ADLA_LANE_UPDATE(f, float, adla_lanes_f)
    4 x 4 tiles through vector registers where the build has vectors of 4 (two rounds of
    shuffles), the rest one by one. Element by element, each of the 8 loads and stores of an
    entry's lanes was a scalar move. */
-typedef double adla_quad_d __attribute__((vector_size(32)));
-typedef long long adla_quad_index_d __attribute__((vector_size(32)));
-typedef float adla_quad_f __attribute__((vector_size(16)));
-typedef int adla_quad_index_f __attribute__((vector_size(16)));
-#define ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3)                                  \
-    do {                                                                                    \
-        vector t0 = __builtin_shuffle(r0, r1, (index){0, 4, 2, 6});                         \
-        vector t1 = __builtin_shuffle(r0, r1, (index){1, 5, 3, 7});                         \
-        vector t2 = __builtin_shuffle(r2, r3, (index){0, 4, 2, 6});                         \
-        vector t3 = __builtin_shuffle(r2, r3, (index){1, 5, 3, 7});                         \
-        r0 = __builtin_shuffle(t0, t2, (index){0, 1, 4, 5});                                \
-        r1 = __builtin_shuffle(t1, t3, (index){0, 1, 4, 5});                                \
-        r2 = __builtin_shuffle(t0, t2, (index){2, 3, 6, 7});                                \
-        r3 = __builtin_shuffle(t1, t3, (index){2, 3, 6, 7});                                \
-    } while (0)
 #define ADLA_LANE_ROWS(suffix, type, vector, index, tiles)                                  \
 static inline void adla_lanes_from_rows_##suffix(type* w, Py_ssize_t step,                  \
                                                  const type* const* row, Py_ssize_t first,  \
@@ -113,11 +100,7 @@ static inline void adla_rows_from_lanes_##suffix(type* const* row, const type* w
     for (; b < length; b++)                                                                 \
         for (int v = 0; v < 8; v++) row[v][b] = w[b * step + v];                            \
 }
-#ifdef __AVX__
-ADLA_LANE_ROWS(d, double, adla_quad_d, adla_quad_index_d, 1)
-#else
-ADLA_LANE_ROWS(d, double, adla_quad_d, adla_quad_index_d, 0)
-#endif
-ADLA_LANE_ROWS(f, float, adla_quad_f, adla_quad_index_f, 1)
+ADLA_LANE_ROWS(d, double, adla_vector4_d, adla_index4_d, ADLA_TILES_D)
+ADLA_LANE_ROWS(f, float, adla_vector4_f, adla_index4_f, 1)
 
 #endif

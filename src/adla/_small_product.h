@@ -74,11 +74,24 @@ ADLA_BLOCKS(d, double, adla_vector_d, adla_vector_d)
 ADLA_BLOCKS(f, float, adla_vector_f, adla_vector4_f)
 
 /* dst (cols x rows) = src^T (rows x cols), both row-major: 4 x 4 tiles through vector
-   registers (two rounds of shuffles) where the build has vectors of 4, the rest one by one.
-   Rows are read in order: a strided read pattern defeats the prefetcher on a cold batch. */
+   registers (two rounds of shuffles, ADLA_QUAD_TRANSPOSE, also the lanes' gather) where the
+   build has vectors of 4, the rest one by one. Rows are read in order: a strided read pattern
+   defeats the prefetcher on a cold batch. */
 typedef double adla_vector4_d __attribute__((vector_size(32)));
 typedef long long adla_index4_d __attribute__((vector_size(32)));
 typedef int adla_index4_f __attribute__((vector_size(16)));
+/* Rows r0..r3 of a 4 x 4 tile become its columns, in place. */
+#define ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3)                                  \
+    do {                                                                                    \
+        vector t0 = __builtin_shuffle(r0, r1, (index){0, 4, 2, 6});                         \
+        vector t1 = __builtin_shuffle(r0, r1, (index){1, 5, 3, 7});                         \
+        vector t2 = __builtin_shuffle(r2, r3, (index){0, 4, 2, 6});                         \
+        vector t3 = __builtin_shuffle(r2, r3, (index){1, 5, 3, 7});                         \
+        r0 = __builtin_shuffle(t0, t2, (index){0, 1, 4, 5});                                \
+        r1 = __builtin_shuffle(t1, t3, (index){0, 1, 4, 5});                                \
+        r2 = __builtin_shuffle(t0, t2, (index){2, 3, 6, 7});                                \
+        r3 = __builtin_shuffle(t1, t3, (index){2, 3, 6, 7});                                \
+    } while (0)
 #define ADLA_TRANSPOSE(name, type, vector, index, tiles)                                   \
 static inline void name(type* dst, const type* src, int rows, int cols) {                  \
     int i0 = 0;                                                                            \
@@ -90,18 +103,11 @@ static inline void name(type* dst, const type* src, int rows, int cols) {       
             memcpy(&r1, src + (i0 + 1) * cols + j0, sizeof(vector));                       \
             memcpy(&r2, src + (i0 + 2) * cols + j0, sizeof(vector));                       \
             memcpy(&r3, src + (i0 + 3) * cols + j0, sizeof(vector));                       \
-            vector t0 = __builtin_shuffle(r0, r1, (index){0, 4, 2, 6});                     \
-            vector t1 = __builtin_shuffle(r0, r1, (index){1, 5, 3, 7});                     \
-            vector t2 = __builtin_shuffle(r2, r3, (index){0, 4, 2, 6});                     \
-            vector t3 = __builtin_shuffle(r2, r3, (index){1, 5, 3, 7});                     \
-            vector c0 = __builtin_shuffle(t0, t2, (index){0, 1, 4, 5});                     \
-            vector c1 = __builtin_shuffle(t1, t3, (index){0, 1, 4, 5});                     \
-            vector c2 = __builtin_shuffle(t0, t2, (index){2, 3, 6, 7});                     \
-            vector c3 = __builtin_shuffle(t1, t3, (index){2, 3, 6, 7});                     \
-            memcpy(dst + (j0 + 0) * rows + i0, &c0, sizeof(vector));                       \
-            memcpy(dst + (j0 + 1) * rows + i0, &c1, sizeof(vector));                       \
-            memcpy(dst + (j0 + 2) * rows + i0, &c2, sizeof(vector));                       \
-            memcpy(dst + (j0 + 3) * rows + i0, &c3, sizeof(vector));                       \
+            ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3);                            \
+            memcpy(dst + (j0 + 0) * rows + i0, &r0, sizeof(vector));                       \
+            memcpy(dst + (j0 + 1) * rows + i0, &r1, sizeof(vector));                       \
+            memcpy(dst + (j0 + 2) * rows + i0, &r2, sizeof(vector));                       \
+            memcpy(dst + (j0 + 3) * rows + i0, &r3, sizeof(vector));                       \
         }                                                                                  \
         for (int i = i0; i < i0 + 4; i++)                                                  \
             for (int j = j0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];         \
@@ -110,10 +116,11 @@ static inline void name(type* dst, const type* src, int rows, int cols) {       
         for (int j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];              \
 }
 #ifdef __AVX__
-ADLA_TRANSPOSE(adla_transpose_d, double, adla_vector4_d, adla_index4_d, 1)
+#define ADLA_TILES_D 1              /* 4 doubles to a vector register */
 #else
-ADLA_TRANSPOSE(adla_transpose_d, double, adla_vector4_d, adla_index4_d, 0)
+#define ADLA_TILES_D 0
 #endif
+ADLA_TRANSPOSE(adla_transpose_d, double, adla_vector4_d, adla_index4_d, ADLA_TILES_D)
 ADLA_TRANSPOSE(adla_transpose_f, float, adla_vector4_f, adla_index4_f, 1)
 
 #endif
