@@ -712,8 +712,10 @@ def det_backward(dd: ArrayLike, A: ArrayLike, d: ArrayLike) -> Array:
     f = backward_call("det", dict(dd=dd, A=A, d=d))
     f.square("A")
     f.cotangent("dd", ())
-    cof = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))
-    return f.gradient(f.stack("dd")[:, None, None] * cof, "A")
+    dA = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))
+    with np.errstate(invalid="ignore"):
+        dA *= f.stack("dd")[:, None, None]          # in place: one pass less
+    return f.gradient(dA, "A")
 
 
 @documented_jvp("det")
