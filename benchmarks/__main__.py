@@ -801,7 +801,8 @@ def main(argv=None):
         if args.scaling_case:
             operators.scaling_case(args.scaling_case)
             return 0
-        return operators.main(args.out, args.plot, args.only and args.only.split(","))
+        return operators.main(args.out, args.plot, args.only and args.only.split(","),
+                              args.rounds)
     if args.gpu:
         from . import gpu
         return gpu.main(args.out, args.budget, args.only.split(",") if args.only else None)
