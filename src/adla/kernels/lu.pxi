@@ -541,7 +541,7 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
     ``from_identity`` (lower T, x = I on entry): T^-1 is lower triangular, so row c's columns
     past c stay zero and are skipped (a third of the multiply-adds; the same bits)."""
     cdef bint unit = lower != transposed
-    cdef int a, b, r, q, c, i, j, v, first, last, step = 1 if lower else -1
+    cdef int a, b, r, q, i, j, v, first, last
     cdef int width = cols                       # the columns of x an update touches
     cdef int row[4]
     cdef floating* x_r[4]
