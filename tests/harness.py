@@ -199,9 +199,10 @@ TRIANGLE_OPTIONS = [dict(offset=0, lower=True), dict(offset=0, lower=False),
 
 ROWS = [
     # Sizes on both sides of the interleaved gemm (every dimension up to 8, columns no multiple
-    # of 4, at most 100 multiply-adds: 5 x 3 x 6 interleaved, 7 x 7 x 7 not), of the direct loops (up to 32, or 8 with AVX-512; 15 columns: blocks of 8 and 4 and
-    # 3 padded columns, 9 rows: full row blocks and a short one), BLAS above, with a transposed
-    # B copied out up to 96 (test_kernel_routes_agree moves the loops' bound).
+    # of 4, at most 100 multiply-adds: 5 x 3 x 6 interleaved, 7 x 7 x 7 not), of the direct
+    # loops (up to 32, or 8 with AVX-512; 15 columns: blocks of 8 and 4 and 3 padded columns,
+    # 9 rows: full row blocks and a short one), BLAS above, with a transposed B copied out up
+    # to 96 (test_kernel_routes_agree moves the loops' bound).
     *at_sizes(Row("gemm", gemm_operands,
                   lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a"))
                   @ op(B, o.get("transpose_b")) + o["beta"] * C,

@@ -20,6 +20,22 @@ cdef extern from "_lane_update.h":
     void adla_rows_from_lanes_f(float* const* row, const float* w, Py_ssize_t step,
                                 int length) noexcept nogil
 
+cdef inline void lanes_from_rows(floating* w, Py_ssize_t step, const floating* const* row,
+                                 Py_ssize_t first, int length) noexcept nogil:
+    # w[b step + v] := row[v][first + b], in register tiles (_lane_update.h)
+    if floating is double:
+        adla_lanes_from_rows_d(w, step, row, first, length)
+    else:
+        adla_lanes_from_rows_f(w, step, row, first, length)
+
+cdef inline void rows_from_lanes(floating* const* row, const floating* w, Py_ssize_t step,
+                                 int length) noexcept nogil:
+    # row[v][b] := w[b step + v], the inverse
+    if floating is double:
+        adla_rows_from_lanes_d(row, w, step, length)
+    else:
+        adla_rows_from_lanes_f(row, w, step, length)
+
 ctypedef struct Sweep:
     # How gather/scatter walk an operand: along its contiguous axis (rows when by_rows), outer
     # index forwards in memory; w_outer/w_inner are the matching steps in the lanes scratch.
@@ -58,13 +74,8 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
         for v in range(LANES):
             source[v] = src[v] + offset + o * g.outer_step
         target = w + o * g.w_outer
-        if g.inner_step == 1:               # in register tiles (_lane_update.h)
-            if floating is double:
-                adla_lanes_from_rows_d(target + first * g.w_inner, g.w_inner, source, first,
-                                       last - first)
-            else:
-                adla_lanes_from_rows_f(target + first * g.w_inner, g.w_inner, source, first,
-                                       last - first)
+        if g.inner_step == 1:
+            lanes_from_rows(target + first * g.w_inner, g.w_inner, source, first, last - first)
             continue
         for b in range(first, last):
             for v in range(LANES):
@@ -83,10 +94,7 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
             target[v] = dst[v] + offset + o * g.outer_step
         source = w + o * g.w_outer
         if g.inner_step == 1 and count == LANES:
-            if floating is double:
-                adla_rows_from_lanes_d(target, source, g.w_inner, g.inner)
-            else:
-                adla_rows_from_lanes_f(target, source, g.w_inner, g.inner)
+            rows_from_lanes(target, source, g.w_inner, g.inner)
             continue
         for b in range(g.inner):
             for v in range(count):
