@@ -9,9 +9,12 @@ operators: they sit below both and import nothing of adla.
 - Gradients built from a backend's ``gemm``: the operands of a product, the triangular operand of
   trmm/trsm.
 - The tolerance below which eigenvalues count as one eigenspace in ``syevd_backward``.
+- The positions of a diagonal or packed triangle, and the gather and scatter of a backend
+  without kernels for them.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,47 @@ def summed_product(gemm, P, Q, transpose_p, transpose_q, *, nbatch, alpha=1.0, t
     return gemm(stacked_rows(P, transpose_p), stacked_rows(Q, transpose_q), transpose_a=True,
                 alpha=alpha, triangle=triangle)
 
+
+
+def part_length(n, part, offset):
+    """How many entries a backend's ``extract_part`` reads from an n x n matrix."""
+    side = max(n - abs(offset), 0)
+    return side if part == "diagonal" else side * (side + 1) // 2
+
+
+@functools.lru_cache(maxsize=64)
+def part_positions(n, part, offset):
+    """Flat positions (row * n + column) of ``extract_part``'s part of an n x n matrix, in its
+    order: a slice for the diagonal (a strided view), else an index array. Cached: at n = 1000
+    building them costs more than the gather."""
+    if part == "diagonal":
+        start = max(-offset, 0) * n + max(offset, 0)
+        return slice(start, start + part_length(n, part, offset) * (n + 1), n + 1)
+    if part == "lower":
+        rows, cols = np.tril_indices(n, offset)
+    else:
+        cols, rows = np.tril_indices(n, -offset)
+    return rows * n + cols
+
+
+def extract_part(xp, a, part, offset):
+    """``extract_part`` of the stack ``a`` with ``xp``'s own operations: one take along the
+    flattened matrices."""
+    b, n = a.shape[0], a.shape[1]
+    positions = part_positions(n, part, offset)
+    flat = a.reshape(b, n * n)
+    if isinstance(positions, slice):
+        return xp.ascontiguousarray(flat[:, positions])
+    return xp.take(flat, xp.asarray(positions), axis=1)
+
+
+def embed_part(xp, v, n, part, offset):
+    """``embed_part`` of the stack ``v`` with ``xp``'s own operations."""
+    out = xp.zeros((v.shape[0], n, n), dtype=v.dtype)
+    positions = part_positions(n, part, offset)
+    at = positions if isinstance(positions, slice) else xp.asarray(positions)
+    out.reshape(v.shape[0], n * n)[:, at] = v
+    return out
 
 
 def triangle(xp, a, lower):

@@ -179,6 +179,17 @@ class Backend(Protocol):
         None: zero), or None where the backend has none (the rule composes it then); status as
         gesv's (a non-finite tangent is no failure: NaN in that matrix's dX)."""
 
+    # ---- parts of matrices -------------------------------------------------------------------
+    def extract_part(self, a: Stack, part: str, offset: int) -> Stack:
+        """``(nbatch, length)``: the part of each square matrix that ``part`` names, read in
+        order: "diagonal", the ``offset`` diagonal; "lower" (``offset <= 0``), the lower
+        triangle from diagonal ``offset`` down, row by row; "upper" (``offset >= 0``), the upper
+        one from diagonal ``offset`` up, column by column."""
+
+    def embed_part(self, v: Stack, n: int, part: str, offset: int) -> Stack:
+        """``(nbatch, n, n)``: each vector of ``v`` placed in the part of an n x n matrix that
+        :meth:`extract_part` reads, zeros elsewhere."""
+
 
 FUNCTIONS = tuple(name for name in vars(Backend) if not name.startswith("_")
                   and callable(vars(Backend)[name]))

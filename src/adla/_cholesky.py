@@ -6,6 +6,8 @@ with ``L = U^T`` substituted, expressed through transpose flags rather than tran
 """
 from __future__ import annotations
 
+import math
+
 from typing import Optional
 
 import numpy as np
@@ -532,10 +534,10 @@ def sumlogdiag_backward(ds: ArrayLike, A: ArrayLike) -> Array:
         diagonal = f.arrays["ds"].astype(f.dtype, copy=False)[..., None] / _diagonal(f, "A")
     # ds broadcasts to A's batch (checked), so this is the gradient in A's own shape.
     dtype = f.arrays["A"].dtype if f.arrays["A"].dtype.kind == "f" else f.dtype
-    dA = xp.zeros(shape, dtype=dtype)
-    if n:
-        dA.reshape(-1, n * n)[:, ::n + 1] = xp.broadcast_to(diagonal, shape[:-1]).reshape(-1, n)
-    return dA
+    diagonals = xp.ascontiguousarray(
+        xp.broadcast_to(diagonal, shape[:-1]).reshape(math.prod(shape[:-2]), n))
+    dA = f.backend.embed_part(diagonals, n, "diagonal", 0).reshape(shape)
+    return dA.astype(dtype, copy=False)
 
 
 @documented_jvp("sumlogdiag")

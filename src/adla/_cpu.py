@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 from . import _lapack, _memory  # type: ignore[attr-defined]  # compiled, no stubs
-from ._array_rules import shared, stacked_rows, unstacked
+from ._array_rules import part_length, shared, stacked_rows, unstacked
 
 
 def _kernels():
@@ -442,3 +442,27 @@ def gesv_jvp(a, b, da, db, *, transpose=False):
     n, k = b.shape[1:]
     return _run(K.GESV_JVP, (a, b, da, db), [(n, k), (n, k)], n, k, 0,
                 _flags(transpose_a=transpose))
+
+
+_PART_FLAGS = {"diagonal": K.FLAG_DIAGONAL, "lower": K.FLAG_LOWER, "upper": 0}
+
+
+def _part_job(n, part, offset):
+    """The kernel's offset (clamped to the order: a part past the matrix is empty either way)
+    and flags; a triangle on the wrong side of its offset would index outside the matrix."""
+    if (part == "lower" and offset > 0) or (part == "upper" and offset < 0):
+        raise ValueError(f"a {part} triangle cannot start at diagonal {offset}")
+    return max(-n, min(offset, n)), _PART_FLAGS[part]
+
+
+def extract_part(a, part, offset):
+    """The diagonal or packed triangle of each matrix (one pass per matrix, output memory from
+    the cache)."""
+    n = a.shape[1]
+    return _run(K.EXTRACT_PART, (a,), [(part_length(n, part, offset),)], n, 0,
+                *_part_job(n, part, offset))[0]
+
+
+def embed_part(v, n, part, offset):
+    """Each vector placed in its part of an n x n matrix of zeros, the zeros written with it."""
+    return _run(K.EMBED_PART, (v,), [(n, n)], n, 0, *_part_job(n, part, offset))[0]

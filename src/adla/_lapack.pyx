@@ -62,7 +62,9 @@ cdef enum:
     OP_ORTHOGONAL_JVP = 28
     OP_GEMM_JVP = 29
     OP_GESV_JVP = 30
-    NOPS = 31
+    OP_EXTRACT_PART = 31
+    OP_EMBED_PART = 32
+    NOPS = 33
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
@@ -117,6 +119,7 @@ cdef enum:
     TRIANGLE = 16       # gemm: keep only the triangle of the result that LOWER names
     WITH_C = 32         # gemm_backward: there is a C, and dC = beta dD is wanted
     SHARED_A = 64       # trsm/trmm: one triangular matrix for the whole batch (a stack of length 1)
+    DIAGONAL = 128      # extract_part/embed_part: the diagonal, not a triangle
 
 cdef enum:
     NONFINITE = -1
@@ -133,6 +136,7 @@ GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEV
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
 ORTHOGONAL_JVP, GEMM_JVP, GESV_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP, OP_GESV_JVP
+EXTRACT_PART, EMBED_PART = OP_EXTRACT_PART, OP_EMBED_PART
 
 
 def max_threads():
@@ -170,7 +174,7 @@ def cpu_has_avx2():
 
 
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
-FLAG_TRIANGLE, FLAG_WITH_C, FLAG_SHARED_A = TRIANGLE, WITH_C, SHARED_A
+FLAG_TRIANGLE, FLAG_WITH_C, FLAG_SHARED_A, FLAG_DIAGONAL = TRIANGLE, WITH_C, SHARED_A, DIAGONAL
 STATUS_NONFINITE = NONFINITE
 STATUS_NO_MEMORY = NO_MEMORY
 
@@ -253,6 +257,7 @@ include "kernels/orthogonal.pxi"
 include "kernels/eigen.pxi"
 include "kernels/lu.pxi"
 include "kernels/svd.pxi"
+include "kernels/parts.pxi"
 
 
 # ---- the operator table -----------------------------------------------------------------------
@@ -367,6 +372,10 @@ declare(OP_GESVD_BACKWARD,      plan_svd_gradients,        NULL, NULL,
         gesvd_backward_one[double], gesvd_backward_one[float], NULL, NULL)
 declare(OP_GESVD_TANGENT,       plan_svd_gradients,        NULL, NULL,
         gesvd_tangent_one[double], gesvd_tangent_one[float], NULL, NULL)
+declare(OP_EXTRACT_PART,        plan_part,                 NULL, NULL,
+        extract_part_one[double], extract_part_one[float], NULL, NULL)
+declare(OP_EMBED_PART,          plan_part,                 NULL, NULL,
+        embed_part_one[double], embed_part_one[float], NULL, NULL)
 
 
 cdef void plan(Job* job) noexcept nogil:

@@ -2,11 +2,11 @@
 
 Each is a gather or a scatter of fixed positions of the matrix, so each backward is the other
 one: the gradient of a gather scatters the cotangent back, and the gradient of a scatter gathers
-it.
+it. Both are the backend's (``extract_part``, ``embed_part``): on the CPU a kernel that moves
+each matrix in one pass, 3-10x faster than NumPy's fancy indexing for the packed triangles.
 """
 from __future__ import annotations
 
-import functools
 import math
 import operator
 
@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._array_rules import part_length
 from ._frontend import backward_call, forward_call, jvp_call
 from ._spec import documented_jvp
 
@@ -28,43 +29,18 @@ def _offset(fname, offset):
         raise TypeError(f"adla.{fname}: offset must be an integer, got {offset!r}") from None
 
 
-def _diagonal_positions(n, offset):
-    """Flat positions (row * n + column) of the `offset` diagonal of an n x n matrix, as a slice:
-    a strided view to read or write, 3x faster than an index array in the scatter."""
-    start = max(-offset, 0) * n + max(offset, 0)
-    return slice(start, start + _diagonal_length(n, offset) * (n + 1), n + 1)
+def _triangle(offset, lower):
+    """The part a triangle helper moves: the lower triangle (packed row by row) or the upper one
+    (column by column), as documented in :func:`extracttrian`."""
+    return "lower" if offset < 0 or (offset == 0 and lower) else "upper"
 
 
-def _diagonal_length(n, offset):
-    return max(n - abs(offset), 0)
+def _extract(f, name, part, offset):
+    return f.backend.extract_part(f.stack(name), part, offset)
 
 
-@functools.lru_cache(maxsize=64)
-def _triangle_positions(n, offset, lower):
-    """Flat positions of a triangle: the lower one row by row, or the upper one column by column
-    (the documented packing). Cached: at n = 1000 building them costs more than the gather."""
-    if offset < 0 or (offset == 0 and lower):
-        rows, cols = np.tril_indices(n, offset)
-    else:
-        cols, rows = np.tril_indices(n, -offset)
-    return rows * n + cols
-
-
-def _gather(f, name, positions):
-    # One take along the flattened matrix: several times faster than indexing rows and columns.
-    stack = f.stack(name)
-    b, rows, cols = stack.shape
-    flat = stack.reshape(b, rows * cols)
-    if isinstance(positions, slice):
-        return f.xp.ascontiguousarray(flat[:, positions])
-    return f.xp.take(flat, f.xp.asarray(positions), axis=1)
-
-
-def _scatter(f, name, positions, n):
-    out = f.zeros((n, n))
-    at = positions if isinstance(positions, slice) else f.xp.asarray(positions)
-    out.reshape(out.shape[0], n * n)[:, at] = f.stack(name)
-    return out
+def _embed(f, name, part, offset, n):
+    return f.backend.embed_part(f.stack(name), n, part, offset)
 
 
 def _order_from_diagonal(f, name, offset):
@@ -115,7 +91,7 @@ def extractdiag(A: ArrayLike, *, offset: int = 0) -> Array:
     offset = _offset("extractdiag", offset)
     f = forward_call("extractdiag", dict(A=A))
     n = f.square("A")
-    return f.result(_gather(f, "A", _diagonal_positions(n, offset)))
+    return f.result(_extract(f, "A", "diagonal", offset))
 
 
 def extractdiag_backward(dd: ArrayLike, A: ArrayLike, *, offset: int = 0) -> Array:
@@ -155,8 +131,8 @@ def extractdiag_backward(dd: ArrayLike, A: ArrayLike, *, offset: int = 0) -> Arr
     offset = _offset("extractdiag_backward", offset)
     f = backward_call("extractdiag", dict(dd=dd, A=A))
     n = f.square("A")
-    f.cotangent("dd", (max(n - abs(offset), 0),))
-    return f.gradient(_scatter(f, "dd", _diagonal_positions(n, offset), n), "A")
+    f.cotangent("dd", (part_length(n, "diagonal", offset),))
+    return f.gradient(_embed(f, "dd", "diagonal", offset, n), "A")
 
 
 @documented_jvp("extractdiag")
@@ -174,10 +150,9 @@ def extractdiag_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
     offset = _offset("extractdiag_jvp", offset)
     f = jvp_call("extractdiag", dict(A=A, dA=dA))
     n = f.square("A")
-    positions = _diagonal_positions(n, offset)
-    dd = (_gather(f, "dA", positions) if "dA" in f.arrays
-          else f.zero_tangent((_diagonal_length(n, offset),)))
-    return f.result(_gather(f, "A", positions)), f.result(dd)
+    dd = (_extract(f, "dA", "diagonal", offset) if "dA" in f.arrays
+          else f.zero_tangent((part_length(n, "diagonal", offset),)))
+    return f.result(_extract(f, "A", "diagonal", offset)), f.result(dd)
 
 
 def makediag(d: ArrayLike, *, offset: int = 0) -> Array:
@@ -214,7 +189,7 @@ def makediag(d: ArrayLike, *, offset: int = 0) -> Array:
     f = forward_call("makediag", dict(d=d))
     n = _order_from_diagonal(f, "d", offset)
     f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
-    return f.result(_scatter(f, "d", _diagonal_positions(n, offset), n))
+    return f.result(_embed(f, "d", "diagonal", offset, n))
 
 
 def makediag_backward(dA: ArrayLike, d: ArrayLike, *, offset: int = 0) -> Array:
@@ -253,7 +228,7 @@ def makediag_backward(dA: ArrayLike, d: ArrayLike, *, offset: int = 0) -> Array:
     f = backward_call("makediag", dict(dA=dA, d=d))
     n = _order_from_diagonal(f, "d", offset)
     f.cotangent("dA", (n, n))
-    return f.gradient(_gather(f, "dA", _diagonal_positions(n, offset)), "d")
+    return f.gradient(_extract(f, "dA", "diagonal", offset), "d")
 
 
 @documented_jvp("makediag")
@@ -273,9 +248,8 @@ def makediag_jvp(d: ArrayLike, dd: Optional[ArrayLike], *,
     f = jvp_call("makediag", dict(d=d, dd=dd))
     n = _order_from_diagonal(f, "d", offset)
     f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
-    positions = _diagonal_positions(n, offset)
-    dA = _scatter(f, "dd", positions, n) if "dd" in f.arrays else f.zero_tangent((n, n))
-    return f.result(_scatter(f, "d", positions, n)), f.result(dA)
+    dA = _embed(f, "dd", "diagonal", offset, n) if "dd" in f.arrays else f.zero_tangent((n, n))
+    return f.result(_embed(f, "d", "diagonal", offset, n)), f.result(dA)
 
 
 # ---- triangle -----------------------------------------------------------------------------------
@@ -319,7 +293,7 @@ def extracttrian(A: ArrayLike, *, offset: int = 0, lower: bool = True) -> Array:
     offset = _offset("extracttrian", offset)
     f = forward_call("extracttrian", dict(A=A))
     n = f.square("A")
-    return f.result(_gather(f, "A", _triangle_positions(n, offset, lower)))
+    return f.result(_extract(f, "A", _triangle(offset, lower), offset))
 
 
 def extracttrian_backward(dv: ArrayLike, A: ArrayLike, *, offset: int = 0,
@@ -360,9 +334,9 @@ def extracttrian_backward(dv: ArrayLike, A: ArrayLike, *, offset: int = 0,
     offset = _offset("extracttrian_backward", offset)
     f = backward_call("extracttrian", dict(dv=dv, A=A))
     n = f.square("A")
-    positions = _triangle_positions(n, offset, lower)
-    f.cotangent("dv", (len(positions),))
-    return f.gradient(_scatter(f, "dv", positions, n), "A")
+    part = _triangle(offset, lower)
+    f.cotangent("dv", (part_length(n, part, offset),))
+    return f.gradient(_embed(f, "dv", part, offset, n), "A")
 
 
 @documented_jvp("extracttrian")
@@ -380,10 +354,10 @@ def extracttrian_jvp(A: ArrayLike, dA: Optional[ArrayLike], *, offset: int = 0,
     offset = _offset("extracttrian_jvp", offset)
     f = jvp_call("extracttrian", dict(A=A, dA=dA))
     n = f.square("A")
-    positions = _triangle_positions(n, offset, lower)
-    dv = (_gather(f, "dA", positions) if "dA" in f.arrays
-          else f.zero_tangent((len(positions),)))
-    return f.result(_gather(f, "A", positions)), f.result(dv)
+    part = _triangle(offset, lower)
+    dv = (_extract(f, "dA", part, offset) if "dA" in f.arrays
+          else f.zero_tangent((part_length(n, part, offset),)))
+    return f.result(_extract(f, "A", part, offset)), f.result(dv)
 
 
 def maketrian(v: ArrayLike, *, offset: int = 0, lower: bool = True) -> Array:
@@ -424,7 +398,7 @@ def maketrian(v: ArrayLike, *, offset: int = 0, lower: bool = True) -> Array:
     f = forward_call("maketrian", dict(v=v))
     n = _order_from_packed(f, "v", offset)
     f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
-    return f.result(_scatter(f, "v", _triangle_positions(n, offset, lower), n))
+    return f.result(_embed(f, "v", _triangle(offset, lower), offset, n))
 
 
 def maketrian_backward(dA: ArrayLike, v: ArrayLike, *, offset: int = 0,
@@ -464,7 +438,7 @@ def maketrian_backward(dA: ArrayLike, v: ArrayLike, *, offset: int = 0,
     f = backward_call("maketrian", dict(dA=dA, v=v))
     n = _order_from_packed(f, "v", offset)
     f.cotangent("dA", (n, n))
-    return f.gradient(_gather(f, "dA", _triangle_positions(n, offset, lower)), "v")
+    return f.gradient(_extract(f, "dA", _triangle(offset, lower), offset), "v")
 
 
 @documented_jvp("maketrian")
@@ -484,6 +458,6 @@ def maketrian_jvp(v: ArrayLike, dv: Optional[ArrayLike], *, offset: int = 0,
     f = jvp_call("maketrian", dict(v=v, dv=dv))
     n = _order_from_packed(f, "v", offset)
     f.check_lapack_size((n, n), f"the result of shape {(n, n)}")
-    positions = _triangle_positions(n, offset, lower)
-    dA = _scatter(f, "dv", positions, n) if "dv" in f.arrays else f.zero_tangent((n, n))
-    return f.result(_scatter(f, "v", positions, n)), f.result(dA)
+    part = _triangle(offset, lower)
+    dA = _embed(f, "dv", part, offset, n) if "dv" in f.arrays else f.zero_tangent((n, n))
+    return f.result(_embed(f, "v", part, offset, n)), f.result(dA)

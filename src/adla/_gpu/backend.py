@@ -22,7 +22,8 @@ import cupy as cp
 import numpy as np
 
 # Absolute imports: the tests also load this file on NumPy under another name.
-from adla._array_rules import (gemm_operand_gradients, symmetric_from,
+from adla._array_rules import (embed_part as _embed_part, extract_part as _extract_part,
+                               gemm_operand_gradients, symmetric_from,
                                triangular_operand_gradient)
 
 xp = cp
@@ -818,3 +819,14 @@ def gesv(a, b, *, transpose=False):
         status = cp.where(singular, _first_zero_pivots(A0, singular),
                           status).astype(cp.int32)
     return _c(X), status
+
+
+def extract_part(a, part, offset):
+    """The diagonal or packed triangle of each matrix: one ``take`` along the flattened
+    matrices."""
+    return _extract_part(cp, a, part, offset)
+
+
+def embed_part(v, n, part, offset):
+    """Each vector placed in its part of an n x n matrix of zeros: one scatter."""
+    return _embed_part(cp, v, n, part, offset)
