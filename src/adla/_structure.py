@@ -3,7 +3,8 @@
 Each is a gather or a scatter of fixed positions of the matrix, so each backward is the other
 one: the gradient of a gather scatters the cotangent back, and the gradient of a scatter gathers
 it. Both are the backend's (``extract_part``, ``embed_part``): on the CPU a kernel that moves
-each matrix in one pass, 3-10x faster than NumPy's fancy indexing for the packed triangles.
+each matrix in one pass (the packed triangles' forward+backward 5-15x faster than through
+NumPy's fancy indexing).
 """
 from __future__ import annotations
 
