@@ -56,7 +56,6 @@ def summed_product(gemm, P, Q, transpose_p, transpose_q, *, nbatch, alpha=1.0, t
                 alpha=alpha, triangle=triangle)
 
 
-
 def part_length(n, part, offset):
     """How many entries a backend's ``extract_part`` reads from an n x n matrix."""
     side = max(n - abs(offset), 0)
