@@ -462,22 +462,6 @@ def test_diagonal_helpers_follow_numpy_offsets():
     np.testing.assert_array_equal(adla.maketrian(np.ones(0), offset=-3), np.zeros((3, 3)))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_part_kernels_match_the_array_module_route(dtype):
-    """The CPU kernels for diagonals and packed triangles against the NumPy/CuPy route of
-    _array_rules that the GPU backend runs, on every part and offset of a 7 x 7 batch."""
-    from adla import _array_rules, _cpu
-    A = np.random.default_rng(0).standard_normal((5, 7, 7)).astype(dtype)
-    for part, offsets in [("diagonal", range(-8, 9)), ("lower", range(-8, 1)),
-                          ("upper", range(0, 9))]:
-        for offset in offsets:
-            v = _cpu.extract_part(A, part, offset)
-            np.testing.assert_array_equal(v, _array_rules.extract_part(np, A, part, offset))
-            assert v.shape == (5, _array_rules.part_length(7, part, offset))
-            np.testing.assert_array_equal(_cpu.embed_part(v, 7, part, offset),
-                                          _array_rules.embed_part(np, v, 7, part, offset))
-
-
 def test_helper_errors():
     with pytest.raises(ValueError, match=r"adla\.maketrian: operand v .*triangular number"):
         adla.maketrian(np.ones(4))

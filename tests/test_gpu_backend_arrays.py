@@ -251,3 +251,19 @@ def test_nonfinite_status_of_the_array_routes(gpu_rules):
                 "cofactor": [0, -1, -1], "gesvd": [0, -1, -1]}
     for name, status in expected.items():
         np.testing.assert_array_equal(getattr(gpu_rules, name)(a)[-1], status, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parts_of_matrices(gpu_rules, dtype):
+    """The diagonal and packed triangles (extract_part, embed_part) of the array-module route
+    against the CPU kernels, on every part and offset of a 7 x 7 batch, also past the matrix."""
+    A = np.random.default_rng(0).standard_normal((5, 7, 7)).astype(dtype)
+    for part, offsets in [("diagonal", range(-8, 9)), ("lower", range(-8, 1)),
+                          ("upper", range(0, 9))]:
+        for offset in offsets:
+            v = _cpu.extract_part(A, part, offset)
+            np.testing.assert_array_equal(gpu_rules.extract_part(A, part, offset), v)
+            length = max(7 - abs(offset), 0)
+            assert v.shape == (5, length if part == "diagonal" else length * (length + 1) // 2)
+            np.testing.assert_array_equal(gpu_rules.embed_part(v, 7, part, offset),
+                                          _cpu.embed_part(v, 7, part, offset))
