@@ -677,7 +677,7 @@ def det_backward(dd: ArrayLike, A: ArrayLike, d: ArrayLike) -> Array:
     """Gradient of :func:`det`: ``dA = dd * adj(A)^T``, the cofactor matrix.
 
     Decided per matrix: ``det(A) * A^-T`` from the LU where the LU shows ``A`` comfortably
-    invertible (reciprocal condition estimate at least ``sqrt(eps)``), and otherwise from the SVD
+    invertible (reciprocal condition number at least ``sqrt(eps)``), and otherwise from the SVD
     without dividing by the determinant, so it is exact for singular matrices too (non-zero at
     rank ``n-1``, zero below).
 

@@ -18,6 +18,7 @@ exceptions is the Python front end's job; kernels never touch the GIL.
 from cython cimport floating
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.float cimport DBL_EPSILON, DBL_MIN, FLT_EPSILON, FLT_MIN
 from libc.math cimport copysign, exp, fabs, frexp, ldexp, log, sqrt, NAN, INFINITY
 cimport numpy as cnp
@@ -455,15 +456,64 @@ ctypedef struct Batch:
 cdef extern from "_pool.h":
     ctypedef void (*adla_chunk_fn)(void* ctx, Py_ssize_t first, Py_ssize_t last,
                                    void** scratch) noexcept nogil
-    void adla_parallel_for(adla_chunk_fn run, void* ctx, Py_ssize_t nblocks,
-                           int threads) noexcept nogil
+    ctypedef void (*adla_release_fn)(void* scratch) noexcept nogil
+    void adla_parallel_for(adla_chunk_fn run, adla_release_fn release, void* ctx,
+                           Py_ssize_t nblocks, int threads) noexcept nogil
+
+cdef extern from "numpy/arrayobject.h":
+    ctypedef struct PyDataMemAllocator:
+        void* ctx
+        void* (*malloc)(void* ctx, size_t size) noexcept nogil
+        void (*free)(void* ctx, void* p, size_t size) noexcept nogil
+    ctypedef struct PyDataMem_Handler:
+        PyDataMemAllocator allocator
+
+# Scratch comes from the output cache (_memory) once use_output_cache has been called: glibc
+# maps blocks over 32 MiB afresh on every call, and the page faults of a single large matrix's
+# scratch were measured at 8 MB (det's gradient at order 1000) to 81 MB (gesvd) per call. Each
+# block starts with its size, which the cache's free takes.
+cdef PyDataMem_Handler* scratch_memory = NULL
+_scratch_handler = None
+cdef enum:
+    SCRATCH_HEADER = 64         # keeps the scratch as aligned as the block
+
+cdef void* take_scratch(size_t size) noexcept nogil:
+    cdef char* block
+    size += SCRATCH_HEADER
+    if scratch_memory == NULL:
+        block = <char*>malloc(size)
+    else:
+        block = <char*>scratch_memory.allocator.malloc(scratch_memory.allocator.ctx, size)
+    if block == NULL:
+        return NULL
+    (<size_t*>block)[0] = size
+    return block + SCRATCH_HEADER
+
+cdef void release_scratch(void* scratch) noexcept nogil:
+    cdef char* block
+    if scratch == NULL:
+        return
+    block = <char*>scratch - SCRATCH_HEADER
+    if scratch_memory == NULL:
+        free(block)
+    else:
+        scratch_memory.allocator.free(scratch_memory.allocator.ctx, block, (<size_t*>block)[0])
+
+
+def use_output_cache(handler):
+    """Take the kernels' scratch from the output cache: ``handler`` is its NumPy memory handler
+    capsule (``_memory.cache_handler``), kept alive here."""
+    global scratch_memory, _scratch_handler
+    _scratch_handler = handler
+    scratch_memory = <PyDataMem_Handler*>PyCapsule_GetPointer(handler, "mem_handler")
+
 
 cdef inline void run_blocks(floating* kind, Batch* batch, Py_ssize_t first, Py_ssize_t last,
                             void** scratch) noexcept nogil:
-    # Blocks [first, last); the participant's scratch is allocated at its first chunk.
+    # Blocks [first, last); the participant's scratch is taken at its first chunk.
     cdef Py_ssize_t block
     if scratch[0] == NULL:
-        scratch[0] = malloc((batch.job.work + 1) * sizeof(floating))
+        scratch[0] = take_scratch((batch.job.work + 1) * sizeof(floating))
     for block in range(first, last):
         run_block(batch.job, <floating**>batch.base, batch.step, batch.noperands, batch.nbatch,
                   block, <floating*>scratch[0], batch.status)
@@ -483,8 +533,8 @@ cdef void drive(const Job* job, void** base, const Py_ssize_t* step, int noperan
     cdef Batch batch
     batch.job, batch.base, batch.step, batch.noperands = job, base, step, noperands
     batch.nbatch, batch.status = nbatch, status
-    adla_parallel_for(run_blocks_double if is_double else run_blocks_float, &batch,
-                      (nbatch + job.lanes - 1) // job.lanes, threads)
+    adla_parallel_for(run_blocks_double if is_double else run_blocks_float, release_scratch,
+                      &batch, (nbatch + job.lanes - 1) // job.lanes, threads)
 
 
 cdef Job planned(int op, int m, int n, int k, int flags=0,

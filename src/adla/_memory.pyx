@@ -8,7 +8,8 @@ every output of every call. Outputs of at least ``SMALLEST`` bytes are therefore
 a NumPy memory handler (NEP 49) that keeps freed blocks, most recent first, up to a limit
 (``ADLA_CPU_CACHE_MB`` in the environment, default 256; 0 turns the cache off), and hands a kept
 block back for a request of exactly its size. The arrays are ordinary NumPy arrays owning their
-data; only their memory may come from an earlier, freed output.
+data; only their memory may come from an earlier, freed output. The kernels' scratch goes through
+the same two functions (``cache_handler``, handed to ``_lapack.use_output_cache``).
 """
 from cpython.pycapsule cimport PyCapsule_New
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_acquire_lock,
@@ -104,6 +105,7 @@ handler.allocator.calloc = take_zeroed
 handler.allocator.realloc = resize
 handler.allocator.free = give_back
 cdef object handler_capsule = PyCapsule_New(&handler, "mem_handler", NULL)
+cache_handler = handler_capsule     # for the kernels' scratch (_lapack.use_output_cache)
 
 
 def set_limit(megabytes):

@@ -32,9 +32,12 @@
 
 /* Runs blocks [first, last) of a job; *scratch is the participant's own, NULL at first. */
 typedef void (*adla_chunk_fn)(void* ctx, Py_ssize_t first, Py_ssize_t last, void** scratch);
+/* Gives back a participant's scratch (NULL if it took none) once it has no chunk left. */
+typedef void (*adla_release_fn)(void* scratch);
 
 typedef struct {
     adla_chunk_fn run;
+    adla_release_fn release;
     void* ctx;
     Py_ssize_t nblocks, chunk;
     atomic_llong next;               /* first block not yet taken */
@@ -66,7 +69,7 @@ static inline long long adla_now_ns(void) {
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Take chunks of `job` until none is left; the participant's scratch is freed at the end. */
+/* Take chunks of `job` until none is left; the participant's scratch is released at the end. */
 static void adla_take_chunks(adla_job* job) {
     void* scratch = NULL;
     for (;;) {
@@ -76,7 +79,7 @@ static void adla_take_chunks(adla_job* job) {
         long long last = first + job->chunk < job->nblocks ? first + job->chunk : job->nblocks;
         job->run(job->ctx, (Py_ssize_t)first, (Py_ssize_t)last, &scratch);
     }
-    free(scratch);
+    job->release(scratch);
 }
 
 static void* adla_helper(void* unused) {
@@ -144,11 +147,12 @@ static int adla_pool_grow(int helpers) {
 }
 
 /* Run blocks [0, nblocks) through `run` on the calling thread and up to threads - 1 helpers. */
-static void adla_parallel_for(adla_chunk_fn run, void* ctx, Py_ssize_t nblocks, int threads) {
+static void adla_parallel_for(adla_chunk_fn run, adla_release_fn release, void* ctx,
+                              Py_ssize_t nblocks, int threads) {
     if (threads < 2 || nblocks < 2 || atomic_flag_test_and_set(&adla_pool.busy)) {
         void* scratch = NULL;
         run(ctx, 0, nblocks, &scratch);
-        free(scratch);
+        release(scratch);
         return;
     }
     int wanted = threads - 1 < nblocks - 1 ? threads - 1 : (int)(nblocks - 1);
@@ -156,6 +160,7 @@ static void adla_parallel_for(adla_chunk_fn run, void* ctx, Py_ssize_t nblocks, 
     int helpers = started < wanted ? started : wanted;
     adla_job job;
     job.run = run;
+    job.release = release;
     job.ctx = ctx;
     job.nblocks = nblocks;
     /* Chunks small enough that a participant descheduled in the middle of one holds up little,

@@ -66,20 +66,44 @@ cdef int slogdet_one(const Job* job, floating** p, floating* work) noexcept nogi
     return 0
 
 
+cdef inline floating largest_column_sum(floating* x, int n, floating* total,
+                                        floating scale) noexcept nogil:
+    """The largest absolute column sum of the row-major n x n x (NaN if any is), x then scaled
+    by ``scale`` in the same pass. total: n elements of scratch."""
+    cdef int i, j
+    cdef Py_ssize_t row
+    cdef floating largest = 0
+    for j in range(n):
+        total[j] = 0
+    for i in range(n):
+        row = <Py_ssize_t>i * n
+        for j in range(n):
+            total[j] = total[j] + fabs(x[row + j])
+        if scale != 1:
+            for j in range(n):
+                x[row + j] = scale * x[row + j]
+    for j in range(n):
+        if total[j] > largest or total[j] != total[j]:      # a NaN sticks
+            largest = total[j]
+    return largest
+
+
 cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """The cofactor matrix adj(A)^T = d det(A) / dA, exact also for singular A.
 
-    Where the LU shows A comfortably invertible (reciprocal condition estimate, gecon, at least
-    sqrt(eps)), adj(A)^T = det(A) A^-T from the LU (error at most about eps / rcond; measured
+    Where the LU shows A comfortably invertible (reciprocal condition number 1 / (||A||_inf
+    ||A^-1||_inf), computed exactly from the inverse, at least sqrt(eps)), adj(A)^T = det(A) A^-T
+    from the LU, factored and inverted in the output (error at most about eps / rcond; measured
     far less, the inverse's error lying along what det(A) scales down). Otherwise
     the SVD A = X S Y^T gives adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
     with entries prod_{j != i} s_j: no division, so rank n-1 is exact and nearly singular A loses
     nothing to the small singular value. work: three n x n matrices, s and adj(s), job.lwork
-    elements of LAPACK workspace, then 8 n ints.
+    elements of LAPACK workspace, then 8 n ints (the LU route touches only s, the workspace and
+    the ints).
     """
     cdef int n = job.n, info, i, j
-    cdef Py_ssize_t nn = <Py_ssize_t>n * n, k
-    cdef floating running, sign, logabs, column, anorm = 0, rcond = 0, det
+    cdef Py_ssize_t nn = <Py_ssize_t>n * n
+    cdef floating running, sign, logabs, anorm, inverse_norm, det
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating* a = work
     cdef floating* u = work + nn
@@ -87,28 +111,25 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     cdef floating* s = work + 3 * nn
     cdef floating* adj = work + 3 * nn + n
     cdef floating* lapack_work = work + 3 * nn + 2 * n
+    cdef floating* x = p[1]
     cdef int* iwork = <int*>(lapack_work + job.lwork)
     if n == 0:
         return 0
     if not all_finite(p[0], nn):
         return NONFINITE
-    # LU route. With a = A^T row-major, LAPACK factors A itself and getri leaves A^-1 in
-    # column-major order, which read row-major is A^-T.
-    transpose_into(a, p[0], n, n)
-    for j in range(n):
-        column = 0
-        for i in range(n):
-            column += fabs(a[i + j * n])
-        anorm = max(anorm, column)
-    if getrf_recursive(n, n, a, n, iwork) == 0:
-        xgecon(n, a, n, anorm, &rcond, lapack_work, iwork + n)
-        if rcond >= sqrt(eps):
-            sign = lu_sign_logabs(a, n, iwork, &logabs)
-            det = sign * exp(logabs)
-            info = getri_recursive(n, a, iwork, lapack_work, job.lwork)
-            if info == 0:
-                for k in range(nn):
-                    p[1][k] = det * a[k]
+    # LU route. With x = A^T row-major, LAPACK factors A itself and getri leaves A^-1 in
+    # column-major order, which read row-major is A^-T. Column sums of x are then row sums of A
+    # and of A^-1: the infinity-norms, summed in a loop that vectorises (s holds them). Scaling
+    # by det(A) in the pass that measures ||A^-1|| costs nothing if the SVD route then
+    # overwrites x.
+    transpose_into(x, p[0], n, n)
+    anorm = largest_column_sum(x, n, s, 1)
+    if getrf_recursive(n, n, x, n, iwork) == 0:
+        sign = lu_sign_logabs(x, n, iwork, &logabs)
+        det = sign * exp(logabs)
+        if getri_recursive(n, x, iwork, lapack_work, job.lwork) == 0:
+            inverse_norm = largest_column_sum(x, n, s, det)
+            if anorm * inverse_norm * sqrt(eps) <= 1:      # false for a NaN or infinity too
                 return 0
     # SVD route.
     copy(a, p[0], nn)
