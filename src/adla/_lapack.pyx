@@ -91,6 +91,8 @@ cdef enum:
     SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
                                     # runs on the calling thread (products.pxi, use_blas)
     EIGEN_LANES_MAX = 64    # syevd interleaved for batches that fill the lanes up to this
+    EIGEN_DIRECT_MAX = 24   # syevd's gradient and tangent in direct loops up to this at least
+                            # (eigen_direct_max)
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved,
     SOLVE_LANES_MAX = 64    # and for batches that fill the lanes up to this order (with up to
@@ -203,6 +205,22 @@ ctypedef struct Job:
 # AVX-512 Xeon ?gemm was level with them up to order 8, 1.1-1.3x faster at 9-12 and 1.4-2x at
 # 13-32 (batched, both threads). On AMD EPYC (AVX2) the loops matched ?gemm up to 32.
 cdef int direct_product_max = SMALL_PRODUCT_AVX512 if adla_cpu_has_avx512f() else SMALL_PRODUCT
+
+
+# syevd's gradient and tangent (three products of order n) run the direct loops where gemm's do,
+# and up to EIGEN_DIRECT_MAX on AVX-512 CPUs too: on an AMD EPYC with AVX-512, A/B of
+# syevd_backward over 1000 matrices, they were 1.15-1.2x faster than ?gemm at 12-24 (10000
+# matrices of 16: 6.8 against 9.7 ms) and 1.12x slower at 32.
+cdef int eigen_direct_max = max(direct_product_max, EIGEN_DIRECT_MAX)
+
+
+def set_eigen_direct_max(int order):
+    """syevd's gradient and tangent up to order ``order`` in the direct loops, larger ones
+    through BLAS; returns the previous bound (for tests and benchmarks, as
+    set_direct_product_max)."""
+    global eigen_direct_max
+    previous, eigen_direct_max = eigen_direct_max, max(0, min(order, SMALL_PRODUCT))
+    return previous
 
 
 def set_direct_product_max(int order):

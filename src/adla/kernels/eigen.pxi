@@ -26,6 +26,12 @@ cdef int syevd_one(const Job* job, floating** p, floating* work) noexcept nogil:
     return info
 
 
+cdef inline bint eigen_direct(int n) noexcept nogil:
+    # The three products of the gradient or tangent in direct loops rather than ?gemm calls
+    # (eigen_direct_max, chosen at import).
+    return n <= eigen_direct_max
+
+
 cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """dA of syevd from (dU, dlam, U, lam, tolerance), either cotangent possibly absent (NULL =
     zero): dA = U^T S U with S the symmetric part of diag(dlam) + F * (U dU^T) and
@@ -45,10 +51,14 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
     if n == 0:
         return 0
     # Row-major M = U dU^T is column-major M^T = dU U^T, with the buffers' column-major views.
-    if du != NULL:
-        xgemm(c'T', c'N', n, n, n, 1, du, n, u, n, 0, m, n)
-    else:
+    # Small matrices in direct loops (row-major, dU^T copied out): a BLAS call costs more.
+    if du == NULL:
         memset(m, 0, <Py_ssize_t>n * n * sizeof(floating))
+    elif eigen_direct(n):
+        transpose_into(t, du, n, n)
+        small_product(m, u, n, 1, t, n, n, n, n, 1, 0, NULL)
+    else:
+        xgemm(c'T', c'N', n, n, n, 1, du, n, u, n, 0, m, n)
     for i in range(n):
         for j in range(n):
             gap = lam[j] - lam[i]
@@ -56,8 +66,12 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
         m[i * n + i] = dlam[i] if dlam != NULL else 0
     symmetrize(m, n)
     # U^T S U: the row-major U is column-major U^T, so this is Ucm S Ucm^T column-major.
-    xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
-    xgemm(c'N', c'T', n, n, n, 1, t, n, u, n, 0, da, n)
+    if eigen_direct(n):
+        small_product(t, m, n, 1, u, n, n, n, n, 1, 0, NULL)           # S U
+        small_product(da, u, 1, n, t, n, n, n, n, 1, 0, NULL)          # U^T (S U)
+    else:
+        xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
+        xgemm(c'N', c'T', n, n, n, 1, t, n, u, n, 0, da, n)
     symmetrize(da, n)
     return 0
 
@@ -83,9 +97,15 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
         for j in range(n):
             s[i * n + j] = da[i * n + j] if j <= i else da[j * n + i]
     # The row-major U is the column-major V = U^T (eigenvectors as columns); S is symmetric, so
-    # either view. M = V^T (S V), symmetric.
-    xgemm(c'N', c'N', n, n, n, 1, s, n, u, n, 0, t, n)
-    xgemm(c'T', c'N', n, n, n, 1, u, n, t, n, 0, s, n)
+    # either view. M = V^T (S V), symmetric. Small matrices in direct loops, row-major: M =
+    # U (S U^T), with U^T copied out.
+    if eigen_direct(n):
+        transpose_into(t + <Py_ssize_t>n * n, u, n, n)
+        small_product(t, s, n, 1, t + <Py_ssize_t>n * n, n, n, n, n, 1, 0, NULL)
+        small_product(s, u, n, 1, t, n, n, n, n, 1, 0, NULL)
+    else:
+        xgemm(c'N', c'N', n, n, n, 1, s, n, u, n, 0, t, n)
+        xgemm(c'T', c'N', n, n, n, 1, u, n, t, n, 0, s, n)
     for i in range(n):
         dlam[i] = s[i * n + i]
         for j in range(n):
@@ -93,7 +113,10 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
             # x * 0: zero, but NaN for a non-finite tangent, which must reach dU.
             s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else s[i * n + j] * 0
     # Row-major dU = G U is column-major dU^T = V G^T, and the row-major G is column-major G^T.
-    xgemm(c'N', c'N', n, n, n, 1, u, n, s, n, 0, du, n)
+    if eigen_direct(n):
+        small_product(du, s, n, 1, u, n, n, n, n, 1, 0, NULL)
+    else:
+        xgemm(c'N', c'N', n, n, n, 1, u, n, s, n, 0, du, n)
     return 0
 
 
@@ -339,6 +362,8 @@ cdef void workspace_syevd(floating* kind, Job* job) noexcept nogil:
 
 cdef void plan_syevd_backward(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>2 * job.n * job.n       # M and T
+    job.calls_blas = not eigen_direct(job.n)
 
 cdef void plan_syevd_tangent(Job* job) noexcept nogil:
-    job.work = <Py_ssize_t>2 * job.n * job.n       # S (then M, then G) and T
+    job.work = <Py_ssize_t>3 * job.n * job.n       # S (then M, then G), T and U^T
+    job.calls_blas = not eigen_direct(job.n)
