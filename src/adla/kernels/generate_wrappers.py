@@ -29,8 +29,6 @@ lapack  potrf(char uplo, int n, real* a, int lda)
 lapack  potri(char uplo, int n, real* a, int lda)
 lapack  geqrf(int m, int n, real* a, int lda, real* tau, real* work, int lwork)
 lapack  orgqr(int m, int n, int k, real* a, int lda, real* tau, real* work, int lwork)
-lapack  gelqf(int m, int n, real* a, int lda, real* tau, real* work, int lwork)
-lapack  orglq(int m, int n, int k, real* a, int lda, real* tau, real* work, int lwork)
 lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, real* work,
               int lwork, int* iwork, int liwork)
 lapack  getrf(int m, int n, real* a, int lda, int* ipiv)
