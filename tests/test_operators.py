@@ -299,6 +299,32 @@ def test_gemm_with_empty_inner_dimension_is_beta_c(transpose_a):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, False),
+                                                      (False, True), (True, True)])
+@pytest.mark.parametrize("n", [129, 300])
+def test_gemm_triangle_above_its_leaf(n, transpose_a, transpose_b, lower, dtype):
+    """The backend's triangle of a product (the gradients' one-sided products) computes halves
+    recursively above order 128: every block, offset operand and the accumulated C checked
+    against the whole product's triangle."""
+    from adla import _cpu
+    rng = np.random.default_rng(n)
+    k = 70
+    A = rng.standard_normal((2, k, n) if transpose_a else (2, n, k)).astype(dtype)
+    B = rng.standard_normal((2, n, k) if transpose_b else (2, k, n)).astype(dtype)
+    C = rng.standard_normal((2, n, n)).astype(dtype)
+    D = _cpu.gemm(A, B, C, transpose_a=transpose_a, transpose_b=transpose_b, alpha=-0.5,
+                  beta=2.0, triangle="lower" if lower else "upper")
+    opA = np.swapaxes(A, -1, -2) if transpose_a else A
+    opB = np.swapaxes(B, -1, -2) if transpose_b else B
+    full = -0.5 * (opA.astype(np.float64) @ opB) + 2.0 * C
+    want = np.tril(full) if lower else np.triu(full)
+    np.testing.assert_allclose(D, want, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+    assert not (np.triu(D, 1) if lower else np.tril(D, -1)).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("n, k", [(5, 3), (16, 16), (30, 9), (33, 7), (9, 40)])
 def test_syrk_is_exactly_symmetric(n, k, transpose, dtype):

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._array_rules import degenerate_tolerance, symmetric_from, triangle
+from ._array_rules import degenerate_tolerance, triangle
 from ._frontend import (backward_call, forward_call, jvp_call, lu_singular, not_converged,
                         rank_deficient)
 from ._spec import documented_jvp
@@ -136,9 +136,13 @@ def _orthogonal_backward(op, dQ, dT, Q, T, lq):
     dT_ = triangle(xp, _cotangent(f, "d" + name, f.core_shape(name)), lq)
     # LQ: M = L^T dL - dQ Q^T, W = dQ + copyltu(M) Q;
     # QR: M = R dR^T - dQ^T Q, W = dQ + Q copyltu(M).
-    M = (be.gemm(T_, dT_, transpose_a=lq, transpose_b=not lq)
-         - be.gemm(dQ_, Q_, transpose_a=not lq, transpose_b=lq))
-    S = symmetric_from(xp, M, True)
+    # copyltu reads M's lower triangle only: both products computed there alone (half the
+    # multiply-adds at large orders), the second accumulated onto the first.
+    M = be.gemm(dQ_, Q_, be.gemm(T_, dT_, transpose_a=lq, transpose_b=not lq, triangle="lower"),
+                transpose_a=not lq, transpose_b=lq, alpha=-1.0, beta=1.0, triangle="lower")
+    S = M + M.transpose(0, 2, 1)                 # copyltu(M): M is zero above its diagonal,
+    diagonal = xp.arange(order)                  # so that only the diagonal came twice
+    S[:, diagonal, diagonal] = M[:, diagonal, diagonal]
     W = dQ_ + (be.gemm(S, Q_) if lq else be.gemm(Q_, S))
     return f.gradient(_solve_full_rank(f, W, T_, lq), "Q")
 

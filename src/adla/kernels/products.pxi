@@ -129,12 +129,38 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
             transpose_into(work, p[1], n, k)
             xgemm(c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha, work, ld(n), p[0],
                   ld(m if ta else k), beta, p[3], ld(n))
+        elif job.flags & TRIANGLE:
+            triangle_product(job, p[0], p[1], p[3], 0, m, beta)
         else:
             xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
                   p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
     if job.flags & TRIANGLE:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
+
+cdef void triangle_product(const Job* job, floating* a, floating* b, floating* d, int first,
+                           int order, floating beta) noexcept nogil:
+    """Rows and columns [first, first + order) of gemm_one's square product D (held in d, C
+    already there where beta != 0), computed in the kept triangle only, to rounding: the
+    diagonal blocks of halves recursively, the block below (LOWER) or above them in one ?gemm,
+    the other block left for zero_triangle. About half the multiply-adds of the whole product
+    from order 2 TRIANGLE_PRODUCT_LEAF up (a Cholesky or QR gradient's one-sided products)."""
+    cdef int m = job.m, n = job.n, k = job.k, h, rows, cols, top, left
+    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
+    if order <= TRIANGLE_PRODUCT_LEAF:
+        rows, cols, top, left = order, order, first, first
+    else:
+        h = order // 2
+        triangle_product(job, a, b, d, first, h, beta)
+        triangle_product(job, a, b, d, first + h, order - h, beta)
+        rows, cols = (order - h, h) if job.flags & LOWER else (h, order - h)
+        top, left = (first + h, first) if job.flags & LOWER else (first, first + h)
+    # D[top:, left:] = alpha op(A)[top:, :] op(B)[:, left:] + beta D[top:, left:], as gemm_one's
+    # call with its operands offset (op(A)'s rows: A's columns where transposed).
+    xgemm(c'T' if tb else c'N', c'T' if ta else c'N', cols, rows, k, <floating>job.alpha,
+          b + (<Py_ssize_t>left * k if tb else left), ld(k if tb else n),
+          a + (top if ta else <Py_ssize_t>top * k), ld(m if ta else k), beta,
+          d + <Py_ssize_t>top * n + left, ld(n))
 
 cdef int gemm_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """(D, dD) of D = alpha op(A) op(B) [+ beta C] and its tangent
