@@ -130,7 +130,10 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
             xgemm(c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha, work, ld(n), p[0],
                   ld(m if ta else k), beta, p[3], ld(n))
         elif job.flags & TRIANGLE:
-            triangle_product(job, p[0], p[1], p[3], 0, m, beta)
+            # The row-major lower triangle is the column-major upper one of D^T.
+            gemm_triangle(c'U' if job.flags & LOWER else c'L', c'T' if tb else c'N',
+                          c'T' if ta else c'N', n, k, <floating>job.alpha, p[1],
+                          ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
         else:
             xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
                   p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
@@ -138,29 +141,32 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         zero_triangle(p[3], m, (job.flags & LOWER) != 0)
     return 0
 
-cdef void triangle_product(const Job* job, floating* a, floating* b, floating* d, int first,
-                           int order, floating beta) noexcept nogil:
-    """Rows and columns [first, first + order) of gemm_one's square product D (held in d, C
-    already there where beta != 0), computed in the kept triangle only, to rounding: the
-    diagonal blocks of halves recursively, the block below (LOWER) or above them in one ?gemm,
-    the other block left for zero_triangle. About half the multiply-adds of the whole product
-    from order 2 TRIANGLE_PRODUCT_LEAF up (a Cholesky or QR gradient's one-sided products)."""
-    cdef int m = job.m, n = job.n, k = job.k, h, rows, cols, top, left
-    cdef bint ta = (job.flags & TRANS_A) != 0, tb = (job.flags & TRANS_B) != 0
-    if order <= TRIANGLE_PRODUCT_LEAF:
-        rows, cols, top, left = order, order, first, first
+cdef void gemm_triangle(char uplo, char transa, char transb, int n, int k, floating alpha,
+                        floating* a, int lda, floating* b, int ldb, floating beta, floating* c,
+                        int ldc) noexcept nogil:
+    """?gemm's C := alpha op(A) op(B) + beta C (column-major, C n x n, inner size k) in C's
+    ``uplo`` triangle only, to rounding: the diagonal blocks of halves recursively, the block
+    above (U) or below (L) them in one ?gemm call; the other triangle's blocks are left as they
+    were, except inside the diagonal blocks up to TRIANGLE_PRODUCT_LEAF, computed whole. About
+    half the multiply-adds of the whole product at large orders."""
+    cdef int h
+    if n <= TRIANGLE_PRODUCT_LEAF:
+        xgemm(transa, transb, n, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    h = n // 2
+    # Rows r of op(A) start at a + r (N) or column r of A (T); columns of op(B) likewise.
+    gemm_triangle(uplo, transa, transb, h, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    gemm_triangle(uplo, transa, transb, n - h, k, alpha,
+                  a + (h if transa == c'N' else <Py_ssize_t>h * lda), lda,
+                  b + (<Py_ssize_t>h * ldb if transb == c'N' else h), ldb, beta,
+                  c + h + <Py_ssize_t>h * ldc, ldc)
+    if uplo == c'U':
+        xgemm(transa, transb, h, n - h, k, alpha, a, lda,
+              b + (<Py_ssize_t>h * ldb if transb == c'N' else h), ldb, beta,
+              c + <Py_ssize_t>h * ldc, ldc)
     else:
-        h = order // 2
-        triangle_product(job, a, b, d, first, h, beta)
-        triangle_product(job, a, b, d, first + h, order - h, beta)
-        rows, cols = (order - h, h) if job.flags & LOWER else (h, order - h)
-        top, left = (first + h, first) if job.flags & LOWER else (first, first + h)
-    # D[top:, left:] = alpha op(A)[top:, :] op(B)[:, left:] + beta D[top:, left:], as gemm_one's
-    # call with its operands offset (op(A)'s rows: A's columns where transposed).
-    xgemm(c'T' if tb else c'N', c'T' if ta else c'N', cols, rows, k, <floating>job.alpha,
-          b + (<Py_ssize_t>left * k if tb else left), ld(k if tb else n),
-          a + (top if ta else <Py_ssize_t>top * k), ld(m if ta else k), beta,
-          d + <Py_ssize_t>top * n + left, ld(n))
+        xgemm(transa, transb, n - h, h, k, alpha,
+              a + (h if transa == c'N' else <Py_ssize_t>h * lda), lda, b, ldb, beta, c + h, ldc)
 
 cdef int gemm_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """(D, dD) of D = alpha op(A) op(B) [+ beta C] and its tangent
