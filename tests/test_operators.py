@@ -324,6 +324,35 @@ def test_gemm_triangle_above_its_leaf(n, transpose_a, transpose_b, lower, dtype)
     assert not (np.triu(D, 1) if lower else np.tril(D, -1)).any()
 
 
+@pytest.mark.parametrize("lower", [True, False])
+def test_cholesky_rules_split_in_halves_at_large_orders(lower):
+    """potrf's gradient and tangent per matrix take the product of triangles and the
+    congruence T^-1 S T^-T by halves above order 128 and 64 (the harness reaches one split):
+    at 300, two levels of splits, uneven halves, against the rules written in NumPy."""
+    n = 300
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((n, n))
+    A = X @ X.T / n + np.eye(n)
+    L = np.linalg.cholesky(A)
+    F = L if lower else L.T
+    dF = rng.standard_normal((n, n))
+    P = np.tril(L.T @ np.tril(dF if lower else dF.T))
+    P[np.diag_indices(n)] /= 2
+    Linv = np.linalg.inv(L)
+    want = Linv.T @ (P + P.T) / 2 @ Linv
+    dA = adla.potrf_backward(dF, F, lower=lower)
+    np.testing.assert_allclose(dA, (want + want.T) / 2, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+    E = rng.standard_normal((n, n))
+    S = np.tril(E) + np.tril(E, -1).T if lower else np.triu(E) + np.triu(E, 1).T
+    Z = Linv @ S @ Linv.T
+    Phi = np.tril(Z)
+    Phi[np.diag_indices(n)] /= 2
+    dL = L @ Phi
+    F2, dF2 = adla.potrf_jvp(A, E, lower=lower)
+    np.testing.assert_allclose(F2, F, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dF2, dL if lower else dL.T, rtol=1e-9, atol=1e-10 * np.abs(dL).max())
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("n, k", [(5, 3), (16, 16), (30, 9), (33, 7), (9, 40)])

@@ -15,18 +15,84 @@ cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
 
 
 cdef inline void symmetrize(floating* a, int n) noexcept nogil:
-    pair_entries(a, n, PAIRS_AVERAGE)
+    pair_entries(a, n, n, PAIRS_AVERAGE)
 
-cdef void congruence_solve(floating* s, floating* t, int n, char uplo,
-                           char trans) noexcept nogil:
-    """Column-major s := op(T)^-T S op(T)^-1 for symmetric S (BLAS-style uplo/trans for T):
-    the solve on the right twice, s transposed between them (S op(T)^-1 transposed is
-    op(T)^-T S), as the left solve costs more (SciPy's OpenBLAS ?trsm, against solve_rows'
-    leaves on the right: 11.1 against 8.5-8.9 ms at order 1000). The result is symmetric up to
-    rounding: callers symmetrize it or keep one triangle."""
-    trsm_recursive(c'R', uplo, trans, c'N', n, n, 1, t, n, s, n)
-    transpose_square(s, n)
-    trsm_recursive(c'R', uplo, trans, c'N', n, n, 1, t, n, s, n)
+cdef inline char flipped(char trans) noexcept nogil:
+    return c'T' if trans == c'N' else c'N'
+
+cdef void copy_transposed_block(floating* dst, int ldd, const floating* src, int lds, int rows,
+                                int cols) noexcept nogil:
+    # Column-major dst (cols x rows) := src^T (src rows x cols), in tiles of PAIR_TILE.
+    cdef int ti, tj, i, j
+    for tj in range((cols + PAIR_TILE - 1) // PAIR_TILE):
+        for ti in range((rows + PAIR_TILE - 1) // PAIR_TILE):
+            for j in range(tj * PAIR_TILE, min(tj * PAIR_TILE + PAIR_TILE, cols)):
+                for i in range(ti * PAIR_TILE, min(ti * PAIR_TILE + PAIR_TILE, rows)):
+                    dst[j + <Py_ssize_t>i * ldd] = src[i + <Py_ssize_t>j * lds]
+
+cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, char uplo,
+                           char trans, floating* work) noexcept nogil:
+    """Column-major X := T^-1 S T^-T in s for symmetric S (both triangles) and T = op(F), the
+    triangle F given BLAS-style (uplo, trans): X symmetric up to rounding, both triangles
+    written. Above CONGRUENCE_LEAF by halves, as LAPACK's sygst, at n^3 flops against 2 n^3 for
+    two triangular solves: for upper T, with T X T^T = S block by block,
+        X22 = T22^-1 S22 T22^-T,  R' = S12 T22^-T - T12 X22 / 2,
+        X11 = T11^-1 (S11 - R' T12^T - T12 R'^T) T11^-T,  X12 = T11^-1 (R' - T12 X22 / 2),
+    and lower T the same from the other corner. Against the two solves (trsm_recursive, A/B,
+    potrf_backward): 0.79x the time at order 1000, 0.86x for 30 matrices of 300; leaves of 64
+    0.93-0.98x those of 128 at 200-1000, of 32 level with 64. work: n^2 / 4 elements (T12 X22
+    or T21 X11)."""
+    cdef int h, r
+    cdef bint upper_t = (uplo == c'U') == (trans == c'N')
+    cdef floating* off
+    cdef floating* s12
+    cdef floating* s21
+    cdef floating* s22
+    cdef floating* f22
+    cdef Py_ssize_t e
+    cdef int i, j
+    if n <= CONGRUENCE_LEAF:
+        trsm_recursive(c'L', uplo, trans, c'N', n, n, 1, f, ldf, s, lds)
+        trsm_recursive(c'R', uplo, flipped(trans), c'N', n, n, 1, f, ldf, s, lds)
+        return
+    h = split_point(n)
+    r = n - h
+    # op(F)'s off-diagonal block is op() of the stored one, in whichever corner F has it.
+    off = f + <Py_ssize_t>h * ldf if uplo == c'U' else f + h
+    s12, s21, s22 = s + <Py_ssize_t>h * lds, s + h, s + h + <Py_ssize_t>h * lds
+    f22 = f + h + <Py_ssize_t>h * ldf
+    if upper_t:
+        congruence_solve(s22, lds, f22, ldf, r, uplo, trans, work)
+        trsm_recursive(c'R', uplo, flipped(trans), c'N', h, r, 1, f22, ldf, s12, lds)
+        xgemm(trans, c'N', h, r, r, 1, off, ldf, s22, lds, 0, work, h)     # T12 X22
+        for j in range(r):
+            for i in range(h):
+                s12[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * h] * <floating>0.5
+        gemm_triangle(c'U', c'N', flipped(trans), h, r, -1, s12, lds, off, ldf, 1, s, lds)
+        gemm_triangle(c'U', trans, c'T', h, r, -1, off, ldf, s12, lds, 1, s, lds)
+        pair_entries(s, h, lds, PAIRS_FROM_LOWER)        # column-major: upper onto lower
+        for j in range(r):
+            for i in range(h):
+                s12[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * h] * <floating>0.5
+        congruence_solve(s, lds, f, ldf, h, uplo, trans, work)
+        trsm_recursive(c'L', uplo, trans, c'N', h, r, 1, f, ldf, s12, lds)
+        copy_transposed_block(s21, lds, s12, lds, h, r)
+    else:
+        congruence_solve(s, lds, f, ldf, h, uplo, trans, work)
+        trsm_recursive(c'R', uplo, flipped(trans), c'N', r, h, 1, f, ldf, s21, lds)
+        xgemm(trans, c'N', r, h, h, 1, off, ldf, s, lds, 0, work, r)         # T21 X11
+        for j in range(h):
+            for i in range(r):
+                s21[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * r] * <floating>0.5
+        gemm_triangle(c'L', c'N', flipped(trans), r, h, -1, s21, lds, off, ldf, 1, s22, lds)
+        gemm_triangle(c'L', trans, c'T', r, h, -1, off, ldf, s21, lds, 1, s22, lds)
+        pair_entries(s22, r, lds, PAIRS_FROM_UPPER)      # column-major: lower onto upper
+        for j in range(h):
+            for i in range(r):
+                s21[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * r] * <floating>0.5
+        congruence_solve(s22, lds, f22, ldf, r, uplo, trans, work)
+        trsm_recursive(c'L', uplo, trans, c'N', r, h, 1, f22, ldf, s21, lds)
+        copy_transposed_block(s12, lds, s21, lds, r, h)
 
 cdef void upper_of_upper_products(int n, floating* a, int lda, const floating* b,
                                   int ldb) noexcept nogil:
@@ -82,7 +148,7 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
         for j in range(i + 1):
             da[<Py_ssize_t>i * n + j] = b[<Py_ssize_t>i * n + j] * <floating>0.5
     mirror_triangle(da, n, True)
-    congruence_solve(da, <floating*>lf, n, c'U', c'T')          # U^-1 S U^-T
+    congruence_solve(da, n, <floating*>lf, n, n, c'U', c'N', b)   # U^-1 S U^-T
     symmetrize(da, n)
     return 0
 
@@ -458,9 +524,9 @@ cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept no
     # of A itself, and dU^T = N Phi(N^-1 S N^-T). Either way the triangle kept is the row-major
     # one of the factor.
     if lower:                               # M^-T S M^-1
-        congruence_solve(dl, lf, n, c'U', c'N')
+        congruence_solve(dl, n, lf, n, n, c'U', c'T', work)
     else:                                   # N^-1 S N^-T
-        congruence_solve(dl, lf, n, c'L', c'T')
+        congruence_solve(dl, n, lf, n, n, c'L', c'N', work)
     zero_triangle(dl, n, lower)
     for i in range(n):
         dl[i * n + i] = dl[i * n + i] * <floating>0.5
@@ -548,6 +614,8 @@ cdef void plan_potrf(Job* job) noexcept nogil:
 cdef void plan_potrf_jvp(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+    else:
+        job.work = <Py_ssize_t>job.n * job.n // 4 + 1     # congruence_solve's
 
 cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
     return job.m > 0 and job.n > 0 and fills_lanes(job, CHOLESKY_SOLVE_LANES_MAX)

@@ -122,11 +122,11 @@ cdef enum:
     PAIR_TILE = 32          # pair_entries' tiles: 2 x 32 rows of 32 entries stay in L1
     PAIRS_SWAP, PAIRS_FROM_LOWER, PAIRS_FROM_UPPER, PAIRS_AVERAGE
 
-cdef inline void pair_entries(floating* a, int n, int how) noexcept nogil:
-    """For every pair of entries (i, j) and (j, i), j < i, of the row-major n x n a: swap them,
-    copy the lower one onto the upper one or the reverse, or set both to their mean. In tiles,
-    so that the column walk stays in cache (a naive walk at order 1000 misses on every entry).
-    Inlined with ``how`` a constant."""
+cdef inline void pair_entries(floating* a, int n, Py_ssize_t ld, int how) noexcept nogil:
+    """For every pair of entries (i, j) and (j, i), j < i, of the row-major n x n a (rows ld
+    apart): swap them, copy the lower one onto the upper one or the reverse, or set both to
+    their mean. In tiles, so that the column walk stays in cache (a naive walk at order 1000
+    misses on every entry). Inlined with ``how`` a constant."""
     cdef int ti, tj, i0, j0, i, j
     cdef Py_ssize_t lower, upper
     cdef floating t
@@ -136,7 +136,7 @@ cdef inline void pair_entries(floating* a, int n, int how) noexcept nogil:
             j0 = tj * PAIR_TILE
             for i in range(i0, min(i0 + PAIR_TILE, n)):
                 for j in range(j0, min(j0 + PAIR_TILE, i)):
-                    lower, upper = <Py_ssize_t>i * n + j, <Py_ssize_t>j * n + i
+                    lower, upper = i * ld + j, j * ld + i
                     if how == PAIRS_SWAP:
                         t = a[lower]
                         a[lower] = a[upper]
@@ -153,12 +153,12 @@ cdef inline void pair_entries(floating* a, int n, int how) noexcept nogil:
 cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept nogil:
     """Make a symmetric by copying the lower triangle onto the upper one (or the reverse)."""
     if from_lower:
-        pair_entries(a, n, PAIRS_FROM_LOWER)
+        pair_entries(a, n, n, PAIRS_FROM_LOWER)
     else:
-        pair_entries(a, n, PAIRS_FROM_UPPER)
+        pair_entries(a, n, n, PAIRS_FROM_UPPER)
 
 cdef inline void transpose_square(floating* a, int n) noexcept nogil:
-    pair_entries(a, n, PAIRS_SWAP)
+    pair_entries(a, n, n, PAIRS_SWAP)
 
 cdef inline int ld(int x) noexcept nogil:
     # BLAS rejects a leading dimension of 0 even for empty matrices.
