@@ -353,6 +353,33 @@ def test_cholesky_rules_split_in_halves_at_large_orders(lower):
     np.testing.assert_allclose(dF2, dL if lower else dL.T, rtol=1e-9, atol=1e-10 * np.abs(dL).max())
 
 
+def test_symmetric_eigen_rules_at_large_orders():
+    """syevd's gradient and tangent per matrix compute their symmetric product in one triangle
+    above order 128 and mirror it: at 300 (the harness stops at 65), against the rules written
+    in NumPy."""
+    n = 300
+    rng = np.random.default_rng(8)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    A = Q @ np.diag(np.arange(1.0, n + 1)) @ Q.T
+    U, lam = adla.syevd(A)
+    dU, dlam = rng.standard_normal((n, n)), rng.standard_normal(n)
+    gap = lam[None, :] - lam[:, None]
+    np.fill_diagonal(gap, 1.0)
+    S = U @ dU.T / gap
+    np.fill_diagonal(S, dlam)
+    want = U.T @ ((S + S.T) / 2) @ U
+    np.testing.assert_allclose(adla.syevd_backward(dU, dlam, U, lam), want, rtol=1e-9,
+                               atol=1e-10 * np.abs(want).max())
+    E = rng.standard_normal((n, n))
+    E = np.tril(E) + np.tril(E, -1).T
+    M = U @ E @ U.T
+    G = M / -gap
+    np.fill_diagonal(G, 0.0)
+    (U2, lam2), (dU2, dlam2) = adla.syevd_jvp(A, E)
+    np.testing.assert_allclose(dlam2, np.diag(M), rtol=1e-9, atol=1e-10 * np.abs(M).max())
+    np.testing.assert_allclose(dU2, G @ U, rtol=1e-9, atol=1e-10 * np.abs(G @ U).max())
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("n, k", [(5, 3), (16, 16), (30, 9), (33, 7), (9, 40)])

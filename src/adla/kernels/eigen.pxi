@@ -69,10 +69,12 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
     if eigen_direct(n):
         small_product(t, m, n, 1, u, n, n, n, n, 1, 0, NULL)           # S U
         small_product(da, u, 1, n, t, n, n, n, n, 1, 0, NULL)          # U^T (S U)
+        symmetrize(da, n)
     else:
+        # The symmetric result in one triangle (half the last product's flops), mirrored.
         xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
-        xgemm(c'N', c'T', n, n, n, 1, t, n, u, n, 0, da, n)
-    symmetrize(da, n)
+        gemm_triangle(c'L', c'N', c'T', n, n, 1, t, n, u, n, 0, da, n)
+        mirror_triangle(da, n, False)
     return 0
 
 
@@ -103,9 +105,10 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
         transpose_into(t + <Py_ssize_t>n * n, u, n, n)
         small_product(t, s, n, 1, t + <Py_ssize_t>n * n, n, n, n, n, 1, 0, NULL)
         small_product(s, u, n, 1, t, n, n, n, n, 1, 0, NULL)
-    else:
+    else:                               # M in one triangle, mirrored
         xgemm(c'N', c'N', n, n, n, 1, s, n, u, n, 0, t, n)
-        xgemm(c'T', c'N', n, n, n, 1, u, n, t, n, 0, s, n)
+        gemm_triangle(c'L', c'T', c'N', n, n, 1, u, n, t, n, 0, s, n)
+        mirror_triangle(s, n, False)
     for i in range(n):
         dlam[i] = s[i * n + i]
         for j in range(n):
