@@ -87,7 +87,8 @@ cdef enum:
     GEMM_LANES_WORK = 100   # with at most this many multiply-adds per product
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS,
     SMALL_PRODUCT_AVX512 = 8    # but gemm only up to this on CPUs with AVX-512 (see below)
-    TRIANGLE_PRODUCT_LEAF = 128     # gemm's triangle: whole products up to this, halves above
+    TRIANGLE_PRODUCT_LEAF = 128     # gemm's triangle: whole products up to this, panels above,
+    TRIANGLE_PANEL = 192            # of this many columns
     CONGRUENCE_LEAF = 64    # the Cholesky rules' T^-1 S T^-T: two solves up to this, halves above
     TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
     SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
