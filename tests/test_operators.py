@@ -302,11 +302,11 @@ def test_gemm_with_empty_inner_dimension_is_beta_c(transpose_a):
 @pytest.mark.parametrize("lower", [True, False])
 @pytest.mark.parametrize("transpose_a, transpose_b", [(False, False), (True, False),
                                                       (False, True), (True, True)])
-@pytest.mark.parametrize("n", [129, 300])
+@pytest.mark.parametrize("n", [129, 300, 1000])
 def test_gemm_triangle_above_its_leaf(n, transpose_a, transpose_b, lower, dtype):
-    """The backend's triangle of a product (the gradients' one-sided products) computes halves
-    recursively above order 128: every block, offset operand and the accumulated C checked
-    against the whole product's triangle."""
+    """The backend's triangle of a product (the gradients' one-sided products) runs in panels
+    of columns above order 128 (two at 129, uneven ones at 300): every panel, offset operand
+    and the accumulated C checked against the whole product's triangle."""
     from adla import _cpu
     rng = np.random.default_rng(n)
     k = 70

@@ -49,7 +49,6 @@ cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, ch
     cdef floating* s21
     cdef floating* s22
     cdef floating* f22
-    cdef Py_ssize_t e
     cdef int i, j
     if n <= CONGRUENCE_LEAF:
         trsm_recursive(c'L', uplo, trans, c'N', n, n, 1, f, ldf, s, lds)
@@ -117,8 +116,8 @@ cdef void upper_of_upper_products(int n, floating* a, int lda, const floating* b
 cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """dA of potrf from (dL, L): dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of
     L^T dL with its diagonal halved (Murray 2016), by a product of triangles in one triangle and
-    two triangular solves (BLAS-3). Upper factors U = L^T are transposed into that case (dA is
-    the same). potrf_backward_lanes is the same for small n. work: dL's triangle, then (upper)
+    the congruence (BLAS-3, both by halves). Upper factors U = L^T are transposed into that case
+    (dA is the same). potrf_backward_lanes is the same for small n. work: dL's triangle, then (upper)
     L."""
     cdef int n = job.n, i, j
     cdef bint lower = (job.flags & LOWER) != 0
@@ -503,8 +502,9 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
 
 cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """potrf and its tangent, (A, dA) -> (L, dL): dL = L Phi(L^-1 S L^-T) with S the symmetric
-    matrix of dA's triangle read and Phi the lower triangle with its diagonal halved, by two
-    triangular solves and a triangular product (BLAS-3) while the factor is in cache. A
+    matrix of dA's triangle read and Phi the lower triangle with its diagonal halved, by the
+    congruence (congruence_solve) and a triangular product (BLAS-3) while the factor is in
+    cache. A
     non-finite dA is no failure: it propagates into dL."""
     cdef int n = job.n, info, i, j
     cdef bint lower = (job.flags & LOWER) != 0
