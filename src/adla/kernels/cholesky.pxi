@@ -117,8 +117,8 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
     """dA of potrf from (dL, L): dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of
     L^T dL with its diagonal halved (Murray 2016), by a product of triangles in one triangle and
     the congruence (BLAS-3, both by halves). Upper factors U = L^T are transposed into that case
-    (dA is the same). potrf_backward_lanes is the same for small n. work: dL's triangle, then (upper)
-    L."""
+    (dA is the same). potrf_backward_lanes is the same for small n. work: dL's triangle, then
+    (upper) L."""
     cdef int n = job.n, i, j
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* dl = p[0]

@@ -71,7 +71,7 @@ cdef int syevd_backward_one(const Job* job, floating** p, floating* work) noexce
         small_product(da, u, 1, n, t, n, n, n, n, 1, 0, NULL)          # U^T (S U)
         symmetrize(da, n)
     else:
-        # The symmetric result in one triangle (half the last product's flops), mirrored.
+        # The symmetric result in one triangle (gemm_triangle), mirrored.
         xgemm(c'N', c'N', n, n, n, 1, u, n, m, n, 0, t, n)
         gemm_triangle(c'L', c'N', c'T', n, n, 1, t, n, u, n, 0, da, n)
         mirror_triangle(da, n, False)

@@ -146,12 +146,12 @@ cdef void gemm_triangle(char uplo, char transa, char transb, int n, int k, float
                         int ldc) noexcept nogil:
     """?gemm's C := alpha op(A) op(B) + beta C (column-major, C n x n, inner size k) in C's
     ``uplo`` triangle only, to rounding: one ?gemm call per panel of columns (at least two, of
-    at most about TRIANGLE_PANEL), from the panel's diagonal block to the triangle's edge (the diagonal blocks computed whole,
-    so some of the other triangle too; beyond them it is left as it was). Up to
-    TRIANGLE_PRODUCT_LEAF, one call for the whole product. About 0.6 of the whole product's
-    multiply-adds at order 1000; tall panels keep ?gemm near its rate, where halves split
-    recursively fell to small square blocks over a long inner size (125 x 125 x 1000 at half
-    the rate: the triangle took 0.92x the whole product's time)."""
+    at most about TRIANGLE_PANEL), from the panel's diagonal block to the triangle's edge. The
+    diagonal blocks are computed whole, so some of the other triangle too; beyond them it is
+    left as it was. Up to TRIANGLE_PRODUCT_LEAF, one call for the whole product. About 0.6 of
+    the whole product's multiply-adds at order 1000; tall panels keep ?gemm near its rate,
+    where halves split recursively fell to small square blocks over a long inner size
+    (125 x 125 x 1000 at half the rate: the triangle took 0.92x the whole product's time)."""
     cdef int j0 = 0, w, panels, width
     if n <= TRIANGLE_PRODUCT_LEAF:
         xgemm(transa, transb, n, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
