@@ -30,6 +30,14 @@ cdef void copy_transposed_block(floating* dst, int ldd, const floating* src, int
                 for i in range(ti * PAIR_TILE, min(ti * PAIR_TILE + PAIR_TILE, rows)):
                     dst[j + <Py_ssize_t>i * ldd] = src[i + <Py_ssize_t>j * lds]
 
+cdef inline void subtract_half(floating* dst, int ldd, const floating* src, int rows,
+                               int cols) noexcept nogil:
+    # Column-major dst -= src / 2 (src rows x cols, contiguous).
+    cdef int i, j
+    for j in range(cols):
+        for i in range(rows):
+            dst[i + <Py_ssize_t>j * ldd] -= src[i + <Py_ssize_t>j * rows] * <floating>0.5
+
 cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, char uplo,
                            char trans, floating* work) noexcept nogil:
     """Column-major X := T^-1 S T^-T in s for symmetric S (both triangles) and T = op(F), the
@@ -49,7 +57,6 @@ cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, ch
     cdef floating* s21
     cdef floating* s22
     cdef floating* f22
-    cdef int i, j
     if n <= CONGRUENCE_LEAF:
         trsm_recursive(c'L', uplo, trans, c'N', n, n, 1, f, ldf, s, lds)
         trsm_recursive(c'R', uplo, flipped(trans), c'N', n, n, 1, f, ldf, s, lds)
@@ -64,15 +71,11 @@ cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, ch
         congruence_solve(s22, lds, f22, ldf, r, uplo, trans, work)
         trsm_recursive(c'R', uplo, flipped(trans), c'N', h, r, 1, f22, ldf, s12, lds)
         xgemm(trans, c'N', h, r, r, 1, off, ldf, s22, lds, 0, work, h)     # T12 X22
-        for j in range(r):
-            for i in range(h):
-                s12[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * h] * <floating>0.5
+        subtract_half(s12, lds, work, h, r)
         gemm_triangle(c'U', c'N', flipped(trans), h, r, -1, s12, lds, off, ldf, 1, s, lds)
         gemm_triangle(c'U', trans, c'T', h, r, -1, off, ldf, s12, lds, 1, s, lds)
         pair_entries(s, h, lds, PAIRS_FROM_LOWER)        # column-major: upper onto lower
-        for j in range(r):
-            for i in range(h):
-                s12[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * h] * <floating>0.5
+        subtract_half(s12, lds, work, h, r)
         congruence_solve(s, lds, f, ldf, h, uplo, trans, work)
         trsm_recursive(c'L', uplo, trans, c'N', h, r, 1, f, ldf, s12, lds)
         copy_transposed_block(s21, lds, s12, lds, h, r)
@@ -80,15 +83,11 @@ cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, ch
         congruence_solve(s, lds, f, ldf, h, uplo, trans, work)
         trsm_recursive(c'R', uplo, flipped(trans), c'N', r, h, 1, f, ldf, s21, lds)
         xgemm(trans, c'N', r, h, h, 1, off, ldf, s, lds, 0, work, r)         # T21 X11
-        for j in range(h):
-            for i in range(r):
-                s21[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * r] * <floating>0.5
+        subtract_half(s21, lds, work, r, h)
         gemm_triangle(c'L', c'N', flipped(trans), r, h, -1, s21, lds, off, ldf, 1, s22, lds)
         gemm_triangle(c'L', trans, c'T', r, h, -1, off, ldf, s21, lds, 1, s22, lds)
         pair_entries(s22, r, lds, PAIRS_FROM_UPPER)      # column-major: lower onto upper
-        for j in range(h):
-            for i in range(r):
-                s21[i + <Py_ssize_t>j * lds] -= work[i + <Py_ssize_t>j * r] * <floating>0.5
+        subtract_half(s21, lds, work, r, h)
         congruence_solve(s22, lds, f22, ldf, r, uplo, trans, work)
         trsm_recursive(c'L', uplo, trans, c'N', r, h, 1, f22, ldf, s21, lds)
         copy_transposed_block(s12, lds, s21, lds, r, h)
@@ -119,7 +118,7 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
     the congruence (BLAS-3, both by halves). Upper factors U = L^T are transposed into that case
     (dA is the same). potrf_backward_lanes is the same for small n. work: dL's triangle, then
     (upper) L."""
-    cdef int n = job.n, i, j
+    cdef int n = job.n, i
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* dl = p[0]
     cdef const floating* lf = p[1]
@@ -132,20 +131,15 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
     i = first_zero_diagonal(lf, n)
     if i:
         return i
-    if lower:
-        scaled_triangle(b, dl, n, True, 1)
-    else:
-        transpose_into(b, dl, n, n)
-        zero_triangle(b, n, True)
+    triangle_into(b, dl, n, lower, not lower)      # dL, or dU^T: lower, zeros above
+    if not lower:
         transpose_into(work + <Py_ssize_t>n * n, lf, n, n)
         lf = work + <Py_ssize_t>n * n
     # Column-major, the row-major buffers are transposed: the lower L is an upper U with
     # A = U^T U, and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T; b := dU U^T =
     # M^T in its column-major upper triangle, S from there (row-major lower), then mirrored.
     upper_of_upper_products(n, b, n, lf, n)
-    for i in range(n):
-        for j in range(i + 1):
-            da[<Py_ssize_t>i * n + j] = b[<Py_ssize_t>i * n + j] * <floating>0.5
+    scaled_triangle(da, b, n, True, <floating>0.5)
     mirror_triangle(da, n, True)
     congruence_solve(da, n, <floating*>lf, n, n, c'U', c'N', b)   # U^-1 S U^-T
     symmetrize(da, n)

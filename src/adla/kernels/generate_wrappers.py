@@ -35,8 +35,6 @@ lapack  getrf(int m, int n, real* a, int lda, int* ipiv)
 auxiliary laswp(int n, real* a, int lda, int k1, int k2, int* ipiv, int incx=1)
 lapack  trtri(char uplo, char diag='N', int n, real* a, int lda)
 lapack  getri(int n, real* a, int lda, int* ipiv, real* work, int lwork)
-lapack  gecon(char norm='1', int n, real* a, int lda, real anorm, real* rcond, real* work,
-              int* iwork)
 lapack  getrs(char trans, int n, int nrhs, real* a, int lda, int* ipiv, real* b, int ldb)
 lapack  gesdd(char jobz, int m, int n, real* a, int lda, real* s, real* u, int ldu, real* vt,
               int ldvt, real* work, int lwork, int* iwork)

@@ -671,7 +671,7 @@ cdef void workspace_cofactor(floating* kind, Job* job) noexcept nogil:
     xgesdd(c'A', n, n, dummy, max(n, 1), NULL, NULL, max(n, 1), NULL, max(n, 1), &query, -1, NULL)
     job.lwork = workspace_size(query, 5 * n * n + 7 * n)
     xgetri(n, dummy, max(n, 1), NULL, &query, -1)
-    job.lwork = max(job.lwork, workspace_size(query, 4 * n), n * n)     # getri(_recursive), gecon
+    job.lwork = max(job.lwork, workspace_size(query, n), n * n)         # getri(_recursive)
     job.work = <Py_ssize_t>3 * n * n + 2 * n + job.lwork + ints_in(kind, 8 * n)
 
 cdef void workspace_gesv(floating* kind, Job* job) noexcept nogil:
