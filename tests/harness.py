@@ -273,14 +273,14 @@ ROWS = [
                   label="_square"), dict(n=24)),
     *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr),
               dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57)),
-    # Sizes on both sides of the interleaved eigensolver (order up to 32, and up to 64 for a
-    # batch of at least 8: batch19 interleaved, batch3 not, at n=33 and n=64).
+    # Sizes on both sides of the interleaved eigensolver (order up to 32, and up to 96 for a
+    # batch of at least 8: batch19 interleaved, batch3 not, at n=33 and n=96).
     # (Eigenvalues 1, 2, ..., n from order 33 on: random matrices have close pairs there, whose
     # eigenvectors finite differences cannot follow.)
     *at_sizes(Row("syevd", lambda o, d: dict(A=((d["n"], d["n"]),
                                                 "sym:lower" if d["n"] <= 32 else "symsep:lower")),
                   ref_syevd),
-              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
+              dict(n=32), dict(n=33), dict(n=96), dict(n=97)),
     # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), and for a
     # batch of at least 8 (batch19 interleaved, batch3 not) inverse's 63 and det's and
     # slogdet's 64.

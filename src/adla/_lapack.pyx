@@ -93,7 +93,7 @@ cdef enum:
     TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
     SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
                                     # runs on the calling thread (products.pxi, use_blas)
-    EIGEN_LANES_MAX = 64    # syevd interleaved for batches that fill the lanes up to this
+    EIGEN_LANES_MAX = 96    # syevd interleaved for batches that fill the lanes up to this
     EIGEN_DIRECT_MAX = 24   # syevd's gradient and tangent in direct loops up to this at least
                             # (eigen_direct_max)
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)

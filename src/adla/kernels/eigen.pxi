@@ -149,39 +149,44 @@ cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
     and subdiagonal e (e[n-1] = 0). Q = H_0 ... H_{n-3}, H_k = I - tau_k v v^T acting on indices
     > k, v[k+1] = 1 and the rest of v left in column k of a below the diagonal (householder)."""
     cdef floating acc[LANES]
-    cdef int i, j, k, v
+    # v and w contiguous and apart from a: with v read down a column of a, and the update
+    # reading a beside writing it (which kept gcc to scalar code), syevd's forward took 1.3x
+    # the time at order 32.
+    cdef floating vk[EIGEN_LANES_MAX * LANES]
+    cdef floating wk[EIGEN_LANES_MAX * LANES]
+    cdef floating* row
+    cdef int i, j, k, v, m
     for k in range(n - 2):
-        householder(a + ((k + 1) * n + k) * LANES, n * LANES, n - k - 1, tau + k * LANES,
-                    e + k * LANES)
+        m = n - k - 1
+        householder(a + ((k + 1) * n + k) * LANES, n * LANES, m, tau + k * LANES, e + k * LANES)
         for v in range(LANES):
             d[k * LANES + v] = a[(k * n + k) * LANES + v]
             a[((k + 1) * n + k) * LANES + v] = 1
+        for i in range(m):
+            for v in range(LANES):
+                vk[i * LANES + v] = a[((k + 1 + i) * n + k) * LANES + v]
         # The trailing block B becomes H B H = B - v w^T - w v^T with
-        # w = tau B v - (tau^2/2)(v^T B v) v, built in row k (no longer needed).
-        for i in range(k + 1, n):                # tau B v
+        # w = tau B v - (tau^2/2)(v^T B v) v.
+        for i in range(m):                       # tau B v
             for v in range(LANES):
                 acc[v] = 0
-            add_dot(acc, a + (i * n + k + 1) * LANES, LANES, a + ((k + 1) * n + k) * LANES,
-                    n * LANES, n - k - 1)
+            add_dot(acc, a + ((k + 1 + i) * n + k + 1) * LANES, LANES, vk, LANES, m)
             for v in range(LANES):
-                a[(k * n + i) * LANES + v] = tau[k * LANES + v] * acc[v]
+                wk[i * LANES + v] = tau[k * LANES + v] * acc[v]
         for v in range(LANES):
             acc[v] = 0
-        add_dot(acc, a + (k * n + k + 1) * LANES, LANES, a + ((k + 1) * n + k) * LANES,
-                n * LANES, n - k - 1)
+        add_dot(acc, wk, LANES, vk, LANES, m)
         for v in range(LANES):
             acc[v] = acc[v] * tau[k * LANES + v] / 2
-        for i in range(k + 1, n):
+        for i in range(m):
             for v in range(LANES):
-                a[(k * n + i) * LANES + v] = (a[(k * n + i) * LANES + v]
-                                              - acc[v] * a[(i * n + k) * LANES + v])
-        for i in range(k + 1, n):
-            for j in range(k + 1, n):
+                wk[i * LANES + v] = wk[i * LANES + v] - acc[v] * vk[i * LANES + v]
+        for i in range(m):
+            row = a + ((k + 1 + i) * n + k + 1) * LANES
+            for j in range(m):
                 for v in range(LANES):
-                    a[(i * n + j) * LANES + v] = (
-                        a[(i * n + j) * LANES + v]
-                        - a[(i * n + k) * LANES + v] * a[(k * n + j) * LANES + v]
-                        - a[(k * n + i) * LANES + v] * a[(j * n + k) * LANES + v])
+                    row[j * LANES + v] = (row[j * LANES + v] - vk[i * LANES + v] * wk[j * LANES + v]
+                                          - wk[i * LANES + v] * vk[j * LANES + v])
     for k in range(max(n - 2, 0), n):
         for v in range(LANES):
             d[k * LANES + v] = a[(k * n + k) * LANES + v]
@@ -191,12 +196,15 @@ cdef void transposed_q_lanes(floating* u, const floating* a, const floating* tau
                              int n) noexcept nogil:
     """u := Q^T = H_{n-3} ... H_0 from tridiagonalise_lanes' reflectors, by rows: u := u H_k
     for k descending touches only rows and columns > k."""
-    cdef int i, k
+    cdef floating vk[EIGEN_LANES_MAX * LANES]
+    cdef int i, k, v
     set_identity(u, n, n)
     for k in range(n - 3, -1, -1):
+        for i in range(n - k - 1):              # the reflector contiguous, not down a column
+            for v in range(LANES):
+                vk[i * LANES + v] = a[((k + 1 + i) * n + k) * LANES + v]
         for i in range(k + 1, n):
-            reflect(a + ((k + 1) * n + k) * LANES, n * LANES, tau + k * LANES,
-                    u + (i * n + k + 1) * LANES, LANES, n - k - 1)
+            reflect(vk, LANES, tau + k * LANES, u + (i * n + k + 1) * LANES, LANES, n - k - 1)
 
 cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
                                int* status) noexcept nogil:
@@ -348,8 +356,9 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
 # Planning (the operator table in _lapack.pyx).
 
 cdef void plan_syevd(Job* job) noexcept nogil:
-    # For a batch that fills the lanes, against syevd per matrix (1000 matrices, fwd+bwd, A/B):
-    # 1.75x faster at 40, 1.3x at 48 and 56, 1.03x at 64.
+    # For a batch that fills the lanes, against syevd per matrix (forward, A/B, 400-1000
+    # matrices): float64 1.4x faster at 72, 1.2x at 80, level at 96, 1.26x slower at 128;
+    # float32 1.65x faster at 80, 1.4x at 96, 1.15x slower at 128.
     if 0 < job.n <= SMALL or (job.n <= EIGEN_LANES_MAX and job.nbatch >= LANES):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
