@@ -296,19 +296,19 @@ ROWS = [
                                                   "general" if d["n"] < 32 else "posdiag")),
                   lambda o, A: tuple(np.linalg.slogdet(A))),
               dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
-    # Both sides of the interleaved Jacobi SVD: both sides up to 32 (it starts from the
+    # Both sides of the interleaved Jacobi SVD: both sides up to 64 (it starts from the
     # eigenvectors of G^T G from short side 6 on), and for a batch under 8 (batch3) short side up
     # to 8 (9 x 12: interleaved in batch19 only); for a batch of at least 8 (batch19) short side
-    # up to 32 with long side up to 1024 (8 x 33 and 32 x 33 interleaved in batch19 only,
-    # 33 x 40 in neither; 1024 x 2 in batch19 only, 1025 x 2 in neither).
+    # up to 64 with long side up to 1024 (8 x 65 and 64 x 65 interleaved in batch19 only,
+    # 65 x 72 in neither; 1024 x 2 in batch19 only, 1025 x 2 in neither).
     # Larger matrices with separated singular values: random ones have close pairs, whose
     # singular vectors finite differences cannot follow.
     *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["m"], d["k"]), svd_kind(d))), ref_svd,
                   label="_wide"),
-              dict(m=5, k=32), dict(m=6, k=32), dict(m=8, k=33), dict(m=9, k=12)),
+              dict(m=5, k=64), dict(m=6, k=32), dict(m=8, k=65), dict(m=9, k=12)),
     *at_sizes(Row("gesvd", lambda o, d: dict(A=((d["k"], d["m"]), svd_kind(d))), ref_svd,
                   label="_tall"),
-              dict(m=32, k=32), dict(m=33, k=32), dict(m=6, k=12), dict(m=40, k=33),
+              dict(m=64, k=64), dict(m=65, k=64), dict(m=6, k=12), dict(m=72, k=65),
               dict(k=1024, m=2), dict(k=1025, m=2)),
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
     # Both sides of the interleaved solver: order and right-hand sides up to 32, and for a

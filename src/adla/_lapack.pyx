@@ -102,7 +102,8 @@ cdef enum:
     SOLVE_LANES_SQUARE = 40     # SMALL_SOLVE right-hand sides, or both up to this)
     SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved,
     INVERSE_LANES_MAX = 63  # and inverse for batches that fill the lanes up to this
-    SVD_LANES_MAX = 32  # gesvd with both sides up to this: interleaved,
+    SVD_LANES_MAX = 64  # gesvd with both sides up to this: interleaved (at most EIGEN_LANES_MAX:
+                        # the Jacobi SVD starts with the eigensolver's lane kernels at order k),
     SVD_LANES_LONG = 1024   # and for batches that fill the lanes a long side up to this
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
@@ -310,6 +311,9 @@ cdef void declare(int op, Planner plan, WorkspaceDouble workspace_double,
                   LanesDouble lanes_double, LanesFloat lanes_float) noexcept:
     OPERATORS[op] = Operator(plan, workspace_double, workspace_float, one_double, one_float,
                              lanes_double, lanes_float)
+
+# svd_lanes runs the eigensolver's lane kernels at its short side, with arrays of EIGEN_LANES_MAX.
+assert SVD_LANES_MAX <= EIGEN_LANES_MAX
 
 #       operation               planner                    workspace (double, float)
 #                               per-matrix kernel (double, float)
