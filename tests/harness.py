@@ -282,11 +282,10 @@ ROWS = [
                   ref_syevd),
               dict(n=32), dict(n=33), dict(n=96), dict(n=97)),
     # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), and for a
-    # batch of at least 8 (batch19 interleaved, batch3 not) inverse's 63 and det's and
-    # slogdet's 64.
+    # batch of at least 8 (batch19 interleaved, batch3 not) order 64.
     *at_sizes(Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
                   lambda o, A: np.linalg.inv(A)),
-              dict(n=32), dict(n=33), dict(n=63), dict(n=64)),
+              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
     *at_sizes(Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "near_identity")),
                   lambda o, A: np.linalg.det(A)),
               dict(n=32), dict(n=33), dict(n=64), dict(n=65)),

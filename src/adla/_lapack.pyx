@@ -101,7 +101,6 @@ cdef enum:
     SOLVE_LANES_MAX = 64    # and for batches that fill the lanes up to this order (with up to
     SOLVE_LANES_SQUARE = 40     # SMALL_SOLVE right-hand sides, or both up to this)
     SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved,
-    INVERSE_LANES_MAX = 63  # and inverse for batches that fill the lanes up to this
     SVD_LANES_MAX = 64  # gesvd with both sides up to this: interleaved (at most EIGEN_LANES_MAX:
                         # the Jacobi SVD starts with the eigensolver's lane kernels at order k),
     SVD_LANES_LONG = 1024   # and for batches that fill the lanes a long side up to this

@@ -633,10 +633,11 @@ cdef void plan_gesv_jvp(Job* job) noexcept nogil:
 
 cdef void plan_inverse(Job* job) noexcept nogil:
     # For a batch that fills the lanes, against getrf and getri per matrix (1000 matrices,
-    # fwd+bwd): 1.4x faster at 40, 1.2x at 48 and 56, 1.05x slower at 64. Against getrf and
-    # getri_recursive (A/B, forward, 1000 matrices): 1.15-1.3x faster at 57-63 in float64,
-    # 1.4-1.9x in float32; 1.4x slower at exactly 64 (a row of 8 lanes is 4 KiB there).
-    if job.n <= SMALL_INVERSE or (job.n <= INVERSE_LANES_MAX and job.nbatch >= LANES):
+    # fwd+bwd): 1.4x faster at 40, 1.2x at 48 and 56. Against getrf and getri_recursive (A/B,
+    # forward, 1000 matrices): 1.15-1.3x faster at 57-63 in float64, 1.4-1.9x in float32; at
+    # 64, where a row of 8 lanes is 4 KiB, 1.27x faster in float64 and 1.7x in float32 (an
+    # earlier build measured 1.4x slower there), though 1.23x the time of 63.
+    if job.n <= SMALL_INVERSE or (job.n <= LU_LANES_MAX and job.nbatch >= LANES):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
 cdef void plan_cofactor(Job* job) noexcept nogil:
