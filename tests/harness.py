@@ -266,13 +266,15 @@ ROWS = [
         lambda o, A: np.sum(np.log(np.diag(A)))),
     # Sizes on both sides of the interleaved LQ/QR kernels and gradients: long side up to 16,
     # and for a batch of at least 8 (batch19 interleaved, batch3 not) the factorisation up to
-    # 48 and the gradient up to 56.
+    # 48 (64 in float32), the gradient up to 56 (the tangent: both bounds).
     *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq),
-              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57)),
+              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57),
+              dict(k=64), dict(k=65)),
     *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq,
                   label="_square"), dict(n=24)),
     *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr),
-              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57)),
+              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57),
+              dict(k=64), dict(k=65)),
     # Sizes on both sides of the interleaved eigensolver (order up to 32, and up to 96 for a
     # batch of at least 8: batch19 interleaved, batch3 not, at n=33 and n=96).
     # (Eigenvalues 1, 2, ..., n from order 33 on: random matrices have close pairs there, whose

@@ -556,8 +556,21 @@ def test_gesvd_sign_order_and_failures():
         adla.gesvd(A)
 
 
+def test_lq_and_qr_interleaved_up_to_a_bound_that_depends_on_the_precision():
+    # Interleaved in a batch that fills the lanes up to long side 48 in float64 and 64 in
+    # float32 (where the kernel is faster than LAPACK's), the tangent kernel up to 48 and 56.
+    from adla._cpu import K
+    for op in (K.GELQF, K.GEQRF):
+        assert K.interleaved(op, 3, 48, 0, 19) and not K.interleaved(op, 3, 49, 0, 19)
+        assert K.interleaved(op, 3, 64, 0, 19, K.FLAG_SINGLE)
+        assert not K.interleaved(op, 3, 65, 0, 19, K.FLAG_SINGLE)
+    assert K.interleaved(K.ORTHOGONAL_JVP, 3, 56, 0, 19, K.FLAG_SINGLE)
+    assert not K.interleaved(K.ORTHOGONAL_JVP, 3, 57, 0, 19, K.FLAG_SINGLE)
+    assert not K.interleaved(K.ORTHOGONAL_JVP, 3, 49, 0, 19)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(6, 5), (5, 6), (9, 7), (7, 9), (32, 32)])
+@pytest.mark.parametrize("shape", [(6, 5), (5, 6), (9, 7), (7, 9), (32, 32), (40, 64), (64, 64)])
 def test_gesvd_interleaved_at_zero_scaled_and_rank_deficient_matrices(dtype, shape):
     # The interleaved Jacobi kernel (from short side 6 on started from the eigenvectors of
     # A^T A) with its hand-over to LAPACK: a zero matrix and a zero row and column (directions

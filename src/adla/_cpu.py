@@ -129,6 +129,11 @@ def _flags(transpose_a=False, transpose_b=False, rightside=False, lower=False):
             | (K.FLAG_RIGHT if rightside else 0) | (K.FLAG_LOWER if lower else 0))
 
 
+def _precision(dtype):
+    """The flag of planners that route by precision (run sets it itself)."""
+    return K.FLAG_SINGLE if dtype == np.float32 else 0
+
+
 def _batch_length(stacks):
     """The batch the stacks (None: absent; length 1: broadcast) make together."""
     lengths = [s.shape[0] for s in stacks if s is not None]
@@ -145,7 +150,8 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     if share is not None:
         threads = min(threads, share)
     threads = threads if nbatch > 1 else 1
-    if threads > 1 and K.calls_blas_from_threads(op, m, n, k, nbatch, flags):
+    if threads > 1 and K.calls_blas_from_threads(op, m, n, k, nbatch,
+                                                 flags | _precision(stacks[0].dtype)):
         with _single_threaded_blas():
             status = K.run(op, tuple(inputs), outputs, m, n, k, flags, alpha, beta, threads)
     else:
@@ -351,7 +357,7 @@ def orthogonal_jvp(a, da, lq):
     fused kernel, or None where there is none (matrices too large for the interleaved kernel):
     the caller composes the rule then; status as the factorisation's."""
     m, n = a.shape[1:]
-    if not K.interleaved(K.ORTHOGONAL_JVP, m, n, 0, _batch_length((a, da))):
+    if not K.interleaved(K.ORTHOGONAL_JVP, m, n, 0, _batch_length((a, da)), _precision(a.dtype)):
         return None
     r = min(m, n)
     return _run(K.ORTHOGONAL_JVP, (a, da), [(m, n), (r, r), (m, n), (r, r)], m, n, 0,

@@ -82,7 +82,9 @@ cdef enum:
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
     TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side (trmm: TRMM_LANES_MAX)
     ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
-    ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides)
+    ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides),
+    ORTHOGONAL_FACTOR_LANES_MAX_SINGLE = 64     # in float32 up to this; the per-lane arrays'
+    ORTHOGONAL_ORDER_MAX = 64   # order (orthogonal.pxi)
     SMALL_GEMM = 8      # and for gemm whose columns are no multiple of 4 (small_product's blocks)
     GEMM_LANES_WORK = 100   # with at most this many multiply-adds per product
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS,
@@ -126,6 +128,7 @@ cdef enum:
     WITH_C = 32         # gemm_backward: there is a C, and dC = beta dD is wanted
     SHARED_A = 64       # trsm/trmm: one triangular matrix for the whole batch (a stack of length 1)
     DIAGONAL = 128      # extract_part/embed_part: the diagonal, not a triangle
+    SINGLE = 256        # float32 operands (run sets it), for planners that route by precision
 
 cdef enum:
     NONFINITE = -1
@@ -181,6 +184,7 @@ def cpu_has_avx2():
 
 FLAG_TRANS_A, FLAG_TRANS_B, FLAG_RIGHT, FLAG_LOWER = TRANS_A, TRANS_B, RIGHT, LOWER
 FLAG_TRIANGLE, FLAG_WITH_C, FLAG_SHARED_A, FLAG_DIAGONAL = TRIANGLE, WITH_C, SHARED_A, DIAGONAL
+FLAG_SINGLE = SINGLE
 STATUS_NONFINITE = NONFINITE
 STATUS_NO_MEMORY = NO_MEMORY
 
@@ -313,6 +317,8 @@ cdef void declare(int op, Planner plan, WorkspaceDouble workspace_double,
 
 # svd_lanes runs the eigensolver's lane kernels at its short side, with arrays of EIGEN_LANES_MAX.
 assert SVD_LANES_MAX <= EIGEN_LANES_MAX
+assert max(ORTHOGONAL_LANES_MAX, ORTHOGONAL_FACTOR_LANES_MAX,
+           ORTHOGONAL_FACTOR_LANES_MAX_SINGLE) <= ORTHOGONAL_ORDER_MAX
 
 #       operation               planner                    workspace (double, float)
 #                               per-matrix kernel (double, float)
@@ -633,7 +639,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     nbatch = 0 if 0 in lengths else max(lengths)
     if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
         raise ValueError("kernel operands disagree on the batch length")
-    job = planned(op, m, n, k, flags, nbatch)
+    job = planned(op, m, n, k, flags | (0 if is_double else SINGLE), nbatch)
     job.alpha, job.beta = alpha, beta
     if is_double:
         plan_workspace(<double*>NULL, &job)

@@ -151,7 +151,7 @@ cdef void factor_lanes(const Job* job, bint lq, floating** a_src, floating** q_d
     cdef Py_ssize_t row_step = 1 if lq else n, col_step = n if lq else 1
     cdef floating* a = w
     cdef floating* q = w + <Py_ssize_t>r * ld * LANES
-    cdef floating tau[ORTHOGONAL_LANES_MAX * LANES]
+    cdef floating tau[ORTHOGONAL_ORDER_MAX * LANES]
     cdef floating beta[LANES]
     cdef floating scale[LANES]
     gather(a, a_src, r, c, 0, row_step, col_step, False)
@@ -208,7 +208,7 @@ cdef void orthogonal_jvp_lanes(const Job* job, floating** p, int count, floating
     cdef floating* y = w + <Py_ssize_t>2 * r * (c + 1) * LANES     # dM, then Y, then dQ
     cdef floating* x = y + <Py_ssize_t>r * c * LANES
     cdef floating* dr = x + <Py_ssize_t>c * c * LANES
-    cdef floating inverse_diagonal[ORTHOGONAL_FACTOR_LANES_MAX * LANES]
+    cdef floating inverse_diagonal[ORTHOGONAL_ORDER_MAX * LANES]
     cdef floating acc[LANES]
     cdef floating other[LANES]
     cdef floating invalid[LANES]
@@ -287,7 +287,7 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
     cdef floating* t = dq + <Py_ssize_t>c * r * LANES
     cdef floating* dt = t + <Py_ssize_t>c * c * LANES
     cdef floating* sym = dt + <Py_ssize_t>c * c * LANES
-    cdef floating inverse_diagonal[ORTHOGONAL_LANES_MAX * LANES]
+    cdef floating inverse_diagonal[ORTHOGONAL_ORDER_MAX * LANES]
     cdef floating acc[LANES]
     cdef Py_ssize_t ij
     gather_or_zero(dq, p, c, r, q_row, q_col, False)
@@ -326,23 +326,31 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
 
 # Planning (the operator table in _lapack.pyx).
 
+cdef inline int orthogonal_factor_lanes_max(const Job* job) noexcept nogil:
+    return (ORTHOGONAL_FACTOR_LANES_MAX_SINGLE if job.flags & SINGLE
+            else ORTHOGONAL_FACTOR_LANES_MAX)
+
 cdef void plan_orthogonal(Job* job) noexcept nogil:
-    # gelqf and geqrf: interleaved up to ORTHOGONAL_FACTOR_LANES_MAX in a batch that fills the
-    # lanes (their gradient, plan_orthogonal_backward, up to ORTHOGONAL_LANES_MAX). Measured
-    # against LAPACK's unblocked geqr2/orgqr per matrix (which it runs below order 128) and the
-    # composed gradient, 1000 x n, 2 threads: the factorisation 1.2-1.6x faster at 32-40, even
-    # at 48 in float64 (2x faster in float32), 1.3-1.5x slower at 64 in float64; the gradient
-    # 1.3-1.7x faster at 32-56, and no faster at 64, where its columns, 4 KiB apart, share
+    # gelqf and geqrf: interleaved up to ORTHOGONAL_FACTOR_LANES_MAX (_SINGLE in float32) in a
+    # batch that fills the lanes (their gradient, plan_orthogonal_backward, up to
+    # ORTHOGONAL_LANES_MAX). Measured against LAPACK's unblocked geqr2/orgqr per matrix (which
+    # it runs below order 128) and the composed gradient, 1000 x n, 2 threads: the
+    # factorisation 1.2-1.6x faster at 32-40, even at 48 in float64, 1.15x slower at 56 and
+    # 1.4x at 64; in float32 1.8-1.9x faster at 48-64; the gradient 1.3-1.7x faster at 32-56,
+    # and 2.7x slower at 64 in float32 (5x in float64), where its columns, 4 KiB apart, share
     # cache sets.
-    if job.m > 0 and job.n > 0 and fills_lanes(job, ORTHOGONAL_FACTOR_LANES_MAX):
+    if job.m > 0 and job.n > 0 and fills_lanes(job, orthogonal_factor_lanes_max(job)):
         # a and Q, r x (c + 1) each (orthogonal_lanes)
         job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m * job.n + max(job.m, job.n)) * LANES
 
 cdef void plan_orthogonal_jvp(Job* job) noexcept nogil:
-    # Interleaved only, where the factorisation is (so the factors have gelqf's/geqrf's bits):
-    # larger matrices take the composed rule in Python. factor_lanes' scratch, then dM, X, dR.
+    # Interleaved only where the factorisation is (so the factors have gelqf's/geqrf's bits),
+    # and not above the gradient's bound: at 64 its columns share cache sets as the
+    # gradient's do (float32, 1000 x 64: 1.7x slower than the composed rule; 1.4x faster at
+    # 56). Elsewhere the composed rule in Python. factor_lanes' scratch, then dM, X, dR.
     cdef Py_ssize_t c = min(job.m, job.n)
-    if job.m > 0 and job.n > 0 and fills_lanes(job, ORTHOGONAL_FACTOR_LANES_MAX):
+    if job.m > 0 and job.n > 0 and fills_lanes(job, min(orthogonal_factor_lanes_max(job),
+                                                        ORTHOGONAL_LANES_MAX)):
         job.lanes = LANES
         job.work = (2 * (<Py_ssize_t>job.m * job.n + max(job.m, job.n)) + <Py_ssize_t>job.m * job.n
                     + 2 * c * c) * LANES
