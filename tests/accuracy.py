@@ -276,9 +276,10 @@ def check_gesvd(impl, A, rng):
 
 
 def check_gesvd_tall(impl, A, rng):
-    # The first quarter of the columns: n x n/4, the interleaved Jacobi's tall route at n = 64
-    # (a long side above 32 with a short side up to 32).
-    return check_gesvd(impl, np.ascontiguousarray(A[:, :, :max(A.shape[-1] // 4, 1)]), rng)
+    # A over A turned by half a turn, the first quarter of the columns: 2n x n/4, the
+    # interleaved Jacobi's tall route at n = 64 (a long side above 64, a short side up to 64).
+    tall = np.concatenate((A, A[:, ::-1, ::-1]), axis=1)
+    return check_gesvd(impl, np.ascontiguousarray(tall[:, :, :max(A.shape[-1] // 4, 1)]), rng)
 
 
 def check_gesv(impl, A, rng):
@@ -430,7 +431,8 @@ scaled from 1 down to 1e-3; ill-conditioned: singular values (eigenvalues) geome
 few `eps` wide. Triangular operands are the Cholesky factors of the SPD matrices of the family.
 The kernel adla runs at each size is the one a batch of this size gets (interleaved for small n,
 LAPACK above: README, "What computes what"). `gesvd_tall` is `gesvd` of the first quarter of the
-columns (n x n/4: at n = 64 the interleaved Jacobi's route for a long side above 32).
+columns of `A` over `A` turned by half a turn (2n x n/4: at n = 64 the interleaved Jacobi's route
+for a long side above 64).
 
 {table}
 """
