@@ -433,6 +433,17 @@ def test_mixed_float_dtypes_promote_like_numpy():
     assert dA.dtype == np.float32 and dB.dtype == np.float64    # each in its input's dtype
 
 
+def test_python_scalar_cotangents_do_not_promote():
+    # As np.float32 array * 1.0 stays float32: the gradient is computed in float32, the same
+    # bits as with a float32 cotangent (before, in float64 and rounded).
+    A = (np.eye(4) * 3 + np.arange(16).reshape(4, 4) / 16).astype(np.float32)
+    for cotangent in (1.0, 1, np.float32(1)):
+        np.testing.assert_array_equal(adla.slogdet_backward(cotangent, A),
+                                      adla.slogdet_backward(np.ones((), np.float32), A))
+    assert adla.slogdet_backward(1.0, A.astype(np.float64)).dtype == np.float64
+    assert adla.sumlogdiag_backward(2, A).dtype == np.float32
+
+
 def test_scalars_must_be_real():
     with pytest.raises(TypeError, match=r"adla\.gemm2: alpha"):
         adla.gemm2(np.eye(2), np.eye(2), alpha="two")

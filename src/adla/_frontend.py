@@ -120,8 +120,13 @@ class Call:
                                  f"got shape {a.shape}")
             self.arrays[name] = a
         # A tangent takes its primal's dtype and batch (contract: computed in the forward's dtype).
-        self.dtype = np.result_type(*[_float_dtype(a.dtype) for name, a in self.arrays.items()
-                                      if name not in tangents])
+        # A Python int or float (a scalar cotangent, say) promotes as in NumPy: it does not
+        # make a float32 computation float64.
+        weak = {name for name, x in present.items() if type(x) in (int, float)}
+        self.dtype = _float_dtype(np.result_type(
+            *[_float_dtype(a.dtype) for name, a in self.arrays.items()
+              if name not in tangents and name not in weak],
+            *[present[name] for name in weak if name not in tangents]))
         primals = [name for name in self.arrays
                    if name not in self.unchecked and name not in tangents]
         for name in primals:

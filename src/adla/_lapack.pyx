@@ -270,7 +270,10 @@ def set_getri_leaf(int order):
 # the latency of its sqrt/divide chain. These kernels take LANES matrices at once, element e of
 # lane v stored at w[e * LANES + v], so that every operation is a fixed-length loop over lanes
 # the compiler turns into vector instructions. A short last block repeats its last matrix in
-# the spare lanes; their results are not written back.
+# the spare lanes; their results are not written back. gcc keeps such a loop scalar when it
+# reads the array it writes through another index (copy those operands to a local array first)
+# or selects on an int flag (select on floating values: 1 if x > y else 0 as floating); check
+# the hot loops with perf annotate, or -fopt-info-vec-missed on the generated C.
 
 # Generated at build time (kernels/generate_wrappers.py): one wrapper per BLAS/LAPACK routine.
 include "kernels/wrappers.pxi"
