@@ -143,6 +143,14 @@ cdef inline void scale_lanes(floating* a, Py_ssize_t count, int* exponent) noexc
         for v in range(LANES):
             a[k * LANES + v] = a[k * LANES + v] * factor[v] * factor2[v]
 
+cdef inline void reflector_lanes(floating* vk, const floating* a, int n, int k) noexcept nogil:
+    """Reflector k of tridiagonalise_lanes (column k of a below the diagonal) into contiguous
+    vk, n - k - 1 lane entries: read down the column, each entry is a cache line of its own."""
+    cdef int i, v
+    for i in range(n - k - 1):
+        for v in range(LANES):
+            vk[i * LANES + v] = a[((k + 1 + i) * n + k) * LANES + v]
+
 cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
                                floating* tau) noexcept nogil:
     """Householder reduction of the full symmetric a (every lane) to T = Q^T a Q with diagonal d
@@ -162,9 +170,7 @@ cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
         for v in range(LANES):
             d[k * LANES + v] = a[(k * n + k) * LANES + v]
             a[((k + 1) * n + k) * LANES + v] = 1
-        for i in range(m):
-            for v in range(LANES):
-                vk[i * LANES + v] = a[((k + 1 + i) * n + k) * LANES + v]
+        reflector_lanes(vk, a, n, k)
         # The trailing block B becomes H B H = B - v w^T - w v^T with
         # w = tau B v - (tau^2/2)(v^T B v) v.
         for i in range(m):                       # tau B v
@@ -185,7 +191,8 @@ cdef void tridiagonalise_lanes(floating* a, int n, floating* d, floating* e,
             row = a + ((k + 1 + i) * n + k + 1) * LANES
             for j in range(m):
                 for v in range(LANES):
-                    row[j * LANES + v] = (row[j * LANES + v] - vk[i * LANES + v] * wk[j * LANES + v]
+                    row[j * LANES + v] = (row[j * LANES + v]
+                                          - vk[i * LANES + v] * wk[j * LANES + v]
                                           - wk[i * LANES + v] * vk[j * LANES + v])
     for k in range(max(n - 2, 0), n):
         for v in range(LANES):
@@ -197,12 +204,10 @@ cdef void transposed_q_lanes(floating* u, const floating* a, const floating* tau
     """u := Q^T = H_{n-3} ... H_0 from tridiagonalise_lanes' reflectors, by rows: u := u H_k
     for k descending touches only rows and columns > k."""
     cdef floating vk[EIGEN_LANES_MAX * LANES]
-    cdef int i, k, v
+    cdef int i, k
     set_identity(u, n, n)
     for k in range(n - 3, -1, -1):
-        for i in range(n - k - 1):              # the reflector contiguous, not down a column
-            for v in range(LANES):
-                vk[i * LANES + v] = a[((k + 1 + i) * n + k) * LANES + v]
+        reflector_lanes(vk, a, n, k)
         for i in range(k + 1, n):
             reflect(vk, LANES, tau + k * LANES, u + (i * n + k + 1) * LANES, LANES, n - k - 1)
 
