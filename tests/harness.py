@@ -210,18 +210,24 @@ ROWS = [
                            for ta, tb in itertools.product(BOOLS, BOOLS)]
                   + [dict(alpha=-1.1, beta=0.0), dict(alpha=0.0, beta=0.5)]),
               dict(m=5, k=3, n=6), dict(m=7, k=7, n=7), dict(m=8, k=8, n=8), dict(m=2, k=9, n=3),
-              dict(m=9, k=32, n=15), dict(m=3, k=33, n=2), dict(m=2, k=97, n=3)),
-    Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
-        lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a")) @ op(B, o.get("transpose_b")),
-        options=[dict(transpose_a=ta, transpose_b=tb, alpha=-0.6)
-                 for ta, tb in itertools.product(BOOLS, BOOLS)]),
+              dict(m=9, k=32, n=15), dict(m=3, k=33, n=2), dict(m=2, k=97, n=3),
+              dict(m=50, k=61, n=70)),
+    # And from order 48 the batches larger than the caches run _fma_product.h's loops on
+    # AVX-512 CPUs (test_kernel_routes_agree lowers that bound to any batch): 70 columns are
+    # blocks of 4 vectors and a short one, 50 rows full blocks and a short one.
+    *at_sizes(Row("gemm2", lambda o, d: gemm_operands(o, d, with_c=False),
+                  lambda o, A, B: o["alpha"] * op(A, o.get("transpose_a"))
+                  @ op(B, o.get("transpose_b")),
+                  options=[dict(transpose_a=ta, transpose_b=tb, alpha=-0.6)
+                           for ta, tb in itertools.product(BOOLS, BOOLS)]),
+              dict(m=50, k=61, n=70)),
     # Sizes on both sides of the direct syrk loops (order and inner dimension up to 32).
     *at_sizes(Row("syrk",
                   lambda o, d: dict(A=((d["k"], d["n"]) if o["transpose"] else (d["n"], d["k"]),
                                        "general")),
                   lambda o, A: o["alpha"] * (A.T @ A if o["transpose"] else A @ A.T),
                   options=[dict(transpose=t, alpha=0.8) for t in BOOLS]),
-              dict(n=32, k=9), dict(n=33), dict(k=33)),
+              dict(n=32, k=9), dict(n=33), dict(k=33), dict(n=50, k=61)),
     # Sizes on both sides of the interleaved triangular kernels (both sides of B up to 16, and
     # for a batch of at least 8 (batch19 interleaved, batch3 not) up to 24 for trmm, 20 for
     # trsm; trmm only where order and right-hand sides are below 8 or the right-hand sides
@@ -238,7 +244,7 @@ ROWS = [
           dict(n=16, m=16), dict(n=17), dict(m=17), dict(n=17, m=7), dict(n=17, m=8),
           dict(n=20, m=20), dict(n=21, m=9), dict(n=24, m=24), dict(n=24, m=25),
           dict(n=40, m=12), dict(n=33, m=3), dict(n=65, m=3), dict(n=7, m=7), dict(n=8, m=4),
-          dict(n=64, m=5))],
+          dict(n=64, m=5), dict(n=50, m=37))],
     # Sizes on both sides of the interleaved Cholesky kernels (order up to 32, and up to 128
     # for a batch of at least 8: batch19 and batch3 at n=33 and n=128 take both routes).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),

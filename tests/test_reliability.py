@@ -460,6 +460,44 @@ def test_blas_runs_single_threaded_while_a_batch_calls_it_and_gets_its_threads_b
     assert blas_threads() == before
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_batch_of_products_larger_than_the_caches(dtype):
+    """From order 48 a batch of products past the caches runs _fma_product.h's loops on CPUs
+    with AVX-512 (the next matrix fetched ahead, results written past the caches, by both
+    threads): gemm, syrk, their gradients and trmm agree with the BLAS route and with NumPy."""
+    from adla import _cpu, _memory
+    rng = np.random.default_rng(0)
+    A, B, C, dD = rng.standard_normal((4, 1100, 64, 64)).astype(dtype)     # 3 x 36 MB float64
+    L = np.tril(A) + 8 * np.eye(64, dtype=dtype)
+    tol = dict(rtol=1e-12, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-4)
+
+    def results():
+        out = [adla.gemm(A, B, C, transpose_a=True, transpose_b=True, alpha=0.5, beta=2.0)]
+        out += adla.gemm_backward(dD, A, B, C, transpose_b=True, alpha=0.5, beta=2.0)
+        out += [adla.gemm2(A, B), adla.trmm(L, B, rightside=True), adla.syrk(A),
+                adla.syrk_backward(dD, A, transpose=True)]
+        return out
+
+    fused = results()
+    previous = _cpu.K.set_fma_product_max(0)
+    try:
+        through_blas = results()
+    finally:
+        _cpu.K.set_fma_product_max(previous)
+    for a, b in zip(fused, through_blas):
+        np.testing.assert_allclose(a, b, **tol)
+    np.testing.assert_allclose(fused[0], 0.5 * A.mT @ B.mT + 2.0 * C, **tol)
+    np.testing.assert_allclose(fused[1], 0.5 * dD @ B, **tol)         # dA
+    np.testing.assert_allclose(fused[2], 0.5 * (A.mT @ dD).mT, **tol)  # dB, as B^T
+    np.testing.assert_allclose(fused[4], A @ B, **tol)
+    np.testing.assert_allclose(fused[5], B @ L, **tol)
+    np.testing.assert_array_equal(fused[6], fused[6].mT)                # exactly symmetric
+    np.testing.assert_allclose(fused[6], A @ A.mT, **tol)
+    np.testing.assert_allclose(fused[7], A @ (dD + dD.mT), **tol)
+    if _memory.limit_megabytes() > 0:       # outputs from the cache: on a cache line
+        assert all(a.ctypes.data % 64 == 0 for a in fused)
+
+
 def test_a_small_batch_of_products_runs_on_the_calling_thread_without_the_blas_limit(
         monkeypatch):
     """Keeping BLAS to one thread costs more than a second thread saves on a small batch of

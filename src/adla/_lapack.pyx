@@ -93,6 +93,9 @@ cdef enum:
     TRIANGLE_PANEL = 192            # of this many columns
     CONGRUENCE_LEAF = 64    # the Cholesky rules' T^-1 S T^-T: two solves up to this, halves above
     TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
+    FMA_PRODUCT_MAX = 256   # gemm's, gemm_backward's and trmm's batches of products up to this
+    FMA_ORDER_MIN = 48      # order and from this one, past STREAM_BYTES of operands, through
+    STREAM_BYTES = 16 << 20     # _fma_product.h on CPUs with AVX-512 (products.pxi, fetch_ahead)
     SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
                                     # runs on the calling thread (products.pxi, use_blas)
     EIGEN_LANES_MAX = 96    # syevd interleaved for batches that fill the lanes up to this
@@ -129,6 +132,8 @@ cdef enum:
     SHARED_A = 64       # trsm/trmm: one triangular matrix for the whole batch (a stack of length 1)
     DIAGONAL = 128      # extract_part/embed_part: the diagonal, not a triangle
     SINGLE = 256        # float32 operands (run sets it), for planners that route by precision
+    STREAM = 512        # gemm and its rules: the batch is larger than the caches, so the products
+                        # write their results with non-temporal stores (a planner's choice)
 
 cdef enum:
     NONFINITE = -1
@@ -204,6 +209,7 @@ ctypedef struct Job:
     bint calls_blas     # the kernel may call BLAS/LAPACK at this size
     bint lanes_call_blas    # set by a planner whose interleaved kernel calls LAPACK too
     bint serial         # run on the calling thread alone (a planner's choice)
+    bint prefetch_next  # hand the kernel the next matrix's inputs to fetch (_fma_product.h)
 
 
 # gemm and its rules run the direct loops (small_product) up to this order, BLAS above. The
@@ -416,7 +422,7 @@ cdef void plan(Job* job) noexcept nogil:
     """Pick the interleaved kernel (job.lanes = LANES) where the table's planner says it fits
     this size, and the scratch each thread needs; no LAPACK call."""
     job.lanes, job.work, job.lwork, job.liwork, job.calls_blas = 1, 0, 0, 0, True
-    job.lanes_call_blas, job.serial = False, False
+    job.lanes_call_blas, job.serial, job.prefetch_next = False, False, False
     if OPERATORS[job.op].plan != NULL:
         OPERATORS[job.op].plan(job)
     if job.lanes > 1:
@@ -443,7 +449,7 @@ cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
 # ---- the one batch driver ---------------------------------------------------------------------
 
 cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
-                    Py_ssize_t nbatch, Py_ssize_t block, floating* work,
+                    int ninputs, Py_ssize_t nbatch, Py_ssize_t block, floating* work,
                     int* status) noexcept nogil:
     # Block ``block`` of job.lanes matrices. Pointers live on this call's stack: each thread
     # has its own.
@@ -458,10 +464,16 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     if job.lanes == 1:
         for i in range(noperands):
             p[i] = base[i] + first * step[i] if base[i] != NULL else NULL
+        if job.prefetch_next and first + 1 < nbatch:
+            for i in range(ninputs):
+                if base[i] != NULL and step[i] != 0:
+                    adla_prefetch_add(p[i] + step[i], step[i] * sizeof(floating))
         if floating is double:
             status[first] = OPERATORS[job.op].one_double(job, p, work)
         else:
             status[first] = OPERATORS[job.op].one_float(job, p, work)
+        if job.prefetch_next:
+            adla_prefetch_clear()
         return
     count = <int>min(<Py_ssize_t>LANES, nbatch - first)
     for i in range(noperands):
@@ -483,6 +495,7 @@ ctypedef struct Batch:
     void** base
     const Py_ssize_t* step
     int noperands
+    int ninputs         # the first ninputs operands are read, the others written
     Py_ssize_t nbatch
     int* status
 
@@ -548,8 +561,8 @@ cdef inline void run_blocks(floating* kind, Batch* batch, Py_ssize_t first, Py_s
     if scratch[0] == NULL:
         scratch[0] = take_scratch((batch.job.work + 1) * sizeof(floating))
     for block in range(first, last):
-        run_block(batch.job, <floating**>batch.base, batch.step, batch.noperands, batch.nbatch,
-                  block, <floating*>scratch[0], batch.status)
+        run_block(batch.job, <floating**>batch.base, batch.step, batch.noperands,
+                  batch.ninputs, batch.nbatch, block, <floating*>scratch[0], batch.status)
 
 cdef void run_blocks_double(void* batch, Py_ssize_t first, Py_ssize_t last,
                             void** scratch) noexcept nogil:
@@ -560,11 +573,13 @@ cdef void run_blocks_float(void* batch, Py_ssize_t first, Py_ssize_t last,
     run_blocks(<float*>NULL, <Batch*>batch, first, last, scratch)
 
 cdef void drive(const Job* job, void** base, const Py_ssize_t* step, int noperands,
-                Py_ssize_t nbatch, int* status, bint is_double, int threads) noexcept nogil:
+                int ninputs, Py_ssize_t nbatch, int* status, bint is_double,
+                int threads) noexcept nogil:
     # Matrices share no memory, so the blocks run in parallel on up to ``threads`` threads
     # (_pool.h: the calling thread and the pool's helpers, each with its own scratch).
     cdef Batch batch
     batch.job, batch.base, batch.step, batch.noperands = job, base, step, noperands
+    batch.ninputs = ninputs
     batch.nbatch, batch.status = nbatch, status
     adla_parallel_for(run_blocks_double if is_double else run_blocks_float, release_scratch,
                       &batch, (nbatch + job.lanes - 1) // job.lanes, threads)
@@ -617,7 +632,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     cdef int i
     cdef Py_ssize_t nbatch
     operands = inputs + outputs
-    cdef int noperands = len(operands)
+    cdef int noperands = len(operands), ninputs = len(inputs)
     dtype = outputs[0].dtype
     cdef bint is_double = dtype == np.float64
     if noperands > MAX_OPERANDS:
@@ -656,5 +671,6 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         return status
     threads = 1 if job.serial else max(1, min(threads, openmp.omp_get_max_threads()))
     with nogil:
-        drive(&job, base, step, noperands, nbatch, &status_view[0], is_double, threads)
+        drive(&job, base, step, noperands, ninputs, nbatch, &status_view[0], is_double,
+              threads)
     return status

@@ -15,6 +15,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_acquire_lock,
                                PyThread_release_lock, WAIT_LOCK)
 from libc.stdlib cimport malloc, calloc, realloc, free
+from posix.stdlib cimport posix_memalign
 from libc.string cimport memcpy
 cimport numpy as cnp
 
@@ -40,6 +41,8 @@ cdef extern from "numpy/arrayobject.h":
 cdef enum:
     SLOTS = 64                  # blocks kept at most
     SMALLEST = 1 << 20          # smaller blocks come from malloc's heap without page faults
+    ALIGNMENT = 64              # larger ones start on a cache line (the kernels' non-temporal
+                                # stores need it: _fma_product.h)
 
 cdef void* kept[SLOTS]         # oldest first
 cdef size_t kept_size[SLOTS]
@@ -68,7 +71,10 @@ cdef void* take(void* ctx, size_t size) noexcept nogil:
                 forget(i)
                 break
         PyThread_release_lock(lock)
-    return p if p != NULL else malloc(size)
+        if p == NULL and posix_memalign(&p, ALIGNMENT, size) != 0:
+            p = NULL
+        return p
+    return malloc(size)
 
 
 cdef void* take_zeroed(void* ctx, size_t count, size_t item) noexcept nogil:

@@ -37,9 +37,11 @@ cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         # kernel from 8 (1.3-2x at 8-24 in batches; A/B, SciPy's OpenBLAS on an Intel Xeon)
         triangle_into(work, p[0], order, (job.flags & LOWER) != 0, (job.flags & TRANS_A) != 0)
         if job.flags & RIGHT:
-            product_into(p[2], p[1], work, job.m, job.n, job.n, 0, job.alpha, NULL)
+            product_into(p[2], p[1], work, job.m, job.n, job.n, job.flags & STREAM, job.alpha,
+                         NULL)
         else:
-            product_into(p[2], work, p[1], job.m, job.n, job.m, 0, job.alpha, NULL)
+            product_into(p[2], work, p[1], job.m, job.n, job.m, job.flags & STREAM, job.alpha,
+                         NULL)
     else:
         copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
         triangular_call(job, p, False, NULL)
@@ -381,7 +383,9 @@ cdef void plan_triangular(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
     elif job.op == OP_TRMM and order <= TRMM_PRODUCT_MAX:
         job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
-        use_blas(job, not direct_product(job.m, job.n, order), order)     # as gemm's batch
+        fetch_ahead(job, order, 3)
+        use_blas(job, not direct_product(job.m, job.n, order) and not job.flags & STREAM,
+                 order)     # as gemm's batch
 
 cdef void plan_trsm_jvp(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>job.m * job.n           # op(dA) X
