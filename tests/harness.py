@@ -202,7 +202,8 @@ ROWS = [
     # of 4, at most 100 multiply-adds: 5 x 3 x 6 interleaved, 7 x 7 x 7 not), of the direct
     # loops (up to 32, or 8 with AVX-512; 15 columns: blocks of 8 and 4 and 3 padded columns,
     # 9 rows: full row blocks and a short one), BLAS above, with a transposed B copied out up
-    # to 96 (test_kernel_routes_agree moves the loops' bound).
+    # to 96 (test_kernel_routes_agree moves the loops' bound); gemm_jvp's tangent in one FMA
+    # pass with AVX-512 up to 24 (13 x 20 x 19: short blocks of rows and of columns).
     *at_sizes(Row("gemm", gemm_operands,
                   lambda o, A, B, C: o["alpha"] * op(A, o.get("transpose_a"))
                   @ op(B, o.get("transpose_b")) + o["beta"] * C,
@@ -211,7 +212,7 @@ ROWS = [
                   + [dict(alpha=-1.1, beta=0.0), dict(alpha=0.0, beta=0.5)]),
               dict(m=5, k=3, n=6), dict(m=7, k=7, n=7), dict(m=8, k=8, n=8), dict(m=2, k=9, n=3),
               dict(m=9, k=32, n=15), dict(m=3, k=33, n=2), dict(m=2, k=97, n=3),
-              dict(m=50, k=61, n=70)),
+              dict(m=13, k=20, n=19), dict(m=50, k=61, n=70)),
     # And from order 48 the batches larger than the caches run _fma_product.h's loops on
     # AVX-512 CPUs (test_kernel_routes_agree lowers that bound to any batch): 70 columns are
     # blocks of 4 vectors and a short one, 50 rows full blocks and a short one.

@@ -494,6 +494,10 @@ def test_a_batch_of_products_larger_than_the_caches(dtype):
     np.testing.assert_array_equal(fused[6], fused[6].mT)                # exactly symmetric
     np.testing.assert_allclose(fused[6], A @ A.mT, **tol)
     np.testing.assert_allclose(fused[7], A @ (dD + dD.mT), **tol)
+    D, dD_tangent = adla.gemm_jvp(A, B, C, dD, L, None, transpose_a=True, transpose_b=True,
+                                  alpha=0.5, beta=2.0)
+    np.testing.assert_array_equal(D, fused[0])                        # the forward's bits
+    np.testing.assert_allclose(dD_tangent, 0.5 * (dD.mT @ B.mT + A.mT @ L.mT), **tol)
     if _memory.limit_megabytes() > 0:       # outputs from the cache: on a cache line
         assert all(a.ctypes.data % 64 == 0 for a in fused)
 

@@ -195,6 +195,94 @@ static void adla_fma_product_##suffix(type* out, Py_ssize_t out_row, const type*
         _mm_sfence();   /* the streamed lines are visible before another thread reads them */ \
 }
 
+/* gemm's tangent in one pass, dD = alpha (dX B + X dB) + beta dC, for R rows by V vectors:
+   each row of B and dB and each entry of X and dX loaded once for both products. dX is X's
+   layout `dx` bytes on, dB B's `db` bytes on (one address register each for all rows); dc
+   NULL or rows c_row apart. R V accumulators, 2 V rows and two broadcasts in the registers. */
+#define ADLA_FMA_TANGENT_BLOCK(suffix, type, R, V)                                             \
+static void adla_fma_tangent_block_##suffix##_##R##x##V(                                      \
+        type* dout, Py_ssize_t out_row, const type* x, intptr_t dx, Py_ssize_t x_row,         \
+        Py_ssize_t x_step, const type* b, intptr_t db, Py_ssize_t b_row, int k, type alpha,   \
+        type beta, const type* dc, Py_ssize_t c_row, int rows, ADLA_MASK_##suffix last) {     \
+    ADLA_VEC_##suffix tangent[R][V], row[V], drow[V];                                         \
+    const type* xr[R];                                                                        \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                    \
+        xr[r] = x + (r < rows ? r : rows - 1) * x_row;                                        \
+        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++)                                   \
+            tangent[r][v] = ADLA_ZERO_##suffix();                                             \
+    }                                                                                         \
+    for (int l = 0; l < k; l++) {                                                             \
+        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {                                 \
+            ADLA_MASK_##suffix mask = v == V - 1 ? last : (ADLA_MASK_##suffix)~0;             \
+            const type* at = b + l * b_row + v * ADLA_PER_##suffix;                           \
+            row[v] = ADLA_LOAD_##suffix(mask, at);                                            \
+            drow[v] = ADLA_LOAD_##suffix(mask, (const type*)((uintptr_t)at + db));            \
+        }                                                                                     \
+        _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                \
+            const type* at = xr[r] + l * x_step;                                              \
+            ADLA_VEC_##suffix a = ADLA_SET1_##suffix(*at);                                    \
+            ADLA_VEC_##suffix da = ADLA_SET1_##suffix(*(const type*)((uintptr_t)at + dx));    \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {                             \
+                tangent[r][v] = ADLA_FMADD_##suffix(da, row[v], tangent[r][v]);               \
+                tangent[r][v] = ADLA_FMADD_##suffix(a, drow[v], tangent[r][v]);               \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    const ADLA_VEC_##suffix va = ADLA_SET1_##suffix(alpha), vb = ADLA_SET1_##suffix(beta);    \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                    \
+        if (r >= rows)                                                                        \
+            break;                                                                            \
+        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {                                 \
+            ADLA_MASK_##suffix mask = v == V - 1 ? last : (ADLA_MASK_##suffix)~0;             \
+            ADLA_VEC_##suffix change = ADLA_MUL_##suffix(va, tangent[r][v]);                  \
+            if (dc)                                                                           \
+                change = ADLA_FMADD_##suffix(                                                 \
+                    vb, ADLA_LOAD_##suffix(mask, dc + r * c_row + v * ADLA_PER_##suffix),     \
+                    change);                                                                  \
+            ADLA_STORE_##suffix(dout + r * out_row + v * ADLA_PER_##suffix, mask, change);    \
+        }                                                                                     \
+    }                                                                                         \
+}
+
+/* dout (m x n, rows out_row apart) = gemm's tangent (above), X and dX (m x k) read as x, dx
+   (same layout), B and dB (k x n) as b, db (rows b_row apart), dC as dc (NULL: none): blocks
+   of 6 rows by 2 vectors while 2 vectors of columns are left, then 8 rows by 1. */
+#define ADLA_FMA_TANGENT(suffix, type)                                                         \
+ADLA_FMA_TANGENT_BLOCK(suffix, type, 6, 2)                                                    \
+ADLA_FMA_TANGENT_BLOCK(suffix, type, 8, 1)                                                    \
+static void adla_fma_tangent_##suffix(type* dout, Py_ssize_t out_row, const type* x,          \
+                                      const type* dx, Py_ssize_t x_row, Py_ssize_t x_step,    \
+                                      const type* b, const type* db, Py_ssize_t b_row, int m, \
+                                      int n, int k, type alpha, type beta, const type* dc,    \
+                                      Py_ssize_t c_row) {                                     \
+    const int per = ADLA_PER_##suffix;                                                        \
+    intptr_t dx_bytes = (intptr_t)((uintptr_t)dx - (uintptr_t)x);                             \
+    intptr_t db_bytes = (intptr_t)((uintptr_t)db - (uintptr_t)b);                             \
+    for (int j0 = 0; j0 < n;) {                                                               \
+        int width = n - j0 > per ? 2 * per : per;                                             \
+        int cols = n - j0 < width ? n - j0 : width;                                           \
+        int step = width == per ? 8 : 6;                                                      \
+        ADLA_MASK_##suffix last = (ADLA_MASK_##suffix)(cols % per == 0                        \
+                                  ? ~0u : (1u << (cols % per)) - 1);                          \
+        for (int i0 = 0; i0 < m; i0 += step) {                                                \
+            int rows = m - i0 < step ? m - i0 : step;                                         \
+            Py_ssize_t o = (Py_ssize_t)i0 * out_row + j0;                                     \
+            const type* dci = dc ? dc + (Py_ssize_t)i0 * c_row + j0 : NULL;                   \
+            if (width == per)                                                                 \
+                adla_fma_tangent_block_##suffix##_8x1(dout + o, out_row, x + i0 * x_row,      \
+                    dx_bytes, x_row, x_step, b + j0, db_bytes, b_row, k, alpha, beta, dci,    \
+                    c_row, rows, last);                                                       \
+            else                                                                              \
+                adla_fma_tangent_block_##suffix##_6x2(dout + o, out_row, x + i0 * x_row,      \
+                    dx_bytes, x_row, x_step, b + j0, db_bytes, b_row, k, alpha, beta, dci,    \
+                    c_row, rows, last);                                                       \
+        }                                                                                     \
+        j0 += cols;                                                                           \
+    }                                                                                         \
+}
+
+ADLA_FMA_TANGENT(d, double)
+ADLA_FMA_TANGENT(f, float)
 ADLA_FMA_PRODUCT(d, double)
 ADLA_FMA_PRODUCT(f, float)
 
@@ -202,7 +290,16 @@ ADLA_FMA_PRODUCT(f, float)
 
 #else
 #define ADLA_HAS_FMA_PRODUCT 0
-static int adla_fma_product_supported(void) { return 0; }
+static void adla_fma_tangent_d(double* dout, Py_ssize_t out_row, const double* x,
+                               const double* dx, Py_ssize_t x_row, Py_ssize_t x_step,
+                               const double* b, const double* db, Py_ssize_t b_row, int m,
+                               int n, int k, double alpha, double beta, const double* dc,
+                               Py_ssize_t c_row) {}
+static void adla_fma_tangent_f(float* dout, Py_ssize_t out_row, const float* x,
+                               const float* dx, Py_ssize_t x_row, Py_ssize_t x_step,
+                               const float* b, const float* db, Py_ssize_t b_row, int m, int n,
+                               int k, float alpha, float beta, const float* dc,
+                               Py_ssize_t c_row) {}
 static void adla_fma_product_d(double* out, Py_ssize_t out_row, const double* x,
                                Py_ssize_t x_row, Py_ssize_t x_step, const double* b,
                                Py_ssize_t b_row, int m, int n, int k, double alpha, double beta,

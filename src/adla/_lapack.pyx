@@ -96,6 +96,7 @@ cdef enum:
     FMA_PRODUCT_MAX = 256   # gemm's, gemm_backward's and trmm's batches of products up to this
     FMA_ORDER_MIN = 48      # order and from this one, past STREAM_BYTES of operands, through
     STREAM_BYTES = 16 << 20     # _fma_product.h on CPUs with AVX-512 (products.pxi, fetch_ahead)
+    FUSED_TANGENT_MAX = 24  # gemm_jvp's tangent in one such pass up to this (plan_gemm_jvp)
     SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
                                     # runs on the calling thread (products.pxi, use_blas)
     EIGEN_LANES_MAX = 96    # syevd interleaved for batches that fill the lanes up to this
@@ -134,6 +135,7 @@ cdef enum:
     SINGLE = 256        # float32 operands (run sets it), for planners that route by precision
     STREAM = 512        # gemm and its rules: the batch is larger than the caches, so the products
                         # write their results with non-temporal stores (a planner's choice)
+    FUSED_TANGENT = 1024    # gemm_jvp: the tangent's two products in one pass (a planner's choice)
 
 cdef enum:
     NONFINITE = -1
