@@ -498,6 +498,12 @@ def test_a_batch_of_products_larger_than_the_caches(dtype):
                                   alpha=0.5, beta=2.0)
     np.testing.assert_array_equal(D, fused[0])                        # the forward's bits
     np.testing.assert_allclose(dD_tangent, 0.5 * (dD.mT @ B.mT + A.mT @ L.mT), **tol)
+    # Past TRANSPOSED_B_MAX too (the scratch for op(B) comes from the planner).
+    A2, B2 = rng.standard_normal((2, 150, 100, 100)).astype(dtype)
+    D2, dD2 = adla.gemm2_jvp(A2, B2, B2, A2, transpose_b=True)
+    np.testing.assert_array_equal(D2, adla.gemm2(A2, B2, transpose_b=True))
+    np.testing.assert_allclose(D2, A2 @ B2.mT, **tol)
+    np.testing.assert_allclose(dD2, B2 @ B2.mT + A2 @ A2.mT, **tol)
     if _memory.limit_megabytes() > 0:       # outputs from the cache: on a cache line
         assert all(a.ctypes.data % 64 == 0 for a in fused)
 

@@ -160,11 +160,11 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         if floating is double:
             adla_fma_product_d(p[3], n, p[0], 1 if ta else k, m if ta else 1,
                                work if tb else p[1], n, m, n, k, job.alpha, beta,
-                               p[2] if beta != 0 else NULL, n, (job.flags & STREAM) != 0)
+                               p[2] if beta != 0 else NULL, n, 1)
         else:
             adla_fma_product_f(p[3], n, p[0], 1 if ta else k, m if ta else 1,
                                work if tb else p[1], n, m, n, k, <float>job.alpha, beta,
-                               p[2] if beta != 0 else NULL, n, (job.flags & STREAM) != 0)
+                               p[2] if beta != 0 else NULL, n, 1)
     elif job.alpha == 0:
         # BLAS semantics (alpha == 0 ignores A and B, NaN included), which some BLAS builds break
         for e in range(<Py_ssize_t>m * n):
@@ -467,7 +467,7 @@ cdef void plan_gemm_jvp(Job* job) noexcept nogil:
     # 32 (1.1x at 3000 x 32, 1.2x at 1000 x 64, where the pass ran at 66 GFLOP/s).
     fetch_ahead(job, job.k, 3)                  # D: gemm's route, bit for bit
     use_blas(job, not direct(job) and not job.flags & STREAM, job.k)
-    if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX):
+    if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX) or job.flags & STREAM:
         job.work = <Py_ssize_t>job.n * job.k       # op(B) or op(dB), transposed
     if fma_product(job.m, job.n, job.k) and all_within(job.m, job.n, job.k, FUSED_TANGENT_MAX):
         job.flags |= FUSED_TANGENT
