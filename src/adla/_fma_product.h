@@ -99,6 +99,29 @@ static int adla_fma_product_supported(void) {
    its rows are 64-byte aligned and the vectors full. R V accumulators, V rows of B and a
    broadcast stay in the 32 vector registers (the unroll pragmas let gcc keep the arrays
    there), the R row addresses in general ones: 12 rows spilled them. */
+/* A block's result: out[r][v] = alpha acc[r][v] + beta c[r][v] (c NULL: none) for its `rows`
+   rows, the last vector masked by `last`; streamed (non-temporal) where `stream`. Uses the
+   block's alpha, beta, rows, last, out_row and c_row. */
+#define ADLA_FMA_STORE(suffix, type, R, V, acc, out, c, stream)                                \
+    do {                                                                                      \
+        const ADLA_VEC_##suffix va = ADLA_SET1_##suffix(alpha);                               \
+        const ADLA_VEC_##suffix vb = ADLA_SET1_##suffix(beta);                                \
+        _Pragma("GCC unroll 16") for (int r = 0; r < R && r < rows; r++)                      \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {                             \
+                ADLA_MASK_##suffix mask = v == V - 1 ? last : (ADLA_MASK_##suffix)~0;         \
+                type* at = (out) + r * out_row + v * ADLA_PER_##suffix;                       \
+                ADLA_VEC_##suffix result = ADLA_MUL_##suffix(va, acc[r][v]);                  \
+                if (c)                                                                        \
+                    result = ADLA_FMADD_##suffix(                                             \
+                        vb, ADLA_LOAD_##suffix(mask, (c) + r * c_row + v * ADLA_PER_##suffix),\
+                        result);                                                              \
+                if (stream)                                                                   \
+                    ADLA_STREAM_##suffix(at, result);                                         \
+                else                                                                          \
+                    ADLA_STORE_##suffix(at, mask, result);                                    \
+            }                                                                                 \
+    } while (0)
+
 #define ADLA_FMA_BLOCK(suffix, type, R, V)                                                     \
 static void adla_fma_block_##suffix##_##R##x##V(                                              \
         type* out, Py_ssize_t out_row, const type* x, Py_ssize_t x_row, Py_ssize_t x_step,    \
@@ -126,24 +149,7 @@ static void adla_fma_block_##suffix##_##R##x##V(                                
                 sum[r][v] = ADLA_FMADD_##suffix(a, row[v], sum[r][v]);                        \
         }                                                                                     \
     }                                                                                         \
-    const ADLA_VEC_##suffix va = ADLA_SET1_##suffix(alpha), vb = ADLA_SET1_##suffix(beta);    \
-    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                    \
-        if (r >= rows)                                                                        \
-            break;                                                                            \
-        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {                                 \
-            ADLA_MASK_##suffix mask = v == V - 1 ? last : (ADLA_MASK_##suffix)~0;             \
-            type* at = out + r * out_row + v * ADLA_PER_##suffix;                             \
-            ADLA_VEC_##suffix result = ADLA_MUL_##suffix(va, sum[r][v]);                      \
-            if (c)                                                                            \
-                result = ADLA_FMADD_##suffix(                                                 \
-                    vb, ADLA_LOAD_##suffix(mask, c + r * c_row + v * ADLA_PER_##suffix),      \
-                    result);                                                                  \
-            if (stream)                                                                       \
-                ADLA_STREAM_##suffix(at, result);                                             \
-            else                                                                              \
-                ADLA_STORE_##suffix(at, mask, result);                                        \
-        }                                                                                     \
-    }                                                                                         \
+    ADLA_FMA_STORE(suffix, type, R, V, sum, out, c, stream);                                  \
 }
 
 /* out (m x n, rows out_row apart) = alpha X B + beta C, X[i, l] = x[i x_row + l x_step]
@@ -228,20 +234,7 @@ static void adla_fma_tangent_block_##suffix##_##R##x##V(                        
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
-    const ADLA_VEC_##suffix va = ADLA_SET1_##suffix(alpha), vb = ADLA_SET1_##suffix(beta);    \
-    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                    \
-        if (r >= rows)                                                                        \
-            break;                                                                            \
-        _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {                                 \
-            ADLA_MASK_##suffix mask = v == V - 1 ? last : (ADLA_MASK_##suffix)~0;             \
-            ADLA_VEC_##suffix change = ADLA_MUL_##suffix(va, tangent[r][v]);                  \
-            if (dc)                                                                           \
-                change = ADLA_FMADD_##suffix(                                                 \
-                    vb, ADLA_LOAD_##suffix(mask, dc + r * c_row + v * ADLA_PER_##suffix),     \
-                    change);                                                                  \
-            ADLA_STORE_##suffix(dout + r * out_row + v * ADLA_PER_##suffix, mask, change);    \
-        }                                                                                     \
-    }                                                                                         \
+    ADLA_FMA_STORE(suffix, type, R, V, tangent, dout, dc, 0);                                 \
 }
 
 /* dout (m x n, rows out_row apart) = gemm's tangent (above), X and dX (m x k) read as x, dx
