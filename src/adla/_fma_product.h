@@ -1,6 +1,7 @@
-/* Products of small row-major matrices in AVX-512 FMA code, for CPUs that have it (the caller
-   checks: adla_fma_product_supported), in both builds of the kernels; and the per-thread
-   prefetch queue through which the batch driver hands them the next matrix's operands.
+/* Products of small row-major matrices in AVX-512 FMA code, and gemm_jvp's tangent in one
+   pass, for CPUs that have it (the caller checks: adla_fma_product_supported), in both builds
+   of the kernels; and the per-thread prefetch queue through which the batch driver hands the
+   products the next matrix's operands.
 
    At order 64 a batch of products spends as long waiting for memory as multiplying: SciPy's
    OpenBLAS ran 1000 products of order 64 at 70 GFLOP/s on two Zen 4 cores and 95 on 100 (in
@@ -92,13 +93,6 @@ static int adla_fma_product_supported(void) {
 #define ADLA_STREAM_d _mm512_stream_pd
 #define ADLA_STREAM_f _mm512_stream_ps
 
-/* One block of R rows by V vectors of columns: out[r][0:cols] = alpha S_r + beta c[r][0:cols]
-   for r < rows (c may be NULL), S_r the sum over l of x[r x_row + l x_step] b[l b_row + 0:cols],
-   `last` masking the last vector's columns. Rows past `rows` repeat the last one (computed,
-   not stored). Two lines of `prefetch` are fetched per l while l < lines / 2. stream: out and
-   its rows are 64-byte aligned and the vectors full. R V accumulators, V rows of B and a
-   broadcast stay in the 32 vector registers (the unroll pragmas let gcc keep the arrays
-   there), the R row addresses in general ones: 12 rows spilled them. */
 /* A block's result: out[r][v] = alpha acc[r][v] + beta c[r][v] (c NULL: none) for its `rows`
    rows, the last vector masked by `last`; streamed (non-temporal) where `stream`. Uses the
    block's alpha, beta, rows, last, out_row and c_row. */
@@ -122,6 +116,13 @@ static int adla_fma_product_supported(void) {
             }                                                                                 \
     } while (0)
 
+/* One block of R rows by V vectors of columns: out[r][0:cols] = alpha S_r + beta c[r][0:cols]
+   for r < rows (c may be NULL), S_r the sum over l of x[r x_row + l x_step] b[l b_row + 0:cols],
+   `last` masking the last vector's columns. Rows past `rows` repeat the last one (computed,
+   not stored). Two lines of `prefetch` are fetched per l while l < lines / 2. stream: out and
+   its rows are 64-byte aligned and the vectors full. R V accumulators, V rows of B and a
+   broadcast stay in the 32 vector registers (the unroll pragmas let gcc keep the arrays
+   there), the R row addresses in general ones: 12 rows spilled them. */
 #define ADLA_FMA_BLOCK(suffix, type, R, V)                                                     \
 static void adla_fma_block_##suffix##_##R##x##V(                                              \
         type* out, Py_ssize_t out_row, const type* x, Py_ssize_t x_row, Py_ssize_t x_step,    \
