@@ -436,7 +436,7 @@ cdef void fetch_ahead(Job* job, int inner, int operands) noexcept nogil:
     # caches (the batch's ``operands`` m x n matrices past stream_bytes) runs them through
     # _fma_product.h on CPUs that have it: the next matrix's inputs fetched while multiplying,
     # the results written past the caches. A/B on a Zen 4 EPYC (fwd+bwd): 1.3x faster than
-    # ?gemm at 1000 x 64, 1.4-1.7x at 48 and 96-192, 1.15x at 256, and 1.5x trmm at 64; the
+    # ?gemm at 1000 x 64, 1.3-1.7x at 48 and 96-192, 1.15x at 256, and 1.2x trmm at 64; the
     # gradient 1.3x from 19 MiB of operands, the forward from 25 (1.05x slower at 11-19 MiB);
     # ?gemm was faster at smaller orders (1.4x at 10000 x 16, 1.1x at 3000 x 32).
     cdef Py_ssize_t size = 4 if job.flags & SINGLE else 8
