@@ -138,7 +138,7 @@ def set_fma_product_max(int order):
 
 cdef inline bint fma_product(int m, int n, int k) noexcept nogil:
     # Past the direct loops and up to fma_product_max (0 on CPUs without AVX-512 and FMA):
-    # _fma_product.h's loops may run instead of ?gemm (fetch_ahead decides).
+    # _fma_product.h's loops may run instead of ?gemm (plan_products decides).
     return not direct_product(m, n, k) and all_within(m, n, k, fma_product_max)
 
 cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -149,15 +149,15 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef Py_ssize_t e
     if m == 0 or n == 0:
         return 0
-    if direct(job):
+    if direct(job) or (job.flags & STREAM and job.alpha != 0):
+        # Loops of adla's own: op(B) copied out transposed, so that its rows are contiguous.
+        # STREAM: the planner found fma_product(m, n, k) and a batch larger than the caches.
         if tb:
             transpose_into(work, p[1], n, k)
-        small_product(p[3], p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n,
-                      m, n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL)
-    elif job.flags & STREAM and job.alpha != 0:    # fma_product(m, n, k): the planner's check
-        if tb:
-            transpose_into(work, p[1], n, k)
-        if floating is double:
+        if direct(job):
+            small_product(p[3], p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n,
+                          m, n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL)
+        elif floating is double:
             adla_fma_product_d(p[3], n, p[0], 1 if ta else k, m if ta else 1,
                                work if tb else p[1], n, m, n, k, job.alpha, beta,
                                p[2] if beta != 0 else NULL, n, 1)
@@ -324,21 +324,18 @@ cdef int syrk_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef bint ta = (job.flags & TRANS_A) != 0
     if m == 0:
         return 0
-    if all_within(m, m, k, SMALL_PRODUCT) or job.flags & STREAM:
+    if job.flags & STREAM:
+        # gemm's FMA loops on the whole product op(A) op(A)^T, exactly symmetric: entries (i, j)
+        # and (j, i) sum the same products in the same order (fma(a, b, s) is fma(b, a, s)).
+        product_into(p[1], p[0], p[0], m, m, k, (TRANS_A if ta else TRANS_B) | STREAM,
+                     job.alpha, work)
+    elif all_within(m, m, k, SMALL_PRODUCT):
         # The whole product, exactly symmetric: entries (i, j) and (j, i) sum the same products
-        # in the same order (with FMA too: fma(a, b, s) is fma(b, a, s)).
+        # in the same order.
         if not ta:
             transpose_into(work, p[0], m, k)
-        if not job.flags & STREAM:
-            small_product(p[1], p[0], 1 if ta else k, m if ta else 1, p[0] if ta else work, m,
-                          m, m, k, <floating>job.alpha, 0, NULL)
-        elif floating is double:
-            adla_fma_product_d(p[1], m, p[0], 1 if ta else k, m if ta else 1,
-                               p[0] if ta else work, m, m, m, k, job.alpha, 0, NULL, m, 1)
-        else:
-            adla_fma_product_f(p[1], m, p[0], 1 if ta else k, m if ta else 1,
-                               p[0] if ta else work, m, m, m, k, <float>job.alpha, 0, NULL, m,
-                               1)
+        small_product(p[1], p[0], 1 if ta else k, m if ta else 1, p[0] if ta else work, m,
+                      m, m, k, <floating>job.alpha, 0, NULL)
     else:
         # Column-major 'U' of the result is its row-major lower triangle.
         xsyrk(c'U', c'N' if ta else c'T', m, k, <floating>job.alpha, p[0], ld(m if ta else k),
@@ -431,24 +428,26 @@ def set_stream_bytes(Py_ssize_t nbytes):
     previous, stream_bytes = stream_bytes, max(0, nbytes)
     return previous
 
-cdef void fetch_ahead(Job* job, int inner, int operands) noexcept nogil:
-    # A batch of m x n products over ``inner`` from order FMA_ORDER_MIN and larger than the
-    # caches (the batch's ``operands`` m x n matrices past stream_bytes) runs them through
-    # _fma_product.h on CPUs that have it: the next matrix's inputs fetched while multiplying,
-    # the results written past the caches. A/B on a Zen 4 EPYC (fwd+bwd): 1.3x faster than
-    # ?gemm at 1000 x 64, 1.3-1.7x at 48 and 96-192, 1.15x at 256, and 1.2x trmm at 64; the
-    # gradient 1.3x from 19 MiB of operands, the forward from 25 (1.05x slower at 11-19 MiB);
-    # ?gemm was faster at smaller orders (1.4x at 10000 x 16, 1.1x at 3000 x 32).
+cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) noexcept nogil:
+    # The route of a batch of m x n products over ``inner`` (gemm, syrk, trmm and their rules):
+    # the direct loops where the caller found them (``direct_loops``), else ?gemm (use_blas),
+    # except that from order FMA_ORDER_MIN a batch larger than the caches (its ``operands``
+    # m x n matrices past stream_bytes) runs _fma_product.h's loops on CPUs that have them: the
+    # next matrix's inputs fetched while multiplying, the results written past the caches.
+    # A/B on a Zen 4 EPYC (fwd+bwd): 1.3x faster than ?gemm at 1000 x 64, 1.3-1.7x at 48 and
+    # 96-192, 1.15x at 256, and 1.2x trmm at 64; the gradient 1.3x from 19 MiB of operands,
+    # the forward from 25 (1.05x slower at 11-19 MiB); ?gemm was faster at smaller orders
+    # (1.4x at 10000 x 16, 1.1x at 3000 x 32).
     cdef Py_ssize_t size = 4 if job.flags & SINGLE else 8
     if (fma_product(job.m, job.n, inner)
             and max(job.m, job.n, inner) >= FMA_ORDER_MIN
             and job.nbatch * <Py_ssize_t>job.m * job.n * operands * size >= stream_bytes):
         job.flags |= STREAM
         job.prefetch_next = True
+    use_blas(job, not direct_loops and not job.flags & STREAM, inner)
 
 cdef void plan_gemm(Job* job) noexcept nogil:
-    fetch_ahead(job, job.k, 3)
-    use_blas(job, not direct(job) and not job.flags & STREAM, job.k)
+    plan_products(job, job.k, 3, direct(job))
     if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX) or job.flags & STREAM:
         job.work = <Py_ssize_t>job.n * job.k       # op(B), transposed
     # Interleaved against the direct loops since their last columns run as a padded block (A/B,
@@ -465,8 +464,7 @@ cdef void plan_gemm_jvp(Job* job) noexcept nogil:
     # A/B, gemm2_jvp float64 (float32): 20000 x 12 4.5 against 6.0 ms (2.6 against 3.1),
     # 10000 x 16 5.1 against 5.9 (2.0 against 2.4), level at 20-24; two ?gemm were faster from
     # 32 (1.1x at 3000 x 32, 1.2x at 1000 x 64, where the pass ran at 66 GFLOP/s).
-    fetch_ahead(job, job.k, 3)                  # D: gemm's route, bit for bit
-    use_blas(job, not direct(job) and not job.flags & STREAM, job.k)
+    plan_products(job, job.k, 3, direct(job))  # D: gemm's route, bit for bit
     if all_within(job.m, job.n, job.k, TRANSPOSED_B_MAX) or job.flags & STREAM:
         job.work = <Py_ssize_t>job.n * job.k       # op(B) or op(dB), transposed
     if fma_product(job.m, job.n, job.k) and all_within(job.m, job.n, job.k, FUSED_TANGENT_MAX):
@@ -474,8 +472,7 @@ cdef void plan_gemm_jvp(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>2 * job.n * job.k   # op(B) and op(dB), transposed
 
 cdef void plan_gemm_backward(Job* job) noexcept nogil:
-    fetch_ahead(job, job.k, 3)
-    use_blas(job, not direct(job) and not job.flags & STREAM, job.k)
+    plan_products(job, job.k, 3, direct(job))
     job.work = max(<Py_ssize_t>job.m * job.n, max(job.m, job.n) * <Py_ssize_t>job.k)
 
 cdef void plan_syrk(Job* job) noexcept nogil:
@@ -483,13 +480,10 @@ cdef void plan_syrk(Job* job) noexcept nogil:
     # where ?gemm is faster than they are). A batch larger than the caches as gemm's, the whole
     # product (twice the multiply-adds): 1000 x 64 took 6.0 ms against ?syrk's 9.4 (float32:
     # 2.8 against 5.4); 1.1-1.5x faster from order 48 at 11-38 MiB of operands.
-    fetch_ahead(job, job.k, 2)
-    use_blas(job, not all_within(job.m, job.m, job.k, SMALL_PRODUCT)
-             and not job.flags & STREAM, job.k)
+    plan_products(job, job.k, 2, all_within(job.m, job.m, job.k, SMALL_PRODUCT))
     if not job.calls_blas:
         job.work = <Py_ssize_t>job.n * job.k       # A^T
 
 cdef void plan_syrk_backward(Job* job) noexcept nogil:
-    fetch_ahead(job, job.k, 3)
-    use_blas(job, not direct(job) and not job.flags & STREAM, job.k)
+    plan_products(job, job.k, 3, direct(job))
     job.work = <Py_ssize_t>job.m * job.m           # dC + dC^T

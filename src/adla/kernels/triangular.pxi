@@ -383,9 +383,7 @@ cdef void plan_triangular(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
     elif job.op == OP_TRMM and order <= TRMM_PRODUCT_MAX:
         job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
-        fetch_ahead(job, order, 3)
-        use_blas(job, not direct_product(job.m, job.n, order) and not job.flags & STREAM,
-                 order)     # as gemm's batch
+        plan_products(job, order, 3, direct_product(job.m, job.n, order))    # as gemm's batch
 
 cdef void plan_trsm_jvp(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>job.m * job.n           # op(dA) X
