@@ -15,7 +15,7 @@ cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
 
 
 cdef inline void symmetrize(floating* a, int n) noexcept nogil:
-    pair_entries(a, n, n, PAIRS_AVERAGE)
+    pair_entries(a, a, n, n, PAIRS_AVERAGE)
 
 cdef inline char flipped(char trans) noexcept nogil:
     return c'T' if trans == c'N' else c'N'
@@ -74,7 +74,7 @@ cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, ch
         subtract_half(s12, lds, work, h, r)
         gemm_triangle(c'U', c'N', flipped(trans), h, r, -1, s12, lds, off, ldf, 1, s, lds)
         gemm_triangle(c'U', trans, c'T', h, r, -1, off, ldf, s12, lds, 1, s, lds)
-        pair_entries(s, h, lds, PAIRS_FROM_LOWER)        # column-major: upper onto lower
+        pair_entries(s, s, h, lds, PAIRS_FROM_LOWER)        # column-major: upper onto lower
         subtract_half(s12, lds, work, h, r)
         congruence_solve(s, lds, f, ldf, h, uplo, trans, work)
         trsm_recursive(c'L', uplo, trans, c'N', h, r, 1, f, ldf, s12, lds)
@@ -86,7 +86,7 @@ cdef void congruence_solve(floating* s, int lds, floating* f, int ldf, int n, ch
         subtract_half(s21, lds, work, r, h)
         gemm_triangle(c'L', c'N', flipped(trans), r, h, -1, s21, lds, off, ldf, 1, s22, lds)
         gemm_triangle(c'L', trans, c'T', r, h, -1, off, ldf, s21, lds, 1, s22, lds)
-        pair_entries(s22, r, lds, PAIRS_FROM_UPPER)      # column-major: lower onto upper
+        pair_entries(s22, s22, r, lds, PAIRS_FROM_UPPER)      # column-major: lower onto upper
         subtract_half(s21, lds, work, r, h)
         congruence_solve(s22, lds, f22, ldf, r, uplo, trans, work)
         trsm_recursive(c'L', uplo, trans, c'N', r, h, 1, f22, ldf, s21, lds)
@@ -326,7 +326,7 @@ cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexce
     dAinv^T, G = Ainv S (upper: S Ainv; one gemm), R = G L^-T (upper: U^-T G; one trsm),
     dL = -tril(R) (upper: -triu). Status as trsm_one on L and G; where it is not 0, dL is NaN
     in the factor's triangle (as the composed rule leaves it). work: G (n x n)."""
-    cdef int n = job.n, i, j, status
+    cdef int n = job.n, status
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* dainv = p[2]
     cdef floating* dl = p[3]
@@ -335,9 +335,7 @@ cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexce
         return 0
     status = solve_status(p[0], n, lower, p[2], 0)
     if status == 0:
-        for i in range(n):
-            for j in range(n):
-                dl[i * n + j] = dainv[i * n + j] + dainv[j * n + i]
+        pair_entries(dl, dainv, n, n, PAIRS_SUM)             # S = dAinv + dAinv^T
         # Column-major the row-major buffers are transposed: G^T = S Ainv^T (lower) or
         # Ainv^T S, then R^T = L^-1 G^T with L^T the column-major upper triangle of p[0]
         # (lower), or G^T U^-1 with U^T its lower triangle (upper).
@@ -500,7 +498,7 @@ cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept no
     congruence (congruence_solve) and a triangular product (BLAS-3) while the factor is in
     cache. A
     non-finite dA is no failure: it propagates into dL."""
-    cdef int n = job.n, info, i, j
+    cdef int n = job.n, info, i
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* da = p[1]
     cdef floating* lf = p[2]
@@ -510,9 +508,7 @@ cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept no
     info = potrf_one(job, factor_operands, work)
     if info != 0 or n == 0:
         return info
-    for i in range(n):
-        for j in range(n):
-            dl[i * n + j] = da[i * n + j] if (j <= i) == lower else da[j * n + i]
+    pair_entries(dl, da, n, n, PAIRS_FROM_LOWER if lower else PAIRS_FROM_UPPER)
     # Column-major, the row-major buffers are transposed: a lower L is the upper M = L^T, and
     # dL^T = Phi(Z)^T M with Z = M^-T S M^-1; an upper U is the lower N = U^T, a Cholesky factor
     # of A itself, and dU^T = N Phi(N^-1 S N^-T). Either way the triangle kept is the row-major

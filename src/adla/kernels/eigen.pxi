@@ -95,9 +95,7 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
     cdef floating gap
     if n == 0:
         return 0
-    for i in range(n):
-        for j in range(n):
-            s[i * n + j] = da[i * n + j] if j <= i else da[j * n + i]
+    pair_entries(s, da, n, n, PAIRS_FROM_LOWER)
     # The row-major U is the column-major V = U^T (eigenvectors as columns); S is symmetric, so
     # either view. M = V^T (S V), symmetric. Small matrices in direct loops, row-major: M =
     # U (S U^T), with U^T copied out.

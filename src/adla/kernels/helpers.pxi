@@ -120,13 +120,16 @@ cdef inline void zero_triangle(floating* a, int n, bint upper) noexcept nogil:
 
 cdef enum:
     PAIR_TILE = 32          # pair_entries' tiles: 2 x 32 rows of 32 entries stay in L1
-    PAIRS_SWAP, PAIRS_FROM_LOWER, PAIRS_FROM_UPPER, PAIRS_AVERAGE
+    PAIRS_SWAP, PAIRS_FROM_LOWER, PAIRS_FROM_UPPER, PAIRS_AVERAGE, PAIRS_SUM
 
-cdef inline void pair_entries(floating* a, int n, Py_ssize_t ld, int how) noexcept nogil:
-    """For every pair of entries (i, j) and (j, i), j < i, of the row-major n x n a (rows ld
-    apart): swap them, copy the lower one onto the upper one or the reverse, or set both to
-    their mean. In tiles, so that the column walk stays in cache (a naive walk at order 1000
-    misses on every entry). Inlined with ``how`` a constant."""
+cdef inline void pair_entries(floating* a, const floating* src, int n, Py_ssize_t ld,
+                              int how) noexcept nogil:
+    """For every pair of entries (i, j) and (j, i), j < i, of the row-major n x n src (rows ld
+    apart), written into a (src itself, or another matrix with rows ld apart): swap them (in
+    place only), copy the lower one onto the upper one or the reverse, or set both to their
+    mean or their sum. The diagonal is copied where a is another matrix, and doubled for the
+    sum. In tiles, so that the column walk stays in cache (a naive walk at order 1000 misses
+    on every entry). Inlined with ``how`` a constant."""
     cdef int ti, tj, i0, j0, i, j
     cdef Py_ssize_t lower, upper
     cdef floating t
@@ -142,23 +145,37 @@ cdef inline void pair_entries(floating* a, int n, Py_ssize_t ld, int how) noexce
                         a[lower] = a[upper]
                         a[upper] = t
                     elif how == PAIRS_FROM_LOWER:
-                        a[upper] = a[lower]
-                    elif how == PAIRS_FROM_UPPER:
-                        a[lower] = a[upper]
-                    else:
-                        t = (a[lower] + a[upper]) * <floating>0.5
+                        t = src[lower]
                         a[lower] = t
                         a[upper] = t
+                    elif how == PAIRS_FROM_UPPER:
+                        t = src[upper]
+                        a[lower] = t
+                        a[upper] = t
+                    elif how == PAIRS_AVERAGE:
+                        t = (src[lower] + src[upper]) * <floating>0.5
+                        a[lower] = t
+                        a[upper] = t
+                    else:
+                        t = src[lower] + src[upper]
+                        a[lower] = t
+                        a[upper] = t
+    if how == PAIRS_SUM:
+        for i in range(n):
+            a[i * ld + i] = src[i * ld + i] + src[i * ld + i]
+    elif a != src:
+        for i in range(n):
+            a[i * ld + i] = src[i * ld + i]
 
 cdef inline void mirror_triangle(floating* a, int n, bint from_lower) noexcept nogil:
     """Make a symmetric by copying the lower triangle onto the upper one (or the reverse)."""
     if from_lower:
-        pair_entries(a, n, n, PAIRS_FROM_LOWER)
+        pair_entries(a, a, n, n, PAIRS_FROM_LOWER)
     else:
-        pair_entries(a, n, n, PAIRS_FROM_UPPER)
+        pair_entries(a, a, n, n, PAIRS_FROM_UPPER)
 
 cdef inline void transpose_square(floating* a, int n) noexcept nogil:
-    pair_entries(a, n, n, PAIRS_SWAP)
+    pair_entries(a, a, n, n, PAIRS_SWAP)
 
 cdef inline int ld(int x) noexcept nogil:
     # BLAS rejects a leading dimension of 0 even for empty matrices.

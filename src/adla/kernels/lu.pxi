@@ -6,10 +6,9 @@ cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogi
     # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed,
     # except for A^-T (TRANS_A), transposed in place while in cache.
     # work: job.lwork elements of workspace (getri_recursive's), then n pivots.
-    cdef int n = job.n, info, i, j
+    cdef int n = job.n, info
     cdef int* ipiv = <int*>(work + job.lwork)
     cdef floating* x = p[1]
-    cdef floating y
     if n == 0:
         return 0
     if not all_finite(p[0], <Py_ssize_t>n * n):
@@ -19,11 +18,7 @@ cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogi
     if info == 0:
         info = getri_recursive(n, x, ipiv, work, job.lwork)
     if info == 0 and job.flags & TRANS_A:
-        for i in range(n):
-            for j in range(i):
-                y = x[i * n + j]
-                x[i * n + j] = x[j * n + i]
-                x[j * n + i] = y
+        transpose_square(x, n)
     return info
 
 
