@@ -341,9 +341,10 @@ def test_det_backward_is_accurate_across_routes_in_one_batch(n, dtype, smallest)
         Y, _ = np.linalg.qr(rng.standard_normal((n, n)))
         A.append((X * np.concatenate([np.linspace(2.0, 0.7, n - 1), [s]])) @ Y.T)
     A = np.array(A).astype(dtype)
-    got = adla.det_backward(np.ones(len(A)), A, adla.det(A))
-    for a, g in zip(A, got):
-        expected = exact_cofactor_via_inverse(a)
+    cotangent = np.array([1.5, -2.0, 0.25, 3.0, -0.5][:len(A)])   # each route scales by its own
+    got = adla.det_backward(cotangent, A, adla.det(A))
+    for a, g, c in zip(A, got, cotangent):
+        expected = c * exact_cofactor_via_inverse(a)
         error = np.linalg.norm(g - expected) / np.linalg.norm(expected)
         assert error <= 50 * np.finfo(dtype).eps, error
 
@@ -353,9 +354,10 @@ def test_det_backward_is_exact_at_exactly_singular_matrices_in_a_batch():
     # lanes leave the LU route for the SVD adjugate, exact in integers.
     A = np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
                   np.ones((3, 3)), [[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]]])
-    got = adla.det_backward(np.ones(3), A, adla.det(A))
-    for a, g in zip(A, got):
-        np.testing.assert_allclose(g, exact_adjugate_transpose(a), rtol=0, atol=1e-13)
+    cotangent = np.array([2.0, -3.0, 0.5])
+    got = adla.det_backward(cotangent, A, adla.det(A))
+    for a, g, c in zip(A, got, cotangent):
+        np.testing.assert_allclose(g, c * exact_adjugate_transpose(a), rtol=0, atol=1e-13)
 
 
 def test_singular_slogdet_and_its_non_finite_gradient():

@@ -253,6 +253,20 @@ def test_nonfinite_status_of_the_array_routes(gpu_rules):
         np.testing.assert_array_equal(getattr(gpu_rules, name)(a)[-1], status, err_msg=name)
 
 
+@pytest.mark.parametrize("nscale", [1, 3])              # 1: one scalar shared by the batch
+def test_inverse_and_cofactor_times_a_scalar_per_matrix(gpu_rules, nscale):
+    """``scale`` of inverse and cofactor (slogdet's and det's gradients times their cotangent)
+    against the CPU kernels and against the unscaled result times the scalar."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((3, 4, 4)) + 4 * np.eye(4)
+    scale = np.array([0.5, -2.0, 3.0])[:nscale]
+    for name, options in [("inverse", dict(transpose=False)), ("inverse", dict(transpose=True)),
+                          ("cofactor", {})]:
+        got = getattr(gpu_rules, name)(a, scale=scale, **options)[0]
+        assert_same(got, getattr(_cpu, name)(a, scale=scale, **options)[0])
+        assert_same(got, getattr(_cpu, name)(a, **options)[0] * scale[:, None, None])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_parts_of_matrices(gpu_rules, dtype):
     """The diagonal and packed triangles (extract_part, embed_part) of the array-module route

@@ -154,15 +154,18 @@ class Backend(Protocol):
         """``(dU, dlam)``, syevd's tangent along ``da`` (its lower triangle read) from the
         factorisation; the coupling within ``tolerance`` dropped, as in syevd_backward."""
 
-    def inverse(self, a: Stack, *, transpose: bool = False) -> Tuple[Stack, Stack]:
+    def inverse(self, a: Stack, *, transpose: bool = False,
+                scale: Optional[Stack] = None) -> Tuple[Stack, Stack]:
         """``(a^-1, status)``, ``(a^-T, status)`` with ``transpose``; status 1 for an exactly
-        zero pivot."""
+        zero pivot. ``scale``: one scalar per matrix (length 1: shared), each result multiplied
+        by its own (the product's rounding, as a separate multiply's)."""
 
     def slogdet(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
         """``(sign, logabsdet, status)``; a singular matrix is not a failure."""
 
-    def cofactor(self, a: Stack) -> Tuple[Stack, Stack]:
-        """``(adj(a)^T, status)``, exact for singular matrices too."""
+    def cofactor(self, a: Stack, *, scale: Optional[Stack] = None) -> Tuple[Stack, Stack]:
+        """``(adj(a)^T, status)``, exact for singular matrices too; ``scale`` as
+        :meth:`inverse`'s."""
 
     def gesvd(self, a: Stack) -> Tuple[Stack, Stack, Stack, Stack]:
         """``(U, s, Vt, status)``: thin SVD, ``s`` descending, each row of ``Vt`` with its entry

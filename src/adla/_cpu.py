@@ -396,9 +396,10 @@ def syevd_tangent(da, u, lam, tolerance):
     return _run(K.SYEVD_TANGENT, (da, u, lam, tolerance), [(n, n), (n,)], n, n)[:2]
 
 
-def inverse(a, *, transpose=False):
+def inverse(a, *, transpose=False, scale=None):
     n = a.shape[1]
-    return _run(K.INVERSE, (a,), [(n, n)], n, n, 0, _flags(transpose_a=transpose))
+    return _run(K.INVERSE, (a, _scalars(scale, a.dtype)), [(n, n)], n, n, 0,
+                _flags(transpose_a=transpose))
 
 
 def slogdet(a):
@@ -407,10 +408,15 @@ def slogdet(a):
     return _run(K.SLOGDET, (a,), [(), ()], n, n)
 
 
-def cofactor(a):
+def cofactor(a, *, scale=None):
     """``adj(a)^T``, the derivative of ``det(a)``, exact also for singular ``a``."""
     n = a.shape[1]
-    return _run(K.COFACTOR, (a,), [(n, n)], n, n)
+    return _run(K.COFACTOR, (a, _scalars(scale, a.dtype)), [(n, n)], n, n)
+
+
+def _scalars(scale, dtype):
+    """One scalar per matrix as the kernels take it (None: no scaling)."""
+    return None if scale is None else np.ascontiguousarray(scale, dtype=dtype).reshape(-1)
 
 
 def gesvd(a):

@@ -614,9 +614,8 @@ def slogdet_backward(dlogabsdet: ArrayLike, A: ArrayLike) -> Array:
     f = backward_call("slogdet", dict(dlogabsdet=dlogabsdet, A=A))
     f.square("A")
     f.cotangent("dlogabsdet", ())
-    dA = f.nan_where_failed(*f.backend.inverse(f.stack("A"), transpose=True))    # A^-T
-    with np.errstate(invalid="ignore"):
-        dA *= f.stack("dlogabsdet")[:, None, None]         # in place: one pass less
+    dA = f.nan_where_failed(*f.backend.inverse(f.stack("A"), transpose=True,
+                                               scale=f.stack("dlogabsdet")))      # ct A^-T
     return f.gradient(dA, "A")
 
 
@@ -716,9 +715,7 @@ def det_backward(dd: ArrayLike, A: ArrayLike, d: ArrayLike) -> Array:
     f = backward_call("det", dict(dd=dd, A=A, d=d))
     f.square("A")
     f.cotangent("dd", ())
-    dA = f.nan_where_failed(*f.backend.cofactor(f.stack("A")))
-    with np.errstate(invalid="ignore"):
-        dA *= f.stack("dd")[:, None, None]          # in place: one pass less
+    dA = f.nan_where_failed(*f.backend.cofactor(f.stack("A"), scale=f.stack("dd")))
     return f.gradient(dA, "A")
 
 

@@ -724,7 +724,7 @@ def _slogdet(a):
     return cp.linalg.slogdet(a)
 
 
-def inverse(a, *, transpose=False):
+def inverse(a, *, transpose=False, scale=None):
     bad = _nonfinite(a)
     A = _eye_where(bad, a)
     if a.shape[0] == 0 or a.shape[1] == 0:
@@ -733,7 +733,7 @@ def inverse(a, *, transpose=False):
     singular = sign == 0
     Ainv = cp.linalg.inv(_eye_where(singular, A))
     status = cp.where(bad, NONFINITE, cp.where(singular, 1, 0)).astype(cp.int32)
-    return _c(_t(Ainv) if transpose else Ainv), status
+    return _c(_scaled(_t(Ainv) if transpose else Ainv, scale)), status
 
 
 def slogdet(a):
@@ -745,7 +745,7 @@ def slogdet(a):
             _c(cp.where(bad, nan, logabsdet).astype(a.dtype)), status)
 
 
-def cofactor(a):
+def cofactor(a, *, scale=None):
     """``adj(a)^T`` from the SVD ``a = U diag(s) Vh``: ``det(U) det(Vh) U adj(s) Vh``."""
     nbatch, n = a.shape[0], a.shape[1]
     if nbatch == 0 or n == 0:
@@ -757,7 +757,12 @@ def cofactor(a):
     after = cp.cumprod(cp.concatenate([ones, s[:, :0:-1]], axis=1), axis=1)[:, ::-1]
     sign = cp.sign(cp.linalg.det(U) * cp.linalg.det(Vh))
     C = sign[:, None, None] * cp.matmul(U * (before * after)[:, None, :], Vh)
-    return _c(C), cp.where(bad, NONFINITE, 0).astype(cp.int32)
+    return _c(_scaled(C, scale)), cp.where(bad, NONFINITE, 0).astype(cp.int32)
+
+
+def _scaled(x, scale):
+    """Each matrix of x times its own scalar of ``scale`` (length 1: shared; None: x)."""
+    return x if scale is None else x * scale.reshape(-1, 1, 1)
 
 
 # ---- SVD and general solve ----------------------------------------------------------------------

@@ -4,11 +4,12 @@
 
 cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # The inverse of the transpose LAPACK sees is the transpose of the inverse: no flip needed,
-    # except for A^-T (TRANS_A), transposed in place while in cache.
-    # work: job.lwork elements of workspace (getri_recursive's), then n pivots.
+    # except for A^-T (TRANS_A), transposed in place while in cache; then times the optional
+    # scalar p[1] (scale_matrix). work: job.lwork elements of workspace (getri_recursive's),
+    # then n pivots.
     cdef int n = job.n, info
     cdef int* ipiv = <int*>(work + job.lwork)
-    cdef floating* x = p[1]
+    cdef floating* x = p[2]
     if n == 0:
         return 0
     if not all_finite(p[0], <Py_ssize_t>n * n):
@@ -19,7 +20,21 @@ cdef int inverse_one(const Job* job, floating** p, floating* work) noexcept nogi
         info = getri_recursive(n, x, ipiv, work, job.lwork)
     if info == 0 and job.flags & TRANS_A:
         transpose_square(x, n)
+    if info == 0:
+        scale_matrix(x, <Py_ssize_t>n * n, p[1])
     return info
+
+
+cdef inline void scale_matrix(floating* x, Py_ssize_t count, const floating* factor) noexcept nogil:
+    """x times the scalar *factor, where one is given: slogdet's and det's gradients scaled by
+    their cotangent while in cache, which saves the front end a pass over the batch."""
+    cdef Py_ssize_t i
+    cdef floating f
+    if factor == NULL:
+        return
+    f = factor[0]
+    for i in range(count):
+        x[i] = x[i] * f
 
 
 cdef inline floating lu_sign_logabs(floating* lu, int n, const int* ipiv, floating* logabs) noexcept nogil:
@@ -92,9 +107,9 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     far less, the inverse's error lying along what det(A) scales down). Otherwise
     the SVD A = X S Y^T gives adj(A)^T = det(X) det(Y) X adj(S) Y^T, where adj(S) is diagonal
     with entries prod_{j != i} s_j: no division, so rank n-1 is exact and nearly singular A loses
-    nothing to the small singular value. work: three n x n matrices, s and adj(s), job.lwork
-    elements of LAPACK workspace, then 8 n ints (the LU route touches only s, the workspace and
-    the ints).
+    nothing to the small singular value. Either way, then times the optional scalar p[1]
+    (scale_matrix). work: three n x n matrices, s and adj(s), job.lwork elements of LAPACK
+    workspace, then 8 n ints (the LU route touches only s, the workspace and the ints).
     """
     cdef int n = job.n, info, i, j
     cdef Py_ssize_t nn = <Py_ssize_t>n * n
@@ -106,7 +121,7 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
     cdef floating* s = work + 3 * nn
     cdef floating* adj = work + 3 * nn + n
     cdef floating* lapack_work = work + 3 * nn + 2 * n
-    cdef floating* x = p[1]
+    cdef floating* x = p[2]
     cdef int* iwork = <int*>(lapack_work + job.lwork)
     if n == 0:
         return 0
@@ -125,13 +140,14 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
         if getri_recursive(n, x, iwork, lapack_work, job.lwork) == 0:
             inverse_norm = largest_column_sum(x, n, s, det)
             if anorm * inverse_norm * sqrt(eps) <= 1:      # false for a NaN or infinity too
+                scale_matrix(x, nn, p[1])
                 return 0
     # SVD route.
     copy(a, p[0], nn)
     info = xgesdd(c'A', n, n, a, n, s, u, n, vt, n, lapack_work, job.lwork, iwork)
     if info == 0:
         # Column-major, LAPACK factors A^T = u s vt; the row-major result C satisfies
-        # C^T = det(u) det(vt) u adj(s) vt, which is what gemm writes into p[1].
+        # C^T = det(u) det(vt) u adj(s) vt, which is what gemm writes into x.
         running = 1
         for i in range(n):
             adj[i] = running
@@ -149,7 +165,8 @@ cdef int cofactor_one(const Job* job, floating** p, floating* work) noexcept nog
         for j in range(n):
             for i in range(n):
                 u[i + j * n] *= sign * adj[j]
-        xgemm(c'N', c'N', n, n, n, <floating>1, u, n, vt, n, <floating>0, p[1], n)
+        xgemm(c'N', c'N', n, n, n, <floating>1, u, n, vt, n, <floating>0, x, n)
+        scale_matrix(x, nn, p[1])
     return info
 
 
@@ -394,10 +411,11 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
 
 cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
                         int* status) noexcept nogil:
-    """inverse_one for LANES small matrices at once: A^-1 = lu_solve_lanes(I), scattered
-    transposed for A^-T (TRANS_A). Status: non-finite entries, else the first exactly zero pivot
-    of A's LU. work: A (its LU), then A^-1."""
-    cdef int n = job.n
+    """inverse_one for LANES small matrices at once: A^-1 = lu_solve_lanes(I), times the
+    optional scalars p[LANES + v], scattered transposed for A^-T (TRANS_A). Status: non-finite
+    entries, else the first exactly zero pivot of A's LU. work: A (its LU), then A^-1."""
+    cdef int n = job.n, v
+    cdef floating factor[LANES]
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
@@ -407,10 +425,23 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     lu_lanes(a, n, pivot, inverse_pivot, status)
     set_identity(x, n, n)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False, True)
+    if p[LANES] != NULL:
+        for v in range(LANES):
+            factor[v] = p[LANES + v][0]
+        multiply_lanes(x, <Py_ssize_t>n * n, factor)
     if job.flags & TRANS_A:
-        scatter(p + LANES, count, x, n, n, 0, 1, n)
+        scatter(p + 2 * LANES, count, x, n, n, 0, 1, n)
     else:
-        scatter(p + LANES, count, x, n, n, 0, n, 1)
+        scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
+
+
+cdef inline void multiply_lanes(floating* x, Py_ssize_t count, const floating* factor) noexcept nogil:
+    """Every lane v of the interleaved x (count entries a lane) times factor[v]."""
+    cdef Py_ssize_t e
+    cdef int v
+    for e in range(count):
+        for v in range(LANES):
+            x[e * LANES + v] = x[e * LANES + v] * factor[v]
 
 cdef inline void lu_sign_logabs_lanes(const floating* lu, const int* pivot, int n,
                                       floating* sign, floating* logabs) noexcept nogil:
@@ -458,9 +489,9 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     lu_solve_lanes(I, transposed) give det(A) A^-T, kept where the LU has no zero pivot and the
     reciprocal condition number 1 / (||A||_1 ||A^-1||_1), computed exactly here (cofactor_one
     estimates it), is at least sqrt(eps); every other lane is done again by cofactor_one (the
-    SVD adjugate, exact at singular matrices). work: A (its LU), then A^-T, interleaved; then
-    cofactor_one's scratch."""
-    cdef int n = job.n, i, j, v
+    SVD adjugate, exact at singular matrices). Then times the optional scalars p[LANES + v], as
+    cofactor_one. work: A (its LU), then A^-T, interleaved; then cofactor_one's scratch."""
+    cdef int n = job.n, v
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
     cdef floating* one_work = w + <Py_ssize_t>2 * n * n * LANES
@@ -472,7 +503,8 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating sign[LANES]
     cdef floating logabs[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
-    cdef floating* one[2]
+    cdef floating factor[LANES]
+    cdef floating* one[3]
     gather(a, p, n, n, 0, n, 1, False)
     mark_nonfinite(a, n, n, False, status)
     for v in range(LANES):
@@ -485,14 +517,15 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     one_norm_lanes(x, n, True, inverse_norm)    # x holds A^-T
     for v in range(LANES):
         sign[v] = sign[v] * exp(logabs[v])      # det(A)
-    for i in range(n):
-        for j in range(n):
-            for v in range(LANES):
-                x[(<Py_ssize_t>i * n + j) * LANES + v] = x[(<Py_ssize_t>i * n + j) * LANES + v] * sign[v]
-    scatter(p + LANES, count, x, n, n, 0, n, 1)
+    multiply_lanes(x, <Py_ssize_t>n * n, sign)
+    if p[LANES] != NULL:
+        for v in range(LANES):
+            factor[v] = p[LANES + v][0]
+        multiply_lanes(x, <Py_ssize_t>n * n, factor)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
     for v in range(count):
         if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
-            one[0], one[1] = p[v], p[LANES + v]
+            one[0], one[1], one[2] = p[v], p[LANES + v], p[2 * LANES + v]
             status[v] = cofactor_one(job, one, one_work)
 
 cdef inline void one_norm_lanes(const floating* w, int n, bint of_transpose,
