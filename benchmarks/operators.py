@@ -50,8 +50,10 @@ def _matrix(kind, rng, batch, n):
         return X @ np.swapaxes(X, -1, -2) / n + np.eye(n)
     if kind == "lower":
         return np.tril(X) / np.sqrt(n) + 2 * np.eye(n)
-    if kind == "invertible":         # eigenvalues in a disc around 1: moderate determinants
-        return np.eye(n) + X / (2 * np.sqrt(n))
+    if kind == "invertible":         # eigenvalues in a disc around 1 (moderate determinants),
+        A = np.eye(n) + X / (2 * np.sqrt(n))    # rows shuffled: partial pivoting swaps rows at
+        rows = rng.permuted(np.broadcast_to(np.arange(n), (batch, n)), axis=-1)  # most steps,
+        return np.ascontiguousarray(A[np.arange(batch)[:, None], rows])    # as on most matrices
     return X
 
 
@@ -568,7 +570,9 @@ after half a second of untimed calls{rounds}, each library on each operator in i
 OpenBLAS at one thread; the peers compute the same functions, built from their own primitives:
 `benchmarks/operators.py`, `PEER_FUNCTIONS`). nan: the peer hung (JAX's triangular solves and
 QR deadlock in SciPy's OpenBLAS on this machine; stopped after 90 s) or failed. Every core
-dimension is n; the large case is one 1000 x 1000 matrix.
+dimension is n; the large case is one 1000 x 1000 matrix. The general matrices of inverse, det,
+slogdet and gesv are `I + X / (2 sqrt(n))` (X standard normal: moderate determinants) with their
+rows shuffled, so that partial pivoting swaps rows at most steps, as it does on most matrices.
 
 **bound**: the larger of the case's floating-point operations over the measured GEMM rate and
 its bytes (inputs, outputs, cotangents, the primals the backward reads and the gradients, each
