@@ -464,6 +464,31 @@ def test_diagonal_helpers_follow_numpy_offsets():
     np.testing.assert_array_equal(adla.maketrian(np.ones(0), offset=-3), np.zeros((3, 3)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch", [(), (1,)])
+def test_large_single_matrices_of_zeros_with_a_part(dtype, batch):
+    # One matrix past a MiB: its zeros are written by all threads before the part (zero_fill),
+    # into memory the output cache hands back dirty from the call before.
+    n = 600
+    rng = np.random.default_rng(1)
+    d = rng.standard_normal(batch + (n - 2,)).astype(dtype)
+    v = rng.standard_normal(batch + (n * (n + 1) // 2,)).astype(dtype)
+    for _ in range(2):
+        dirty = adla.makediag(np.full(batch + (n,), 7.0, dtype))      # freed, then reused
+        del dirty
+        got = adla.makediag(d, offset=2)
+        expected = np.zeros(batch + (n, n), dtype)
+        rows = np.arange(n - 2)
+        expected[..., rows, rows + 2] = d
+        np.testing.assert_array_equal(got, expected)
+        del got
+        dirty = adla.maketrian(np.full(batch + (n * (n + 1) // 2,), 7.0, dtype))
+        del dirty
+        lower = adla.maketrian(v)
+        np.testing.assert_array_equal(np.triu(lower, 1), 0)
+        np.testing.assert_array_equal(adla.extracttrian(lower), v)
+
+
 def test_helper_errors():
     with pytest.raises(ValueError, match=r"adla\.maketrian: operand v .*triangular number"):
         adla.maketrian(np.ones(4))

@@ -46,7 +46,9 @@ cdef int extract_part_one(const Job* job, floating** p, floating* work) noexcept
     return 0
 
 cdef int embed_part_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    # The vector p[0] into its part of the n x n matrix p[1], zeros elsewhere.
-    memset(p[1], 0, <size_t>job.m * job.m * sizeof(floating))
+    # The vector p[0] into its part of the n x n matrix p[1], zeros elsewhere (written here,
+    # unless the caller has, ZEROED).
+    if not job.flags & ZEROED:
+        memset(p[1], 0, <size_t>job.m * job.m * sizeof(floating))
     move_part(job, p[1], p[0], True)
     return 0
