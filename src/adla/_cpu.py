@@ -140,16 +140,18 @@ def _batch_length(stacks):
     return 0 if 0 in lengths else max(lengths)
 
 
+def _threads():
+    """The threads a call may use: OpenMP's setting, or this thread's share (thread_share)."""
+    share = getattr(_local, "threads", None)
+    return K.max_threads() if share is None else min(K.max_threads(), share)
+
+
 def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     """Allocate one output stack per core shape in ``shapes``; return ``(*outputs, status)``."""
     stacks = [s for s in inputs if s is not None]
     nbatch = _batch_length(stacks)
     outputs = tuple(_empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
-    threads = K.max_threads()
-    share = getattr(_local, "threads", None)
-    if share is not None:
-        threads = min(threads, share)
-    threads = threads if nbatch > 1 else 1
+    threads = _threads() if nbatch > 1 else 1
     if threads > 1 and K.calls_blas_from_threads(op, m, n, k, nbatch,
                                                  flags | _precision(stacks[0].dtype)):
         with _single_threaded_blas():
@@ -486,7 +488,7 @@ def embed_part(v, n, part, offset):
     while the matrix is in cache; for one or a few large matrices, written by all threads first
     (1.7x faster at order 1000)."""
     k, flags = _part_job(n, part, offset)
-    threads = K.max_threads()
+    threads = _threads()
     if not 0 < v.shape[0] < threads or n * n * v.itemsize < _PARALLEL_ZEROS_BYTES:
         return _run(K.EMBED_PART, (v,), [(n, n)], n, 0, k, flags)[0]
     out = _empty((v.shape[0], n, n), v.dtype)
