@@ -290,8 +290,9 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
     that pivot's 1-based position as its status (if it had none) and goes on with inf and NaN.
     LU_PANEL steps at a time: their columns first (pivots, multipliers, the panel's own
     updates), then their rows of U, then one pass over the trailing rows applies all the
-    rank-one updates, each row read and written once per panel (at order 64 a lane's matrix is
-    256 KiB in float64, so the pass streams from L2: four steps a pass 1.2x faster than two).
+    rank-one updates, each row read and written once per panel (at order 64 the block of LANES
+    matrices is 256 KiB in float64, so the pass streams from L2: four steps a pass made the LU
+    1.13x faster than two).
     The sums are rounded in the order of one step after the other: the same bits."""
     cdef floating f[LU_PANEL][LANES]
     cdef floating g[LANES]
@@ -583,7 +584,8 @@ cdef inline void interchange_columns(floating* x, int n, const int* pivot) noexc
     """P's column interchanges on every lane of the n x n x, last first (as getri), one row at
     a time: a row's n * LANES entries stay in L1 while all its swaps run. (Swapping whole
     columns instead strides n * LANES entries, 4 KiB at order 64 in float64, so every entry of
-    a column falls into the same L1 set: 3x the whole inverse's time for matrices that pivot.)"""
+    a column falls into the same L1 set: the whole inverse of 1000 pivoting 64 x 64 matrices
+    took 44.9 ms against 19.0.)"""
     cdef floating t
     cdef floating* row
     cdef int i, c, v, other
