@@ -157,8 +157,9 @@ class Backend(Protocol):
     def inverse(self, a: Stack, *, transpose: bool = False,
                 scale: Optional[Stack] = None) -> Tuple[Stack, Stack]:
         """``(a^-1, status)``, ``(a^-T, status)`` with ``transpose``; status 1 for an exactly
-        zero pivot. ``scale``: one scalar per matrix (length 1: shared), each result multiplied
-        by its own (the product's rounding, as a separate multiply's)."""
+        zero pivot. ``scale``: a stack of one scalar per matrix in ``a``'s dtype (length 1:
+        shared), each result multiplied by its own (the product's rounding, as a separate
+        multiply's)."""
 
     def slogdet(self, a: Stack) -> Tuple[Stack, Stack, Stack]:
         """``(sign, logabsdet, status)``; a singular matrix is not a failure."""

@@ -400,8 +400,7 @@ def syevd_tangent(da, u, lam, tolerance):
 
 def inverse(a, *, transpose=False, scale=None):
     n = a.shape[1]
-    return _run(K.INVERSE, (a, _scalars(scale, a.dtype)), [(n, n)], n, n, 0,
-                _flags(transpose_a=transpose))
+    return _run(K.INVERSE, (a, scale), [(n, n)], n, n, 0, _flags(transpose_a=transpose))
 
 
 def slogdet(a):
@@ -413,12 +412,7 @@ def slogdet(a):
 def cofactor(a, *, scale=None):
     """``adj(a)^T``, the derivative of ``det(a)``, exact also for singular ``a``."""
     n = a.shape[1]
-    return _run(K.COFACTOR, (a, _scalars(scale, a.dtype)), [(n, n)], n, n)
-
-
-def _scalars(scale, dtype):
-    """One scalar per matrix as the kernels take it (None: no scaling)."""
-    return None if scale is None else np.ascontiguousarray(scale, dtype=dtype).reshape(-1)
+    return _run(K.COFACTOR, (a, scale), [(n, n)], n, n)
 
 
 def gesvd(a):

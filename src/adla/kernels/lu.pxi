@@ -436,8 +436,7 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     """inverse_one for LANES small matrices at once: A^-1 = lu_solve_lanes(I), times the
     optional scalars p[LANES + v], scattered transposed for A^-T (TRANS_A). Status: non-finite
     entries, else the first exactly zero pivot of A's LU. work: A (its LU), then A^-1."""
-    cdef int n = job.n, v
-    cdef floating factor[LANES]
+    cdef int n = job.n
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
@@ -447,10 +446,7 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     lu_lanes(a, n, pivot, inverse_pivot, status)
     set_identity(x, n, n)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False, True)
-    if p[LANES] != NULL:
-        for v in range(LANES):
-            factor[v] = p[LANES + v][0]
-        multiply_lanes(x, <Py_ssize_t>n * n, factor)
+    scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
     if job.flags & TRANS_A:
         scatter(p + 2 * LANES, count, x, n, n, 0, 1, n)
     else:
@@ -464,6 +460,18 @@ cdef inline void multiply_lanes(floating* x, Py_ssize_t count, const floating* f
     for e in range(count):
         for v in range(LANES):
             x[e * LANES + v] = x[e * LANES + v] * factor[v]
+
+cdef inline void scale_matrix_lanes(floating* x, Py_ssize_t count,
+                                    floating** factors) noexcept nogil:
+    """scale_matrix for LANES interleaved matrices: lane v times *factors[v], where the
+    optional operand is given (factors[0] not NULL)."""
+    cdef floating factor[LANES]
+    cdef int v
+    if factors[0] == NULL:
+        return
+    for v in range(LANES):
+        factor[v] = factors[v][0]
+    multiply_lanes(x, count, factor)
 
 cdef inline void lu_sign_logabs_lanes(const floating* lu, const int* pivot, int n,
                                       floating* sign, floating* logabs) noexcept nogil:
@@ -525,7 +533,6 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating sign[LANES]
     cdef floating logabs[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
-    cdef floating factor[LANES]
     cdef floating* one[3]
     gather(a, p, n, n, 0, n, 1, False)
     mark_nonfinite(a, n, n, False, status)
@@ -540,10 +547,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     for v in range(LANES):
         sign[v] = sign[v] * exp(logabs[v])      # det(A)
     multiply_lanes(x, <Py_ssize_t>n * n, sign)
-    if p[LANES] != NULL:
-        for v in range(LANES):
-            factor[v] = p[LANES + v][0]
-        multiply_lanes(x, <Py_ssize_t>n * n, factor)
+    scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
     scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
     for v in range(count):
         if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
@@ -599,13 +603,6 @@ cdef inline void interchange_columns(floating* x, int n, const int* pivot) noexc
                     row[c * LANES + v] = row[other * LANES + v]
                     row[other * LANES + v] = t
 
-cdef inline void scale_row(floating* x_c, const floating* inverse_diagonal, int c,
-                           int cols) noexcept nogil:
-    cdef int j, v
-    for j in range(cols):
-        for v in range(LANES):
-            x_c[j * LANES + v] = x_c[j * LANES + v] * inverse_diagonal[c * LANES + v]
-
 cdef inline void solve_triangle(const floating* lu, const floating* inverse_diagonal,
                                 floating* x, int n, int cols, bint lower,
                                 bint transposed, bint from_identity) noexcept nogil:
@@ -647,7 +644,7 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
             if from_identity:
                 width = row[r] + 1
             if not unit:
-                scale_row(x_r[r], inverse_diagonal, row[r], width)
+                multiply_lanes(x_r[r], width, inverse_diagonal + row[r] * LANES)
         a += b
         if a == n:
             break
