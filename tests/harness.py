@@ -252,14 +252,15 @@ ROWS = [
                   ref_potrf, options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=32), dict(n=33), dict(n=128), dict(n=129)),
     # Both sides of the interleaved potri/potrs kernel: order (and right-hand sides) up to 16,
-    # and up to 32 for a batch of at least 8 (batch19 interleaved, batch3 not, at n=32), its
-    # gradient below 24 (potri_backward; and potrs from 24 with 16 or more right-hand sides);
-    # the per-matrix gradient's split triangular solve above order 64.
+    # and for a batch of at least 8 (batch19 interleaved, batch3 not) up to 32, potri up to 160;
+    # its gradient below 24 (potri_backward; and potrs from 24 with 16 or more right-hand
+    # sides); the per-matrix potri's split kernels above order 32, its gradient's split
+    # triangular solve above order 64.
     *at_sizes(Row("potri", lambda o, d: dict(L=((d["n"], d["n"]), cholesky_kind(o, "tri"))),
                   lambda o, L: np.linalg.inv(ref_gram(o, L)),
                   options=[dict(lower=lo) for lo in (True, False)]),
               dict(n=16), dict(n=17), dict(n=23), dict(n=24), dict(n=32), dict(n=33),
-              dict(n=65)),
+              dict(n=65), dict(n=160), dict(n=161)),
     # And of potrs_backward's thin route (4 k < n: no n x n intermediate), and of the split
     # triangular solves (above order 64).
     *at_sizes(Row("potrs",

@@ -70,6 +70,7 @@ cdef enum:
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
     CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
+    POTRI_LANES_MAX = 160           # and potri up to this, for a batch that fills the lanes
     CHOLESKY_GRADIENT_LANES_BELOW = 24  # (potri_backward, and potrs with POTRS_LANES_WIDE
     POTRS_LANES_WIDE = 16               # or more right-hand sides, only below this order)
     SMALL_DENSE = 16    # the same for trsm, trmm, gelqf, geqrf and their gradients (both sides)
@@ -250,9 +251,20 @@ def set_direct_product_max(int order):
 
 
 # getrf_recursive factors with getrf leaves up to this order, getri_recursive inverts with getri
-# leaves up to that one (GETRF_LEAF, GETRI_LEAF; settable for tests).
+# leaves up to that one (GETRF_LEAF, GETRI_LEAF; settable for tests), as do trtri_recursive and
+# lauum_recursive; potri's interleaved kernel runs up to POTRI_LANES_MAX.
 cdef int getrf_leaf = GETRF_LEAF
 cdef int getri_leaf = GETRI_LEAF
+cdef int potri_lanes_max = POTRI_LANES_MAX
+
+
+def set_potri_lanes_max(int order):
+    """potri interleaved up to order ``order`` for a batch that fills the lanes (0: only up to
+    SMALL_DENSE, as every dense kernel), per matrix above; returns the previous bound. For tests
+    and benchmarks."""
+    global potri_lanes_max
+    previous, potri_lanes_max = potri_lanes_max, max(0, min(order, POTRI_LANES_MAX))
+    return previous
 
 
 def set_getrf_leaf(int order):

@@ -147,15 +147,28 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
 
 
 cdef int potri_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    # In a batch, each matrix on one thread: potri_recursive, on the lower form of the factor
+    # (column-major, its upper factor U = L^T), so that an upper factor gives the bits of its
+    # transpose. Against ?potri (A/B, float64 / float32): 2-4 matrices of order 128-384 1.2-1.35x
+    # / 1.15-1.4x faster, 3 of 512 1.15 / 1.35x, 2 of 1000 1.05 / 1.1x. One matrix: ?potri on
+    # BLAS's threads, 1.05-1.1x faster than the split kernels at 512-1000.
     cdef int n = job.n, info
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, lower):
         return NONFINITE
-    copy(p[1], p[0], <Py_ssize_t>n * n)
-    info = xpotri(c'U' if lower else c'L', n, p[1], n)
-    mirror_triangle(p[1], n, lower)
+    if job.nbatch == 1:
+        copy(p[1], p[0], <Py_ssize_t>n * n)
+        info = xpotri(c'U' if lower else c'L', n, p[1], n)
+        mirror_triangle(p[1], n, lower)
+        return info
+    if lower:
+        copy(p[1], p[0], <Py_ssize_t>n * n)
+    else:
+        transpose_into(p[1], p[0], n, n)
+    info = potri_recursive(n, p[1], n)
+    mirror_triangle(p[1], n, True)
     return info
 
 cdef inline void potrs_solve(floating* l, floating* x, int n, int k, bint lower) noexcept nogil:
@@ -225,19 +238,63 @@ cdef inline void solve_with_factor(const floating* a, const floating* inverse_di
     back_substitute(a, inverse_diagonal, x, n, k)
 
 
+cdef inline void inverse_factor_both(floating* a, const floating* inverse_diagonal,
+                                    floating* x, int n) noexcept nogil:
+    """L^-1 into the lower triangle of x and its transpose into the upper one, in every lane,
+    L the lower triangle of a (n x n; a's upper triangle becomes L^T). As LAPACK's trtri does
+    for a lower L, from L^-1 L = I: L^-1[i, j] = -(sum over j < k <= i of L^-1[i, k] L[k, j])
+    / L[j, j], so row i of L^-1 needs only itself, from its diagonal leftwards, and the rows of
+    L^T: both contiguous (a column of a row-major scratch lies a row apart: 4 KiB at order 64 in
+    float64, one L1 set). From L L^-1 = I instead (forward substitution), potri's residuals
+    had 2-4x LAPACK's median. Entries j and j - 1 share their sums over k > j."""
+    cdef floating acc[LANES]
+    cdef floating acc1[LANES]
+    cdef int i, j, k, v
+    cdef floating* xi
+    mirror_lower(a, n)
+    for i in range(n):
+        xi = x + <Py_ssize_t>i * n * LANES
+        for v in range(LANES):
+            xi[i * LANES + v] = inverse_diagonal[i * LANES + v]
+        j = i - 1
+        while j >= 1:
+            for v in range(LANES):
+                acc[v] = 0
+                acc1[v] = 0
+            add_dot_pair(acc, acc1, a + (j * n + j + 1) * LANES, a + ((j - 1) * n + j + 1) * LANES,
+                         xi + (j + 1) * LANES, LANES, i - j)
+            for v in range(LANES):
+                xi[j * LANES + v] = -acc[v] * inverse_diagonal[j * LANES + v]
+            for v in range(LANES):
+                acc1[v] = acc1[v] + a[((j - 1) * n + j) * LANES + v] * xi[j * LANES + v]
+                xi[(j - 1) * LANES + v] = -acc1[v] * inverse_diagonal[(j - 1) * LANES + v]
+            j -= 2
+        if j == 0:
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, a + LANES, LANES, xi + LANES, LANES, i)
+            for v in range(LANES):
+                xi[v] = -acc[v] * inverse_diagonal[v]
+        for k in range(i):
+            for v in range(LANES):
+                x[(k * n + i) * LANES + v] = xi[k * LANES + v]
+
+
 cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
     """potrs_one for LANES small matrices: X = L^-T (L^-1 B), L the lower form of the factor (an
     upper U = L^T gathered transposed), by forward then back substitution; or potri_one as
-    LAPACK's potri computes it: L^-1 by forward substitution, then L^-T L^-1 (lower triangle,
-    in place row by row, mirrored so that it is exactly symmetric). Status as potrs_one and
+    LAPACK's potri computes it: L^-1 (inverse_factor_both), then L^-T L^-1 (lower triangle, in
+    place row by row, mirrored so that it is exactly symmetric). Status as potrs_one and
     potri_one: non-finite entries, then the first zero on the factor's diagonal."""
     cdef bint lower = (job.flags & LOWER) != 0, inverse = job.op == OP_POTRI
     cdef int n = job.m, k = job.n, i, j, v
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
-    cdef floating inverse_diagonal[CHOLESKY_SOLVE_LANES_MAX * LANES]
+    cdef floating inverse_diagonal[POTRI_LANES_MAX * LANES]
     cdef floating acc[LANES]
+    cdef floating acc1[LANES]
+    cdef Py_ssize_t last
     gather_factor(a, p, n, lower, inverse_diagonal, status)
     if not inverse:
         gather(x, p + LANES, n, k, 0, k, 1, False)
@@ -245,16 +302,29 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
         solve_with_factor(a, inverse_diagonal, x, n, k)
         scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
         return
-    set_identity(x, n, n)
-    forward_substitute(a, inverse_diagonal, x, n, n, 1)
-    # (L^-T L^-1)[i, j] = sum over r >= i of L^-1[r, i] L^-1[r, j], j <= i: row i of L^-1 is
-    # last read for row i of the result, whose diagonal entry is written last.
+    inverse_factor_both(a, inverse_diagonal, x, n)
+    # (L^-T L^-1)[i, j] = sum over r >= i of L^-1[r, i] L^-1[r, j], j <= i: rows i and j of
+    # L^-T from column i on, in x's upper triangle; into its lower one, which L^-1 is no longer
+    # needed in, and last in row i over the diagonal entry, which nothing later reads. Summed
+    # from r = n - 1 down, the diagonal's (largest) terms last: from r = i up, potri's residuals
+    # had 2.5x LAPACK's median on random factors at order 64 (1.5x in two partial sums);
+    # this way 0.7x there, and at most 2.2x on any family (tests/accuracy.py).
+    last = (n - 1) * LANES
     for i in range(n):
-        for j in range(i + 1):
+        for j in range(0, i - 1, 2):
             for v in range(LANES):
                 acc[v] = 0
-            add_dot(acc, x + (i * n + i) * LANES, n * LANES, x + (i * n + j) * LANES,
-                    n * LANES, n - i)
+                acc1[v] = 0
+            add_dot_pair(acc, acc1, x + j * n * LANES + last, x + (j + 1) * n * LANES + last,
+                         x + i * n * LANES + last, -LANES, n - i)
+            for v in range(LANES):
+                x[(i * n + j) * LANES + v] = acc[v]
+                x[(i * n + j + 1) * LANES + v] = acc1[v]
+        for j in range(i - i % 2, i + 1):
+            for v in range(LANES):
+                acc[v] = 0
+            add_dot(acc, x + j * n * LANES + last, -LANES, x + i * n * LANES + last, -LANES,
+                    n - i)
             for v in range(LANES):
                 x[(i * n + j) * LANES + v] = acc[v]
     mirror_lower(x, n)
@@ -608,7 +678,8 @@ cdef void plan_potrf_jvp(Job* job) noexcept nogil:
         job.work = <Py_ssize_t>job.n * job.n // 4 + 1     # congruence_solve's
 
 cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
-    return job.m > 0 and job.n > 0 and fills_lanes(job, CHOLESKY_SOLVE_LANES_MAX)
+    return job.m > 0 and job.n > 0 and fills_lanes(
+        job, potri_lanes_max if job.op == OP_POTRI else CHOLESKY_SOLVE_LANES_MAX)
 
 cdef void plan_potrs_backward(Job* job) noexcept nogil:
     # Interleaved where potrs is, and where potrs itself runs per matrix from order 24 with 16
@@ -633,7 +704,10 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # LAPACK/BLAS call per matrix, 2 threads: 10000 x 16 2-3.5x faster, 1000 x 32 1.1-1.5x,
     # 1000 x 48 potrs 1.15x slower. Later, against two solves per matrix with solve_rows (A/B,
     # 3000-10000 matrices): potrs from order 24 with 16 or more right-hand sides 1.35-1.45x
-    # slower (so per matrix there), level at 16-20; potri 2-3x faster throughout.
+    # slower (so per matrix there), level at 16-20; potri 2-3x faster throughout. potri up to
+    # POTRI_LANES_MAX since its kernel reads rows, not columns (inverse_factor_both), against
+    # potri_recursive per matrix (A/B, 2 threads, float64 / float32): 1000 x 64 0.64 / 0.54,
+    # 200 x 128 0.79 / 0.85, 100 x 160 1.0 / 0.86 (at 192 and 256: 1.15-1.6 / 0.7-1.0).
     if cholesky_solve_interleaved(job) and (
             job.op == OP_POTRI or job.m < CHOLESKY_GRADIENT_LANES_BELOW
             or job.n < POTRS_LANES_WIDE):

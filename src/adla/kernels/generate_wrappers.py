@@ -34,6 +34,7 @@ lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, re
 lapack  getrf(int m, int n, real* a, int lda, int* ipiv)
 auxiliary laswp(int n, real* a, int lda, int k1, int k2, int* ipiv, int incx=1)
 lapack  trtri(char uplo, char diag='N', int n, real* a, int lda)
+lapack  lauum(char uplo, int n, real* a, int lda)
 lapack  getri(int n, real* a, int lda, int* ipiv, real* work, int lwork)
 lapack  getrs(char trans, int n, int nrhs, real* a, int lda, int* ipiv, real* b, int ldb)
 lapack  gesdd(char jobz, int m, int n, real* a, int lda, real* s, real* u, int ldu, real* vt,

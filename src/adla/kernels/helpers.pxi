@@ -199,6 +199,10 @@ cdef extern from "_lane_update.h":
     void adla_subtract4_d(double* x, const double* y, Py_ssize_t step,
                           const double* t) noexcept nogil
     void adla_subtract4_f(float* x, const float* y, Py_ssize_t step, const float* t) noexcept nogil
+    void adla_dot_pair_d(double* acc0, double* acc1, const double* x0, const double* x1,
+                         const double* y, Py_ssize_t step, int length) noexcept nogil
+    void adla_dot_pair_f(float* acc0, float* acc1, const float* x0, const float* x1,
+                         const float* y, Py_ssize_t step, int length) noexcept nogil
 
 cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
                                const floating* t, int terms) noexcept nogil:
@@ -404,6 +408,35 @@ cdef int trtri_recursive(int n, floating* a, int lda) noexcept nogil:
         return info
     info = trtri_recursive(r, a12 + h, lda)
     return info + h if info != 0 else 0
+
+
+cdef void lauum_recursive(int n, floating* a, int lda) noexcept nogil:
+    """LAPACK lauum for an upper triangular U (column-major, in place): the upper triangle of
+    U U^T, split in halves above getri_leaf (GETRI_LEAF): [U11 U11^T + U12 U12^T, U12 U22^T;
+    ., U22 U22^T], the leading corner first (it reads U12 before the trmm overwrites it)."""
+    cdef int h, r
+    cdef floating* a12
+    if n <= getri_leaf:
+        xlauum(c'U', n, a, lda)
+        return
+    h = split_point(n)
+    r = n - h
+    a12 = a + <Py_ssize_t>h * lda
+    lauum_recursive(h, a, lda)
+    xsyrk(c'U', c'N', h, r, 1, a12, lda, 1, a, lda)
+    xtrmm(c'R', c'U', c'T', h, r, 1, a12 + h, lda, a12, lda)
+    lauum_recursive(r, a12 + h, lda)
+
+
+cdef int potri_recursive(int n, floating* a, int lda) noexcept nogil:
+    """LAPACK potri for the upper factor U of A = U^T U (column-major, in place, same info): the
+    upper triangle of A^-1 = U^-1 U^-T, as potri computes it (trtri, then lauum), with the
+    split kernels above getri_leaf. SciPy's OpenBLAS potri runs unblocked loops of
+    matrix-vector products up to order 64 at least."""
+    cdef int info = trtri_recursive(n, a, lda)
+    if info == 0:
+        lauum_recursive(n, a, lda)
+    return info
 
 
 cdef int getri_recursive(int n, floating* a, const int* ipiv, floating* work,

@@ -180,6 +180,16 @@ cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
         for v in range(LANES):
             acc[v] = acc[v] + x[i * x_step + v] * y[i * y_step + v]
 
+cdef inline void add_dot_pair(floating* acc0, floating* acc1, const floating* x0,
+                              const floating* x1, const floating* y, Py_ssize_t step,
+                              int length) noexcept nogil:
+    """add_dot of x0 and of x1 with the same y, all three ``step`` apart, at once, each sum in
+    add_dot's order: two chains of additions in flight instead of one (_lane_update.h)."""
+    if floating is double:
+        adla_dot_pair_d(acc0, acc1, x0, x1, y, step, length)
+    else:
+        adla_dot_pair_f(acc0, acc1, x0, x1, y, step, length)
+
 cdef inline bint fills_lanes(const Job* job, int largest) noexcept nogil:
     """A planner's rule for the dense kernels: interleaved with both sides up to SMALL_DENSE
     whatever the batch, and up to ``largest`` for a batch that fills the lanes."""
