@@ -138,6 +138,8 @@ cdef enum:
                         # write their results with non-temporal stores (a planner's choice)
     FUSED_TANGENT = 1024    # gemm_jvp: the tangent's two products in one pass (a planner's choice)
     ZEROED = 2048       # embed_part: the output is zero already (zero_fill), only the part to write
+    TRIANGULAR_A = 4096     # gemm (trmm_one's product): op(A) is triangular, zeros off the
+    TRIANGULAR_B = 8192     # triangle LOWER names (op(B) likewise), which the loops may skip
 
 cdef enum:
     NONFINITE = -1

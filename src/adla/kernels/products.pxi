@@ -14,15 +14,18 @@ cdef extern from "_small_product.h":
     void adla_transpose_f(float* dst, const float* src, int rows, int cols) noexcept nogil
 
 cdef extern from "_fma_product.h":
+    enum:
+        ADLA_LEFT_LOWER, ADLA_LEFT_UPPER, ADLA_RIGHT_LOWER, ADLA_RIGHT_UPPER, ADLA_OUT_LOWER,
+        ADLA_OUT_UPPER
     int adla_fma_product_supported() noexcept nogil
     void adla_fma_product_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
                             Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int m, int n,
                             int k, double alpha, double beta, const double* c,
-                            Py_ssize_t c_row, int stream) noexcept nogil
+                            Py_ssize_t c_row, int stream, int shape) noexcept nogil
     void adla_fma_product_f(float* out, Py_ssize_t out_row, const float* x, Py_ssize_t x_row,
                             Py_ssize_t x_step, const float* b, Py_ssize_t b_row, int m, int n,
                             int k, float alpha, float beta, const float* c, Py_ssize_t c_row,
-                            int stream) noexcept nogil
+                            int stream, int shape) noexcept nogil
     void adla_fma_tangent_d(double* dout, Py_ssize_t out_row, const double* x,
                             const double* dx, Py_ssize_t x_row, Py_ssize_t x_step,
                             const double* b, const double* db, Py_ssize_t b_row, int m, int n,
@@ -141,6 +144,17 @@ cdef inline bint fma_product(int m, int n, int k) noexcept nogil:
     # _fma_product.h's loops may run instead of ?gemm (plan_products decides).
     return not direct_product(m, n, k) and all_within(m, n, k, fma_product_max)
 
+cdef inline int product_shape(int flags) noexcept nogil:
+    # gemm's flags as _fma_product.h's shape: a triangular op(A) or op(B), or a triangle of D.
+    cdef bint lower = (flags & LOWER) != 0
+    if flags & TRIANGLE:
+        return ADLA_OUT_LOWER if lower else ADLA_OUT_UPPER
+    if flags & TRIANGULAR_A:
+        return ADLA_LEFT_LOWER if lower else ADLA_LEFT_UPPER
+    if flags & TRIANGULAR_B:
+        return ADLA_RIGHT_LOWER if lower else ADLA_RIGHT_UPPER
+    return 0
+
 cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # D = alpha op(A) op(B) + beta C  <=>  D^T = alpha op(B)^T op(A)^T + beta C^T (column-major)
     cdef int m = job.m, n = job.n, k = job.k
@@ -160,11 +174,11 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         elif floating is double:
             adla_fma_product_d(p[3], n, p[0], 1 if ta else k, m if ta else 1,
                                work if tb else p[1], n, m, n, k, job.alpha, beta,
-                               p[2] if beta != 0 else NULL, n, 1)
+                               p[2] if beta != 0 else NULL, n, 1, product_shape(job.flags))
         else:
             adla_fma_product_f(p[3], n, p[0], 1 if ta else k, m if ta else 1,
                                work if tb else p[1], n, m, n, k, <float>job.alpha, beta,
-                               p[2] if beta != 0 else NULL, n, 1)
+                               p[2] if beta != 0 else NULL, n, 1, product_shape(job.flags))
     elif job.alpha == 0:
         # BLAS semantics (alpha == 0 ignores A and B, NaN included), which some BLAS builds break
         for e in range(<Py_ssize_t>m * n):
@@ -187,8 +201,8 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         else:
             xgemm(c'T' if tb else c'N', c'T' if ta else c'N', n, m, k, <floating>job.alpha,
                   p[1], ld(k if tb else n), p[0], ld(m if ta else k), beta, p[3], ld(n))
-    if job.flags & TRIANGLE:
-        zero_triangle(p[3], m, (job.flags & LOWER) != 0)
+    if job.flags & TRIANGLE and not (job.flags & STREAM and not direct(job) and job.alpha != 0):
+        zero_triangle(p[3], m, (job.flags & LOWER) != 0)    # (the FMA loops zero it themselves)
     return 0
 
 cdef void gemm_triangle(char uplo, char transa, char transb, int n, int k, floating alpha,
@@ -428,6 +442,12 @@ def set_stream_bytes(Py_ssize_t nbytes):
     previous, stream_bytes = stream_bytes, max(0, nbytes)
     return previous
 
+cdef inline bint fma_stream(const Job* job, int inner, int operands) noexcept nogil:
+    # plan_products' choice of _fma_product.h's loops (below).
+    cdef Py_ssize_t size = 4 if job.flags & SINGLE else 8
+    return (fma_product(job.m, job.n, inner) and max(job.m, job.n, inner) >= FMA_ORDER_MIN
+            and job.nbatch * <Py_ssize_t>job.m * job.n * operands * size >= stream_bytes)
+
 cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) noexcept nogil:
     # The route of a batch of m x n products over ``inner`` (gemm, syrk, trmm and their rules):
     # the direct loops where the caller found them (``direct_loops``), else ?gemm (use_blas),
@@ -438,10 +458,7 @@ cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) no
     # 96-192, 1.15x at 256, and 1.2x trmm at 64; the gradient 1.3x from 19 MiB of operands,
     # the forward from 25 (1.05x slower at 11-19 MiB); ?gemm was faster at smaller orders
     # (1.4x at 10000 x 16, 1.1x at 3000 x 32).
-    cdef Py_ssize_t size = 4 if job.flags & SINGLE else 8
-    if (fma_product(job.m, job.n, inner)
-            and max(job.m, job.n, inner) >= FMA_ORDER_MIN
-            and job.nbatch * <Py_ssize_t>job.m * job.n * operands * size >= stream_bytes):
+    if fma_stream(job, inner, operands):
         job.flags |= STREAM
         job.prefetch_next = True
     use_blas(job, not direct_loops and not job.flags & STREAM, inner)

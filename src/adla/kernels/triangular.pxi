@@ -25,22 +25,29 @@ cdef inline void triangular_call(const Job* job, floating** p, bint solve,
         xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
 
 cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    cdef int order = job.n if job.flags & RIGHT else job.m
+    cdef int order = job.n if job.flags & RIGHT else job.m, shape
+    cdef bint product = order <= TRMM_PRODUCT_MAX or job.flags & STREAM
     if job.m == 0 or job.n == 0:
         return 0
-    if order <= TRMM_PRODUCT_MAX and job.alpha == 0:
+    if product and job.alpha == 0:
         memset(p[2], 0, <Py_ssize_t>job.m * job.n * sizeof(floating))     # as BLAS: A, B unread
-    elif order <= TRMM_PRODUCT_MAX:
+    elif product:
         # op(A) written out in full, zeros off its triangle, then a plain product: twice the
         # multiply-adds, but the direct loops or ?gemm run them 2-4x faster than ?trmm up to
         # order 48 (level at 64, float64; 1.15x faster in float32) and than the interleaved
-        # kernel from 8 (1.3-2x at 8-24 in batches; A/B, SciPy's OpenBLAS on an Intel Xeon)
+        # kernel from 8 (1.3-2x at 8-24 in batches; A/B, SciPy's OpenBLAS on an Intel Xeon).
+        # _fma_product.h's loops (STREAM, up to order FMA_PRODUCT_MAX) skip op(A)'s zeros: at
+        # 1000 x 64 1.4-1.5x faster than the whole product, and than ?trmm 1.3-1.8x at 128
+        # and 1.05-1.3x at 256 (A/B, Zen 4, either side).
         triangle_into(work, p[0], order, (job.flags & LOWER) != 0, (job.flags & TRANS_A) != 0)
+        shape = job.flags & STREAM
+        if ((job.flags & LOWER) != 0) != ((job.flags & TRANS_A) != 0):     # op(A) lower
+            shape |= LOWER
         if job.flags & RIGHT:
-            product_into(p[2], p[1], work, job.m, job.n, job.n, job.flags & STREAM, job.alpha,
+            product_into(p[2], p[1], work, job.m, job.n, job.n, shape | TRIANGULAR_B, job.alpha,
                          NULL)
         else:
-            product_into(p[2], work, p[1], job.m, job.n, job.m, job.flags & STREAM, job.alpha,
+            product_into(p[2], work, p[1], job.m, job.n, job.m, shape | TRIANGULAR_A, job.alpha,
                          NULL)
     else:
         copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
@@ -381,7 +388,7 @@ cdef void plan_triangular(Job* job) noexcept nogil:
         job.lanes, job.work = LANES, triangular_lanes_work(job)
     elif job.op == OP_TRSM and job.flags & RIGHT:
         job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
-    elif job.op == OP_TRMM and order <= TRMM_PRODUCT_MAX:
+    elif job.op == OP_TRMM and (order <= TRMM_PRODUCT_MAX or fma_stream(job, order, 3)):
         job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
         plan_products(job, order, 3, direct_product(job.m, job.n, order))    # as gemm's batch
 
