@@ -393,41 +393,40 @@ cdef inline void nan_triangle_where_failed(floating* w, int n, const int* status
 
 cdef int potri_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """dL of potri from (L, Ainv, dAinv), one matrix while it is in cache: S = dAinv +
-    dAinv^T, G = Ainv S (upper: S Ainv; one gemm), R = G L^-T (upper: U^-T G; one trsm),
-    dL = -tril(R) (upper: -triu). Status as trsm_one on L and G; where it is not 0, dL is NaN
-    in the factor's triangle (as the composed rule leaves it). work: G (n x n)."""
+    dAinv^T, Y = L^-1 S (upper: U^-T S; one trsm), dL = -tril(Ainv Y^T) = -tril(Ainv S L^-T)
+    (upper: -triu(Y Ainv); one product, of that triangle alone where _fma_product.h's loops
+    run: STREAM). Status as trsm_one on L and Ainv S: non-finite entries in L, Ainv, S or the
+    result, then L's first zero diagonal entry; where it is not 0, dL is NaN in the factor's
+    triangle (as the composed rule leaves it). work: Y, then the product's transposed
+    operand (n x n each)."""
     cdef int n = job.n, status
     cdef bint lower = (job.flags & LOWER) != 0
-    cdef const floating* dainv = p[2]
     cdef floating* dl = p[3]
-    cdef floating* g = work
+    cdef floating* y = work
     if n == 0:
         return 0
-    status = solve_status(p[0], n, lower, p[2], 0)
+    pair_entries(y, p[2], n, n, PAIRS_SUM)              # S = dAinv + dAinv^T
+    if not all_finite(p[1], <Py_ssize_t>n * n):
+        status = NONFINITE
+    else:
+        status = solve_status(p[0], n, lower, y, <Py_ssize_t>n * n)
     if status == 0:
-        pair_entries(dl, dainv, n, n, PAIRS_SUM)             # S = dAinv + dAinv^T
-        # Column-major the row-major buffers are transposed: G^T = S Ainv^T (lower) or
-        # Ainv^T S, then R^T = L^-1 G^T with L^T the column-major upper triangle of p[0]
-        # (lower), or G^T U^-1 with U^T its lower triangle (upper).
+        # Column-major S is itself and the row-major buffers are transposed: Y = L^-1 S is
+        # S U^-1 with U = L^T the column-major upper triangle of p[0] (lower); U^-T S is
+        # S L^-T with L = U^T its lower one (upper). Solved on the right, as solve_rows runs.
+        trsm_recursive(c'R', c'U' if lower else c'L', c'N' if lower else c'T', c'N', n, n, 1,
+                       p[0], n, y, n)
         if lower:
-            xgemm(c'N', c'N', n, n, n, 1, dl, n, p[1], n, 0, g, n)
+            product_into(dl, p[1], y, n, n, n, TRANS_B | TRIANGLE | LOWER | (job.flags & STREAM),
+                         -1, work + <Py_ssize_t>n * n)
         else:
-            xgemm(c'N', c'N', n, n, n, 1, p[1], n, dl, n, 0, g, n)
-        if not all_finite(g, <Py_ssize_t>n * n):
+            product_into(dl, y, p[1], n, n, n, TRIANGLE | (job.flags & STREAM), -1,
+                         work + <Py_ssize_t>n * n)
+        if not all_finite(dl, <Py_ssize_t>n * n):
             status = NONFINITE
     if status:
         nan_triangle(dl, n, lower)
-        return status
-    if lower:
-        # The solve on the left as one on the right of G's transpose (solve_rows' route, where
-        # ?trsm on the left costs more): L^-1 G^T = (G L^-T)^T.
-        transpose_square(g, n)
-        trsm_recursive(c'R', c'U', c'N', c'N', n, n, 1, p[0], n, g, n)
-        transpose_square(g, n)
-    else:
-        trsm_recursive(c'R', c'L', c'T', c'N', n, n, 1, p[0], n, g, n)
-    scaled_triangle(dl, g, n, lower, -1)
-    return 0
+    return status
 
 cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
@@ -693,10 +692,15 @@ cdef void plan_potrs_backward(Job* job) noexcept nogil:
 cdef void plan_potri_backward(Job* job) noexcept nogil:
     # Interleaved where potri is below order CHOLESKY_GRADIENT_LANES_BELOW, potri_backward_one
     # elsewhere: 1.1-1.4x faster than the interleaved gradient at 24, 1.2-2x at 32 (A/B,
-    # 3000 matrices), level at 16-20.
-    job.work = <Py_ssize_t>job.n * job.n
+    # 3000 matrices), level at 16-20. Its product through _fma_product.h's loops (one triangle)
+    # from order 65 where they run: against ?gemm's whole product (A/B, float64 / float32)
+    # 1.15 / 1.05x faster at 96, 1.2 / 1.15x at 128, 1.2 / 1.1x at 256; at 48-64 level / 1.05-1.2x
+    # slower.
+    job.work = <Py_ssize_t>2 * job.n * job.n
     if cholesky_solve_interleaved(job) and job.n < CHOLESKY_GRADIENT_LANES_BELOW:
         job.lanes, job.work = LANES, <Py_ssize_t>4 * job.n * job.n * LANES
+    elif job.n > 64 and fma_stream(job, job.n, 3):
+        job.flags |= STREAM
 
 cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # potrs (n = job.m, k = job.n right-hand sides) and potri (k = n): interleaved for both up to
