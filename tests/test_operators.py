@@ -145,12 +145,13 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # factorizations split in halves above order 128, inverses from them above 32, with getrf and
 # getri leaves (16: split down from order 17, uneven halves included; a large bound: one LAPACK
 # call), as potri per matrix in a batch; syevd's gradient and tangent in direct loops up to 24
-# on AVX-512 CPUs, 32 elsewhere; batches of products (and potri's gradient's) from order 48
-# through _fma_product.h on AVX-512 CPUs when larger than the caches (0: any batch).
+# on AVX-512 CPUs, 32 elsewhere; batches of products (and the products in trsm's and potri's
+# gradients) from order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches
+# (0: any batch).
 ROUTE_BOUNDS = [("set_direct_product_max", bound,
                  ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv"))
                 for bound in (0, 8, 32)] + [
-    ("set_stream_bytes", 0, ("gemm", "gemm2", "syrk", "trmm", "potri"))] + [
+    ("set_stream_bytes", 0, ("gemm", "gemm2", "syrk", "trmm", "trsm", "potri"))] + [
     (setter, bound, ("gesv", "inverse", "det", "slogdet", "potri"))
     for setter in ("set_getrf_leaf", "set_getri_leaf") for bound in (16, 10**6)] + [
     ("set_eigen_direct_max", bound, ("syevd",)) for bound in (0, 32)]

@@ -699,7 +699,7 @@ cdef void plan_potri_backward(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>2 * job.n * job.n
     if cholesky_solve_interleaved(job) and job.n < CHOLESKY_GRADIENT_LANES_BELOW:
         job.lanes, job.work = LANES, <Py_ssize_t>4 * job.n * job.n * LANES
-    elif job.n > 64 and fma_stream(job, job.n, 3):
+    elif job.n > 64 and fma_stream(job, job.n, job.n, job.n, 3):
         job.flags |= STREAM
 
 cdef void plan_cholesky_solve(Job* job) noexcept nogil:

@@ -442,11 +442,13 @@ def set_stream_bytes(Py_ssize_t nbytes):
     previous, stream_bytes = stream_bytes, max(0, nbytes)
     return previous
 
-cdef inline bint fma_stream(const Job* job, int inner, int operands) noexcept nogil:
-    # plan_products' choice of _fma_product.h's loops (below).
+cdef inline bint fma_stream(const Job* job, int rows, int cols, int inner,
+                            int operands) noexcept nogil:
+    # plan_products' choice of _fma_product.h's loops (below) for a batch of rows x cols
+    # products over ``inner``.
     cdef Py_ssize_t size = 4 if job.flags & SINGLE else 8
-    return (fma_product(job.m, job.n, inner) and max(job.m, job.n, inner) >= FMA_ORDER_MIN
-            and job.nbatch * <Py_ssize_t>job.m * job.n * operands * size >= stream_bytes)
+    return (fma_product(rows, cols, inner) and max(rows, cols, inner) >= FMA_ORDER_MIN
+            and job.nbatch * <Py_ssize_t>rows * cols * operands * size >= stream_bytes)
 
 cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) noexcept nogil:
     # The route of a batch of m x n products over ``inner`` (gemm, syrk, trmm and their rules):
@@ -458,7 +460,7 @@ cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) no
     # 96-192, 1.15x at 256, and 1.2x trmm at 64; the gradient 1.3x from 19 MiB of operands,
     # the forward from 25 (1.05x slower at 11-19 MiB); ?gemm was faster at smaller orders
     # (1.4x at 10000 x 16, 1.1x at 3000 x 32).
-    if fma_stream(job, inner, operands):
+    if fma_stream(job, job.m, job.n, inner, operands):
         job.flags |= STREAM
         job.prefetch_next = True
     use_blas(job, not direct_loops and not job.flags & STREAM, inner)
