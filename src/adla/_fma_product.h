@@ -169,8 +169,9 @@ static void adla_fma_block_##suffix##_##R##x##V(                                
    vectors by 8 rows, so that few lanes run empty at any width. Each block sums over the l
    where its rows of X and columns of B can both be nonzero (`shape`, above): a triangular
    product in about half the multiply-adds, with the bits of the whole one (the terms left out
-   are exact zeros), a triangle of one likewise. The prefetch queue is drained over the blocks, 2 lines per l; stream:
-   non-temporal stores where the result and its rows are 64-byte aligned. */
+   are exact zeros), a triangle of one likewise. The prefetch queue is drained over the
+   blocks, 2 lines per l; stream: non-temporal stores where the result and its rows are 64-byte
+   aligned. */
 #define ADLA_FMA_PRODUCT(suffix, type)                                                         \
 ADLA_FMA_BLOCK(suffix, type, 6, 4)                                                            \
 ADLA_FMA_BLOCK(suffix, type, 8, 2)                                                            \
@@ -205,7 +206,7 @@ static void adla_fma_product_##suffix(type* out, Py_ssize_t out_row, const type*
             if (outside) l1 = 0;                                                              \
             if (shape & ADLA_LEFT_LOWER && l1 > i0 + rows) l1 = i0 + rows;                    \
             if (shape & ADLA_LEFT_UPPER) l0 = i0;                                             \
-            if (shape & ADLA_RIGHT_LOWER) l0 = j0;                                            \
+            if (shape & ADLA_RIGHT_LOWER && l0 < j0) l0 = j0;                                 \
             if (shape & ADLA_RIGHT_UPPER && l1 > j0 + cols) l1 = j0 + cols;                   \
             if (l1 < l0) l1 = l0;                                                             \
             const char* prefetch = queue->count                                               \

@@ -25,7 +25,7 @@ cdef inline void triangular_call(const Job* job, floating** p, bint solve,
         xtrmm(side, uplo, trans, n, m, <floating>job.alpha, p[0], ld(na), p[2], ld(n))
 
 cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    cdef int order = job.n if job.flags & RIGHT else job.m, shape
+    cdef int order = job.n if job.flags & RIGHT else job.m, flags
     cdef bint product = order <= TRMM_PRODUCT_MAX or job.flags & STREAM
     if job.m == 0 or job.n == 0:
         return 0
@@ -40,14 +40,14 @@ cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         # 1000 x 64 1.4-1.5x faster than the whole product, and than ?trmm 1.3-1.8x at 128
         # and 1.05-1.3x at 256 (A/B, Zen 4, either side).
         triangle_into(work, p[0], order, (job.flags & LOWER) != 0, (job.flags & TRANS_A) != 0)
-        shape = job.flags & STREAM
+        flags = job.flags & STREAM
         if ((job.flags & LOWER) != 0) != ((job.flags & TRANS_A) != 0):     # op(A) lower
-            shape |= LOWER
+            flags |= LOWER
         if job.flags & RIGHT:
-            product_into(p[2], p[1], work, job.m, job.n, job.n, shape | TRIANGULAR_B, job.alpha,
+            product_into(p[2], p[1], work, job.m, job.n, job.n, flags | TRIANGULAR_B, job.alpha,
                          NULL)
         else:
-            product_into(p[2], work, p[1], job.m, job.n, job.m, shape | TRIANGULAR_A, job.alpha,
+            product_into(p[2], work, p[1], job.m, job.n, job.m, flags | TRIANGULAR_A, job.alpha,
                          NULL)
     else:
         copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
