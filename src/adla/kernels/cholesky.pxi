@@ -149,9 +149,9 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
 cdef int potri_one(const Job* job, floating** p, floating* work) noexcept nogil:
     # In a batch, each matrix on one thread: potri_recursive, on the lower form of the factor
     # (column-major, its upper factor U = L^T), so that an upper factor gives the bits of its
-    # transpose. Against ?potri (A/B, float64 / float32): 2-4 matrices of order 128-384 1.2-1.35x
-    # / 1.15-1.4x faster, 3 of 512 1.15 / 1.35x, 2 of 1000 1.05 / 1.1x. One matrix: ?potri on
-    # BLAS's threads, 1.05-1.1x faster than the split kernels at 512-1000.
+    # transpose. Against ?potri (A/B, float64 / float32): 2-4 matrices of order 128-384
+    # 1.05-1.35x / 1.15-1.4x faster, 3 of 512 1.15 / 1.35x, 2 of 1000 1.05 / 1.1x. One
+    # matrix: ?potri on BLAS's threads, 1.05-1.1x faster than the split kernels at 512-1000.
     cdef int n = job.n, info
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
@@ -711,7 +711,8 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # slower (so per matrix there), level at 16-20; potri 2-3x faster throughout. potri up to
     # POTRI_LANES_MAX since its kernel reads rows, not columns (inverse_factor_both), against
     # potri_recursive per matrix (A/B, 2 threads, float64 / float32): 1000 x 64 0.64 / 0.54,
-    # 200 x 128 0.79 / 0.85, 100 x 160 1.0 / 0.86 (at 192 and 256: 1.15-1.6 / 0.7-1.0).
+    # 200 x 128 0.79 / 0.85, 100 x 160 1.0 / 0.86 (at 192-256 an earlier form of the kernel
+    # was 1.15-1.6x slower in float64).
     if cholesky_solve_interleaved(job) and (
             job.op == OP_POTRI or job.m < CHOLESKY_GRADIENT_LANES_BELOW
             or job.n < POTRS_LANES_WIDE):
