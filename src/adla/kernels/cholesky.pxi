@@ -711,8 +711,8 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # slower (so per matrix there), level at 16-20; potri 2-3x faster throughout. potri up to
     # POTRI_LANES_MAX since its kernel reads rows, not columns (inverse_factor_both), against
     # potri_recursive per matrix (A/B, 2 threads, float64 / float32): 1000 x 64 0.64 / 0.54,
-    # 200 x 128 0.79 / 0.85, 100 x 160 1.0 / 0.86 (at 192-256 an earlier form of the kernel
-    # was 1.15-1.6x slower in float64).
+    # 200 x 128 0.79 / 0.85, 100 x 160 0.9-1.0 / 0.8-0.86; at 192 1.45 / 1.0, at 256 1.8 /
+    # 1.25.
     if cholesky_solve_interleaved(job) and (
             job.op == OP_POTRI or job.m < CHOLESKY_GRADIENT_LANES_BELOW
             or job.n < POTRS_LANES_WIDE):
