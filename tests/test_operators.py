@@ -155,12 +155,16 @@ ROUTE_BOUNDS = [("set_direct_product_max", bound,
     (setter, bound, ("gesv", "inverse", "det", "slogdet", "potri"))
     for setter in ("set_getrf_leaf", "set_getri_leaf") for bound in (16, 10**6)] + [
     ("set_eigen_direct_max", bound, ("syevd",)) for bound in (0, 32)]
+# Bounds that only a batch filling the lanes reaches: potri interleaved up to order 160 (0: per
+# matrix from 17).
+LANE_ROUTE_BOUNDS = [("set_potri_lanes_max", 0, ("potri",))]
 
 
 @pytest.mark.parametrize("setter, bound, row, opts, batches", [
     pytest.param(setter, bound, *p.values, id=f"{setter}={bound}-{p.id}")
-    for setter, bound, names in ROUTE_BOUNDS
-    for p in cases_with_layouts(["batch3"]) if p.values[0].name in names])
+    for bounds, layout in ((ROUTE_BOUNDS, "batch3"), (LANE_ROUTE_BOUNDS, "batch19"))
+    for setter, bound, names in bounds
+    for p in cases_with_layouts([layout]) if p.values[0].name in names])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_kernel_routes_agree(setter, bound, row, opts, batches, dtype):
     """Every CPU takes one side of these bounds at each size; this runs each case on the other
