@@ -147,10 +147,14 @@ def _threads():
 
 
 def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
-    """Allocate one output stack per core shape in ``shapes``; return ``(*outputs, status)``."""
+    """Allocate one output stack per core shape in ``shapes``; return ``(*outputs, status)``.
+    With FLAG_ZEROED in ``flags`` the outputs are zeroed first, on all the call's threads."""
     stacks = [s for s in inputs if s is not None]
     nbatch = _batch_length(stacks)
     outputs = tuple(_empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
+    if flags & K.FLAG_ZEROED:
+        for out in outputs:
+            K.zero_fill(out, _threads())
     threads = _threads() if nbatch > 1 else 1
     if threads > 1 and K.calls_blas_from_threads(op, m, n, k, nbatch,
                                                  flags | _precision(stacks[0].dtype)):
@@ -482,10 +486,6 @@ def embed_part(v, n, part, offset):
     while the matrix is in cache; for one or a few large matrices, written by all threads first
     (1.6x faster at order 1000)."""
     k, flags = _part_job(n, part, offset)
-    threads = _threads()
-    if not 0 < v.shape[0] < threads or n * n * v.itemsize < _PARALLEL_ZEROS_BYTES:
-        return _run(K.EMBED_PART, (v,), [(n, n)], n, 0, k, flags)[0]
-    out = _empty((v.shape[0], n, n), v.dtype)
-    K.zero_fill(out, threads)
-    K.run(K.EMBED_PART, (v,), (out,), n, 0, k, flags | K.FLAG_ZEROED)
-    return out
+    if 0 < v.shape[0] < _threads() and n * n * v.itemsize >= _PARALLEL_ZEROS_BYTES:
+        flags |= K.FLAG_ZEROED
+    return _run(K.EMBED_PART, (v,), [(n, n)], n, 0, k, flags)[0]
