@@ -469,39 +469,60 @@ cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating
     scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col)
 
 
+cdef inline void cholesky_diagonal(floating* a_ii, floating* s, floating* inverse_diagonal_i,
+                                   int i, int* status) noexcept nogil:
+    # L[i, i] = sqrt(s) and its reciprocal; a lane whose s is not positive gets status i+1.
+    cdef int v
+    for v in range(LANES):
+        if not s[v] > 0 and status[v] == 0:
+            status[v] = i + 1
+    for v in range(LANES):
+        s[v] = sqrt(s[v])
+    for v in range(LANES):
+        inverse_diagonal_i[v] = 1 / s[v]
+    for v in range(LANES):
+        a_ii[v] = s[v]
+
 cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     """In place, row by row: the lower triangle of every lane of ``a`` becomes its Cholesky
     factor. A lane whose leading minor of order i+1 is not positive gets status i+1 (if it had
-    none) and carries NaN or inf onwards, which is harmless: its result is discarded."""
+    none) and carries NaN or inf onwards, which is harmless: its result is discarded. Rows go in
+    groups of four (then two, then one): column j of all of them from one pass over row j, so
+    that four chains of additions are in flight; one chain was bound by its latency. Within the
+    group's own columns the rows above the diagonal are summed too and not stored. Each entry's
+    sum runs in the same order as one row at a time, so the factor's bits are
+    cholesky_tangent_lanes'."""
     # Per-lane temporaries are local arrays: the compiler then knows that storing to ``a``
     # does not change them, and vectorises across lanes.
-    cdef floating s[LANES]
+    cdef floating acc[4 * LANES]
     cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
-    cdef int i, j, k, v
-    cdef Py_ssize_t ij, ik, jk
-    for i in range(n):
-        for j in range(i + 1):
-            ij = (i * n + j) * LANES
-            for v in range(LANES):
-                s[v] = a[ij + v]
-            for k in range(j):
-                ik = (i * n + k) * LANES
-                jk = (j * n + k) * LANES
+    cdef int first = 0, rows, j, r, v
+    cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES
+    cdef floating* group
+    cdef const floating* row_j
+    while first < n:
+        rows = 4 if n - first >= 4 else n - first if n - first < 2 else 2
+        group = a + first * row_step
+        for j in range(first + rows):
+            row_j = a + j * row_step
+            for r in range(rows):
                 for v in range(LANES):
-                    s[v] = s[v] - a[ik + v] * a[jk + v]
-            if j < i:
-                for v in range(LANES):
-                    a[ij + v] = s[v] * inverse_diagonal[j * LANES + v]
+                    acc[r * LANES + v] = group[r * row_step + j * LANES + v]
+            if rows == 4:
+                subtract_dot_rows4(acc, group, row_step, row_j, j)
+            elif rows == 2:
+                subtract_dot_pair(acc, acc + LANES, group, group + row_step, row_j, LANES, j)
             else:
-                for v in range(LANES):
-                    if not s[v] > 0 and status[v] == 0:
-                        status[v] = i + 1
-                for v in range(LANES):
-                    s[v] = sqrt(s[v])
-                for v in range(LANES):
-                    inverse_diagonal[i * LANES + v] = 1 / s[v]
-                for v in range(LANES):
-                    a[ij + v] = s[v]
+                subtract_dot(acc, group, row_j, j)
+            for r in range(max(j - first, 0), rows):
+                if first + r == j:
+                    cholesky_diagonal(group + r * row_step + j * LANES, acc + r * LANES,
+                                      inverse_diagonal + j * LANES, j, status)
+                else:
+                    for v in range(LANES):
+                        group[r * row_step + j * LANES + v] = (
+                            acc[r * LANES + v] * inverse_diagonal[j * LANES + v])
+        first += rows
 
 cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
                       int* status) noexcept nogil:
@@ -515,6 +536,30 @@ cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
     keep_triangle(a, n, n, True)
     scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n)
 
+cdef void cholesky_reverse_row(floating* x, const floating* l, const floating* inverse_diagonal,
+                               int n, int i, floating* scale, int q) noexcept nogil:
+    # Row i of potrf_backward_lanes' reverse sweep, within the row: its steps (i, j) for j
+    # descending, each one's s into scale[(j * 4 + q) * LANES:] for the updates of row j.
+    cdef floating* x_i = x + <Py_ssize_t>i * n * LANES
+    cdef const floating* l_i = l + <Py_ssize_t>i * n * LANES
+    # s and its copies are local arrays, stored by vector moves the helpers' loads then
+    # forward from (through scale, scalar stores stalled each step's first load).
+    cdef floating s[2 * LANES]
+    cdef int j, v
+    for v in range(LANES):                       # L[i, i] = sqrt(s)
+        s[v] = x_i[i * LANES + v] * inverse_diagonal[i * LANES + v] * <floating>0.5
+    for v in range(LANES):
+        s[LANES + v] = s[v]
+        x_i[i * LANES + v] = s[v]
+    subtract_scaled_rows(x_i, s, l_i, 0, 2, i)
+    for j in range(i - 1, -1, -1):               # L[i, j] = s / L[j, j]
+        for v in range(LANES):
+            s[v] = x_i[j * LANES + v] * inverse_diagonal[j * LANES + v]
+        for v in range(LANES):
+            x_i[j * LANES + v] = s[v] * <floating>0.5
+            scale[(j * 4 + q) * LANES + v] = s[v]
+        subtract_scaled_rows(x_i, s, l + <Py_ssize_t>j * n * LANES, 0, 1, j)
+
 cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
     """potrf_backward_one for LANES small matrices at once, as the reverse of cholesky_lanes'
@@ -524,39 +569,33 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     sqrt(s) on the diagonal), is undone for i, j descending: its cotangent sbar is the
     gradient of the lower triangle of A at (i, j), and it passes -sbar L[j, k], -sbar L[i, k]
     on to dL[i, k], dL[j, k] (and -sbar L[i, j] to dL[j, j]). dL[i, j] is read last at that
-    step, so the gradient overwrites it; the symmetric dA halves it off the diagonal."""
-    cdef int n = job.n, i, j, k, v
+    step, so the gradient overwrites it; the symmetric dA halves it off the diagonal.
+    The updates of a row j < i wait until a group of four rows i has been swept
+    (cholesky_reverse_row), then all four go in one pass over row j: each entry gets the same
+    terms in the same order, with one load and store per four products instead of one."""
+    cdef int n = job.n, hi, first, rows, r, q, j
     cdef bint lower = (job.flags & LOWER) != 0
+    cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES
     cdef floating* l = w
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
+    cdef floating* scale = x + <Py_ssize_t>n * n * LANES        # n x 4 lanes
     cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
-    cdef floating s[LANES]
-    cdef floating* x_i
-    cdef floating* x_j
-    cdef const floating* l_i
-    cdef const floating* l_j
     gather(x, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
     mark_nonfinite(x, n, n, True, status)
     gather_factor(l, p + LANES, n, lower, inverse_diagonal, status)
-    for i in range(n - 1, -1, -1):
-        x_i = x + <Py_ssize_t>i * n * LANES
-        l_i = l + <Py_ssize_t>i * n * LANES
-        for j in range(i, -1, -1):
-            x_j = x + <Py_ssize_t>j * n * LANES
-            l_j = l + <Py_ssize_t>j * n * LANES
-            if j == i:                           # L[i, i] = sqrt(s)
-                for v in range(LANES):
-                    s[v] = x_i[i * LANES + v] * inverse_diagonal[i * LANES + v] * <floating>0.5
-            else:                                # L[i, j] = s / L[j, j]
-                for v in range(LANES):
-                    s[v] = x_i[j * LANES + v] * inverse_diagonal[j * LANES + v]
-                    x_j[j * LANES + v] = x_j[j * LANES + v] - s[v] * l_i[j * LANES + v]
-            for v in range(LANES):
-                x_i[j * LANES + v] = s[v] if j == i else s[v] * <floating>0.5
-            for k in range(j):
-                for v in range(LANES):
-                    x_i[k * LANES + v] = x_i[k * LANES + v] - s[v] * l_j[k * LANES + v]
-                    x_j[k * LANES + v] = x_j[k * LANES + v] - s[v] * l_i[k * LANES + v]
+    hi = n - 1
+    while hi >= 0:
+        rows = 4 if hi >= 3 else hi + 1
+        first = hi - rows + 1
+        for q in range(rows):                    # rows hi, hi - 1, ..., first
+            cholesky_reverse_row(x, l, inverse_diagonal, n, hi - q, scale, q)
+            for r in range(first, hi - q):       # its terms on the group's rows below it
+                subtract_scaled_rows(x + r * row_step, scale + (r * 4 + q) * LANES,
+                                     l + (hi - q) * row_step, 0, 1, r + 1)
+        for j in range(first):
+            subtract_scaled_rows(x + j * row_step, scale + j * 4 * LANES, l + hi * row_step,
+                                 -row_step, rows, j + 1)
+        hi = first - 1
     mirror_lower(x, n)
     scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
 
@@ -720,6 +759,6 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
 
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+        job.lanes, job.work = LANES, <Py_ssize_t>(2 * job.n * job.n + 4 * job.n) * LANES
     elif job.n > 0:
         job.work = <Py_ssize_t>(1 if job.flags & LOWER else 2) * job.n * job.n   # dL, (U^T)
