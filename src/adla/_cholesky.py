@@ -27,7 +27,7 @@ def potrf(A: ArrayLike, *, lower: bool = True, check: bool = True) -> Array:
 
     Returns ``L`` with ``A = L@L^T`` (`lower`) or ``U`` with ``A = U^T@U``; the other triangle of
     the result is zero. Only the triangle of ``A`` chosen by `lower` is read. Orders up to 32 (up
-    to 128 for a batch of at least 8 matrices) run 8 matrices at a time without LAPACK; larger
+    to 192 for a batch of at least 8 matrices) run 8 matrices at a time without LAPACK; larger
     ones through LAPACK ``potrf``.
 
     Parameters

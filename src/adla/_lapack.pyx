@@ -68,7 +68,7 @@ cdef enum:
     NOPS = 33
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
-    CHOLESKY_LANES_MAX = 128    # the Cholesky kernels interleaved for batches up to this order
+    CHOLESKY_LANES_MAX = 192    # the Cholesky kernels interleaved for batches up to this order
     CHOLESKY_SOLVE_LANES_MAX = 32   # potrs and potri (order and right-hand sides) up to this
     POTRI_LANES_MAX = 160           # and potri up to this, for a batch that fills the lanes
     CHOLESKY_GRADIENT_LANES_BELOW = 24  # (potri_backward, and potrs with POTRS_LANES_WIDE

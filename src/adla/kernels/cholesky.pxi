@@ -701,8 +701,13 @@ cdef void potrf_jvp_lanes(const Job* job, floating** p, int count, floating* w,
 cdef inline bint cholesky_interleaved(const Job* job) noexcept nogil:
     # Beyond SMALL, for a batch that fills the lanes, measured against a LAPACK/BLAS-3 call per
     # matrix (1000 x 64, 2 threads): the backward 30 -> 18 ms, the tangent 2-4x faster, the
-    # forward equal (1.5-2x faster at orders 40-48 and 128); at order 192 slower. One rule for
-    # all three, so that potrf_jvp's factor has potrf's bits at every size.
+    # forward equal (1.5-2x faster at orders 40-48 and 128). With the loops in groups of four
+    # rows, to order 192 (float64, ms, forward / backward / tangent, per matrix -> interleaved):
+    # 100 x 160 6.0 -> 3.9 / 15.7 -> 8.9 / 24.7 -> 19.1, 60 x 192 5.6 -> 4.2 / 14.5 -> 9.4 /
+    # 22.4 -> 19.0; float32 1.3-1.9x faster forward and backward, the tangent level. At 224-320
+    # the forward was level or slower (8 x 256, one lane block for two threads: 2x slower), at
+    # 384 slower throughout. One rule for all three, so that potrf_jvp's factor has potrf's
+    # bits at every size.
     return job.n <= SMALL or (job.n <= CHOLESKY_LANES_MAX and job.nbatch >= LANES)
 
 cdef void plan_potrf(Job* job) noexcept nogil:
