@@ -105,6 +105,40 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
 ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 4)
 ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 4)
 
+/* adla_tangent_dot_rowsR: for the R rows r of a and of d (row_step apart in both),
+   s[r] -= sum_i a_r[i] y[i] and t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term
+   subtracted in that order (the Cholesky factor's and its tangent's sums, 8 lanes each): the
+   loads of y and e serve all R rows. */
+#define ADLA_TANGENT_DOT_ROWS(suffix, type, vector, ROWS)                                   \
+static inline void adla_tangent_dot_rows##ROWS##_##suffix(type* s, type* t, const type* a,  \
+                                                   const type* d, Py_ssize_t row_step,      \
+                                                   const type* y, const type* e,            \
+                                                   int length) {                            \
+    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
+    vector sv[ROWS][PARTS], tv[ROWS][PARTS], x, z, b, c;                                    \
+    memcpy(sv, s, sizeof(sv));                                                              \
+    memcpy(tv, t, sizeof(tv));                                                              \
+    for (int i = 0; i < length; i++)                                                        \
+        for (int h = 0; h < PARTS; h++) {                                                   \
+            memcpy(&b, y + i * 8 + PER * h, sizeof(vector));                                \
+            memcpy(&c, e + i * 8 + PER * h, sizeof(vector));                                \
+            for (int r = 0; r < ROWS; r++) {                                                \
+                memcpy(&x, a + r * row_step + i * 8 + PER * h, sizeof(vector));             \
+                memcpy(&z, d + r * row_step + i * 8 + PER * h, sizeof(vector));             \
+                sv[r][h] = sv[r][h] - x * b;                                                \
+                tv[r][h] = tv[r][h] - z * b - x * c;                                        \
+            }                                                                               \
+        }                                                                                   \
+    memcpy(s, sv, sizeof(sv));                                                              \
+    memcpy(t, tv, sizeof(tv));                                                              \
+}
+ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 1)
+ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 1)
+ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 2)
+ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 2)
+ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 4)
+ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 4)
+
 /* adla_minus_scaled_rowsR: x[i 8:i 8+8] -= s[0:8] y[i 8:...], then s[8:16] y[row_step + i 8:...],
    ... for the R rows of y, i < length: a rank-R update of a row of lanes, each lane its own
    coefficient, subtracted in that order; one load and store of x for R products. */

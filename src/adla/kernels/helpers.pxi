@@ -211,6 +211,24 @@ cdef extern from "_lane_update.h":
                                 const double* y, Py_ssize_t step, int length) noexcept nogil
     void adla_minus_dot_rows4_f(float* acc, const float* x, Py_ssize_t row_step,
                                 const float* y, Py_ssize_t step, int length) noexcept nogil
+    void adla_tangent_dot_rows1_d(double* s, double* t, const double* a, const double* d,
+                                    Py_ssize_t row_step, const double* y, const double* e,
+                                    int length) noexcept nogil
+    void adla_tangent_dot_rows1_f(float* s, float* t, const float* a, const float* d,
+                                    Py_ssize_t row_step, const float* y, const float* e,
+                                    int length) noexcept nogil
+    void adla_tangent_dot_rows2_d(double* s, double* t, const double* a, const double* d,
+                                    Py_ssize_t row_step, const double* y, const double* e,
+                                    int length) noexcept nogil
+    void adla_tangent_dot_rows2_f(float* s, float* t, const float* a, const float* d,
+                                    Py_ssize_t row_step, const float* y, const float* e,
+                                    int length) noexcept nogil
+    void adla_tangent_dot_rows4_d(double* s, double* t, const double* a, const double* d,
+                                    Py_ssize_t row_step, const double* y, const double* e,
+                                    int length) noexcept nogil
+    void adla_tangent_dot_rows4_f(float* s, float* t, const float* a, const float* d,
+                                    Py_ssize_t row_step, const float* y, const float* e,
+                                    int length) noexcept nogil
     void adla_minus_scaled_rows1_d(double* x, const double* s, const double* y,
                                     Py_ssize_t row_step, int length) noexcept nogil
     void adla_minus_scaled_rows1_f(float* x, const float* s, const float* y,

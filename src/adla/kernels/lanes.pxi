@@ -220,6 +220,27 @@ cdef inline void subtract_scaled_rows(floating* x, const floating* s, const floa
         else:
             adla_minus_scaled_rows1_f(x, s, y, row_step, length)
 
+cdef inline void subtract_tangent_dots(floating* s, floating* t, const floating* a,
+                                      const floating* d, Py_ssize_t row_step, const floating* y,
+                                      const floating* e, int rows, int length) noexcept nogil:
+    """For rows (1, 2 or 4) rows r of a and d, row_step apart: s[r] -= sum_i a_r[i] y[i] and
+    t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term in order, every lane; s and t hold
+    rows of LANES (_lane_update.h)."""
+    if floating is double:
+        if rows == 4:
+            adla_tangent_dot_rows4_d(s, t, a, d, row_step, y, e, length)
+        elif rows == 2:
+            adla_tangent_dot_rows2_d(s, t, a, d, row_step, y, e, length)
+        else:
+            adla_tangent_dot_rows1_d(s, t, a, d, row_step, y, e, length)
+    else:
+        if rows == 4:
+            adla_tangent_dot_rows4_f(s, t, a, d, row_step, y, e, length)
+        elif rows == 2:
+            adla_tangent_dot_rows2_f(s, t, a, d, row_step, y, e, length)
+        else:
+            adla_tangent_dot_rows1_f(s, t, a, d, row_step, y, e, length)
+
 cdef inline void add_dot_pair(floating* acc0, floating* acc1, const floating* x0,
                               const floating* x1, const floating* y, Py_ssize_t step,
                               int length) noexcept nogil:
