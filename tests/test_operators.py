@@ -144,7 +144,8 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # loops run up to 8 on AVX-512 CPUs and 32 elsewhere, BLAS above (0: BLAS only); LU
 # factorizations split in halves above order 128, inverses from them above 32, with getrf and
 # getri leaves (16: split down from order 17, uneven halves included; a large bound: one LAPACK
-# call), as potri per matrix in a batch; syevd's gradient and tangent in direct loops up to 24
+# call), as potri per matrix in a batch; potrf's gradient per matrix split in halves above
+# order 32 (16: from 17; a large bound: the leaf's formula whole); syevd's gradient and tangent in direct loops up to 24
 # on AVX-512 CPUs, 32 elsewhere; batches of products (and the products in trsm's and potri's
 # gradients) from order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches
 # (0: any batch).
@@ -154,6 +155,7 @@ ROUTE_BOUNDS = [("set_direct_product_max", bound,
     ("set_stream_bytes", 0, ("gemm", "gemm2", "syrk", "trmm", "trsm", "potri"))] + [
     (setter, bound, ("gesv", "inverse", "det", "slogdet", "potri"))
     for setter in ("set_getrf_leaf", "set_getri_leaf") for bound in (16, 10**6)] + [
+    ("set_cholesky_gradient_leaf", bound, ("potrf",)) for bound in (16, 10**6)] + [
     ("set_eigen_direct_max", bound, ("syevd",)) for bound in (0, 32)]
 # Bounds that only a batch filling the lanes reaches: potri interleaved up to order 160 (0: per
 # matrix from 17).

@@ -120,6 +120,10 @@ cdef enum:
     SOLVE_ROWS_MIN = 8      # solve on the left with at least this many right-hand sides
     SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
+    CHOLESKY_GRADIENT_LEAF = 32     # and potrf_backward's per-matrix recursion (Murray's blocked
+                                    # reverse mode by halves) above this (A/B against leaves of
+                                    # 48-128: level for one matrix of 500-2000, 1.05-1.25x
+                                    # faster in batches of order 100-400)
     TRMM_PRODUCT_MAX = 64   # trmm per matrix: op(A) written out and a plain product up to this
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
     GETRI_LEAF = 32     # and getri_recursive, trtri_recursive matrices above this
@@ -254,10 +258,12 @@ def set_direct_product_max(int order):
 
 # getrf_recursive factors with getrf leaves up to this order, getri_recursive inverts with getri
 # leaves up to that one (GETRF_LEAF, GETRI_LEAF; settable for tests), as do trtri_recursive and
-# lauum_recursive; potri's interleaved kernel runs up to POTRI_LANES_MAX.
+# lauum_recursive; potri's interleaved kernel runs up to POTRI_LANES_MAX; potrf_backward per
+# matrix splits above CHOLESKY_GRADIENT_LEAF.
 cdef int getrf_leaf = GETRF_LEAF
 cdef int getri_leaf = GETRI_LEAF
 cdef int potri_lanes_max = POTRI_LANES_MAX
+cdef int cholesky_gradient_leaf = CHOLESKY_GRADIENT_LEAF
 
 
 def set_potri_lanes_max(int order):
@@ -275,6 +281,14 @@ def set_getrf_leaf(int order):
     benchmarks."""
     global getrf_leaf
     previous, getrf_leaf = getrf_leaf, max(order, 16)
+    return previous
+
+
+def set_cholesky_gradient_leaf(int order):
+    """potrf_backward per matrix split in halves above ``order`` (the leaf's formula for the
+    whole matrix: a large ``order``); returns the previous bound. For tests and benchmarks."""
+    global cholesky_gradient_leaf
+    previous, cholesky_gradient_leaf = cholesky_gradient_leaf, max(order, 16)
     return previous
 
 

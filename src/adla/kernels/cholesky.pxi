@@ -112,18 +112,62 @@ cdef void upper_of_upper_products(int n, floating* a, int lda, const floating* b
     upper_of_upper_products(n - h, a + h + <Py_ssize_t>h * lda, lda,
                             b + h + <Py_ssize_t>h * ldb, ldb)
 
+cdef void cholesky_gradient_recursive(int n, floating* g, int ldg, floating* lf, int ldl,
+                                      floating* work) noexcept nogil:
+    """Row-major, in place: g's lower triangle holds dL of the lower factor L (lf) on entry, the
+    symmetric dA (both triangles) on exit. At the leaves (order up to cholesky_gradient_leaf),
+    dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of L^T dL with its diagonal
+    halved: a product of triangles in one triangle and the congruence, each by halves
+    (upper_of_upper_products, congruence_solve), 4n^3/3 flops. Above, split in halves as
+    potrf_recursive factors, each step undone in reverse (Murray 2016's blocked reverse mode):
+    with L21 L11^T = A21 and L22 L22^T = A22 - L21 L21^T,
+        dA22 = recursion(L22, dL22),  X = (dL21 - 2 dA22 L21) L11^-1,  dA21 = X / 2,
+        dA11 = recursion(L11, dL11 - tril(X^T L21)),
+    2n^3/3 flops in all, mostly in ?gemm. work: 2 min(n, cholesky_gradient_leaf)^2 elements."""
+    cdef int h, r, i, j
+    cdef floating* b = work
+    cdef floating* t
+    cdef floating* g21
+    if n <= cholesky_gradient_leaf:
+        t = work + <Py_ssize_t>n * n
+        # Column-major, the row-major buffers are transposed: the lower L is an upper U with
+        # A = U^T U, and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T; b := dU U^T
+        # = M^T in its column-major upper triangle, S from there (row-major lower), mirrored.
+        for i in range(n):
+            for j in range(n):
+                b[i * n + j] = g[<Py_ssize_t>i * ldg + j] if j <= i else 0
+        upper_of_upper_products(n, b, n, lf, ldl)
+        scaled_triangle(t, b, n, True, <floating>0.5)
+        mirror_triangle(t, n, True)
+        congruence_solve(t, n, lf, ldl, n, c'U', c'N', b)      # U^-1 S U^-T
+        symmetrize(t, n)
+        for i in range(n):
+            copy(g + <Py_ssize_t>i * ldg, t + <Py_ssize_t>i * n, n)
+        return
+    h = split_point(n)
+    r = n - h
+    g21 = g + <Py_ssize_t>h * ldg
+    cholesky_gradient_recursive(r, g21 + h, ldg, lf + <Py_ssize_t>h * ldl + h, ldl, work)
+    # Column-major: U12 = L21^T (h x r), dU12 = dL21^T, U11 = L11^T, dA22 symmetric.
+    xgemm(c'N', c'N', h, r, r, -2, lf + <Py_ssize_t>h * ldl, ldl, g21 + h, ldg, 1, g21, ldg)
+    trsm_recursive(c'L', c'U', c'N', c'N', h, r, 1, lf, ldl, g21, ldg)          # X^T
+    gemm_triangle(c'U', c'N', c'T', h, r, -1, lf + <Py_ssize_t>h * ldl, ldl, g21, ldg, 1, g,
+                  ldg)                                      # dL11 -= tril(X^T L21)
+    for i in range(r):
+        for j in range(h):
+            g21[<Py_ssize_t>i * ldg + j] = g21[<Py_ssize_t>i * ldg + j] * <floating>0.5
+    cholesky_gradient_recursive(h, g, ldg, lf, ldl, work)
+    copy_transposed_block(g + h, ldg, g21, ldg, h, r)       # dA12 = dA21^T
+
 cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    """dA of potrf from (dL, L): dA = L^-T S L^-1 with S = (P + P^T)/2, P the lower triangle of
-    L^T dL with its diagonal halved (Murray 2016), by a product of triangles in one triangle and
-    the congruence (BLAS-3, both by halves). Upper factors U = L^T are transposed into that case
-    (dA is the same). potrf_backward_lanes is the same for small n. work: dL's triangle, then
-    (upper) L."""
+    """dA of potrf from (dL, L) per matrix (cholesky_gradient_recursive). Upper factors U = L^T
+    are transposed into that case (dA is the same). potrf_backward_lanes is the same for small
+    n. work: (upper) L, then the recursion's."""
     cdef int n = job.n, i
     cdef bint lower = (job.flags & LOWER) != 0
     cdef const floating* dl = p[0]
-    cdef const floating* lf = p[1]
+    cdef floating* lf = p[1]
     cdef floating* da = p[2]
-    cdef floating* b = work
     if n == 0:
         return 0
     if not triangle_finite(lf, n, lower) or not triangle_finite(dl, n, lower):
@@ -131,18 +175,12 @@ cdef int potrf_backward_one(const Job* job, floating** p, floating* work) noexce
     i = first_zero_diagonal(lf, n)
     if i:
         return i
-    triangle_into(b, dl, n, lower, not lower)      # dL, or dU^T: lower, zeros above
+    triangle_into(da, dl, n, lower, not lower)     # dL, or dU^T: lower, zeros above
     if not lower:
-        transpose_into(work + <Py_ssize_t>n * n, lf, n, n)
-        lf = work + <Py_ssize_t>n * n
-    # Column-major, the row-major buffers are transposed: the lower L is an upper U with
-    # A = U^T U, and the formula becomes dA = U^-1 S U^-T with S from M = U dU^T; b := dU U^T =
-    # M^T in its column-major upper triangle, S from there (row-major lower), then mirrored.
-    upper_of_upper_products(n, b, n, lf, n)
-    scaled_triangle(da, b, n, True, <floating>0.5)
-    mirror_triangle(da, n, True)
-    congruence_solve(da, n, <floating*>lf, n, n, c'U', c'N', b)   # U^-1 S U^-T
-    symmetrize(da, n)
+        transpose_into(work, lf, n, n)
+        lf = work
+        work = work + <Py_ssize_t>n * n
+    cholesky_gradient_recursive(n, da, n, lf, n, work)
     return 0
 
 
@@ -763,4 +801,5 @@ cdef void plan_potrf_backward(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>(2 * job.n * job.n + 4 * job.n) * LANES
     elif job.n > 0:
-        job.work = <Py_ssize_t>(1 if job.flags & LOWER else 2) * job.n * job.n   # dL, (U^T)
+        job.work = (<Py_ssize_t>(0 if job.flags & LOWER else 1) * job.n * job.n      # (U^T)
+                    + 2 * <Py_ssize_t>min(job.n, cholesky_gradient_leaf) ** 2)
