@@ -517,7 +517,7 @@ cdef inline void cholesky_diagonal(floating* a_ii, floating* s, floating* invers
     for v in range(LANES):
         s[v] = sqrt(s[v])
     for v in range(LANES):
-        inverse_diagonal_i[v] = 1 / s[v]
+        inverse_diagonal_i[v] = <floating>1 / s[v]
     for v in range(LANES):
         a_ii[v] = s[v]
 

@@ -112,7 +112,7 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
         for j in range(n):
             gap = lam[i] - lam[j]
             # x * 0: zero, but NaN for a non-finite tangent, which must reach dU.
-            s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else s[i * n + j] * 0
+            s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else s[i * n + j] * <floating>0
     # Row-major dU = G U is column-major dU^T = V G^T, and the row-major G is column-major G^T.
     if eigen_direct(n):
         small_product(du, s, n, 1, u, n, n, n, n, 1, 0, NULL)
@@ -278,12 +278,12 @@ cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
                     # square under- or overflows. Below tiny (and for f = g = 0, as steqr's)
                     # it is c = 1, s = 0.
                     r = fabs(f) if fabs(f) > fabs(chase[v]) else fabs(chase[v])
-                    y = 1 / (r + (1 if r < tiny else 0))
+                    y = <floating>1 / (r + (1 if r < tiny else 0))
                     c = chase[v] * y
                     s = f * y
                     t = sqrt(c * c + s * s)
                     r = r * t
-                    y = 1 / (t + (1 if t == 0 else 0))
+                    y = <floating>1 / (t + (1 if t == 0 else 0))
                     c = c * y + (1 if t == 0 else 0)
                     s = s * y
                     g = d[(i + 1) * LANES + v] - carry[v]

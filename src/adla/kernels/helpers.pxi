@@ -27,10 +27,10 @@ cdef inline void add_times_zero(floating* partial, const floating* a,
     cdef int v
     while i + 8 <= count:
         for v in range(8):
-            partial[v] = partial[v] + a[i + v] * 0
+            partial[v] = partial[v] + a[i + v] * <floating>0
         i += 8
     for i in range(i, count):
-        partial[0] = partial[0] + a[i] * 0
+        partial[0] = partial[0] + a[i] * <floating>0
 
 cdef inline bint sums_finite(const floating* partial) noexcept nogil:
     cdef floating total = 0
@@ -299,7 +299,7 @@ cdef void solve_rows(const floating* a, Py_ssize_t a_row, Py_ssize_t a_col, floa
                         s = s - coefficient[r] * x_k0[r * x_row + j]
                     x_i[j] = s
             if i < k1 and not unit_diagonal:
-                inverse = 1 / a[i * (a_row + a_col)]
+                inverse = <floating>1 / a[i * (a_row + a_col)]
                 for j in range(c):
                     x_i[j] = x_i[j] * inverse
         k0 = k1

@@ -127,7 +127,7 @@ cdef inline void nonfinite_lanes(floating* total, const floating* w, int rows, i
     for i in range(rows):
         for j in range(i + 1 if lower_only else cols):
             for v in range(LANES):
-                total[v] = total[v] + w[(i * cols + j) * LANES + v] * 0
+                total[v] = total[v] + w[(i * cols + j) * LANES + v] * <floating>0
 
 cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
                                 int* status) noexcept nogil:
@@ -153,7 +153,7 @@ cdef inline void reciprocal_diagonal(floating* out, const floating* t, int n) no
     cdef int i, v
     for i in range(n):
         for v in range(LANES):
-            out[i * LANES + v] = 1 / t[(i * n + i) * LANES + v]
+            out[i * LANES + v] = <floating>1 / t[(i * n + i) * LANES + v]
 
 cdef inline void back_substitute(const floating* t, const floating* inverse_diagonal,
                                  floating* x, int n, int cols) noexcept nogil:

@@ -275,7 +275,7 @@ cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* in
         if largest[v] == 0 and status[v] == 0:
             status[v] = c + 1
     for v in range(LANES):
-        inverse_pivot[c * LANES + v] = 1 / a_c[c * LANES + v]
+        inverse_pivot[c * LANES + v] = <floating>1 / a_c[c * LANES + v]
 
 cdef enum:
     LU_PANEL = 4        # lu_lanes' pivot steps per pass over the trailing rows

@@ -88,7 +88,7 @@ cdef inline void householder(floating* x, Py_ssize_t step, int length, floating*
     largest_magnitude(largest, x, step, length)
     for v in range(LANES):
         squares[v] = 0
-        inverse[v] = 1 / (largest[v] + (1 if largest[v] < tiny else 0))
+        inverse[v] = <floating>1 / (largest[v] + (1 if largest[v] < tiny else 0))
     for i in range(1, length):
         for v in range(LANES):
             y = x[i * step + v] * inverse[v]
@@ -99,7 +99,7 @@ cdef inline void householder(floating* x, Py_ssize_t step, int length, floating*
         norm = largest[v] * sqrt(y * y + squares[v])
         norm = -norm if alpha >= 0 else norm
         tau[v] = (norm - alpha) / norm if squares[v] != 0 else 0
-        inverse[v] = 1 / (alpha - norm) if squares[v] != 0 else 0
+        inverse[v] = <floating>1 / (alpha - norm) if squares[v] != 0 else 0
         beta[v] = norm if squares[v] != 0 else alpha
     for i in range(1, length):
         for v in range(LANES):

@@ -101,7 +101,7 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
         if dvt != NULL:
             product_into(projected, vtdv, vt, k, n, k, TRANS_A, 1, scratch)
             for i in range(k):
-                inverse_s = 1 / s[i] if s[i] > tolerance else 0
+                inverse_s = <floating>1 / s[i] if s[i] > tolerance else 0
                 for j in range(n):
                     outer[i * n + j] = (outer[i * n + j]
                                         + (dvt[i * n + j] - projected[i * n + j]) * inverse_s)
@@ -111,7 +111,7 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
         if m > k and du != NULL:
             product_into(projected, u, utdu, m, k, k, 0, 1, scratch)
             for j in range(k):
-                inverse_s = 1 / s[j] if s[j] > tolerance else 0
+                inverse_s = <floating>1 / s[j] if s[j] > tolerance else 0
                 for i in range(m):
                     outer[i * k + j] = (outer[i * k + j]
                                         + (du[i * k + j] - projected[i * k + j]) * inverse_s)
@@ -122,7 +122,7 @@ cdef int gesvd_backward_one(const Job* job, floating** p, floating* work) noexce
 cdef inline floating svd_coupling(const floating* s, int i, int j,
                                   floating tolerance) noexcept nogil:
     # F[i, j] = 1/(s[j]^2 - s[i]^2), zero for singular values within the tolerance.
-    return 1 / ((s[j] - s[i]) * (s[j] + s[i])) if fabs(s[j] - s[i]) > tolerance else 0
+    return <floating>1 / ((s[j] - s[i]) * (s[j] + s[i])) if fabs(s[j] - s[i]) > tolerance else 0
 
 
 cdef int gesvd_tangent_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -166,7 +166,7 @@ cdef int gesvd_tangent_one(const Job* job, floating** p, floating* work) noexcep
         product_into(first, da, vt, m, k, n, TRANS_B, 1, scratch)
         product_into(second, u, pm, m, k, k, 0, 1, scratch)
         for j in range(k):
-            inverse_s = 1 / s[j] if s[j] > tolerance else 0
+            inverse_s = <floating>1 / s[j] if s[j] > tolerance else 0
             for i in range(m):
                 du[i * k + j] = du[i * k + j] + (first[i * k + j] - second[i * k + j]) * inverse_s
     for i in range(k):          # (F * (S P + P^T S))^T
@@ -177,7 +177,7 @@ cdef int gesvd_tangent_one(const Job* job, floating** p, floating* work) noexcep
     if n > k:
         product_into(first, pm, vt, k, n, k, 0, 1, scratch)
         for i in range(k):
-            inverse_s = 1 / s[i] if s[i] > tolerance else 0
+            inverse_s = <floating>1 / s[i] if s[i] > tolerance else 0
             for j in range(n):
                 dvt[i * n + j] = dvt[i * n + j] + inverse_s * (utda[i * n + j] - first[i * n + j])
     return 0
@@ -336,7 +336,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
             norm[j * LANES + v] = sqrt(alpha[v])
             if not alpha[v] > tiny:
                 unsettled[v] = 1        # lost to underflow: LAPACK's turn
-            c[v] = 1 / norm[j * LANES + v] if alpha[v] > tiny else 0
+            c[v] = <floating>1 / norm[j * LANES + v] if alpha[v] > tiny else 0
         for q in range(r):
             for v in range(LANES):
                 g_j[q * LANES + v] = g_j[q * LANES + v] * c[v]
