@@ -608,9 +608,10 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     gradient of the lower triangle of A at (i, j), and it passes -sbar L[j, k], -sbar L[i, k]
     on to dL[i, k], dL[j, k] (and -sbar L[i, j] to dL[j, j]). dL[i, j] is read last at that
     step, so the gradient overwrites it; the symmetric dA halves it off the diagonal.
-    The updates of a row j < i wait until a group of four rows i has been swept
-    (cholesky_reverse_row), then all four go in one pass over row j: each entry gets the same
-    terms in the same order, with one load and store per four products instead of one."""
+    Rows are swept in groups of four (cholesky_reverse_row); the terms they pass on to each
+    earlier row j then go in one pass over row j, all four at once: each entry gets the same
+    terms in the same order as one step at a time, with one load and store of it per four
+    products instead of per one."""
     cdef int n = job.n, hi, first, rows, r, q, j
     cdef bint lower = (job.flags & LOWER) != 0
     cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES
@@ -627,7 +628,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
         first = hi - rows + 1
         for q in range(rows):                    # rows hi, hi - 1, ..., first
             cholesky_reverse_row(x, l, inverse_diagonal, n, hi - q, scale, q)
-            for r in range(first, hi - q):       # its terms on the group's rows below it
+            for r in range(first, hi - q):       # its terms on the group's earlier rows
                 subtract_scaled_rows(x + r * row_step, scale + (r * 4 + q) * LANES,
                                      l + (hi - q) * row_step, 0, 1, r + 1)
         for j in range(first):
