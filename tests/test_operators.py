@@ -145,10 +145,10 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # factorizations split in halves above order 128, inverses from them above 32, with getrf and
 # getri leaves (16: split down from order 17, uneven halves included; a large bound: one LAPACK
 # call), as potri per matrix in a batch; potrf's gradient per matrix split in halves above
-# order 32 (16: from 17; a large bound: the leaf's formula whole); syevd's gradient and tangent in direct loops up to 24
-# on AVX-512 CPUs, 32 elsewhere; batches of products (and the products in trsm's and potri's
-# gradients) from order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches
-# (0: any batch).
+# order 32 (16: from 17; a large bound: the leaf's formula whole); syevd's gradient and tangent
+# in direct loops up to 24 on AVX-512 CPUs, 32 elsewhere; batches of products (and the products
+# in trsm's and potri's gradients) from order 48 through _fma_product.h on AVX-512 CPUs when
+# larger than the caches (0: any batch).
 ROUTE_BOUNDS = [("set_direct_product_max", bound,
                  ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv"))
                 for bound in (0, 8, 32)] + [

@@ -56,12 +56,12 @@ ADLA_LANE_UPDATE(d, double, adla_lanes_d)
 ADLA_LANE_UPDATE(f, float, adla_lanes_f)
 
 /* adla_dot_pair: acc0 += sum_i x0[i step:i step+8] y[i step:...], acc1 likewise with x1, 8
-   lanes each: two sums in flight, each added in order; adla_minus_dot_pair subtracts each
-   product instead. As plain loops over lanes, gcc vectorised the two sums across i with
-   shuffles, 1.4x slower than one sum at a time. */
-#define ADLA_LANE_DOTS(name, op, type, vector)                                              \
-static inline void name(type* acc0, type* acc1, const type* x0, const type* x1,             \
-                        const type* y, Py_ssize_t step, int length) {                       \
+   lanes each: two sums in flight, each added in order. As plain loops over lanes, gcc
+   vectorised the two sums across i with shuffles, 1.4x slower than one sum at a time. */
+#define ADLA_LANE_DOTS(suffix, type, vector)                                                \
+static inline void adla_dot_pair_##suffix(type* acc0, type* acc1, const type* x0,           \
+                                          const type* x1, const type* y, Py_ssize_t step,   \
+                                          int length) {                                     \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector s0[PARTS], s1[PARTS], a, b, c;                                                   \
     memcpy(s0, acc0, sizeof(s0));                                                           \
@@ -71,20 +71,18 @@ static inline void name(type* acc0, type* acc1, const type* x0, const type* x1, 
             memcpy(&c, y + i * step + PER * h, sizeof(vector));                             \
             memcpy(&a, x0 + i * step + PER * h, sizeof(vector));                            \
             memcpy(&b, x1 + i * step + PER * h, sizeof(vector));                            \
-            s0[h] = s0[h] op a * c;                                                         \
-            s1[h] = s1[h] op b * c;                                                         \
+            s0[h] = s0[h] + a * c;                                                          \
+            s1[h] = s1[h] + b * c;                                                          \
         }                                                                                   \
     memcpy(acc0, s0, sizeof(s0));                                                           \
     memcpy(acc1, s1, sizeof(s1));                                                           \
 }
-ADLA_LANE_DOTS(adla_dot_pair_d, +, double, adla_lanes_d)
-ADLA_LANE_DOTS(adla_dot_pair_f, +, float, adla_lanes_f)
-ADLA_LANE_DOTS(adla_minus_dot_pair_d, -, double, adla_lanes_d)
-ADLA_LANE_DOTS(adla_minus_dot_pair_f, -, float, adla_lanes_f)
+ADLA_LANE_DOTS(d, double, adla_lanes_d)
+ADLA_LANE_DOTS(f, float, adla_lanes_f)
 
-/* adla_minus_dot_rows: acc[r 8:r 8+8] -= sum_i x[r row_step + i step:...] y[i step:...] for
-   the ROWS rows r of x at once, each sum in order: ROWS chains per vector of lanes share the
-   loads of y. */
+/* adla_minus_dot_rowsR: acc[r 8:r 8+8] -= sum_i x[r row_step + i step:...] y[i step:...] for
+   the R rows r of x at once, each product subtracted in order: R chains per vector of lanes
+   share the loads of y. */
 #define ADLA_LANE_DOT_ROWS(suffix, type, vector, ROWS)                                      \
 static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x,           \
                                                  Py_ssize_t row_step, const type* y,        \
@@ -102,8 +100,22 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
         }                                                                                   \
     memcpy(acc, s, sizeof(s));                                                              \
 }
+ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 1)
+ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 1)
+ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 2)
+ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 2)
 ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 4)
 ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 4)
+#define ADLA_DOT_ROWS_BY_COUNT(suffix, type)                                                \
+static inline void adla_minus_dot_rows_##suffix(type* acc, const type* x, Py_ssize_t row_step,\
+                                               const type* y, Py_ssize_t step, int rows,    \
+                                               int length) {                                \
+    if (rows == 4) adla_minus_dot_rows4_##suffix(acc, x, row_step, y, step, length);        \
+    else if (rows == 2) adla_minus_dot_rows2_##suffix(acc, x, row_step, y, step, length);   \
+    else adla_minus_dot_rows1_##suffix(acc, x, row_step, y, step, length);                  \
+}
+ADLA_DOT_ROWS_BY_COUNT(d, double)
+ADLA_DOT_ROWS_BY_COUNT(f, float)
 
 /* adla_tangent_dot_rowsR: for the R rows r of a and of d (row_step apart in both),
    s[r] -= sum_i a_r[i] y[i] and t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term
@@ -138,6 +150,17 @@ ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 2)
 ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 2)
 ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 4)
 ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 4)
+#define ADLA_TANGENT_ROWS_BY_COUNT(suffix, type)                                            \
+static inline void adla_tangent_dot_rows_##suffix(type* s, type* t, const type* a,          \
+                                                  const type* d, Py_ssize_t row_step,       \
+                                                  const type* y, const type* e, int rows,   \
+                                                  int length) {                             \
+    if (rows == 4) adla_tangent_dot_rows4_##suffix(s, t, a, d, row_step, y, e, length);     \
+    else if (rows == 2) adla_tangent_dot_rows2_##suffix(s, t, a, d, row_step, y, e, length);\
+    else adla_tangent_dot_rows1_##suffix(s, t, a, d, row_step, y, e, length);               \
+}
+ADLA_TANGENT_ROWS_BY_COUNT(d, double)
+ADLA_TANGENT_ROWS_BY_COUNT(f, float)
 
 /* adla_minus_scaled_rowsR: x[i 8:i 8+8] -= s[0:8] y[i 8:...], then s[8:16] y[row_step + i 8:...],
    ... for the R rows of y, i < length: a rank-R update of a row of lanes, each lane its own
@@ -167,6 +190,17 @@ ADLA_LANE_SCALED_ROWS(d, double, adla_lanes_d, 3)
 ADLA_LANE_SCALED_ROWS(f, float, adla_lanes_f, 3)
 ADLA_LANE_SCALED_ROWS(d, double, adla_lanes_d, 4)
 ADLA_LANE_SCALED_ROWS(f, float, adla_lanes_f, 4)
+#define ADLA_SCALED_ROWS_BY_COUNT(suffix, type)                                             \
+static inline void adla_minus_scaled_rows_##suffix(type* x, const type* s, const type* y,   \
+                                                   Py_ssize_t row_step, int rows,           \
+                                                   int length) {                            \
+    if (rows == 4) adla_minus_scaled_rows4_##suffix(x, s, y, row_step, length);             \
+    else if (rows == 3) adla_minus_scaled_rows3_##suffix(x, s, y, row_step, length);        \
+    else if (rows == 2) adla_minus_scaled_rows2_##suffix(x, s, y, row_step, length);        \
+    else adla_minus_scaled_rows1_##suffix(x, s, y, row_step, length);                       \
+}
+ADLA_SCALED_ROWS_BY_COUNT(d, double)
+ADLA_SCALED_ROWS_BY_COUNT(f, float)
 
 /* The lanes' gather and scatter along a contiguous row of each of the 8 matrices:
    w[b step + v] = row[v][first + b] for b < length (and back), an 8 x length transpose in

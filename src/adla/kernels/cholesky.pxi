@@ -546,12 +546,7 @@ cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
             for r in range(rows):
                 for v in range(LANES):
                     acc[r * LANES + v] = group[r * row_step + j * LANES + v]
-            if rows == 4:
-                subtract_dot_rows4(acc, group, row_step, row_j, j)
-            elif rows == 2:
-                subtract_dot_pair(acc, acc + LANES, group, group + row_step, row_j, LANES, j)
-            else:
-                subtract_dot(acc, group, row_j, j)
+            subtract_dot_rows(acc, group, row_step, row_j, rows, j)
             for r in range(max(j - first, 0), rows):
                 if first + r == j:
                     cholesky_diagonal(group + r * row_step + j * LANES, acc + r * LANES,

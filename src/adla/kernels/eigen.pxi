@@ -112,7 +112,8 @@ cdef int syevd_tangent_one(const Job* job, floating** p, floating* work) noexcep
         for j in range(n):
             gap = lam[i] - lam[j]
             # x * 0: zero, but NaN for a non-finite tangent, which must reach dU.
-            s[i * n + j] = s[i * n + j] / gap if fabs(gap) > tolerance else s[i * n + j] * <floating>0
+            s[i * n + j] = (s[i * n + j] / gap if fabs(gap) > tolerance
+                            else s[i * n + j] * <floating>0)
     # Row-major dU = G U is column-major dU^T = V G^T, and the row-major G is column-major G^T.
     if eigen_direct(n):
         small_product(du, s, n, 1, u, n, n, n, n, 1, 0, NULL)

@@ -203,48 +203,20 @@ cdef extern from "_lane_update.h":
                          const double* y, Py_ssize_t step, int length) noexcept nogil
     void adla_dot_pair_f(float* acc0, float* acc1, const float* x0, const float* x1,
                          const float* y, Py_ssize_t step, int length) noexcept nogil
-    void adla_minus_dot_pair_d(double* acc0, double* acc1, const double* x0, const double* x1,
-                               const double* y, Py_ssize_t step, int length) noexcept nogil
-    void adla_minus_dot_pair_f(float* acc0, float* acc1, const float* x0, const float* x1,
-                               const float* y, Py_ssize_t step, int length) noexcept nogil
-    void adla_minus_dot_rows4_d(double* acc, const double* x, Py_ssize_t row_step,
-                                const double* y, Py_ssize_t step, int length) noexcept nogil
-    void adla_minus_dot_rows4_f(float* acc, const float* x, Py_ssize_t row_step,
-                                const float* y, Py_ssize_t step, int length) noexcept nogil
-    void adla_tangent_dot_rows1_d(double* s, double* t, const double* a, const double* d,
-                                    Py_ssize_t row_step, const double* y, const double* e,
-                                    int length) noexcept nogil
-    void adla_tangent_dot_rows1_f(float* s, float* t, const float* a, const float* d,
-                                    Py_ssize_t row_step, const float* y, const float* e,
-                                    int length) noexcept nogil
-    void adla_tangent_dot_rows2_d(double* s, double* t, const double* a, const double* d,
-                                    Py_ssize_t row_step, const double* y, const double* e,
-                                    int length) noexcept nogil
-    void adla_tangent_dot_rows2_f(float* s, float* t, const float* a, const float* d,
-                                    Py_ssize_t row_step, const float* y, const float* e,
-                                    int length) noexcept nogil
-    void adla_tangent_dot_rows4_d(double* s, double* t, const double* a, const double* d,
-                                    Py_ssize_t row_step, const double* y, const double* e,
-                                    int length) noexcept nogil
-    void adla_tangent_dot_rows4_f(float* s, float* t, const float* a, const float* d,
-                                    Py_ssize_t row_step, const float* y, const float* e,
-                                    int length) noexcept nogil
-    void adla_minus_scaled_rows1_d(double* x, const double* s, const double* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows1_f(float* x, const float* s, const float* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows2_d(double* x, const double* s, const double* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows2_f(float* x, const float* s, const float* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows3_d(double* x, const double* s, const double* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows3_f(float* x, const float* s, const float* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows4_d(double* x, const double* s, const double* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
-    void adla_minus_scaled_rows4_f(float* x, const float* s, const float* y,
-                                    Py_ssize_t row_step, int length) noexcept nogil
+    void adla_minus_dot_rows_d(double* acc, const double* x, Py_ssize_t row_step, const double* y,
+                               Py_ssize_t step, int rows, int length) noexcept nogil
+    void adla_minus_dot_rows_f(float* acc, const float* x, Py_ssize_t row_step, const float* y,
+                               Py_ssize_t step, int rows, int length) noexcept nogil
+    void adla_tangent_dot_rows_d(double* s, double* t, const double* a, const double* d,
+                                 Py_ssize_t row_step, const double* y, const double* e, int rows,
+                                 int length) noexcept nogil
+    void adla_tangent_dot_rows_f(float* s, float* t, const float* a, const float* d,
+                                 Py_ssize_t row_step, const float* y, const float* e, int rows,
+                                 int length) noexcept nogil
+    void adla_minus_scaled_rows_d(double* x, const double* s, const double* y,
+                                  Py_ssize_t row_step, int rows, int length) noexcept nogil
+    void adla_minus_scaled_rows_f(float* x, const float* s, const float* y,
+                                  Py_ssize_t row_step, int rows, int length) noexcept nogil
 
 cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
                                const floating* t, int terms) noexcept nogil:

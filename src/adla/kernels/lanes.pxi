@@ -180,45 +180,24 @@ cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
         for v in range(LANES):
             acc[v] = acc[v] + x[i * x_step + v] * y[i * y_step + v]
 
-cdef inline void subtract_dot(floating* acc, const floating* x, const floating* y,
-                             int length) noexcept nogil:
-    """acc -= x[i] y[i] for i < length in order, every lane (rows of a scratch, LANES apart)."""
-    cdef int i, v
-    for i in range(length):
-        for v in range(LANES):
-            acc[v] = acc[v] - x[i * LANES + v] * y[i * LANES + v]
-
-cdef inline void subtract_dot_rows4(floating* acc, const floating* x, Py_ssize_t row_step,
-                                   const floating* y, int length) noexcept nogil:
-    """subtract_dot of four rows of x (row_step apart) with the same y at once, each sum in
-    order, into acc's four rows of lanes (_lane_update.h)."""
+cdef inline void subtract_dot_rows(floating* acc, const floating* x, Py_ssize_t row_step,
+                                  const floating* y, int rows, int length) noexcept nogil:
+    """acc[r] -= sum_i x[r row_step + i] y[i] for rows (1, 2 or 4) rows r of x, i < length,
+    each product subtracted in order, every lane: the rows' sums in flight together, sharing
+    the loads of y (_lane_update.h)."""
     if floating is double:
-        adla_minus_dot_rows4_d(acc, x, row_step, y, LANES, length)
+        adla_minus_dot_rows_d(acc, x, row_step, y, LANES, rows, length)
     else:
-        adla_minus_dot_rows4_f(acc, x, row_step, y, LANES, length)
+        adla_minus_dot_rows_f(acc, x, row_step, y, LANES, rows, length)
 
 cdef inline void subtract_scaled_rows(floating* x, const floating* s, const floating* y,
                                      Py_ssize_t row_step, int rows, int length) noexcept nogil:
     """x[i] -= s[r] y[r row_step + i] for r < rows (1 to 4), in that order, i < length, every
     lane with its own coefficients s[r LANES:(r+1) LANES] (_lane_update.h)."""
     if floating is double:
-        if rows == 4:
-            adla_minus_scaled_rows4_d(x, s, y, row_step, length)
-        elif rows == 3:
-            adla_minus_scaled_rows3_d(x, s, y, row_step, length)
-        elif rows == 2:
-            adla_minus_scaled_rows2_d(x, s, y, row_step, length)
-        else:
-            adla_minus_scaled_rows1_d(x, s, y, row_step, length)
+        adla_minus_scaled_rows_d(x, s, y, row_step, rows, length)
     else:
-        if rows == 4:
-            adla_minus_scaled_rows4_f(x, s, y, row_step, length)
-        elif rows == 3:
-            adla_minus_scaled_rows3_f(x, s, y, row_step, length)
-        elif rows == 2:
-            adla_minus_scaled_rows2_f(x, s, y, row_step, length)
-        else:
-            adla_minus_scaled_rows1_f(x, s, y, row_step, length)
+        adla_minus_scaled_rows_f(x, s, y, row_step, rows, length)
 
 cdef inline void subtract_tangent_dots(floating* s, floating* t, const floating* a,
                                       const floating* d, Py_ssize_t row_step, const floating* y,
@@ -227,19 +206,9 @@ cdef inline void subtract_tangent_dots(floating* s, floating* t, const floating*
     t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term in order, every lane; s and t hold
     rows of LANES (_lane_update.h)."""
     if floating is double:
-        if rows == 4:
-            adla_tangent_dot_rows4_d(s, t, a, d, row_step, y, e, length)
-        elif rows == 2:
-            adla_tangent_dot_rows2_d(s, t, a, d, row_step, y, e, length)
-        else:
-            adla_tangent_dot_rows1_d(s, t, a, d, row_step, y, e, length)
+        adla_tangent_dot_rows_d(s, t, a, d, row_step, y, e, rows, length)
     else:
-        if rows == 4:
-            adla_tangent_dot_rows4_f(s, t, a, d, row_step, y, e, length)
-        elif rows == 2:
-            adla_tangent_dot_rows2_f(s, t, a, d, row_step, y, e, length)
-        else:
-            adla_tangent_dot_rows1_f(s, t, a, d, row_step, y, e, length)
+        adla_tangent_dot_rows_f(s, t, a, d, row_step, y, e, rows, length)
 
 cdef inline void add_dot_pair(floating* acc0, floating* acc1, const floating* x0,
                               const floating* x1, const floating* y, Py_ssize_t step,
@@ -250,15 +219,6 @@ cdef inline void add_dot_pair(floating* acc0, floating* acc1, const floating* x0
         adla_dot_pair_d(acc0, acc1, x0, x1, y, step, length)
     else:
         adla_dot_pair_f(acc0, acc1, x0, x1, y, step, length)
-
-cdef inline void subtract_dot_pair(floating* acc0, floating* acc1, const floating* x0,
-                                   const floating* x1, const floating* y, Py_ssize_t step,
-                                   int length) noexcept nogil:
-    """add_dot_pair with each product subtracted, in the same order."""
-    if floating is double:
-        adla_minus_dot_pair_d(acc0, acc1, x0, x1, y, step, length)
-    else:
-        adla_minus_dot_pair_f(acc0, acc1, x0, x1, y, step, length)
 
 cdef inline bint fills_lanes(const Job* job, int largest) noexcept nogil:
     """A planner's rule for the dense kernels: interleaved with both sides up to SMALL_DENSE
