@@ -526,10 +526,12 @@ cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     factor. A lane whose leading minor of order i+1 is not positive gets status i+1 (if it had
     none) and carries NaN or inf onwards, which is harmless: its result is discarded. Rows go in
     groups of four (then two, then one): column j of all of them from one pass over row j, so
-    that four chains of additions are in flight; one chain was bound by its latency. Within the
-    group's own columns the rows above the diagonal are summed too and not stored. Each entry's
-    sum runs in the same order as one row at a time, so the factor's bits are
-    cholesky_tangent_lanes'."""
+    that four chains of additions are in flight; one chain was bound by its latency. In the
+    group's own columns the rows above the diagonal are summed too, over whatever the scratch
+    holds above it, and not stored: summing only the rows from the diagonal down, through a
+    row count of 3 and an offset into the sums, measured 1.5-2x slower (A/B, 1000 x 64 and
+    300 x 128). Each entry's sum runs in the same order as one row at a time, so the factor's
+    bits are cholesky_tangent_lanes'."""
     # Per-lane temporaries are local arrays: the compiler then knows that storing to ``a``
     # does not change them, and vectorises across lanes.
     cdef floating acc[4 * LANES]
@@ -675,7 +677,8 @@ cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) n
     dL[i, j] = (t - L[i, j] dL[j, j]) / L[j, j] and dL[i, i] = t / (2 L[i, i]), with
     t = dA[i, j] - sum_{k<j} (dL[i, k] L[j, k] + L[i, k] dL[j, k]); every dL on the right is of
     an earlier step. The tangent's 2n^3/3 multiply-adds share the factor's loads. Rows go in
-    groups of four as cholesky_lanes' (in float64 groups of two were 1.05-1.2x slower)."""
+    groups of four as cholesky_lanes' (in float64 groups of two were 1.05-1.2x slower), with the
+    rows above the diagonal in the group's own columns summed and not stored, as there."""
     cdef floating s[4 * LANES]
     cdef floating t[4 * LANES]
     cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
