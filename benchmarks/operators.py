@@ -456,6 +456,84 @@ def table_line(op, dtype, batch, n, ms, rates):
             f"{ms['adla'] / bound:.1f} |")
 
 
+PEER_GEMM = """
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+for dtype in (torch.float64, torch.float32):
+    a = torch.randn(2048, 2048, dtype=dtype)
+    for _ in range(3):
+        a @ a
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t)
+    print(2 * 2048**3 / best)
+print(torch.backends.mkl.is_available())
+"""
+
+
+def peer_gemm_rates(timeout=120):
+    """PyTorch's DGEMM and SGEMM rates (2048 x 2048, all cores) in a process of its own, and
+    whether its BLAS is MKL: where a peer's BLAS outruns the OpenBLAS that adla calls through
+    SciPy, a single large matrix, which runs at the BLAS's rate, can only be as slow as that
+    ratio. None where PyTorch is missing or fails."""
+    try:
+        out = subprocess.run([sys.executable, "-c", PEER_GEMM, str(os.cpu_count() or 1)],
+                             timeout=timeout, capture_output=True, text=True).stdout.split()
+        return float(out[0]), float(out[1]), out[2] == "True"
+    except (subprocess.TimeoutExpired, IndexError, ValueError):
+        return None
+
+
+# The speed targets the page is read against: name, which rows, measured against the fastest
+# peer ("peer") or the machine bound ("bound"), and the largest ratio that meets it.
+TARGETS = [
+    ("Cholesky, 1000 x 64", lambda op, b, n: op == "potrf" and (b, n) == (1000, 64), "peer", 0.25),
+    ("Cholesky, every size", lambda op, b, n: op == "potrf", "bound", 2.0),
+    ("trsm, 10000 x 16", lambda op, b, n: op == "trsm" and (b, n) == (10000, 16), "peer", 0.2),
+    ("trsm, 1000 x 64", lambda op, b, n: op == "trsm" and (b, n) == (1000, 64), "peer", 0.3),
+    ("gelqf, 1000 x 64", lambda op, b, n: op == "gelqf" and (b, n) == (1000, 64), "peer", 0.4),
+    ("det, batched", lambda op, b, n: op == "det" and b > 1, "peer", 0.5),
+    ("det, one matrix", lambda op, b, n: op == "det" and b == 1, "peer", 1.0),
+    ("every operator, batched (n <= 64)", lambda op, b, n: b > 1 and n <= 64, "peer", 0.5),
+    ("every operator, one matrix", lambda op, b, n: b == 1, "peer", 1.0),
+]
+
+
+def targets_table(records, rates):
+    """TARGETS evaluated on the table's rows, dtype by dtype: how many rows meet each, and the
+    rows that miss with their ratio and, against a peer, the bound over the fastest peer: the
+    least ratio any implementation could reach on this machine (a miss whose floor is above
+    the target cannot be met here)."""
+    lines = ["| target | at most | float64 rows met | float32 rows met | misses: ratio "
+             "(bound / fastest peer) |", "|" + " --- |" * 5]
+    for name, matches, against, limit in TARGETS:
+        met, misses = {}, []
+        for dtype in DTYPES:
+            rows = [(op, b, n, ms) for op, d, b, n, ms in records
+                    if d == dtype and matches(op, b, n)]
+            count = total = 0
+            for op, b, n, ms in rows:
+                bound = bound_ms(op, b, n, dtype, rates)
+                peer = min([ms[p] for p in ("torch", "jax") if np.isfinite(ms[p])],
+                           default=float("nan"))
+                ratio = ms["adla"] / (peer if against == "peer" else bound)
+                if np.isnan(ratio):             # no peer ran it (or adla did not)
+                    continue
+                total += 1
+                if ratio <= limit:
+                    count += 1
+                    continue
+                floor = f" ({bound / peer:.2f})" if against == "peer" else ""
+                misses.append(f"{op} {b} x {n} {dtype} {ratio:.2f}{floor}")
+            met[dtype] = f"{count} of {total}"
+        reference = "the fastest peer" if against == "peer" else "the bound"
+        lines.append(f"| {name} | {limit:g} x {reference} | {met['float64']} | "
+                     f"{met['float32']} | {'; '.join(misses) or '-'} |")
+    return lines
+
+
 def write_rates(stream, rates):
     stream.write("machine: DGEMM %.1f GFLOP/s, SGEMM %.1f GFLOP/s, copy %.1f GB/s\n\n"
                  % (rates["float64"][0] / 1e9, rates["float32"][0] / 1e9,
@@ -493,7 +571,7 @@ def rows(ops=None, stream=sys.stdout, rounds=1):
     rates = best_rates(rates, machine_rates())
     write_rates(stream, rates)
     lines += [table_line(*record, rates) for record in records]
-    return rates, lines, memory
+    return rates, lines, memory, records
 
 
 SCALING_BATCHES = [1, 10, 100, 1000, 10000, 100000]
@@ -559,8 +637,11 @@ def main(out=None, plot=None, ops=None, rounds=1):
     from . import __main__ as harness
     about = harness.machine()
     print(f"machine: {about}\n")
-    rates, lines, memory = rows(ops, rounds=rounds)
+    rates, lines, memory, records = rows(ops, rounds=rounds)
+    targets = targets_table(records, rates)
+    peer_gemm = peer_gemm_rates()
     print("\n" + "\n".join(memory))
+    print("\n" + "\n".join(targets))
     if plot:
         scaling(plot, rates)
     if out:
@@ -570,7 +651,11 @@ def main(out=None, plot=None, ops=None, rounds=1):
                 copy=rates["float64"][1] / 1e9, table="\n".join(lines),
                 rounds=(f", best over {rounds} rounds that time every library in turn"
                         if rounds > 1 else ""),
-                memory="\n".join(memory),
+                memory="\n".join(memory), targets="\n".join(targets),
+                peer_gemm=("" if peer_gemm is None else
+                           " PyTorch's BLAS ({}) on the same products: DGEMM {:.1f} GFLOP/s, SGEMM "
+                           "{:.1f} GFLOP/s.".format("MKL" if peer_gemm[2] else "not MKL",
+                                                    peer_gemm[0] / 1e9, peer_gemm[1] / 1e9)),
                 flops=", ".join(f"{op} {FLOPS_N3[op]:.3g}" for op in FLOPS_N3),
                 plot=(f"\n![Cholesky scaling]({os.path.basename(plot)})\n" if plot else "")))
     return 0
@@ -583,7 +668,8 @@ docs/scaling.png`.
 
 Machine: {about}. Measured here: DGEMM {gemm64:.1f} GFLOP/s, SGEMM {gemm32:.1f} GFLOP/s (2048 x
 2048 products on all cores), copy {copy:.1f} GB/s (bytes read plus written); each the best of a
-measurement before the timings and one after.
+measurement before the timings and one after, through NumPy's OpenBLAS (adla calls SciPy's build
+of the same library).{peer_gemm}
 
 Forward+backward of every operator on cotangents for all its outputs, milliseconds, best of 5
 after half a second of untimed calls{rounds}, each library on each operator in its own process
@@ -606,6 +692,17 @@ there adla / bound can fall below 1; on a shared 2-core virtual machine absolute
 between runs, so compare within a row.
 
 {table}
+
+## Targets
+
+The project's speed targets read off the table above, in each dtype: adla / fastest peer (or
+adla / bound) at most the given ratio. Each miss is listed with its ratio and, in brackets, the
+bound over the fastest peer: the least ratio any implementation could reach on this machine. A
+miss whose bracket is above the target cannot be met here; one whose bracket is below it
+leaves room. Against a peer whose BLAS is faster than adla's (the rates above), a single
+large matrix, which runs at the BLAS's rate, trails by about that ratio.
+
+{targets}
 
 ## Memory
 
