@@ -33,16 +33,20 @@ xp = np
 
 
 def fill_failed(out, status):
-    out[status != 0] = np.nan
+    if np.count_nonzero(status):        # (a C loop, without a ufunc reduction's setup)
+        out[status != 0] = np.nan
     return out
 
 
+_NONE_FAILED = np.empty(0, np.intp)
+
+
 def failed(status):
-    return np.flatnonzero(status)
+    return np.flatnonzero(status) if np.count_nonzero(status) else _NONE_FAILED
 
 
 def out_of_memory(status):
-    return bool((status == K.STATUS_NO_MEMORY).any())
+    return bool(np.count_nonzero(status) and (status == K.STATUS_NO_MEMORY).any())
 
 
 _blas_libraries = None     # threadpoolctl's controllers of the BLAS libraries loaded, found once
@@ -151,7 +155,11 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     With FLAG_ZEROED in ``flags`` the outputs are zeroed first, on all the call's threads."""
     stacks = [s for s in inputs if s is not None]
     nbatch = _batch_length(stacks)
-    outputs = tuple(_empty((nbatch,) + shape, stacks[0].dtype) for shape in shapes)
+    dtype = stacks[0].dtype
+    if getattr(_local, "destinations", None):
+        outputs = tuple(_empty((nbatch,) + shape, dtype) for shape in shapes)
+    else:
+        outputs = tuple(_memory.empty((nbatch,) + shape, dtype) for shape in shapes)
     if flags & K.FLAG_ZEROED:
         for out in outputs:
             K.zero_fill(out, _threads())

@@ -39,11 +39,18 @@ def _is_cupy(x):
     return type(x).__module__.partition(".")[0] == "cupy"
 
 
+_cpu_backend = None     # imported on the first call (a call costs microseconds: no import each time)
+
+
 def _backend_for(fname, operands):
-    on_gpu = [name for name, x in operands.items() if _is_cupy(x)]
+    global _cpu_backend
+    on_gpu = [name for name, x in operands.items()
+              if type(x) is not np.ndarray and _is_cupy(x)]
     if not on_gpu:
-        from . import _cpu
-        return _cpu
+        if _cpu_backend is None:
+            from . import _cpu
+            _cpu_backend = _cpu
+        return _cpu_backend
     on_cpu = [name for name in operands if name not in on_gpu]
     if on_cpu:
         raise TypeError(f"adla.{fname}: cannot mix CuPy operands ({', '.join(on_gpu)}) "
@@ -99,46 +106,61 @@ class Call:
 
     def __init__(self, fname, operands, core=None, cotangents=(), tangents=()):
         self.fname = fname
-        present = {name: x for name, x in operands.items() if x is not None}
-        for name in operands:                  # only cotangents and tangents may be absent
-            if name not in present and name not in cotangents and name not in tangents:
+        present = {}
+        for name, x in operands.items():    # only cotangents and tangents may be absent
+            if x is not None:
+                present[name] = x
+            elif name not in cotangents and name not in tangents:
                 raise TypeError(f"adla.{fname}: operand {name} is required, got None")
         self.backend = _backend_for(fname, present)
-        self.xp = self.backend.xp
-        self.core = {name: (core or {}).get(name, 2) for name in present}
-        self.unchecked = {name for name in cotangents if name in present}
-        tangents = [name for name in tangents if name in present]
-        self.arrays = {}
-        for name, x in present.items():
-            a = _checked_dtype(fname, name, self.xp.asarray(x))
-            if name in self.unchecked or name in tangents:
-                self.arrays[name] = a
-                continue
-            if a.ndim < self.core[name]:
-                kind = {2: "a matrix (at least 2 dimensions)", 1: "at least 1 dimension"}
-                raise ValueError(f"adla.{fname}: operand {name} must be {kind[self.core[name]]}, "
-                                 f"got shape {a.shape}")
-            self.arrays[name] = a
+        xp = self.xp = self.backend.xp
+        core = core or {}
+        self.core, self.arrays, self.unchecked = {}, {}, set()
         # A tangent takes its primal's dtype and batch (contract: computed in the forward's dtype).
         # A Python int or float (a scalar cotangent, say) promotes as in NumPy: it does not
         # make a float32 computation float64.
-        weak = {name for name, x in present.items() if type(x) in (int, float)}
-        self.dtype = _float_dtype(np.result_type(
-            *[_float_dtype(a.dtype) for name, a in self.arrays.items()
-              if name not in tangents and name not in weak],
-            *[present[name] for name in weak if name not in tangents]))
-        primals = [name for name in self.arrays
-                   if name not in self.unchecked and name not in tangents]
+        primals, taken_tangents, dtypes, weak = [], [], set(), []
+        for name, x in present.items():
+            a = self.arrays[name] = _checked_dtype(fname, name, xp.asarray(x))
+            ncore = self.core[name] = core.get(name, 2)
+            if name in tangents:
+                taken_tangents.append(name)
+                continue
+            if type(x) in (int, float):
+                weak.append(x)
+            else:
+                dtypes.add(a.dtype)
+            if name in cotangents:
+                self.unchecked.add(name)
+                continue
+            if a.ndim < ncore:
+                kind = {2: "a matrix (at least 2 dimensions)", 1: "at least 1 dimension"}
+                raise ValueError(f"adla.{fname}: operand {name} must be {kind[ncore]}, "
+                                 f"got shape {a.shape}")
+            primals.append(name)
+        if not weak and len(dtypes) == 1 and next(iter(dtypes)).kind == "f":
+            self.dtype = next(iter(dtypes))         # the common case, without result_type
+        else:
+            self.dtype = _float_dtype(np.result_type(*[_float_dtype(d) for d in dtypes], *weak))
+        batches = []
         for name in primals:
-            self.check_lapack_size(self.core_shape(name),
-                                   f"operand {name} of shape {self.arrays[name].shape}")
-        try:
-            self.batch = tuple(np.broadcast_shapes(*[self.batch_shape(n) for n in primals]))
-        except ValueError:
-            shapes = ", ".join(f"{n} {self.arrays[n].shape}" for n in primals)
-            raise ValueError(f"adla.{fname}: batch axes do not broadcast: {shapes}") from None
+            shape, ncore = self.arrays[name].shape, self.core[name]
+            core_shape = shape[len(shape) - ncore:]
+            if (math.prod(core_shape) > LAPACK_INT_MAX
+                    or max(core_shape, default=0) > LAPACK_INT_MAX):     # it raises
+                self.check_lapack_size(core_shape, f"operand {name} of shape {shape}")
+            batches.append(shape[:len(shape) - ncore])
+        if all(b == batches[0] for b in batches):
+            self.batch = batches[0] if batches else ()
+        else:
+            try:
+                self.batch = tuple(np.broadcast_shapes(*batches))
+            except ValueError:
+                shapes = ", ".join(f"{n} {self.arrays[n].shape}" for n in primals)
+                raise ValueError(f"adla.{fname}: batch axes do not broadcast: "
+                                 f"{shapes}") from None
         self.nbatch = math.prod(self.batch)
-        for name in tangents:
+        for name in taken_tangents:
             self._take_tangent(name, name[1:])
 
     def _take_tangent(self, name, primal):
@@ -167,7 +189,7 @@ class Call:
             return
         a, core = self.arrays[name], tuple(core)
         expected = self.batch + core
-        if not _broadcasts_unchanged(a.shape, expected):
+        if a.shape != expected and not _broadcasts_unchanged(a.shape, expected):
             raise ValueError(f"adla.{self.fname}: cotangent {name} has shape {a.shape}, which "
                              f"does not broadcast to the shape {expected} of the output it "
                              "belongs to (its batch axes may only be missing or of length 1)")

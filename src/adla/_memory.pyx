@@ -137,7 +137,10 @@ def kept_megabytes():
 
 def empty(shape, dtype):
     """``numpy.empty(shape, dtype)`` whose memory comes from (and returns to) the cache."""
-    if limit == 0:
+    cdef Py_ssize_t size = np.dtype(dtype).itemsize
+    for extent in shape:
+        size *= extent
+    if limit == 0 or size < SMALLEST:      # malloc's either way: skip switching handlers
         return np.empty(shape, dtype)
     previous = PyDataMem_SetHandler(handler_capsule)
     try:

@@ -61,27 +61,27 @@ class Spec:
             return ",".join("(" + ",".join(o.core) + ")" for o in operands)
         return f"{group(self.inputs)}->{group(self.outputs)}"
 
-    @property
+    @cached_property
     def backward_options(self) -> Tuple[str, ...]:
         """The forward's options the backward takes: all but ``check``."""
         return tuple(k for k in self.options if k != "check")
 
-    @property
+    @cached_property
     def cotangent_outputs(self) -> Tuple[Operand, ...]:
         taken = self.cotangents or tuple(o.name for o in self.outputs)
         return tuple(o for o in self.outputs if o.name in taken)
 
-    @property
+    @cached_property
     def cotangent_names(self) -> Tuple[str, ...]:
         """The backward's cotangent parameters: ``d`` and the output's name."""
         return tuple("d" + o.name for o in self.cotangent_outputs)
 
-    @property
+    @cached_property
     def tangent_names(self) -> Tuple[str, ...]:
         """The jvp's tangent parameters, one per input: ``d`` and the input's name."""
         return tuple("d" + o.name for o in self.inputs)
 
-    @property
+    @cached_property
     def differentiable(self) -> Tuple[str, ...]:
         """The inputs the backward returns gradients for, in order."""
         return tuple(o.name for o in self.inputs if o.differentiable)
