@@ -27,6 +27,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SIZES = [(10000, 16), (1000, 64), (1, 1000)]
+SMALL = (1, 4)          # one small matrix: what a call itself costs (its own table)
+SMALL_CALLS = 100       # timed as a loop of this many calls
 MEMORY_SIZES = [(10000, 16), (1000, 64)]
 DTYPES = ["float64", "float32"]
 LIBRARIES = ["adla", "torch", "jax"]
@@ -351,12 +353,14 @@ def measure(library, op, mode="time"):
     if library == "torch":
         import torch
         torch.set_num_threads(os.cpu_count() or 1)
-    cases = ([(d, b, n) for d in DTYPES for b, n in SIZES] if mode == "time"
+    cases = ([(d, b, n) for d in DTYPES for b, n in SIZES + [SMALL]] if mode == "time"
              else [("float64", b, n) for b, n in MEMORY_SIZES])
     for dtype, batch, n in cases:
         inputs, cotangents = operands(op, batch, n, dtype)
         fn = CASES[library](op, inputs, cotangents)
-        if mode == "time":
+        if mode == "time" and (batch, n) == SMALL:
+            row = dict(ms=best_of(lambda: [fn() for _ in range(SMALL_CALLS)]) / SMALL_CALLS)
+        elif mode == "time":
             row = dict(ms=best_of(fn))
         else:
             limit = _memory.limit_megabytes()
@@ -552,9 +556,18 @@ def rows(ops=None, stream=sys.stdout, rounds=1):
     memory = ["| operator | batch x n | adla MB | adla's cache holds MB | torch MB | jax MB |",
               "|" + " --- |" * 6]
     records = []
+    small = ["| operator | dtype | adla µs | torch µs | jax µs | adla / fastest peer |",
+             "|" + " --- |" * 6]
     stream.write("\n".join(lines) + "\n")
     for op in ops or SPECS:
         found = in_rounds(op, rounds)
+        for dtype in DTYPES:
+            us = {lib: 1e3 * found[lib].get((dtype,) + SMALL, {}).get("ms", float("nan"))
+                  for lib in LIBRARIES}
+            peer = min([us[p] for p in ("torch", "jax") if np.isfinite(us[p])],
+                       default=float("nan"))
+            small.append(f"| {op} | {dtype} | {us['adla']:.3g} | {us['torch']:.3g} | "
+                         f"{us['jax']:.3g} | {us['adla'] / peer:.2f} |")
         for dtype in DTYPES:
             for batch, n in SIZES:
                 key = (dtype, batch, n)
@@ -571,7 +584,7 @@ def rows(ops=None, stream=sys.stdout, rounds=1):
     rates = best_rates(rates, machine_rates())
     write_rates(stream, rates)
     lines += [table_line(*record, rates) for record in records]
-    return rates, lines, memory, records
+    return rates, lines, memory, records, small
 
 
 SCALING_BATCHES = [1, 10, 100, 1000, 10000, 100000]
@@ -637,11 +650,12 @@ def main(out=None, plot=None, ops=None, rounds=1):
     from . import __main__ as harness
     about = harness.machine()
     print(f"machine: {about}\n")
-    rates, lines, memory, records = rows(ops, rounds=rounds)
+    rates, lines, memory, records, small = rows(ops, rounds=rounds)
     targets = targets_table(records, rates)
     peer_gemm = peer_gemm_rates()
     print("\n" + "\n".join(memory))
     print("\n" + "\n".join(targets))
+    print("\n" + "\n".join(small))
     if plot:
         scaling(plot, rates)
     if out:
@@ -652,6 +666,7 @@ def main(out=None, plot=None, ops=None, rounds=1):
                 rounds=(f", best over {rounds} rounds that time every library in turn"
                         if rounds > 1 else ""),
                 memory="\n".join(memory), targets="\n".join(targets),
+                small="\n".join(small), small_n=SMALL[1], small_calls=SMALL_CALLS,
                 peer_gemm=("" if peer_gemm is None else
                            " PyTorch's BLAS ({}) on the same products: DGEMM {:.1f} GFLOP/s, SGEMM "
                            "{:.1f} GFLOP/s.".format("MKL" if peer_gemm[2] else "not MKL",
@@ -703,6 +718,17 @@ leaves room. Against a peer whose BLAS is faster than adla's (the rates above), 
 large matrix, which runs at the BLAS's rate, trails by about that ratio.
 
 {targets}
+
+## One small matrix
+
+Forward+backward of one {small_n} x {small_n} matrix (its operands and cotangents as above),
+microseconds per call: the best of 5 loops of {small_calls} calls, after half a second of
+untimed ones. At this size the arithmetic is negligible and the time is what a call costs:
+checking and converting the operands, allocating the outputs, dispatching the kernel (for the
+peers, their autograd or JAX's dispatch of a jitted function). An optimiser or a filter that
+calls an operator once per step on a small matrix pays this on every call.
+
+{small}
 
 ## Memory
 
