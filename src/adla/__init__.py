@@ -8,6 +8,8 @@ Batched LAPACK/BLAS operators with explicit reverse-mode gradients, after Seeger
 """
 import functools
 
+import numpy as _np
+
 from ._frontend import LinAlgError
 from ._spec import SPECS as _SPECS
 from ._blas3 import (gemm, gemm_backward, gemm_jvp, gemm2, gemm2_backward, gemm2_jvp, syrk,
@@ -34,7 +36,7 @@ def _accepting_dask(fn):
     @functools.wraps(fn)
     def operator(*args, **kwargs):
         for x in (*args, *kwargs.values()):
-            if type(x).__module__.startswith("dask."):
+            if type(x) is not _np.ndarray and type(x).__module__.startswith("dask."):
                 from . import _dask
                 return _dask.call(fn, args, kwargs)
         return fn(*args, **kwargs)

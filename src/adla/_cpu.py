@@ -27,6 +27,7 @@ def _kernels():
 
 
 K = _kernels()
+FLAG_ZEROED = K.FLAG_ZEROED
 K.use_output_cache(_memory.cache_handler)         # the kernels' scratch too
 _lapack.use_output_cache(_memory.cache_handler)   # (the baseline build, where tests pick it)
 xp = np
@@ -156,11 +157,9 @@ def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     stacks = [s for s in inputs if s is not None]
     nbatch = _batch_length(stacks)
     dtype = stacks[0].dtype
-    if getattr(_local, "destinations", None):
-        outputs = tuple(_empty((nbatch,) + shape, dtype) for shape in shapes)
-    else:
-        outputs = tuple(_memory.empty((nbatch,) + shape, dtype) for shape in shapes)
-    if flags & K.FLAG_ZEROED:
+    allocate = _empty if getattr(_local, "destinations", None) else _memory.empty
+    outputs = tuple([allocate((nbatch,) + shape, dtype) for shape in shapes])
+    if flags & FLAG_ZEROED:
         for out in outputs:
             K.zero_fill(out, _threads())
     threads = _threads() if nbatch > 1 else 1

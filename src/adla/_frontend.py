@@ -39,7 +39,7 @@ def _is_cupy(x):
     return type(x).__module__.partition(".")[0] == "cupy"
 
 
-_cpu_backend = None     # imported on the first call (a call costs microseconds: no import each time)
+_cpu_backend = None     # imported at the first call, not at each (an import costs microseconds)
 
 
 def _backend_for(fname, operands):
@@ -263,6 +263,8 @@ class Call:
         """A gradient stack for operand ``name``, summed over broadcast axes to its shape."""
         xp, a = self.xp, self.arrays[name]
         core = g.shape[1:]
+        if a.shape == self.batch + core and g.shape[0] == self.nbatch:    # nothing to sum
+            return self.summed_gradient(g, name)
         if g.shape[0] != self.nbatch:          # computed from broadcast stacks only
             g = xp.broadcast_to(g, (self.nbatch,) + core)
         g = g.reshape(self.batch + core)
