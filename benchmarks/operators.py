@@ -530,7 +530,7 @@ def targets_table(records, rates):
                     count += 1
                     continue
                 floor = f" ({bound / peer:.2f})" if against == "peer" else ""
-                misses.append(f"{op} {b} x {n} {dtype} {ratio:.2f}{floor}")
+                misses.append(f"{op} {b} x {n} {dtype} {ratio:.3f}{floor}")
             met[dtype] = f"{count} of {total}"
         reference = "the fastest peer" if against == "peer" else "the bound"
         lines.append(f"| {name} | {limit:g} x {reference} | {met['float64']} | "
@@ -714,8 +714,9 @@ The project's speed targets read off the table above, in each dtype: adla / fast
 adla / bound) at most the given ratio. Each miss is listed with its ratio and, in brackets, the
 bound over the fastest peer: the least ratio any implementation could reach on this machine. A
 miss whose bracket is above the target cannot be met here; one whose bracket is below it
-leaves room. Against a peer whose BLAS is faster than adla's (the rates above), a single
-large matrix, which runs at the BLAS's rate, trails by about that ratio.
+leaves room. A single large matrix runs at the speed of the BLAS and LAPACK underneath
+(SciPy's OpenBLAS for adla; for PyTorch, the library the machine line names), so there a miss
+measures the two libraries' routines at that size as much as adla.
 
 {targets}
 
