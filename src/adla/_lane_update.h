@@ -80,6 +80,13 @@ static inline void adla_dot_pair_##suffix(type* acc0, type* acc1, const type* x0
 ADLA_LANE_DOTS(d, double, adla_lanes_d)
 ADLA_LANE_DOTS(f, float, adla_lanes_f)
 
+/* Instantiates a family of row updates below for both types and 1 to 4 rows. */
+#define ADLA_FOR_ROW_COUNTS(family)                                                         \
+family(d, double, adla_lanes_d, 1) family(f, float, adla_lanes_f, 1)                        \
+family(d, double, adla_lanes_d, 2) family(f, float, adla_lanes_f, 2)                        \
+family(d, double, adla_lanes_d, 3) family(f, float, adla_lanes_f, 3)                        \
+family(d, double, adla_lanes_d, 4) family(f, float, adla_lanes_f, 4)
+
 /* adla_minus_dot_rowsR: acc[r 8:r 8+8] -= sum_i x[r row_step + i step:...] y[i step:...] for
    the R rows r of x at once, each product subtracted in order: R chains per vector of lanes
    share the loads of y. */
@@ -100,22 +107,7 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
         }                                                                                   \
     memcpy(acc, s, sizeof(s));                                                              \
 }
-ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 1)
-ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 1)
-ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 2)
-ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 2)
-ADLA_LANE_DOT_ROWS(d, double, adla_lanes_d, 4)
-ADLA_LANE_DOT_ROWS(f, float, adla_lanes_f, 4)
-#define ADLA_DOT_ROWS_BY_COUNT(suffix, type)                                                \
-static inline void adla_minus_dot_rows_##suffix(type* acc, const type* x, Py_ssize_t row_step,\
-                                               const type* y, Py_ssize_t step, int rows,    \
-                                               int length) {                                \
-    if (rows == 4) adla_minus_dot_rows4_##suffix(acc, x, row_step, y, step, length);        \
-    else if (rows == 2) adla_minus_dot_rows2_##suffix(acc, x, row_step, y, step, length);   \
-    else adla_minus_dot_rows1_##suffix(acc, x, row_step, y, step, length);                  \
-}
-ADLA_DOT_ROWS_BY_COUNT(d, double)
-ADLA_DOT_ROWS_BY_COUNT(f, float)
+ADLA_FOR_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
 
 /* adla_tangent_dot_rowsR: for the R rows r of a and of d (row_step apart in both),
    s[r] -= sum_i a_r[i] y[i] and t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term
@@ -144,23 +136,7 @@ static inline void adla_tangent_dot_rows##ROWS##_##suffix(type* s, type* t, cons
     memcpy(s, sv, sizeof(sv));                                                              \
     memcpy(t, tv, sizeof(tv));                                                              \
 }
-ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 1)
-ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 1)
-ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 2)
-ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 2)
-ADLA_TANGENT_DOT_ROWS(d, double, adla_lanes_d, 4)
-ADLA_TANGENT_DOT_ROWS(f, float, adla_lanes_f, 4)
-#define ADLA_TANGENT_ROWS_BY_COUNT(suffix, type)                                            \
-static inline void adla_tangent_dot_rows_##suffix(type* s, type* t, const type* a,          \
-                                                  const type* d, Py_ssize_t row_step,       \
-                                                  const type* y, const type* e, int rows,   \
-                                                  int length) {                             \
-    if (rows == 4) adla_tangent_dot_rows4_##suffix(s, t, a, d, row_step, y, e, length);     \
-    else if (rows == 2) adla_tangent_dot_rows2_##suffix(s, t, a, d, row_step, y, e, length);\
-    else adla_tangent_dot_rows1_##suffix(s, t, a, d, row_step, y, e, length);               \
-}
-ADLA_TANGENT_ROWS_BY_COUNT(d, double)
-ADLA_TANGENT_ROWS_BY_COUNT(f, float)
+ADLA_FOR_ROW_COUNTS(ADLA_TANGENT_DOT_ROWS)
 
 /* adla_minus_scaled_rowsR: x[i 8:i 8+8] -= s[0:8] y[i 8:...], then s[8:16] y[row_step + i 8:...],
    ... for the R rows of y, i < length: a rank-R update of a row of lanes, each lane its own
@@ -182,25 +158,32 @@ static inline void adla_minus_scaled_rows##ROWS##_##suffix(type* x, const type* 
             memcpy(x + i * 8 + PER * h, &a, sizeof(vector));                                \
         }                                                                                   \
 }
-ADLA_LANE_SCALED_ROWS(d, double, adla_lanes_d, 1)
-ADLA_LANE_SCALED_ROWS(f, float, adla_lanes_f, 1)
-ADLA_LANE_SCALED_ROWS(d, double, adla_lanes_d, 2)
-ADLA_LANE_SCALED_ROWS(f, float, adla_lanes_f, 2)
-ADLA_LANE_SCALED_ROWS(d, double, adla_lanes_d, 3)
-ADLA_LANE_SCALED_ROWS(f, float, adla_lanes_f, 3)
-ADLA_LANE_SCALED_ROWS(d, double, adla_lanes_d, 4)
-ADLA_LANE_SCALED_ROWS(f, float, adla_lanes_f, 4)
-#define ADLA_SCALED_ROWS_BY_COUNT(suffix, type)                                             \
-static inline void adla_minus_scaled_rows_##suffix(type* x, const type* s, const type* y,   \
-                                                   Py_ssize_t row_step, int rows,           \
-                                                   int length) {                            \
-    if (rows == 4) adla_minus_scaled_rows4_##suffix(x, s, y, row_step, length);             \
-    else if (rows == 3) adla_minus_scaled_rows3_##suffix(x, s, y, row_step, length);        \
-    else if (rows == 2) adla_minus_scaled_rows2_##suffix(x, s, y, row_step, length);        \
-    else adla_minus_scaled_rows1_##suffix(x, s, y, row_step, length);                       \
+ADLA_FOR_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
+
+/* Each family by its row count: family_suffix(..., rows, ...) calls familyR_suffix for R = rows
+   (1 to 4), so that the kernels pass the count they have. */
+#define ADLA_BY_ROW_COUNT(family, suffix, params, ...)                                      \
+static inline void family##_##suffix params {                                               \
+    if (rows == 4) family##4_##suffix(__VA_ARGS__);                                         \
+    else if (rows == 3) family##3_##suffix(__VA_ARGS__);                                    \
+    else if (rows == 2) family##2_##suffix(__VA_ARGS__);                                    \
+    else family##1_##suffix(__VA_ARGS__);                                                   \
 }
-ADLA_SCALED_ROWS_BY_COUNT(d, double)
-ADLA_SCALED_ROWS_BY_COUNT(f, float)
+#define ADLA_ROW_FAMILIES(suffix, type)                                                     \
+ADLA_BY_ROW_COUNT(adla_minus_dot_rows, suffix,                                              \
+                  (type* acc, const type* x, Py_ssize_t row_step, const type* y,            \
+                   Py_ssize_t step, int rows, int length),                                  \
+                  acc, x, row_step, y, step, length)                                        \
+ADLA_BY_ROW_COUNT(adla_tangent_dot_rows, suffix,                                            \
+                  (type* s, type* t, const type* a, const type* d, Py_ssize_t row_step,     \
+                   const type* y, const type* e, int rows, int length),                     \
+                  s, t, a, d, row_step, y, e, length)                                       \
+ADLA_BY_ROW_COUNT(adla_minus_scaled_rows, suffix,                                           \
+                  (type* x, const type* s, const type* y, Py_ssize_t row_step, int rows,    \
+                   int length),                                                             \
+                  x, s, y, row_step, length)
+ADLA_ROW_FAMILIES(d, double)
+ADLA_ROW_FAMILIES(f, float)
 
 /* The lanes' gather and scatter along a contiguous row of each of the 8 matrices:
    w[b step + v] = row[v][first + b] for b < length (and back), an 8 x length transpose in

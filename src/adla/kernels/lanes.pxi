@@ -182,7 +182,7 @@ cdef inline void add_dot(floating* acc, const floating* x, Py_ssize_t x_step,
 
 cdef inline void subtract_dot_rows(floating* acc, const floating* x, Py_ssize_t row_step,
                                   const floating* y, int rows, int length) noexcept nogil:
-    """acc[r] -= sum_i x[r row_step + i] y[i] for rows (1, 2 or 4) rows r of x, i < length,
+    """acc[r] -= sum_i x[r row_step + i] y[i] for rows (1 to 4) rows r of x, i < length,
     each product subtracted in order, every lane: the rows' sums in flight together, sharing
     the loads of y (_lane_update.h)."""
     if floating is double:
@@ -202,7 +202,7 @@ cdef inline void subtract_scaled_rows(floating* x, const floating* s, const floa
 cdef inline void subtract_tangent_dots(floating* s, floating* t, const floating* a,
                                       const floating* d, Py_ssize_t row_step, const floating* y,
                                       const floating* e, int rows, int length) noexcept nogil:
-    """For rows (1, 2 or 4) rows r of a and d, row_step apart: s[r] -= sum_i a_r[i] y[i] and
+    """For rows (1 to 4) rows r of a and d, row_step apart: s[r] -= sum_i a_r[i] y[i] and
     t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term in order, every lane; s and t hold
     rows of LANES (_lane_update.h)."""
     if floating is double:
