@@ -451,12 +451,18 @@ def best_rates(*measured):
             for dtype in measured[0]}
 
 
+def fastest_peer(times):
+    """The least of the peers' times in ``times`` (a library -> time mapping; NaN: the peer hung
+    or failed), NaN if none ran."""
+    return min([times[p] for p in ("torch", "jax") if np.isfinite(times[p])],
+               default=float("nan"))
+
+
 def table_line(op, dtype, batch, n, ms, rates):
-    peers = [ms[p] for p in ("torch", "jax") if np.isfinite(ms[p])]
     bound = bound_ms(op, batch, n, dtype, rates)
     return (f"| {op} | {batch} x {n} | {dtype} | {ms['adla']:.3g} | "
             f"{ms['torch']:.3g} | {ms['jax']:.3g} | "
-            f"{ms['adla'] / min(peers, default=float('nan')):.2f} | {bound:.3g} | "
+            f"{ms['adla'] / fastest_peer(ms):.2f} | {bound:.3g} | "
             f"{ms['adla'] / bound:.1f} |")
 
 
@@ -520,8 +526,7 @@ def targets_table(records, rates):
             count = total = 0
             for op, b, n, ms in rows:
                 bound = bound_ms(op, b, n, dtype, rates)
-                peer = min([ms[p] for p in ("torch", "jax") if np.isfinite(ms[p])],
-                           default=float("nan"))
+                peer = fastest_peer(ms)
                 ratio = ms["adla"] / (peer if against == "peer" else bound)
                 if np.isnan(ratio):             # no peer ran it (or adla did not)
                     continue
@@ -564,10 +569,8 @@ def rows(ops=None, stream=sys.stdout, rounds=1):
         for dtype in DTYPES:
             us = {lib: 1e3 * found[lib].get((dtype,) + SMALL, {}).get("ms", float("nan"))
                   for lib in LIBRARIES}
-            peer = min([us[p] for p in ("torch", "jax") if np.isfinite(us[p])],
-                       default=float("nan"))
             small.append(f"| {op} | {dtype} | {us['adla']:.3g} | {us['torch']:.3g} | "
-                         f"{us['jax']:.3g} | {us['adla'] / peer:.2f} |")
+                         f"{us['jax']:.3g} | {us['adla'] / fastest_peer(us):.2f} |")
         for dtype in DTYPES:
             for batch, n in SIZES:
                 key = (dtype, batch, n)
