@@ -204,7 +204,7 @@ def test_a_non_finite_tangent_is_no_failure_and_stays_in_its_matrix():
 
 
 @pytest.mark.parametrize("fused", [True, False])
-@pytest.mark.parametrize("shape", [(3, 4, 6), (3, 6, 4), (9, 40, 40)])
+@pytest.mark.parametrize("shape", [(3, 4, 6), (3, 6, 4), (9, 40, 40), (3, 40, 40), (3, 70, 50)])
 def test_lq_and_qr_jvp_give_nan_tangents_at_rank_deficiency_and_non_finite_tangents(
         shape, fused, monkeypatch):
     """Matrix 1 rank deficient, matrix 2 with a NaN in its tangent: their tangents are NaN (the

@@ -367,10 +367,13 @@ def geqrf(a):
 
 def orthogonal_jvp(a, da, lq):
     """``(Q, T, dQ, dT, status)`` of ``gelqf`` (``lq``) or ``geqrf`` and its tangent from one
-    fused kernel, or None where there is none (matrices too large for the interleaved kernel):
-    the caller composes the rule then; status as the factorisation's."""
+    fused kernel, or None where it would not factor as the forward does (float32 batches just
+    past the interleaved tangent's order): the caller composes the rule then; status as the
+    factorisation's."""
     m, n = a.shape[1:]
-    if not K.interleaved(K.ORTHOGONAL_JVP, m, n, 0, _batch_length((a, da)), _precision(a.dtype)):
+    nbatch, precision = _batch_length((a, da)), _precision(a.dtype)
+    if (K.interleaved(K.GELQF if lq else K.GEQRF, m, n, 0, nbatch, precision)
+            and not K.interleaved(K.ORTHOGONAL_JVP, m, n, 0, nbatch, precision)):
         return None
     r = min(m, n)
     return _run(K.ORTHOGONAL_JVP, (a, da), [(m, n), (r, r), (m, n), (r, r)], m, n, 0,
@@ -378,12 +381,9 @@ def orthogonal_jvp(a, da, lq):
 
 
 def orthogonal_backward(dq, dt, q, t, lq):
-    """``(dA, status)`` of ``gelqf`` (``lq``) or ``geqrf`` from one fused kernel, or None where
-    there is none (matrices too large for the interleaved kernel): the caller composes the rule
-    then. ``dq``/``dt`` may be None (zero)."""
+    """``(dA, status)`` of ``gelqf`` (``lq``) or ``geqrf`` from one fused kernel (interleaved
+    for small matrices, BLAS per matrix above). ``dq``/``dt`` may be None (zero)."""
     m, n = q.shape[1:]
-    if not K.interleaved(K.ORTHOGONAL_BACKWARD, m, n, 0, _batch_length((dq, dt, q, t))):
-        return None
     return _run(K.ORTHOGONAL_BACKWARD, (dq, dt, q, t), [(m, n)], m, n, 0, _flags(lower=lq))
 
 

@@ -411,9 +411,12 @@ declare(OP_GEQRF,               plan_orthogonal,
         workspace_orthogonal[double], workspace_orthogonal[float],
         orthogonal_factor[double], orthogonal_factor[float],
         orthogonal_lanes[double], orthogonal_lanes[float])
-declare(OP_ORTHOGONAL_BACKWARD, plan_orthogonal_backward,  NULL, NULL, NULL, NULL,
+declare(OP_ORTHOGONAL_BACKWARD, plan_orthogonal_backward,  NULL, NULL,
+        orthogonal_backward_one[double], orthogonal_backward_one[float],
         orthogonal_backward_lanes[double], orthogonal_backward_lanes[float])
-declare(OP_ORTHOGONAL_JVP,      plan_orthogonal_jvp,       NULL, NULL, NULL, NULL,
+declare(OP_ORTHOGONAL_JVP,      plan_orthogonal_jvp,
+        workspace_orthogonal[double], workspace_orthogonal[float],
+        orthogonal_jvp_one[double], orthogonal_jvp_one[float],
         orthogonal_jvp_lanes[double], orthogonal_jvp_lanes[float])
 declare(OP_SYEVD,               plan_syevd,
         workspace_syevd[double], workspace_syevd[float],

@@ -120,14 +120,16 @@ cdef inline void zero_triangle(floating* a, int n, bint upper) noexcept nogil:
 
 cdef enum:
     PAIR_TILE = 32          # pair_entries' tiles: 2 x 32 rows of 32 entries stay in L1
-    PAIRS_SWAP, PAIRS_FROM_LOWER, PAIRS_FROM_UPPER, PAIRS_AVERAGE, PAIRS_SUM
+    PAIRS_SWAP, PAIRS_FROM_LOWER, PAIRS_FROM_UPPER, PAIRS_AVERAGE, PAIRS_SUM, PAIRS_ONTO_LOWER,
+    PAIRS_ONTO_UPPER
 
 cdef inline void pair_entries(floating* a, const floating* src, int n, Py_ssize_t ld,
                               int how) noexcept nogil:
     """For every pair of entries (i, j) and (j, i), j < i, of the row-major n x n src (rows ld
     apart), written into a (src itself, or another matrix with rows ld apart): swap them (in
-    place only), copy the lower one onto the upper one or the reverse, or set both to their
-    mean or their sum. The diagonal is copied where a is another matrix, and doubled for the
+    place only), copy the lower one onto the upper one or the reverse, set both to their
+    mean or their sum, or put their sum in the lower (upper) one and zero in the other. The
+    diagonal is copied where a is another matrix, and doubled for the
     sum. In tiles, so that the column walk stays in cache (a naive walk at order 1000 misses
     on every entry). Inlined with ``how`` a constant."""
     cdef int ti, tj, i0, j0, i, j
@@ -152,6 +154,12 @@ cdef inline void pair_entries(floating* a, const floating* src, int n, Py_ssize_
                         t = src[upper]
                         a[lower] = t
                         a[upper] = t
+                    elif how == PAIRS_ONTO_LOWER:
+                        a[lower] = src[lower] + src[upper]
+                        a[upper] = 0
+                    elif how == PAIRS_ONTO_UPPER:
+                        a[upper] = src[lower] + src[upper]
+                        a[lower] = 0
                     elif how == PAIRS_AVERAGE:
                         t = (src[lower] + src[upper]) * <floating>0.5
                         a[lower] = t
@@ -284,6 +292,28 @@ cdef inline int split_point(int order) noexcept nogil:
     return h if h > 0 else order // 2
 
 
+cdef inline void update_gemm(char transa, char transb, int m, int n, int k, floating alpha,
+                             floating* a, int lda, floating* b, int ldb, floating beta,
+                             floating* c, int ldc) noexcept nogil:
+    """?gemm (column-major, same arguments) for the updates of the recursive kernels: in
+    _fma_product.h's loops where the CPU has them, they take the size and op(A)'s columns are
+    contiguous (transa 'N'), else ?gemm. The updates are small products in cache, where a ?gemm
+    call costs more than its arithmetic."""
+    # Row-major, C is C^T (n x m, rows ldc apart) = op(B)^T op(A)^T: X = op(B)^T read through
+    # strides, and op(A)^T's rows are A's columns.
+    if transa == c'N' and alpha != 0 and fma_product(n, m, k):
+        if floating is double:
+            adla_fma_product_d(c, ldc, b, ldb if transb == c'N' else 1,
+                               1 if transb == c'N' else ldb, a, lda, n, m, k, alpha, beta,
+                               c if beta != 0 else NULL, ldc, 0, 0)
+        else:
+            adla_fma_product_f(c, ldc, b, ldb if transb == c'N' else 1,
+                               1 if transb == c'N' else ldb, a, lda, n, m, k, alpha, beta,
+                               c if beta != 0 else NULL, ldc, 0, 0)
+    else:
+        xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
 cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int n,
                          floating alpha, floating* a, int lda, floating* b,
                          int ldb) noexcept nogil:
@@ -331,21 +361,21 @@ cdef void trsm_recursive(char side, char uplo, char trans, char diag, int m, int
     if side == c'L':                    # op(A) X = alpha B; X's rows split h, r
         if lower_op:
             trsm_recursive(side, uplo, trans, diag, h, n, alpha, a, lda, b, ldb)
-            xgemm(trans, c'N', r, n, h, -1, off, lda, b, ldb, alpha, b + h, ldb)
+            update_gemm(trans, c'N', r, n, h, -1, off, lda, b, ldb, alpha, b + h, ldb)
             trsm_recursive(side, uplo, trans, diag, r, n, 1, a22, lda, b + h, ldb)
         else:
             trsm_recursive(side, uplo, trans, diag, r, n, alpha, a22, lda, b + h, ldb)
-            xgemm(trans, c'N', h, n, r, -1, off, lda, b + h, ldb, alpha, b, ldb)
+            update_gemm(trans, c'N', h, n, r, -1, off, lda, b + h, ldb, alpha, b, ldb)
             trsm_recursive(side, uplo, trans, diag, h, n, 1, a, lda, b, ldb)
     else:                               # X op(A) = alpha B; X's columns split h, r
         b2 = b + <Py_ssize_t>h * ldb
         if lower_op:
             trsm_recursive(side, uplo, trans, diag, m, r, alpha, a22, lda, b2, ldb)
-            xgemm(c'N', trans, m, h, r, -1, b2, ldb, off, lda, alpha, b, ldb)
+            update_gemm(c'N', trans, m, h, r, -1, b2, ldb, off, lda, alpha, b, ldb)
             trsm_recursive(side, uplo, trans, diag, m, h, 1, a, lda, b, ldb)
         else:
             trsm_recursive(side, uplo, trans, diag, m, h, alpha, a, lda, b, ldb)
-            xgemm(c'N', trans, m, r, h, -1, b, ldb, off, lda, alpha, b2, ldb)
+            update_gemm(c'N', trans, m, r, h, -1, b, ldb, off, lda, alpha, b2, ldb)
             trsm_recursive(side, uplo, trans, diag, m, r, 1, a22, lda, b2, ldb)
 
 

@@ -72,6 +72,102 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
     return info
 
 
+cdef int orthogonal_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """dA of gelqf (flag LOWER: A = L Q, m <= n) or geqrf (A = Q R) for one matrix from
+    (dQ, dT, Q, T), either cotangent possibly absent (NULL: zero): the rule of
+    orthogonal_backward_lanes with products in cache (product_in_cache) and a recursive solve.
+    LQ: M = L^T tril(dL) - dQ Q^T, W = dQ + copyltu(M) Q, dA = L^-T W; QR: M = R triu(dR)^T
+    - dQ^T Q, W = dQ + Q copyltu(M), dA = W R^-T. Only the triangles of T and dT are read.
+    work: M, T's triangle and dT's (c x c each), then the products' scratch (r x c). Status as
+    trsm_one on (T, W)."""
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int m = job.m, n = job.n, c = m if lq else n, r = n if lq else m
+    cdef int status
+    cdef floating* dq = p[0]
+    cdef floating* dt = p[1]
+    cdef floating* q = p[2]
+    cdef floating* t = p[3]
+    cdef floating* out = p[4]
+    cdef floating* sym = work
+    cdef floating* tri = sym + <Py_ssize_t>c * c
+    cdef floating* dtri = tri + <Py_ssize_t>c * c
+    cdef floating* scratch = dtri + <Py_ssize_t>c * c
+    if m == 0 or n == 0:
+        return 0
+    # M, row-major: LQ tril(L)^T tril(dL), QR triu(R) triu(dR)^T (both operands triangular,
+    # the second written out that way), then minus dQ Q^T (dQ^T Q) on top.
+    if dt != NULL:
+        triangle_into(tri, t, c, lq, False)
+        triangle_into(dtri, dt, c, lq, not lq)
+        product_in_cache(sym, tri, dtri, c, c, c, (TRANS_A if lq else 0) | TRIANGULAR_A, 1, 0,
+                         NULL, scratch)
+    if dq != NULL:
+        product_in_cache(sym, dq, q, c, c, r, TRANS_B if lq else TRANS_A, -1,
+                         1 if dt != NULL else 0, sym if dt != NULL else NULL, scratch)
+    elif dt == NULL:
+        memset(sym, 0, <Py_ssize_t>c * c * sizeof(floating))
+    mirror_triangle(sym, c, True)                # copyltu(M)
+    if lq:                                       # W = dQ + S Q
+        product_in_cache(out, sym, q, m, n, m, 0, 1, 1 if dq != NULL else 0, dq, scratch)
+    else:                                        # W = dQ + Q S
+        product_in_cache(out, q, sym, m, n, n, 0, 1, 1 if dq != NULL else 0, dq, scratch)
+    status = solve_status(t, c, lq, out, <Py_ssize_t>m * n)
+    if status:
+        return status
+    # Column-major the buffers hold the transposes: W^T, and L^T or R^T.
+    if lq:                                       # dA^T = W^T L^-1
+        trsm_recursive(c'R', c'U', c'T', c'N', n, m, 1, t, m, out, n)
+    else:                                        # dA^T = R^-1 W^T
+        trsm_recursive(c'L', c'L', c'T', c'N', n, m, 1, t, n, out, n)
+    return 0
+
+
+cdef int orthogonal_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """gelqf (flag LOWER) or geqrf and its tangent for one matrix, (A, dA) -> (Q, T, dQ, dT):
+    orthogonal_factor, then the rule of orthogonal_jvp_lanes with products in cache. LQ:
+    Y = L^-1 dA, X = tril(C) + tril(C^T, -1) for C = Y Q^T, dL = L X, dQ = Y - X Q; QR:
+    Y = dA R^-1, X = triu(C) + triu(C^T, 1) for C = Q^T Y, dR = X R, dQ = Y - Q X. A zero on
+    T's diagonal (A rank deficient) or a non-finite dA gives NaN tangents, not a failure.
+    work: the factorisation's, then X (c x c) and the products' scratch (r x c), the last
+    (c + r) c of job.work. Status as orthogonal_factor's."""
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int m = job.m, n = job.n, c = m if lq else n, r = n if lq else m
+    cdef Job factor = job[0]
+    cdef floating* operands[3]
+    cdef floating* q = p[2]
+    cdef floating* t = p[3]
+    cdef floating* dq = p[4]
+    cdef floating* dt = p[5]
+    cdef floating* x = work + job.work - <Py_ssize_t>(c + r) * c
+    cdef floating* scratch = x + <Py_ssize_t>c * c
+    cdef int status
+    if m == 0 or n == 0:
+        return 0
+    factor.op = OP_GELQF if lq else OP_GEQRF
+    operands[0], operands[1], operands[2] = p[0], q, t
+    status = orthogonal_factor(&factor, operands, work)
+    if status or first_zero_diagonal(t, c) or not all_finite(p[1], <Py_ssize_t>m * n):
+        fill_nan(dq, <Py_ssize_t>m * n)
+        nan_triangle(dt, c, lq)
+        return status
+    # Column-major the buffers hold the transposes: Y^T, and L^T or R^T.
+    copy(dq, p[1], <Py_ssize_t>m * n)
+    if lq:                                   # Y^T = dA^T L^-T
+        trsm_recursive(c'R', c'U', c'N', c'N', n, m, 1, t, m, dq, n)
+        product_in_cache(x, dq, q, m, m, n, TRANS_B, 1, 0, NULL, scratch)       # C = Y Q^T
+        pair_entries(x, x, c, c, PAIRS_ONTO_LOWER)
+        product_in_cache(dt, t, x, m, m, m, TRIANGULAR_A | LOWER, 1, 0, NULL, scratch)
+        product_in_cache(dq, x, q, m, n, m, TRIANGULAR_A | LOWER, -1, 1, dq, scratch)
+    else:                                    # Y^T = R^-T dA^T
+        trsm_recursive(c'L', c'L', c'N', c'N', n, m, 1, t, n, dq, n)
+        product_in_cache(x, q, dq, n, n, m, TRANS_A, 1, 0, NULL, scratch)       # C = Q^T Y
+        pair_entries(x, x, c, c, PAIRS_ONTO_UPPER)
+        product_in_cache(dt, x, t, n, n, n, TRIANGULAR_A, 1, 0, NULL, scratch)
+        product_in_cache(dq, q, x, m, n, n, TRIANGULAR_B, -1, 1, dq, scratch)
+    zero_triangle(dt, c, lq)                 # (T and X have exact zeros there already)
+    return 0
+
+
 cdef inline void householder(floating* x, Py_ssize_t step, int length, floating* tau,
                              floating* beta) noexcept nogil:
     """LAPACK's larfg for every lane: for the vector x[0], x[step], ... (``length`` lane
@@ -347,7 +443,9 @@ cdef void plan_orthogonal_jvp(Job* job) noexcept nogil:
     # Interleaved only where the factorisation is (so the factors have gelqf's/geqrf's bits),
     # and not above the gradient's bound: at 64 its columns share cache sets as the
     # gradient's do (float32, 1000 x 64: 1.7x slower than the composed rule; 1.4x faster at
-    # 56). Elsewhere the composed rule in Python. factor_lanes' scratch, then dM, X, dR.
+    # 56). factor_lanes' scratch, then dM, X, dR. Per matrix (orthogonal_jvp_one) where the
+    # factorisation is too; between the two bounds (float32, 57 to 64) the caller composes the
+    # rule on the interleaved factorisation.
     cdef Py_ssize_t c = min(job.m, job.n)
     if job.m > 0 and job.n > 0 and fills_lanes(job, min(orthogonal_factor_lanes_max(job),
                                                         ORTHOGONAL_LANES_MAX)):
@@ -356,7 +454,7 @@ cdef void plan_orthogonal_jvp(Job* job) noexcept nogil:
                     + 2 * c * c) * LANES
 
 cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
-    cdef bint lq = job.op == OP_GELQF
+    cdef bint lq = job.op == OP_GELQF if job.op != OP_ORTHOGONAL_JVP else job.flags & LOWER
     cdef int m = job.m, n = job.n
     cdef floating query = 0, query2 = 0
     cdef floating dummy[1]
@@ -371,8 +469,12 @@ cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
         xorgqr(m, n, n, dummy, max(m, 1), NULL, &query2, -1)
         job.lwork = workspace_size(query if query > query2 else query2, n)
         job.work = job.lwork + n + <Py_ssize_t>m * n    # the reflector scalars, A^T
+    if job.op == OP_ORTHOGONAL_JVP:                 # and orthogonal_jvp_one's X and scratch
+        job.work += <Py_ssize_t>(m + n) * min(m, n)
 
 cdef void plan_orthogonal_backward(Job* job) noexcept nogil:
-    # Interleaved only: larger matrices take the composed rule in Python.
+    # Interleaved for small matrices; per matrix through BLAS above (M's buffer).
     if fills_lanes(job, ORTHOGONAL_LANES_MAX):
         job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
+    else:
+        job.work = <Py_ssize_t>(3 * min(job.m, job.n) + max(job.m, job.n)) * min(job.m, job.n)

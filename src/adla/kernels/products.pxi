@@ -305,6 +305,36 @@ cdef inline void product_into(floating* out, floating* left, floating* right, in
     q[0], q[1], q[2], q[3] = left, right, NULL, out
     gemm_one(&product, q, work)
 
+cdef inline void product_in_cache(floating* out, floating* left, floating* right, int rows,
+                                  int cols, int inner, int flags, double alpha, double beta,
+                                  floating* c, floating* work) noexcept nogil:
+    # out (rows x cols) = alpha op(left) op(right) + beta c (c NULL, or possibly out) for a
+    # result read again at once (a rule's intermediate): _fma_product.h's loops with ordinary
+    # stores where the CPU has them and the order is theirs (as fma_stream's), else gemm_one.
+    # work: op(right) copied out where TRANS_B. flags: gemm's, TRIANGULAR_* or TRIANGLE
+    # included (the zeros they name must be there for ?gemm).
+    cdef Job product
+    cdef floating* q[4]
+    cdef bint ta = (flags & TRANS_A) != 0, tb = (flags & TRANS_B) != 0
+    if (fma_product(rows, cols, inner) and max(rows, cols, inner) >= FMA_ORDER_MIN
+            and alpha != 0):
+        if tb:
+            transpose_into(work, right, cols, inner)
+        if floating is double:
+            adla_fma_product_d(out, cols, left, 1 if ta else inner, rows if ta else 1,
+                               work if tb else right, cols, rows, cols, inner, alpha, beta,
+                               c if beta != 0 else NULL, cols, 0, product_shape(flags))
+        else:
+            adla_fma_product_f(out, cols, left, 1 if ta else inner, rows if ta else 1,
+                               work if tb else right, cols, rows, cols, inner, <float>alpha,
+                               <float>beta, c if beta != 0 else NULL, cols, 0,
+                               product_shape(flags))
+        return
+    product.m, product.n, product.k, product.flags = rows, cols, inner, flags & ~STREAM
+    product.alpha, product.beta = alpha, beta
+    q[0], q[1], q[2], q[3] = left, right, c, out
+    gemm_one(&product, q, work)
+
 cdef int gemm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """(dA, dB[, dC]) of D = alpha op(A) op(B) [+ beta C] from (dD, A, B), each matrix's dD read
     while it is in cache: d op(A) = alpha dD op(B)^T, d op(B) = alpha op(A)^T dD, dC = beta dD."""

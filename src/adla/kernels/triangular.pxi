@@ -388,8 +388,11 @@ cdef void plan_triangular(Job* job) noexcept nogil:
     cdef int order = job.n if job.flags & RIGHT else job.m
     if triangular_fits_lanes(job):
         job.lanes, job.work = LANES, triangular_lanes_work(job)
-    elif job.op == OP_TRSM and job.flags & RIGHT:
-        job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
+    elif job.op == OP_TRSM:
+        if job.flags & RIGHT:
+            job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
+        # trsm_recursive's updates in _fma_product.h's loops fetch the next matrix meanwhile
+        job.prefetch_next = fma_stream(job, job.m, job.n, order, 3)
     elif job.op == OP_TRMM and (order <= TRMM_PRODUCT_MAX
                                 or fma_stream(job, job.m, job.n, order, 3)):
         job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
