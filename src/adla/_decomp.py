@@ -42,9 +42,10 @@ def _solve_full_rank(f, T, factor, lq):
 def gelqf(A: ArrayLike) -> tuple[Array, Array]:
     """Thin LQ factorisation ``A = L@Q`` of matrices with at most as many rows as columns.
 
-    LAPACK ``geqrf`` + ``orgqr`` on the column-major view (batches of matrices up to 16 on a side
-    run 8 at a time without LAPACK), signs chosen so that ``L`` has a non-negative diagonal. A
-    matrix with a non-finite entry gives NaN factors.
+    Householder reflections, as LAPACK ``geqrf`` + ``orgqr`` on the column-major view: batches
+    of small matrices run 8 at a time without LAPACK, and on CPUs with AVX-512 a short side of
+    32 to 512 runs in blocks of reflectors applied as matrix products. Signs are chosen so that
+    ``L`` has a non-negative diagonal. A matrix with a non-finite entry gives NaN factors.
 
     Parameters
     ----------
@@ -205,9 +206,9 @@ def gelqf_jvp(A: ArrayLike, dA: Optional[ArrayLike]) -> tuple[tuple[Array, Array
 def geqrf(A: ArrayLike) -> tuple[Array, Array]:
     """Thin QR factorisation ``A = Q@R`` of matrices with at least as many rows as columns.
 
-    LAPACK ``gelqf`` + ``orglq`` on the column-major view (batches of small matrices run 8 at a
-    time without LAPACK), signs chosen so that ``R`` has a non-negative diagonal. A matrix with a
-    non-finite entry gives NaN factors.
+    Householder reflections, as :func:`gelqf`'s on the transpose (the same kernels), signs
+    chosen so that ``R`` has a non-negative diagonal. A matrix with a non-finite entry gives
+    NaN factors.
 
     Parameters
     ----------

@@ -113,6 +113,10 @@ cdef enum:
     SVD_LANES_LONG = 1024   # and for batches that fill the lanes a long side up to this
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
+    HOUSEHOLDER_BLOCK = 16  # gelqf/geqrf per matrix: panels of up to this many columns (half
+    HOUSEHOLDER_NARROW_MAX = 128    # as many up to this order; orthogonal.pxi), blocked for
+    HOUSEHOLDER_MIN = 32    # short sides from this one
+    HOUSEHOLDER_MAX = 512   # up to this one (LAPACK, on its threads, faster from 1000)
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
     TRSM_LEAF = 64      # trsm_recursive splits triangles above this order (?trsm leaves),

@@ -302,14 +302,8 @@ cdef inline void update_gemm(char transa, char transb, int m, int n, int k, floa
     # Row-major, C is C^T (n x m, rows ldc apart) = op(B)^T op(A)^T: X = op(B)^T read through
     # strides, and op(A)^T's rows are A's columns.
     if transa == c'N' and alpha != 0 and fma_product(n, m, k):
-        if floating is double:
-            adla_fma_product_d(c, ldc, b, ldb if transb == c'N' else 1,
-                               1 if transb == c'N' else ldb, a, lda, n, m, k, alpha, beta,
-                               c if beta != 0 else NULL, ldc, 0, 0)
-        else:
-            adla_fma_product_f(c, ldc, b, ldb if transb == c'N' else 1,
-                               1 if transb == c'N' else ldb, a, lda, n, m, k, alpha, beta,
-                               c if beta != 0 else NULL, ldc, 0, 0)
+        fma_into(c, ldc, b, ldb if transb == c'N' else 1, 1 if transb == c'N' else ldb, a, lda,
+                 n, m, k, alpha, beta, c if beta != 0 else NULL, ldc, 0)
     else:
         xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 

@@ -8,6 +8,145 @@ cdef inline void fill_nan(floating* a, Py_ssize_t count) noexcept nogil:
         a[i] = NAN
 
 
+# ---- blocked Householder QR with the updates in _fma_product.h's loops -------------------------
+# LAPACK factors below order 128 column by column (geqr2, org2r: matrix-vector steps), and its
+# blocked code builds each block's T (larft) and applies it (larfb) through several BLAS calls of
+# a few dozen columns each, which cost more than their arithmetic at these orders (order 64:
+# blocked with LAPACK's own pieces was 1.1x slower than geqrf + orgqr, larft alone a third).
+# Here: geqr2/org2r on panels of 8 or 16 columns (householder_width), each block's T from
+# V^T V, the updates three products each. (geqr2's and org2r's work in plain loops instead of
+# their BLAS calls was slower still: their dot products do not vectorise in order.)
+
+cdef int householder_max = HOUSEHOLDER_MAX
+
+def set_householder_max(int order):
+    """gelqf/geqrf per matrix through the blocked Householder code below for short sides from
+    HOUSEHOLDER_MIN up to ``order`` (on CPUs with AVX-512; LAPACK elsewhere and outside);
+    returns the previous bound. For tests and benchmarks."""
+    global householder_max
+    previous, householder_max = householder_max, order
+    return previous
+
+cdef inline bint blocked_householder(int rows, int cols) noexcept nogil:
+    # A column-major rows x cols (rows >= cols) QR here rather than geqrf + orgqr. Measured
+    # against them (A/B, float64 and float32): 1.3x faster at 1000 x 64 (float64; float32
+    # batches of 64 run interleaved), 1.5-1.8x at 96-256, 1.2-1.7x for one matrix of 300-512,
+    # 1.3x for 64 x 1000 and 1000 x 64; 0.7x for one of 1000, where LAPACK runs on its threads.
+    return HOUSEHOLDER_MIN <= cols <= householder_max and fma_product_max > 0
+
+cdef inline int householder_width(int cols) noexcept nogil:
+    # Panel width: geqr2/org2r on the panels are most of the time, and narrower panels have
+    # less of their work (A/B, 1000 x 64: panels of 8 1.1x faster than 16, 1.3x than 32; level
+    # at 96-128; 16 1.1x faster at 256).
+    return HOUSEHOLDER_BLOCK // 2 if cols <= HOUSEHOLDER_NARROW_MAX else HOUSEHOLDER_BLOCK
+
+cdef inline Py_ssize_t householder_work(int rows, int cols) noexcept nogil:
+    # blocked_householder's scratch: the T of every block, V twice and two products (ib wide),
+    # and geqr2/org2r's workspace.
+    return (<Py_ssize_t>(cols + HOUSEHOLDER_BLOCK) * HOUSEHOLDER_BLOCK
+            + <Py_ssize_t>2 * (rows + cols) * HOUSEHOLDER_BLOCK + cols)
+
+cdef void block_reflector(int rows, int ib, const floating* a, int lda, const floating* tau,
+                          floating* vr, floating* vc, floating* t) noexcept nogil:
+    """The ib reflectors geqr2 left in a (column-major, below the diagonal; unit diagonal) as
+    V written out (rows x ib, zeros above the diagonal): vr row-major, vc column-major; and,
+    where t is not NULL, T (ib x ib upper triangular, row-major) with H_1 ... H_ib =
+    I - V T V^T (LAPACK's larft, forward and columnwise), from G = V^T V:
+    T[:i, i] = -tau_i T[:i, :i] G[:i, i], T[i, i] = tau_i."""
+    cdef floating g[HOUSEHOLDER_BLOCK * HOUSEHOLDER_BLOCK]
+    cdef floating y[HOUSEHOLDER_BLOCK]
+    cdef floating value, sum_
+    cdef int i, j, r, q
+    for j in range(ib):
+        for i in range(rows):
+            value = a[i + <Py_ssize_t>j * lda] if i > j else (1 if i == j else 0)
+            vc[i + <Py_ssize_t>j * rows] = value
+            vr[<Py_ssize_t>i * ib + j] = value
+    if t == NULL:
+        return
+    fma_into(g, ib, vr, 1, ib, vr, ib, ib, ib, rows, <floating>1, <floating>0, NULL, ib,
+             ADLA_RIGHT_LOWER)
+    for i in range(ib):
+        for r in range(i):
+            sum_ = 0
+            for q in range(r, i):
+                sum_ = sum_ + t[r * ib + q] * g[q * ib + i]
+            y[r] = sum_
+        for r in range(ib):
+            t[r * ib + i] = -tau[i] * y[r] if r < i else (tau[i] if r == i else 0)
+
+cdef void apply_block_reflector(bint transposed, int rows, int cols, int ib,
+                                const floating* vr, const floating* vc, const floating* t,
+                                floating* c, int ldc, floating* w, floating* w2) noexcept nogil:
+    """C := (I - V T^T V^T) C (transposed: the factorisation's update) or (I - V T V^T) C (Q's),
+    C rows x cols column-major, V and T as block_reflector leaves them: W = V^T C, T^T W (or
+    T W), C -= V that; row-major the three are products of C^T. w, w2: cols x ib each."""
+    cdef floating tt[HOUSEHOLDER_BLOCK * HOUSEHOLDER_BLOCK]
+    cdef int i, j
+    fma_into(w, ib, c, ldc, 1, vr, ib, cols, ib, rows, <floating>1, <floating>0, NULL, ib,
+             ADLA_RIGHT_LOWER)                                  # W^T = C^T V
+    if transposed:                                              # (T^T W)^T = W^T T
+        fma_into(w2, ib, w, ib, 1, t, ib, cols, ib, ib, <floating>1, <floating>0, NULL, ib,
+                 ADLA_RIGHT_UPPER)
+    else:                                                       # (T W)^T = W^T T^T
+        for i in range(ib):
+            for j in range(ib):
+                tt[i * ib + j] = t[j * ib + i]
+        fma_into(w2, ib, w, ib, 1, tt, ib, cols, ib, ib, <floating>1, <floating>0, NULL, ib,
+                 ADLA_RIGHT_LOWER)
+    fma_into(c, ldc, w2, ib, 1, vc, rows, cols, rows, ib, <floating>-1, <floating>1, c, ldc,
+             ADLA_RIGHT_UPPER)                                  # C^T -= (..)^T V^T
+
+cdef void householder_qr(int m, int n, floating* a, int lda, floating* tau,
+                         floating* work) noexcept nogil:
+    """geqrf (column-major m x n, m >= n) in blocks of householder_width columns: geqr2 on each
+    panel, the rest of the matrix updated by its block reflector. Leaves each block's T in
+    work for householder_q. work: householder_work(m, n)."""
+    cdef int i, ib, rows
+    cdef floating* ts = work
+    cdef floating* vr = ts + <Py_ssize_t>(n + HOUSEHOLDER_BLOCK) * HOUSEHOLDER_BLOCK
+    cdef floating* vc = vr + <Py_ssize_t>m * HOUSEHOLDER_BLOCK
+    cdef floating* w = vc + <Py_ssize_t>m * HOUSEHOLDER_BLOCK
+    cdef floating* w2 = w + <Py_ssize_t>n * HOUSEHOLDER_BLOCK
+    cdef floating* lapack_work = w2 + <Py_ssize_t>n * HOUSEHOLDER_BLOCK
+    cdef int width = householder_width(n)
+    i = 0
+    while i < n:
+        ib, rows = min(width, n - i), m - i
+        xgeqr2(rows, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, lapack_work)
+        block_reflector(rows, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, vr, vc,
+                        ts + <Py_ssize_t>i * width)
+        if i + ib < n:
+            apply_block_reflector(True, rows, n - i - ib, ib, vr, vc, ts + <Py_ssize_t>i * width,
+                                  a + i + <Py_ssize_t>(i + ib) * lda, lda, w, w2)
+        i += ib
+
+cdef void householder_q(int m, int n, floating* a, int lda, floating* tau,
+                        floating* work) noexcept nogil:
+    """orgqr after householder_qr (same work, its T's kept): the blocks from the last one
+    back, each block reflector applied to the columns already formed, then org2r on its own."""
+    cdef int i, ib, rows, j, r
+    cdef floating* ts = work
+    cdef floating* vr = ts + <Py_ssize_t>(n + HOUSEHOLDER_BLOCK) * HOUSEHOLDER_BLOCK
+    cdef floating* vc = vr + <Py_ssize_t>m * HOUSEHOLDER_BLOCK
+    cdef floating* w = vc + <Py_ssize_t>m * HOUSEHOLDER_BLOCK
+    cdef floating* w2 = w + <Py_ssize_t>n * HOUSEHOLDER_BLOCK
+    cdef floating* lapack_work = w2 + <Py_ssize_t>n * HOUSEHOLDER_BLOCK
+    cdef int width = householder_width(n)
+    i = (n - 1) // width * width
+    while i >= 0:
+        ib, rows = min(width, n - i), m - i
+        if i + ib < n:
+            block_reflector(rows, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, vr, vc, NULL)
+            apply_block_reflector(False, rows, n - i - ib, ib, vr, vc, ts + <Py_ssize_t>i * width,
+                                  a + i + <Py_ssize_t>(i + ib) * lda, lda, w, w2)
+        xorg2r(rows, ib, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, lapack_work)
+        for j in range(i, i + ib):
+            for r in range(i):
+                a[r + <Py_ssize_t>j * lda] = 0
+        i -= width
+
+
 cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcept nogil:
     """Thin LQ (gelqf: A = L Q, m <= n) or QR (A = Q R, m >= n) of a row-major m x n matrix.
 
@@ -25,6 +164,7 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
     cdef floating* q = p[1]
     cdef floating* t = p[2]
     cdef int lwork = job.lwork, i, j, info
+    cdef bint blocked
     cdef floating* tau = work + lwork
     cdef floating* a = q if lq else tau + r
     if r == 0:
@@ -37,9 +177,15 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
     # for lq, A for qr.
     if lq:
         copy(a, p[0], <Py_ssize_t>m * n)
-        info = xgeqrf(n, m, a, n, tau, work, lwork)
     else:
         transpose_into(a, p[0], m, n)
+    blocked = blocked_householder(n if lq else m, r)
+    if blocked:
+        householder_qr(n if lq else m, r, a, n if lq else m, tau, work)
+        info = 0
+    elif lq:
+        info = xgeqrf(n, m, a, n, tau, work, lwork)
+    else:
         info = xgeqrf(m, n, a, m, tau, work, lwork)
     # Column-major element (i, j) lies at a[i + j*c]; its upper triangle is, read row-major
     # into t[j*r + i], L (lq) or R^T; R itself is t[i*r + j].
@@ -49,10 +195,13 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
                 t[j * r + i] = a[i + j * n] if i <= j else 0
             else:
                 t[i * r + j] = a[i + j * m] if i <= j else 0
-    if lq:
+    if blocked:
+        householder_q(n if lq else m, r, a, n if lq else m, tau, work)
+    elif lq:
         info = xorgqr(n, m, m, a, n, tau, work, lwork)
     else:
         info = xorgqr(m, n, n, a, m, tau, work, lwork)
+    if not lq:
         transpose_into(q, a, n, m)         # column-major m x n Q, row-major
     # Non-negative diagonal: flip column j of L and row j of Q (lq), or row j of R and column j
     # of Q (qr).
@@ -470,11 +619,15 @@ cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
         xgeqrf(n, m, dummy, max(n, 1), NULL, &query, -1)
         xorgqr(n, m, m, dummy, max(n, 1), NULL, &query2, -1)
         job.lwork = workspace_size(query if query > query2 else query2, n)
+        if blocked_householder(n, m):
+            job.lwork = max(job.lwork, householder_work(n, m))
         job.work = job.lwork + m                    # and the reflector scalars
     else:
         xgeqrf(m, n, dummy, max(m, 1), NULL, &query, -1)
         xorgqr(m, n, n, dummy, max(m, 1), NULL, &query2, -1)
         job.lwork = workspace_size(query if query > query2 else query2, n)
+        if blocked_householder(m, n):
+            job.lwork = max(job.lwork, householder_work(m, n))
         job.work = job.lwork + n + <Py_ssize_t>m * n    # the reflector scalars, A^T
     if job.op == OP_ORTHOGONAL_JVP:                 # and orthogonal_jvp_one's X and scratch
         job.work += <Py_ssize_t>(m + n) * min(m, n)

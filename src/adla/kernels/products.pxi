@@ -144,6 +144,19 @@ cdef inline bint fma_product(int m, int n, int k) noexcept nogil:
     # _fma_product.h's loops may run instead of ?gemm (plan_products decides).
     return not direct_product(m, n, k) and all_within(m, n, k, fma_product_max)
 
+cdef inline void fma_into(floating* out, Py_ssize_t out_row, const floating* x, Py_ssize_t x_row,
+                          Py_ssize_t x_step, const floating* b, Py_ssize_t b_row, int m, int n,
+                          int k, floating alpha, floating beta, const floating* c,
+                          Py_ssize_t c_row, int shape) noexcept nogil:
+    # _fma_product.h's product with ordinary stores (its result is read again at once), for
+    # either type; the caller checks adla_fma_product_supported().
+    if floating is double:
+        adla_fma_product_d(out, out_row, x, x_row, x_step, b, b_row, m, n, k, alpha, beta, c,
+                           c_row, 0, shape)
+    else:
+        adla_fma_product_f(out, out_row, x, x_row, x_step, b, b_row, m, n, k, alpha, beta, c,
+                           c_row, 0, shape)
+
 cdef inline int product_shape(int flags) noexcept nogil:
     # gemm's flags as _fma_product.h's shape: a triangular op(A) or op(B), or a triangle of D.
     cdef bint lower = (flags & LOWER) != 0
@@ -320,15 +333,9 @@ cdef inline void product_in_cache(floating* out, floating* left, floating* right
             and alpha != 0):
         if tb:
             transpose_into(work, right, cols, inner)
-        if floating is double:
-            adla_fma_product_d(out, cols, left, 1 if ta else inner, rows if ta else 1,
-                               work if tb else right, cols, rows, cols, inner, alpha, beta,
-                               c if beta != 0 else NULL, cols, 0, product_shape(flags))
-        else:
-            adla_fma_product_f(out, cols, left, 1 if ta else inner, rows if ta else 1,
-                               work if tb else right, cols, rows, cols, inner, <float>alpha,
-                               <float>beta, c if beta != 0 else NULL, cols, 0,
-                               product_shape(flags))
+        fma_into(out, cols, left, 1 if ta else inner, rows if ta else 1, work if tb else right,
+                 cols, rows, cols, inner, <floating>alpha, <floating>beta,
+                 c if beta != 0 else NULL, cols, product_shape(flags))
         return
     product.m, product.n, product.k, product.flags = rows, cols, inner, flags & ~STREAM
     product.alpha, product.beta = alpha, beta
