@@ -276,15 +276,16 @@ ROWS = [
         lambda o, A: np.sum(np.log(np.diag(A)))),
     # Sizes on both sides of the interleaved LQ/QR kernels and gradients: long side up to 16,
     # and for a batch of at least 8 (batch19 interleaved, batch3 not) the factorisation up to
-    # 48 (64 in float32), the gradient up to 56 (the tangent: both bounds); and short sides
-    # from 32, where the per-matrix factorisation runs blocked (panels of 8, a last short one).
+    # 48 (64 in float32), the gradient up to 20, the jvp in one kernel up to 18 (above, to the
+    # factorisation's bound, that and a tangent kernel); and short sides from 32, where the
+    # per-matrix factorisation runs blocked (panels of 8, a last short one).
     *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["m"], d["k"]), "general")), ref_lq),
-              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57),
+              dict(k=16), dict(k=17), dict(k=20), dict(k=21), dict(k=48), dict(k=49),
               dict(k=64), dict(k=65)),
     *at_sizes(Row("gelqf", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_lq,
                   label="_square"), dict(n=24), dict(n=33), dict(n=66)),
     *at_sizes(Row("geqrf", lambda o, d: dict(A=((d["k"], d["m"]), "general")), ref_qr),
-              dict(k=16), dict(k=17), dict(k=48), dict(k=49), dict(k=56), dict(k=57),
+              dict(k=16), dict(k=17), dict(k=20), dict(k=21), dict(k=48), dict(k=49),
               dict(k=64), dict(k=65), dict(k=70, m=35)),
     # Sizes on both sides of the interleaved eigensolver (order up to 32, and up to 96 for a
     # batch of at least 8: batch19 interleaved, batch3 not, at n=33 and n=96).

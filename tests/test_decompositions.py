@@ -405,7 +405,7 @@ def test_gelqf_shapes_and_non_negative_diagonal(shape):
     np.testing.assert_allclose(R, np.swapaxes(L, -1, -2), atol=1e-12)
 
 
-# The interleaved kernel up to 16 columns, and up to 56 in a batch of 8 or more; the per-matrix
+# The interleaved kernel up to 16 columns, and up to 20 in a batch of 8 or more; the per-matrix
 # one otherwise; and the rule composed of batched kernels (other backends').
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("n, nbatch", [(4, 3), (20, 3), (20, 11)])
@@ -590,15 +590,17 @@ def test_gesvd_sign_order_and_failures():
 
 def test_lq_and_qr_interleaved_up_to_a_bound_that_depends_on_the_precision():
     # Interleaved in a batch that fills the lanes up to long side 48 in float64 and 64 in
-    # float32 (where the kernel is faster than LAPACK's), the tangent kernel up to 48 and 56.
+    # float32 (where the kernel is faster than LAPACK's); the jvp in one kernel and the gradient
+    # only up to 18 and 20 in either (the per-matrix kernels are faster above).
     from adla._cpu import K
     for op in (K.GELQF, K.GEQRF):
         assert K.interleaved(op, 3, 48, 0, 19) and not K.interleaved(op, 3, 49, 0, 19)
         assert K.interleaved(op, 3, 64, 0, 19, K.FLAG_SINGLE)
         assert not K.interleaved(op, 3, 65, 0, 19, K.FLAG_SINGLE)
-    assert K.interleaved(K.ORTHOGONAL_JVP, 3, 56, 0, 19, K.FLAG_SINGLE)
-    assert not K.interleaved(K.ORTHOGONAL_JVP, 3, 57, 0, 19, K.FLAG_SINGLE)
-    assert not K.interleaved(K.ORTHOGONAL_JVP, 3, 49, 0, 19)
+    for precision in (0, K.FLAG_SINGLE):
+        for op, bound in ((K.ORTHOGONAL_JVP, 18), (K.ORTHOGONAL_BACKWARD, 20)):
+            assert K.interleaved(op, 3, bound, 0, 19, precision)
+            assert not K.interleaved(op, 3, bound + 1, 0, 19, precision)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -366,16 +366,19 @@ def geqrf(a):
 
 
 def orthogonal_jvp(a, da, lq):
-    """``(Q, T, dQ, dT, status)`` of ``gelqf`` (``lq``) or ``geqrf`` and its tangent from one
-    fused kernel, or None where it would not factor as the forward does (float32 batches just
-    past the interleaved tangent's order): the caller composes the rule then; status as the
-    factorisation's."""
+    """``(Q, T, dQ, dT, status)`` of ``gelqf`` (``lq``) or ``geqrf`` and its tangent: one fused
+    kernel, or, where the forward factors interleaved and the fused kernel does not, the
+    forward's kernel and a tangent kernel per matrix (so that the factors have the forward's
+    bits); status as the factorisation's."""
     m, n = a.shape[1:]
     nbatch, precision = _batch_length((a, da)), _precision(a.dtype)
+    r = min(m, n)
     if (K.interleaved(K.GELQF if lq else K.GEQRF, m, n, 0, nbatch, precision)
             and not K.interleaved(K.ORTHOGONAL_JVP, m, n, 0, nbatch, precision)):
-        return None
-    r = min(m, n)
+        q, t, status = (gelqf if lq else geqrf)(a)
+        dq, dt, _ = _run(K.ORTHOGONAL_TANGENT, (q, t, da), [(m, n), (r, r)], m, n, 0,
+                         _flags(lower=lq))
+        return q, t, dq, dt, status
     return _run(K.ORTHOGONAL_JVP, (a, da), [(m, n), (r, r), (m, n), (r, r)], m, n, 0,
                 _flags(lower=lq))
 

@@ -65,7 +65,8 @@ cdef enum:
     OP_GESV_JVP = 30
     OP_EXTRACT_PART = 31
     OP_EMBED_PART = 32
-    NOPS = 33
+    OP_ORTHOGONAL_TANGENT = 33
+    NOPS = 34
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 192    # the Cholesky kernels interleaved for batches up to this order
@@ -82,7 +83,8 @@ cdef enum:
     TRSM_SHARED_MAX = 128   # trsm/trmm with one triangle for a batch: interleaved up to this order
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
     TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side (trmm: TRMM_LANES_MAX)
-    ORTHOGONAL_LANES_MAX = 56   # the gelqf/geqrf gradient interleaved for batches up to this,
+    ORTHOGONAL_LANES_MAX = 20   # the gelqf/geqrf gradient interleaved for batches up to this,
+    ORTHOGONAL_JVP_LANES_MAX = 18   # the jvp (factors and tangent in one kernel) up to this,
     ORTHOGONAL_FACTOR_LANES_MAX = 48    # and the factorisation up to this (both sides),
     ORTHOGONAL_FACTOR_LANES_MAX_SINGLE = 64     # in float32 up to this; the per-lane arrays'
     ORTHOGONAL_ORDER_MAX = 64   # order (orthogonal.pxi)
@@ -164,6 +166,7 @@ GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEV
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
 ORTHOGONAL_JVP, GEMM_JVP, GESV_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP, OP_GESV_JVP
+ORTHOGONAL_TANGENT = OP_ORTHOGONAL_TANGENT
 EXTRACT_PART, EMBED_PART = OP_EXTRACT_PART, OP_EMBED_PART
 
 
@@ -362,7 +365,7 @@ cdef void declare(int op, Planner plan, WorkspaceDouble workspace_double,
 
 # svd_lanes runs the eigensolver's lane kernels at its short side, with arrays of EIGEN_LANES_MAX.
 assert SVD_LANES_MAX <= EIGEN_LANES_MAX
-assert max(ORTHOGONAL_LANES_MAX, ORTHOGONAL_FACTOR_LANES_MAX,
+assert max(ORTHOGONAL_LANES_MAX, ORTHOGONAL_JVP_LANES_MAX, ORTHOGONAL_FACTOR_LANES_MAX,
            ORTHOGONAL_FACTOR_LANES_MAX_SINGLE) <= ORTHOGONAL_ORDER_MAX
 
 #       operation               planner                    workspace (double, float)
@@ -422,6 +425,8 @@ declare(OP_ORTHOGONAL_JVP,      plan_orthogonal_jvp,
         workspace_orthogonal[double], workspace_orthogonal[float],
         orthogonal_jvp_one[double], orthogonal_jvp_one[float],
         orthogonal_jvp_lanes[double], orthogonal_jvp_lanes[float])
+declare(OP_ORTHOGONAL_TANGENT,  plan_orthogonal_tangent,   NULL, NULL,
+        orthogonal_tangent_one[double], orthogonal_tangent_one[float], NULL, NULL)
 declare(OP_SYEVD,               plan_syevd,
         workspace_syevd[double], workspace_syevd[float],
         syevd_one[double], syevd_one[float], eigen_lanes[double], eigen_lanes[float])

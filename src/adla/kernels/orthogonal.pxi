@@ -275,45 +275,31 @@ cdef int orthogonal_backward_one(const Job* job, floating** p, floating* work) n
     return 0
 
 
-cdef int orthogonal_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    """gelqf (flag LOWER) or geqrf and its tangent for one matrix, (A, dA) -> (Q, T, dQ, dT):
-    orthogonal_factor, then the rule of orthogonal_jvp_lanes with products in cache. LQ:
-    Y = L^-1 dA, X = tril(C) + tril(C^T, -1) for C = Y Q^T, dL = L X, dQ = Y - X Q; QR:
-    Y = dA R^-1, X = triu(C) + triu(C^T, 1) for C = Q^T Y, dR = X R, dQ = Y - Q X. A zero on
-    T's diagonal (A rank deficient) or a non-finite dA gives NaN tangents, not a failure.
-    work: the factorisation's, then X (c x c) and the products' scratch (r x c), the last
-    (c + r) c of job.work. Status as orthogonal_factor's."""
-    cdef bint lq = (job.flags & LOWER) != 0
-    cdef int m = job.m, n = job.n, c = m if lq else n, r = n if lq else m
-    cdef Job factor = job[0]
-    cdef floating* operands[3]
-    cdef floating* q = p[2]
-    cdef floating* t = p[3]
-    cdef floating* dq = p[4]
-    cdef floating* dt = p[5]
-    cdef floating* x = work + job.work - <Py_ssize_t>(c + r) * c
-    cdef floating* scratch = x + <Py_ssize_t>c * c
-    cdef int status
-    if m == 0 or n == 0:
-        return 0
-    factor.op = OP_GELQF if lq else OP_GEQRF
-    operands[0], operands[1], operands[2] = p[0], q, t
-    status = orthogonal_factor(&factor, operands, work)
-    if status or first_zero_diagonal(t, c) or not all_finite(p[1], <Py_ssize_t>m * n):
+cdef void orthogonal_tangent(bint lq, int m, int n, const floating* da, floating* q,
+                             floating* t, floating* dq, floating* dt, floating* x,
+                             floating* scratch) noexcept nogil:
+    """The tangent of gelqf (lq) or geqrf at its factors (Q, T) for one matrix, the rule of
+    orthogonal_jvp_lanes with products in cache. LQ: Y = L^-1 dA, X = tril(C) + tril(C^T, -1)
+    for C = Y Q^T, dL = L X, dQ = Y - X Q; QR: Y = dA R^-1, X = triu(C) + triu(C^T, 1) for
+    C = Q^T Y, dR = X R, dQ = Y - Q X. A zero on T's diagonal (A rank deficient) or a
+    non-finite dA gives NaN tangents, not a failure. x: c x c, scratch: r x c; T has zeros off
+    its triangle (the factorisation's)."""
+    cdef int c = m if lq else n
+    if first_zero_diagonal(t, c) or not all_finite(da, <Py_ssize_t>m * n):
         fill_nan(dq, <Py_ssize_t>m * n)
         nan_triangle(dt, c, lq)
-        return status
+        return
     # Row-major solves on the left, as in orthogonal_backward_one: Y = L^-1 dA for LQ, and for
     # QR Y^T = R^-T dA^T through dA^T.
     if lq:
-        copy(dq, p[1], <Py_ssize_t>m * n)
+        copy(dq, da, <Py_ssize_t>m * n)
         trsm_recursive(c'R', c'U', c'N', c'N', n, m, 1, t, m, dq, n)
         product_in_cache(x, dq, q, m, m, n, TRANS_B, 1, 0, NULL, scratch)       # C = Y Q^T
         pair_entries(x, x, c, c, PAIRS_ONTO_LOWER)
         product_in_cache(dt, t, x, m, m, m, TRIANGULAR_A | LOWER, 1, 0, NULL, scratch)
         product_in_cache(dq, x, q, m, n, m, TRIANGULAR_A | LOWER, -1, 1, dq, scratch)
     else:
-        transpose_into(scratch, p[1], m, n)
+        transpose_into(scratch, da, m, n)
         trsm_recursive(c'R', c'L', c'T', c'N', m, n, 1, t, n, scratch, m)
         transpose_into(dq, scratch, n, m)
         product_in_cache(x, q, dq, n, n, m, TRANS_A, 1, 0, NULL, scratch)       # C = Q^T Y
@@ -321,6 +307,38 @@ cdef int orthogonal_jvp_one(const Job* job, floating** p, floating* work) noexce
         product_in_cache(dt, x, t, n, n, n, TRIANGULAR_A, 1, 0, NULL, scratch)
         product_in_cache(dq, q, x, m, n, n, TRIANGULAR_B, -1, 1, dq, scratch)
     zero_triangle(dt, c, lq)                 # (T and X have exact zeros there already)
+
+cdef int orthogonal_tangent_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """(dQ, dT) of gelqf (flag LOWER) or geqrf from (Q, T, dA): orthogonal_tangent, for factors
+    that the interleaved factorisation computed. work: (c + r) c."""
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int c = job.m if lq else job.n
+    if job.m > 0 and job.n > 0:
+        orthogonal_tangent(lq, job.m, job.n, p[2], p[0], p[1], p[3], p[4], work,
+                           work + <Py_ssize_t>c * c)
+    return 0
+
+cdef int orthogonal_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
+    """gelqf (flag LOWER) or geqrf and its tangent for one matrix, (A, dA) -> (Q, T, dQ, dT):
+    orthogonal_factor, then orthogonal_tangent while the factors are in cache. work: the
+    factorisation's, then the tangent's, the last (c + r) c of job.work. Status as
+    orthogonal_factor's (a failed matrix gets NaN tangents)."""
+    cdef bint lq = (job.flags & LOWER) != 0
+    cdef int m = job.m, n = job.n, c = m if lq else n, r = n if lq else m
+    cdef Job factor = job[0]
+    cdef floating* operands[3]
+    cdef floating* x = work + job.work - <Py_ssize_t>(c + r) * c
+    cdef int status
+    if m == 0 or n == 0:
+        return 0
+    factor.op = OP_GELQF if lq else OP_GEQRF
+    operands[0], operands[1], operands[2] = p[0], p[2], p[3]
+    status = orthogonal_factor(&factor, operands, work)
+    if status:
+        fill_nan(p[4], <Py_ssize_t>m * n)
+        nan_triangle(p[5], c, lq)
+        return status
+    orthogonal_tangent(lq, m, n, p[1], p[2], p[3], p[4], p[5], x, x + <Py_ssize_t>c * c)
     return 0
 
 
@@ -584,30 +602,30 @@ cdef inline int orthogonal_factor_lanes_max(const Job* job) noexcept nogil:
 
 cdef void plan_orthogonal(Job* job) noexcept nogil:
     # gelqf and geqrf: interleaved up to ORTHOGONAL_FACTOR_LANES_MAX (_SINGLE in float32) in a
-    # batch that fills the lanes (their gradient, plan_orthogonal_backward, up to
-    # ORTHOGONAL_LANES_MAX). Measured against LAPACK's unblocked geqr2/orgqr per matrix (which
-    # it runs below order 128) and the composed gradient, 1000 x n, 2 threads: the
-    # factorisation 1.2-1.6x faster at 32-40, even at 48 in float64, 1.15x slower at 56 and
-    # 1.4x at 64; in float32 1.8-1.9x faster at 48-64; the gradient 1.3-1.7x faster at 32-56,
-    # and 2.7x slower at 64 in float32 (5x in float64), where its columns, 4 KiB apart, share
-    # cache sets.
+    # batch that fills the lanes. Measured against LAPACK's unblocked geqr2/orgqr per matrix
+    # (which it runs below order 128), 1000 x n, 2 threads: 1.2-1.6x faster at 32-40, even at
+    # 48 in float64, 1.15x slower at 56 and 1.4x at 64; in float32 1.8-1.9x faster at 48-64
+    # (against the blocked per-matrix code, householder_qr: 1.3-1.4x at 52-64).
     if job.m > 0 and job.n > 0 and fills_lanes(job, orthogonal_factor_lanes_max(job)):
         # a and Q, r x (c + 1) each (orthogonal_lanes)
         job.lanes, job.work = LANES, <Py_ssize_t>2 * (job.m * job.n + max(job.m, job.n)) * LANES
 
 cdef void plan_orthogonal_jvp(Job* job) noexcept nogil:
     # Interleaved only where the factorisation is (so the factors have gelqf's/geqrf's bits),
-    # and not above the gradient's bound: at 64 its columns share cache sets as the
-    # gradient's do (float32, 1000 x 64: 1.7x slower than the composed rule; 1.4x faster at
-    # 56). factor_lanes' scratch, then dM, X, dR. Per matrix (orthogonal_jvp_one) where the
-    # factorisation is too; between the two bounds (float32, 57 to 64) the caller composes the
-    # rule on the interleaved factorisation.
+    # up to ORTHOGONAL_JVP_LANES_MAX: against the interleaved factorisation followed by the
+    # tangent per matrix (orthogonal_tangent_one, which the caller runs between the two
+    # bounds), 1.13x faster at 17 (float64; level in float32), 1.05-1.6x slower at 20-48 and
+    # both dtypes. factor_lanes' scratch, then dM, X, dR. Per matrix (orthogonal_jvp_one)
+    # where the factorisation is too.
     cdef Py_ssize_t c = min(job.m, job.n)
     if job.m > 0 and job.n > 0 and fills_lanes(job, min(orthogonal_factor_lanes_max(job),
-                                                        ORTHOGONAL_LANES_MAX)):
+                                                        ORTHOGONAL_JVP_LANES_MAX)):
         job.lanes = LANES
         job.work = (2 * (<Py_ssize_t>job.m * job.n + max(job.m, job.n)) + <Py_ssize_t>job.m * job.n
                     + 2 * c * c) * LANES
+
+cdef void plan_orthogonal_tangent(Job* job) noexcept nogil:
+    job.work = <Py_ssize_t>(job.m + job.n) * min(job.m, job.n)     # X and the products' scratch
 
 cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
     cdef bint lq = job.op == OP_GELQF if job.op != OP_ORTHOGONAL_JVP else job.flags & LOWER
@@ -633,7 +651,10 @@ cdef void workspace_orthogonal(floating* kind, Job* job) noexcept nogil:
         job.work += <Py_ssize_t>(m + n) * min(m, n)
 
 cdef void plan_orthogonal_backward(Job* job) noexcept nogil:
-    # Interleaved for small matrices; per matrix through BLAS above (M's buffer).
+    # Interleaved up to ORTHOGONAL_LANES_MAX, per matrix above: against orthogonal_backward_one
+    # (A/B, 1000-2000 x n, 2 threads) 1.1x faster at 17, level at 20-22, 1.1-1.3x slower at 24
+    # and 1.5-2.2x at 32-56, both dtypes. The per-matrix scratch: M, T's and dT's triangles,
+    # the products' transposes.
     if fills_lanes(job, ORTHOGONAL_LANES_MAX):
         job.lanes, job.work = LANES, <Py_ssize_t>5 * job.m * job.n * LANES
     else:
