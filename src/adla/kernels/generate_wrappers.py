@@ -30,7 +30,6 @@ lapack  potri(char uplo, int n, real* a, int lda)
 lapack  geqrf(int m, int n, real* a, int lda, real* tau, real* work, int lwork)
 lapack  orgqr(int m, int n, int k, real* a, int lda, real* tau, real* work, int lwork)
 lapack  geqr2(int m, int n, real* a, int lda, real* tau, real* work)
-lapack  org2r(int m, int n, int k, real* a, int lda, real* tau, real* work)
 lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, real* work,
               int lwork, int* iwork, int liwork)
 lapack  getrf(int m, int n, real* a, int lda, int* ipiv)

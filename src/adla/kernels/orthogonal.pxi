@@ -13,9 +13,10 @@ cdef inline void fill_nan(floating* a, Py_ssize_t count) noexcept nogil:
 # blocked code builds each block's T (larft) and applies it (larfb) through several BLAS calls of
 # a few dozen columns each, which cost more than their arithmetic at these orders (order 64:
 # blocked with LAPACK's own pieces was 1.1x slower than geqrf + orgqr, larft alone a third).
-# Here: geqr2/org2r on panels of 8 or 16 columns (householder_width), each block's T from
-# V^T V, the updates three products each. (geqr2's and org2r's work in plain loops instead of
-# their BLAS calls was slower still: their dot products do not vectorise in order.)
+# Here: geqr2 on panels of 8 or 16 columns (householder_width), each block's T from V^T V, the
+# updates three products each, and Q from the block reflectors alone (products again, where
+# org2r on each panel was 1.05-1.1x slower). (geqr2's work in plain loops instead of its BLAS
+# calls was slower still: the dot products do not vectorise in order.)
 
 cdef int householder_max = HOUSEHOLDER_MAX
 
@@ -29,20 +30,20 @@ def set_householder_max(int order):
 
 cdef inline bint blocked_householder(int rows, int cols) noexcept nogil:
     # A column-major rows x cols (rows >= cols) QR here rather than geqrf + orgqr. Measured
-    # against them (A/B, float64 and float32): 1.3x faster at 1000 x 64 (float64; float32
+    # against them (A/B, float64 and float32): 1.4x faster at 1000 x 64 (float64; float32
     # batches of 64 run interleaved), 1.5-1.8x at 96-256, 1.2-1.7x for one matrix of 300-512,
     # 1.3x for 64 x 1000 and 1000 x 64; 0.7x for one of 1000, where LAPACK runs on its threads.
     return HOUSEHOLDER_MIN <= cols <= householder_max and fma_product_max > 0
 
 cdef inline int householder_width(int cols) noexcept nogil:
-    # Panel width: geqr2/org2r on the panels are most of the time, and narrower panels have
+    # Panel width: geqr2 on the panels is most of the time, and narrower panels have
     # less of their work (A/B, 1000 x 64: panels of 8 1.1x faster than 16, 1.3x than 32; level
     # at 96-128; 16 1.1x faster at 256).
     return HOUSEHOLDER_BLOCK // 2 if cols <= HOUSEHOLDER_NARROW_MAX else HOUSEHOLDER_BLOCK
 
 cdef inline Py_ssize_t householder_work(int rows, int cols) noexcept nogil:
     # blocked_householder's scratch: the T of every block, V twice and two products (ib wide),
-    # and geqr2/org2r's workspace.
+    # and geqr2's workspace.
     return (<Py_ssize_t>(cols + HOUSEHOLDER_BLOCK) * HOUSEHOLDER_BLOCK
             + <Py_ssize_t>2 * (rows + cols) * HOUSEHOLDER_BLOCK + cols)
 
@@ -124,26 +125,25 @@ cdef void householder_qr(int m, int n, floating* a, int lda, floating* tau,
 cdef void householder_q(int m, int n, floating* a, int lda, floating* tau,
                         floating* work) noexcept nogil:
     """orgqr after householder_qr (same work, its T's kept): the blocks from the last one
-    back, each block reflector applied to the columns already formed, then org2r on its own."""
+    back, each block's columns set to the identity's (its reflectors copied out first) and its
+    block reflector applied to them and to the columns already formed: every step a product,
+    where org2r on each panel would apply the reflectors one at a time."""
     cdef int i, ib, rows, j, r
     cdef floating* ts = work
     cdef floating* vr = ts + <Py_ssize_t>(n + HOUSEHOLDER_BLOCK) * HOUSEHOLDER_BLOCK
     cdef floating* vc = vr + <Py_ssize_t>m * HOUSEHOLDER_BLOCK
     cdef floating* w = vc + <Py_ssize_t>m * HOUSEHOLDER_BLOCK
     cdef floating* w2 = w + <Py_ssize_t>n * HOUSEHOLDER_BLOCK
-    cdef floating* lapack_work = w2 + <Py_ssize_t>n * HOUSEHOLDER_BLOCK
     cdef int width = householder_width(n)
     i = (n - 1) // width * width
     while i >= 0:
         ib, rows = min(width, n - i), m - i
-        if i + ib < n:
-            block_reflector(rows, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, vr, vc, NULL)
-            apply_block_reflector(False, rows, n - i - ib, ib, vr, vc, ts + <Py_ssize_t>i * width,
-                                  a + i + <Py_ssize_t>(i + ib) * lda, lda, w, w2)
-        xorg2r(rows, ib, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, lapack_work)
+        block_reflector(rows, ib, a + i + <Py_ssize_t>i * lda, lda, tau + i, vr, vc, NULL)
         for j in range(i, i + ib):
-            for r in range(i):
-                a[r + <Py_ssize_t>j * lda] = 0
+            for r in range(m):
+                a[r + <Py_ssize_t>j * lda] = 1 if r == j else 0
+        apply_block_reflector(False, rows, n - i, ib, vr, vc, ts + <Py_ssize_t>i * width,
+                              a + i + <Py_ssize_t>i * lda, lda, w, w2)
         i -= width
 
 
