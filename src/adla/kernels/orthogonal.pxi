@@ -244,13 +244,22 @@ cdef int orthogonal_backward_one(const Job* job, floating** p, floating* work) n
     if m == 0 or n == 0:
         return 0
     # M, row-major: LQ tril(L)^T tril(dL), QR triu(R) triu(dR)^T (both operands triangular,
-    # the second written out that way), then minus dQ Q^T (dQ^T Q) on top.
+    # the second written out that way), then minus dQ Q^T (dQ^T Q) on top. Above
+    # TRIANGLE_PRODUCT_LEAF only M's lower triangle, all that copyltu reads (A/B: one matrix of
+    # 1000 1.15x faster).
     if dt != NULL:
         triangle_into(tri, t, c, lq, False)
         triangle_into(dtri, dt, c, lq, not lq)
-        product_in_cache(sym, tri, dtri, c, c, c, (TRANS_A if lq else 0) | TRIANGULAR_A, 1, 0,
-                         NULL, scratch)
-    if dq != NULL:
+        if c > TRIANGLE_PRODUCT_LEAF:
+            product_in_cache(sym, tri, dtri, c, c, c, (TRANS_A if lq else 0) | TRIANGLE | LOWER,
+                             1, 0, NULL, scratch)
+        else:
+            product_in_cache(sym, tri, dtri, c, c, c, (TRANS_A if lq else 0) | TRIANGULAR_A, 1,
+                             0, NULL, scratch)
+    if dq != NULL and c > TRIANGLE_PRODUCT_LEAF:
+        product_in_cache(sym, dq, q, c, c, r, (TRANS_B if lq else TRANS_A) | TRIANGLE | LOWER,
+                         -1, 1 if dt != NULL else 0, sym if dt != NULL else NULL, scratch)
+    elif dq != NULL:
         product_in_cache(sym, dq, q, c, c, r, TRANS_B if lq else TRANS_A, -1,
                          1 if dt != NULL else 0, sym if dt != NULL else NULL, scratch)
     elif dt == NULL:
