@@ -427,6 +427,24 @@ def test_lq_and_qr_backward_raise_on_rank_deficiency(n, nbatch, fused, monkeypat
     assert info.value.indices == [(1,), (2,)]
 
 
+@pytest.mark.parametrize("shape", [(2, 130, 140), (2, 140, 130)])
+def test_lq_and_qr_backward_above_the_triangle_leaf_agrees_with_the_composed_rule(shape,
+                                                                                 monkeypatch):
+    # Past order 128 the per-matrix kernel computes only the triangle of M that it reads.
+    from adla import _cpu
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal(shape)
+    lq = shape[1] <= shape[2]
+    forward, backward = (adla.gelqf, adla.gelqf_backward) if lq else (adla.geqrf,
+                                                                       adla.geqrf_backward)
+    Q, T = forward(A)
+    dQ, dT = rng.standard_normal(Q.shape), rng.standard_normal(T.shape)
+    fused = backward(dQ, dT, Q, T)
+    monkeypatch.setattr(_cpu, "orthogonal_backward", lambda *args, **kwargs: None)
+    np.testing.assert_allclose(fused, backward(dQ, dT, Q, T), rtol=1e-10,
+                               atol=1e-10 * np.abs(fused).max())
+
+
 def test_lq_and_qr_shape_errors():
     with pytest.raises(ValueError, match=r"adla\.gelqf: operand A .*rows.*\(4, 2\)"):
         adla.gelqf(np.ones((4, 2)))
