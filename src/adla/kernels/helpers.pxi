@@ -127,11 +127,11 @@ cdef inline void pair_entries(floating* a, const floating* src, int n, Py_ssize_
                               int how) noexcept nogil:
     """For every pair of entries (i, j) and (j, i), j < i, of the row-major n x n src (rows ld
     apart), written into a (src itself, or another matrix with rows ld apart): swap them (in
-    place only), copy the lower one onto the upper one or the reverse, set both to their
-    mean or their sum, or put their sum in the lower (upper) one and zero in the other. The
-    diagonal is copied where a is another matrix, and doubled for the
-    sum. In tiles, so that the column walk stays in cache (a naive walk at order 1000 misses
-    on every entry). Inlined with ``how`` a constant."""
+    place only), copy the lower one onto the upper one or the reverse, set both to their mean
+    or their sum, or put their sum in the lower (upper) one and zero in the other. The diagonal
+    is copied where a is another matrix, and doubled for the sum. In tiles, so that the column
+    walk stays in cache (a naive walk at order 1000 misses on every entry). Inlined with
+    ``how`` a constant."""
     cdef int ti, tj, i0, j0, i, j
     cdef Py_ssize_t lower, upper
     cdef floating t
