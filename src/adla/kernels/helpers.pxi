@@ -303,7 +303,7 @@ cdef inline void update_gemm(char transa, char transb, int m, int n, int k, floa
     # strides, and op(A)^T's rows are A's columns.
     if transa == c'N' and alpha != 0 and fma_product(n, m, k):
         fma_into(c, ldc, b, ldb if transb == c'N' else 1, 1 if transb == c'N' else ldb, a, lda,
-                 n, m, k, alpha, beta, c if beta != 0 else NULL, ldc, 0)
+                 n, m, k, alpha, beta, c if beta != 0 else NULL, ldc, 0, False)
     else:
         xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 

@@ -66,7 +66,7 @@ cdef void block_reflector(int rows, int ib, const floating* a, int lda, const fl
     if t == NULL:
         return
     fma_into(g, ib, vr, 1, ib, vr, ib, ib, ib, rows, <floating>1, <floating>0, NULL, ib,
-             ADLA_RIGHT_LOWER)
+             ADLA_RIGHT_LOWER, False)
     for i in range(ib):
         for r in range(i):
             sum_ = 0
@@ -85,18 +85,18 @@ cdef void apply_block_reflector(bint transposed, int rows, int cols, int ib,
     cdef floating tt[HOUSEHOLDER_BLOCK * HOUSEHOLDER_BLOCK]
     cdef int i, j
     fma_into(w, ib, c, ldc, 1, vr, ib, cols, ib, rows, <floating>1, <floating>0, NULL, ib,
-             ADLA_RIGHT_LOWER)                                  # W^T = C^T V
+             ADLA_RIGHT_LOWER, False)                           # W^T = C^T V
     if transposed:                                              # (T^T W)^T = W^T T
         fma_into(w2, ib, w, ib, 1, t, ib, cols, ib, ib, <floating>1, <floating>0, NULL, ib,
-                 ADLA_RIGHT_UPPER)
+                 ADLA_RIGHT_UPPER, False)
     else:                                                       # (T W)^T = W^T T^T
         for i in range(ib):
             for j in range(ib):
                 tt[i * ib + j] = t[j * ib + i]
         fma_into(w2, ib, w, ib, 1, tt, ib, cols, ib, ib, <floating>1, <floating>0, NULL, ib,
-                 ADLA_RIGHT_LOWER)
+                 ADLA_RIGHT_LOWER, False)
     fma_into(c, ldc, w2, ib, 1, vc, rows, cols, rows, ib, <floating>-1, <floating>1, c, ldc,
-             ADLA_RIGHT_UPPER)                                  # C^T -= (..)^T V^T
+             ADLA_RIGHT_UPPER, False)                           # C^T -= (..)^T V^T
 
 cdef void householder_qr(int m, int n, floating* a, int lda, floating* tau,
                          floating* work) noexcept nogil:
@@ -221,6 +221,18 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
     return info
 
 
+cdef inline void solve_in_place(int m, int n, const floating* t, int flags, floating* b,
+                                floating* work) noexcept nogil:
+    # b (m x n) := op(T)^-1 b, or b op(T)^-1 with RIGHT (trsm's flags, alpha 1), as trsm_one
+    # solves: a solve on the right runs on the left through b^T (work: m x n), where the
+    # row-major solve's leaves are faster.
+    cdef Job solve
+    cdef floating* q[3]
+    solve.m, solve.n, solve.flags, solve.alpha = m, n, flags, 1
+    q[0], q[1], q[2] = <floating*>t, NULL, b
+    triangular_call(&solve, q, True, work)
+
+
 cdef int orthogonal_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """dA of gelqf (flag LOWER: A = L Q, m <= n) or geqrf (A = Q R) for one matrix from
     (dQ, dT, Q, T), either cotangent possibly absent (NULL: zero): the rule of
@@ -270,18 +282,9 @@ cdef int orthogonal_backward_one(const Job* job, floating** p, floating* work) n
     else:                                        # W = dQ + Q S
         product_in_cache(out, q, sym, m, n, n, 0, 1, 1 if dq != NULL else 0, dq, scratch)
     status = solve_status(t, c, lq, out, <Py_ssize_t>m * n)
-    if status:
-        return status
-    # Row-major solves on the left, as trsm_one's (solve_rows leaves): L^-T W for LQ, and for
-    # QR (W R^-T)^T = R^-1 W^T through W^T (1.3x faster than the solve on the right at 1000 x
-    # 64). Column-major the buffers hold the transposes: W^T and L^T, or W and R^T.
-    if lq:
-        trsm_recursive(c'R', c'U', c'T', c'N', n, m, 1, t, m, out, n)
-    else:
-        transpose_into(scratch, out, m, n)
-        trsm_recursive(c'R', c'L', c'N', c'N', m, n, 1, t, n, scratch, m)
-        transpose_into(out, scratch, n, m)
-    return 0
+    if status == 0:                              # dA = L^-T W, or W R^-T
+        solve_in_place(m, n, t, TRANS_A | (LOWER if lq else RIGHT), out, scratch)
+    return status
 
 
 cdef void orthogonal_tangent(bint lq, int m, int n, const floating* da, floating* q,
@@ -298,19 +301,14 @@ cdef void orthogonal_tangent(bint lq, int m, int n, const floating* da, floating
         fill_nan(dq, <Py_ssize_t>m * n)
         nan_triangle(dt, c, lq)
         return
-    # Row-major solves on the left, as in orthogonal_backward_one: Y = L^-1 dA for LQ, and for
-    # QR Y^T = R^-T dA^T through dA^T.
+    copy(dq, da, <Py_ssize_t>m * n)              # Y = L^-1 dA, or dA R^-1
+    solve_in_place(m, n, t, LOWER if lq else RIGHT, dq, scratch)
     if lq:
-        copy(dq, da, <Py_ssize_t>m * n)
-        trsm_recursive(c'R', c'U', c'N', c'N', n, m, 1, t, m, dq, n)
         product_in_cache(x, dq, q, m, m, n, TRANS_B, 1, 0, NULL, scratch)       # C = Y Q^T
         pair_entries(x, x, c, c, PAIRS_ONTO_LOWER)
         product_in_cache(dt, t, x, m, m, m, TRIANGULAR_A | LOWER, 1, 0, NULL, scratch)
         product_in_cache(dq, x, q, m, n, m, TRIANGULAR_A | LOWER, -1, 1, dq, scratch)
     else:
-        transpose_into(scratch, da, m, n)
-        trsm_recursive(c'R', c'L', c'T', c'N', m, n, 1, t, n, scratch, m)
-        transpose_into(dq, scratch, n, m)
         product_in_cache(x, q, dq, n, n, m, TRANS_A, 1, 0, NULL, scratch)       # C = Q^T Y
         pair_entries(x, x, c, c, PAIRS_ONTO_UPPER)
         product_in_cache(dt, x, t, n, n, n, TRIANGULAR_A, 1, 0, NULL, scratch)

@@ -147,15 +147,16 @@ cdef inline bint fma_product(int m, int n, int k) noexcept nogil:
 cdef inline void fma_into(floating* out, Py_ssize_t out_row, const floating* x, Py_ssize_t x_row,
                           Py_ssize_t x_step, const floating* b, Py_ssize_t b_row, int m, int n,
                           int k, floating alpha, floating beta, const floating* c,
-                          Py_ssize_t c_row, int shape) noexcept nogil:
-    # _fma_product.h's product with ordinary stores (its result is read again at once), for
-    # either type; the caller checks adla_fma_product_supported().
+                          Py_ssize_t c_row, int shape, bint stream) noexcept nogil:
+    # _fma_product.h's product for either type, its result written past the caches only with
+    # stream (a large batch's result; not one read again at once); the caller checks
+    # adla_fma_product_supported().
     if floating is double:
         adla_fma_product_d(out, out_row, x, x_row, x_step, b, b_row, m, n, k, alpha, beta, c,
-                           c_row, 0, shape)
+                           c_row, stream, shape)
     else:
         adla_fma_product_f(out, out_row, x, x_row, x_step, b, b_row, m, n, k, alpha, beta, c,
-                           c_row, 0, shape)
+                           c_row, stream, shape)
 
 cdef inline int product_shape(int flags) noexcept nogil:
     # gemm's flags as _fma_product.h's shape: a triangular op(A) or op(B), or a triangle of D.
@@ -184,14 +185,10 @@ cdef int gemm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         if direct(job):
             small_product(p[3], p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n,
                           m, n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL)
-        elif floating is double:
-            adla_fma_product_d(p[3], n, p[0], 1 if ta else k, m if ta else 1,
-                               work if tb else p[1], n, m, n, k, job.alpha, beta,
-                               p[2] if beta != 0 else NULL, n, 1, product_shape(job.flags))
         else:
-            adla_fma_product_f(p[3], n, p[0], 1 if ta else k, m if ta else 1,
-                               work if tb else p[1], n, m, n, k, <float>job.alpha, beta,
-                               p[2] if beta != 0 else NULL, n, 1, product_shape(job.flags))
+            fma_into(p[3], n, p[0], 1 if ta else k, m if ta else 1, work if tb else p[1], n, m,
+                     n, k, <floating>job.alpha, beta, p[2] if beta != 0 else NULL, n,
+                     product_shape(job.flags), True)
     elif job.alpha == 0:
         # BLAS semantics (alpha == 0 ignores A and B, NaN included), which some BLAS builds break
         for e in range(<Py_ssize_t>m * n):
@@ -335,7 +332,7 @@ cdef inline void product_in_cache(floating* out, floating* left, floating* right
             transpose_into(work, right, cols, inner)
         fma_into(out, cols, left, 1 if ta else inner, rows if ta else 1, work if tb else right,
                  cols, rows, cols, inner, <floating>alpha, <floating>beta,
-                 c if beta != 0 else NULL, cols, product_shape(flags))
+                 c if beta != 0 else NULL, cols, product_shape(flags), False)
         return
     product.m, product.n, product.k, product.flags = rows, cols, inner, flags & ~STREAM
     product.alpha, product.beta = alpha, beta
