@@ -149,7 +149,8 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # in direct loops up to 24 on AVX-512 CPUs, 32 elsewhere; batches of products (and the products
 # in trsm's and potri's gradients) from order 48 through _fma_product.h on AVX-512 CPUs when
 # larger than the caches (0: any batch); gelqf/geqrf per matrix in blocked Householder code
-# for short sides of 32 to 512 on AVX-512 CPUs (0: LAPACK's geqrf + orgqr throughout).
+# for short sides of 32 to 512 on AVX-512 CPUs (0: LAPACK's geqrf + orgqr throughout); the
+# triangular solves' leaves of up to order 16 there too (0: solve_rows' own loops).
 ROUTE_BOUNDS = [("set_direct_product_max", bound,
                  ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv"))
                 for bound in (0, 8, 32)] + [
@@ -158,7 +159,8 @@ ROUTE_BOUNDS = [("set_direct_product_max", bound,
     for setter in ("set_getrf_leaf", "set_getri_leaf") for bound in (16, 10**6)] + [
     ("set_cholesky_gradient_leaf", bound, ("potrf",)) for bound in (16, 10**6)] + [
     ("set_eigen_direct_max", bound, ("syevd",)) for bound in (0, 32)] + [
-    ("set_householder_max", bound, ("gelqf", "geqrf")) for bound in (0, 10**6)]
+    ("set_householder_max", bound, ("gelqf", "geqrf")) for bound in (0, 10**6)] + [
+    ("set_fma_solve_max", 0, ("trsm", "potrs", "potrf", "gesv", "gelqf", "geqrf"))]
 # Bounds that only a batch filling the lanes reaches: potri interleaved up to order 160 (0: per
 # matrix from 17).
 LANE_ROUTE_BOUNDS = [("set_potri_lanes_max", 0, ("potri",))]

@@ -1,7 +1,7 @@
-/* Products of small row-major matrices in AVX-512 FMA code, and gemm_jvp's tangent in one
-   pass, for CPUs that have it (the caller checks: adla_fma_product_supported), in both builds
-   of the kernels; and the per-thread prefetch queue through which the batch driver hands the
-   products the next matrix's operands.
+/* Products of small row-major matrices in AVX-512 FMA code, gemm_jvp's tangent in one pass,
+   and small triangular solves, for CPUs that have it (the caller checks:
+   adla_fma_product_supported), in both builds of the kernels; and the per-thread prefetch
+   queue through which the batch driver hands the products the next matrix's operands.
 
    At order 64 a batch of products spends as long waiting for memory as multiplying: SciPy's
    OpenBLAS ran 1000 products of order 64 at 70 GFLOP/s on two Zen 4 cores and 95 on 100 (in
@@ -96,6 +96,8 @@ static int adla_fma_product_supported(void) {
 #define ADLA_LOAD_f _mm512_maskz_loadu_ps
 #define ADLA_FMADD_d _mm512_fmadd_pd
 #define ADLA_FMADD_f _mm512_fmadd_ps
+#define ADLA_FNMADD_d _mm512_fnmadd_pd
+#define ADLA_FNMADD_f _mm512_fnmadd_ps
 #define ADLA_MUL_d _mm512_mul_pd
 #define ADLA_MUL_f _mm512_mul_ps
 #define ADLA_STORE_d _mm512_mask_storeu_pd
@@ -317,6 +319,52 @@ ADLA_FMA_TANGENT(f, float)
 ADLA_FMA_PRODUCT(d, double)
 ADLA_FMA_PRODUCT(f, float)
 
+/* x := alpha T^-1 x in place, T lower triangular of order t <= ADLA_SOLVE_ORDER, T[i, k] =
+   a[i a_row + k a_col] (its diagonal read as ones with `unit`), x t rows of c entries, row i at
+   x + i x_row (steps may be negative): the triangular solve's leaves (helpers.pxi, solve_rows),
+   in the same order of operations, each multiply-add rounded once. One vector of columns at a
+   time with all t rows in registers, right-looking: row k is final (times 1/T[k, k]) before
+   its terms leave the rows below, independent multiply-adds from T's entries gathered once. */
+#define ADLA_SOLVE_ORDER 16
+#define ADLA_FMA_SOLVE(suffix, type)                                                           \
+static void adla_fma_solve_##suffix(const type* a, Py_ssize_t a_row, Py_ssize_t a_col,        \
+                                    type* x, Py_ssize_t x_row, int t, int c, type alpha,      \
+                                    int unit) {                                               \
+    const int per = ADLA_PER_##suffix;                                                        \
+    type coefficient[ADLA_SOLVE_ORDER][ADLA_SOLVE_ORDER], inverse[ADLA_SOLVE_ORDER];          \
+    for (int i = 0; i < t; i++) {                                                             \
+        for (int k = 0; k < i; k++)                                                           \
+            coefficient[i][k] = a[i * a_row + k * a_col];                                     \
+        inverse[i] = unit ? 1 : (type)1 / a[i * (a_row + a_col)];                             \
+    }                                                                                         \
+    const ADLA_VEC_##suffix scale = ADLA_SET1_##suffix(alpha);                                \
+    for (int j0 = 0; j0 < c; j0 += per) {                                                     \
+        int cols = c - j0 < per ? c - j0 : per;                                               \
+        ADLA_MASK_##suffix mask = (ADLA_MASK_##suffix)(cols == per ? ~0u : (1u << cols) - 1); \
+        ADLA_VEC_##suffix row[ADLA_SOLVE_ORDER];                                              \
+        _Pragma("GCC unroll 16") for (int i = 0; i < ADLA_SOLVE_ORDER; i++)                   \
+            if (i < t) {                                                                      \
+                row[i] = ADLA_LOAD_##suffix(mask, x + i * x_row + j0);                        \
+                if (alpha != 1)                                                               \
+                    row[i] = ADLA_MUL_##suffix(scale, row[i]);                                \
+            }                                                                                 \
+        _Pragma("GCC unroll 16") for (int k = 0; k < ADLA_SOLVE_ORDER; k++)                   \
+            if (k < t) {                                                                      \
+                if (!unit)                                                                    \
+                    row[k] = ADLA_MUL_##suffix(row[k], ADLA_SET1_##suffix(inverse[k]));       \
+                _Pragma("GCC unroll 16") for (int i = k + 1; i < ADLA_SOLVE_ORDER; i++)       \
+                    if (i < t)                                                                \
+                        row[i] = ADLA_FNMADD_##suffix(ADLA_SET1_##suffix(coefficient[i][k]),  \
+                                                      row[k], row[i]);                        \
+            }                                                                                 \
+        _Pragma("GCC unroll 16") for (int i = 0; i < ADLA_SOLVE_ORDER; i++)                   \
+            if (i < t)                                                                        \
+                ADLA_STORE_##suffix(x + i * x_row + j0, mask, row[i]);                        \
+    }                                                                                         \
+}
+ADLA_FMA_SOLVE(d, double)
+ADLA_FMA_SOLVE(f, float)
+
 #pragma GCC pop_options
 
 #else
@@ -339,6 +387,10 @@ static void adla_fma_product_f(float* out, Py_ssize_t out_row, const float* x,
                                Py_ssize_t x_row, Py_ssize_t x_step, const float* b,
                                Py_ssize_t b_row, int m, int n, int k, float alpha, float beta,
                                const float* c, Py_ssize_t c_row, int stream, int shape) {}
+static void adla_fma_solve_d(const double* a, Py_ssize_t a_row, Py_ssize_t a_col, double* x,
+                             Py_ssize_t x_row, int t, int c, double alpha, int unit) {}
+static void adla_fma_solve_f(const float* a, Py_ssize_t a_row, Py_ssize_t a_col, float* x,
+                             Py_ssize_t x_row, int t, int c, float alpha, int unit) {}
 #endif
 
 #endif

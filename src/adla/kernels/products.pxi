@@ -16,7 +16,7 @@ cdef extern from "_small_product.h":
 cdef extern from "_fma_product.h":
     enum:
         ADLA_LEFT_LOWER, ADLA_LEFT_UPPER, ADLA_RIGHT_LOWER, ADLA_RIGHT_UPPER, ADLA_OUT_LOWER,
-        ADLA_OUT_UPPER
+        ADLA_OUT_UPPER, ADLA_SOLVE_ORDER
     int adla_fma_product_supported() noexcept nogil
     void adla_fma_product_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
                             Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int m, int n,
@@ -35,6 +35,10 @@ cdef extern from "_fma_product.h":
                             Py_ssize_t x_row, Py_ssize_t x_step, const float* b,
                             const float* db, Py_ssize_t b_row, int m, int n, int k, float alpha,
                             float beta, const float* dc, Py_ssize_t c_row) noexcept nogil
+    void adla_fma_solve_d(const double* a, Py_ssize_t a_row, Py_ssize_t a_col, double* x,
+                          Py_ssize_t x_row, int t, int c, double alpha, int unit) noexcept nogil
+    void adla_fma_solve_f(const float* a, Py_ssize_t a_row, Py_ssize_t a_col, float* x,
+                          Py_ssize_t x_row, int t, int c, float alpha, int unit) noexcept nogil
     void adla_prefetch_clear() noexcept nogil
     void adla_prefetch_add(const void* at, Py_ssize_t bytes) noexcept nogil
 
@@ -137,6 +141,17 @@ def set_fma_product_max(int order):
     previous = fma_product_max
     if adla_fma_product_supported():
         fma_product_max = max(0, min(order, FMA_PRODUCT_MAX))
+    return previous
+
+cdef int fma_solve_max = ADLA_SOLVE_ORDER if adla_fma_product_supported() else 0
+
+def set_fma_solve_max(int order):
+    """The triangular solves' leaves (solve_rows) up to order ``order`` in _fma_product.h's
+    loops (0: none; at most 16); returns the previous bound. As set_fma_product_max."""
+    global fma_solve_max
+    previous = fma_solve_max
+    if adla_fma_product_supported():
+        fma_solve_max = max(0, min(order, ADLA_SOLVE_ORDER))
     return previous
 
 cdef inline bint fma_product(int m, int n, int k) noexcept nogil:
