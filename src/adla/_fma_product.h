@@ -57,6 +57,18 @@ static inline const char* adla_prefetch_take(adla_prefetch_queue* q, Py_ssize_t 
     return at;
 }
 
+/* Every line in the queue prefetched at once, the queue emptied: for a kernel whose work on
+   this matrix runs in BLAS, on a matrix small enough that the next one's lines all fit in
+   flight. */
+static inline void adla_prefetch_all(void) {
+    adla_prefetch_queue* q = &adla_prefetch;
+    for (int r = 0; r < q->count; r++)
+        for (Py_ssize_t l = 0; l < q->lines[r]; l++)
+            __builtin_prefetch(q->at[r] + 64 * l, 0, 2);
+    q->count = 0;
+    q->current = 0;
+}
+
 /* ---- the products ------------------------------------------------------------------------ */
 
 /* The structure of a product's operands and result (adla_fma_product's `shape`): X or B lower

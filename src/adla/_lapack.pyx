@@ -131,6 +131,8 @@ cdef enum:
                                     # 48-128: level for one matrix of 500-2000, 1.05-1.25x
                                     # faster in batches of order 100-400)
     TRMM_PRODUCT_MAX = 64   # trmm per matrix: op(A) written out and a plain product up to this
+    TRIANGLE_SELECT_MAX = 32    # a triangle written out by selects up to this order (triangle_into)
+    TRMM_PREFETCH_MAX = 32      # and trmm's product route fetches the next matrix up to this
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
     GETRI_LEAF = 32     # and getri_recursive, trtri_recursive matrices above this
 

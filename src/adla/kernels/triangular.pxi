@@ -39,6 +39,8 @@ cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         # _fma_product.h's loops (STREAM, up to order FMA_PRODUCT_MAX) skip op(A)'s zeros: at
         # 1000 x 64 1.4-1.5x faster than the whole product, and than ?trmm 1.3-1.8x at 128
         # and 1.05-1.3x at 256 (A/B, Zen 4, either side).
+        if job.prefetch_next and not job.flags & STREAM:
+            adla_prefetch_all()
         triangle_into(work, p[0], order, (job.flags & LOWER) != 0, (job.flags & TRANS_A) != 0)
         flags = job.flags & STREAM
         if ((job.flags & LOWER) != 0) != ((job.flags & TRANS_A) != 0):     # op(A) lower
@@ -397,6 +399,8 @@ cdef void plan_triangular(Job* job) noexcept nogil:
                                 or fma_stream(job, job.m, job.n, order, 3)):
         job.work = <Py_ssize_t>order * order       # op(A) in full (trmm_one)
         plan_products(job, order, 3, direct_product(job.m, job.n, order))    # as gemm's batch
+        if order <= TRMM_PREFETCH_MAX:
+            job.prefetch_next = True
 
 cdef void plan_trsm_jvp(Job* job) noexcept nogil:
     job.work = <Py_ssize_t>job.m * job.n           # op(dA) X
