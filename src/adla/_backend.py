@@ -74,6 +74,12 @@ class Backend(Protocol):
              lower: bool = True, alpha: float = 1.0) -> Stack:
         """``alpha op(a) b`` (``alpha b op(a)`` if rightside), ``a`` read in one triangle."""
 
+    def trmm_backward(self, a: Stack, b: Stack, dc: Stack, *, transpose: bool = False,
+                      rightside: bool = False, lower: bool = True,
+                      alpha: float = 1.0) -> Optional[Tuple[Stack, Stack]]:
+        """``(dA, dB)`` of trmm from one fused kernel, ``dA`` on the triangle that is read, or
+        None where the backend has none at this size (the rule composes it then)."""
+
     # ---- triangular solves and Cholesky ------------------------------------------------------
     def trsm(self, a: Stack, b: Stack, *, transpose: bool = False, rightside: bool = False,
              lower: bool = True, alpha: float = 1.0) -> Tuple[Stack, Stack]:

@@ -556,6 +556,10 @@ def trmm_backward(dC: ArrayLike, A: ArrayLike, B: ArrayLike, *, transpose: bool 
     f.cotangent("dC", f.core_shape("B"))
     be, A_, B_, dC_ = f.backend, f.stack("A"), f.stack("B"), f.stack("dC")
     flags = dict(rightside=rightside, lower=lower)
+    if not f.shared("A"):
+        fused = be.trmm_backward(A_, B_, dC_, transpose=transpose, alpha=alpha, **flags)
+        if fused is not None:
+            return f.gradient(fused[0], "A"), f.gradient(fused[1], "B")
     dB = be.trmm(A_, dC_, transpose=not transpose, alpha=alpha, **flags)
     # C = alpha op(A) B:  d op(A) = alpha dC B^T;  C = alpha B op(A):  d op(A) = alpha B^T dC.
     dA = _triangular_gradient(f, dC_, B_, transpose=transpose, alpha=alpha, **flags)

@@ -287,6 +287,18 @@ def trmm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     return _triangular(K.TRMM, a, b, transpose, rightside, lower, alpha)[0]
 
 
+def trmm_backward(a, b, dc, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """``(dA, dB)`` of ``trmm`` from one fused kernel per matrix, or None where trmm itself runs
+    interleaved (the rule composes it there from those kernels)."""
+    m, n = b.shape[1:]
+    order = n if rightside else m
+    flags = _flags(transpose_a=transpose, rightside=rightside, lower=lower)
+    if K.interleaved(K.TRMM, m, n, 0, _batch_length((a, b, dc)), flags):
+        return None
+    return _run(K.TRMM_BACKWARD, (a, b, dc), [(order, order), (m, n)], m, n, 0, flags,
+                alpha)[:2]
+
+
 def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     return _triangular(K.TRSM, a, b, transpose, rightside, lower, alpha)
 

@@ -57,16 +57,20 @@ static inline const char* adla_prefetch_take(adla_prefetch_queue* q, Py_ssize_t 
     return at;
 }
 
-/* Every line in the queue prefetched at once, the queue emptied: for a kernel whose work on
-   this matrix runs in BLAS, on a matrix small enough that the next one's lines all fit in
-   flight. */
-static inline void adla_prefetch_all(void) {
+/* Up to `most` lines from the queue prefetched at once and taken off it: for a kernel whose
+   work on this matrix runs in BLAS, on a matrix small enough that the next one's lines fit in
+   flight; in bursts between its calls, since a burst past the line fill buffers stalls. */
+static inline void adla_prefetch_lines(int most) {
     adla_prefetch_queue* q = &adla_prefetch;
-    for (int r = 0; r < q->count; r++)
-        for (Py_ssize_t l = 0; l < q->lines[r]; l++)
-            __builtin_prefetch(q->at[r] + 64 * l, 0, 2);
-    q->count = 0;
-    q->current = 0;
+    int got;
+    while (most > 0) {
+        const char* at = adla_prefetch_take(q, most, &got);
+        if (at == NULL)
+            return;
+        for (int l = 0; l < got; l++)
+            __builtin_prefetch(at + 64 * l, 0, 2);
+        most -= got;
+    }
 }
 
 /* ---- the products ------------------------------------------------------------------------ */

@@ -66,7 +66,8 @@ cdef enum:
     OP_EXTRACT_PART = 31
     OP_EMBED_PART = 32
     OP_ORTHOGONAL_TANGENT = 33
-    NOPS = 34
+    OP_TRMM_BACKWARD = 34
+    NOPS = 35
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 192    # the Cholesky kernels interleaved for batches up to this order
@@ -132,7 +133,8 @@ cdef enum:
                                     # faster in batches of order 100-400)
     TRMM_PRODUCT_MAX = 64   # trmm per matrix: op(A) written out and a plain product up to this
     TRIANGLE_SELECT_MAX = 32    # a triangle written out by selects up to this order (triangle_into)
-    TRMM_PREFETCH_MAX = 32      # and trmm's product route fetches the next matrix up to this
+    TRMM_PREFETCH_MAX = 32      # and trmm's product route fetches the next matrix up to this,
+    PREFETCH_BURST = 64         # this many lines before each BLAS call
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
     GETRI_LEAF = 32     # and getri_recursive, trtri_recursive matrices above this
 
@@ -168,7 +170,7 @@ GESVD, GESV, POTRF_JVP, SYEVD_TANGENT = OP_GESVD, OP_GESV, OP_POTRF_JVP, OP_SYEV
 TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GESVD_TANGENT
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
 ORTHOGONAL_JVP, GEMM_JVP, GESV_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP, OP_GESV_JVP
-ORTHOGONAL_TANGENT = OP_ORTHOGONAL_TANGENT
+ORTHOGONAL_TANGENT, TRMM_BACKWARD = OP_ORTHOGONAL_TANGENT, OP_TRMM_BACKWARD
 EXTRACT_PART, EMBED_PART = OP_EXTRACT_PART, OP_EMBED_PART
 
 
@@ -389,6 +391,8 @@ declare(OP_TRSM,                plan_triangular,           NULL, NULL,
         trsm_one[double], trsm_one[float], triangular_lanes[double], triangular_lanes[float])
 declare(OP_TRSM_JVP,            plan_trsm_jvp,             NULL, NULL,
         trsm_jvp_one[double], trsm_jvp_one[float], trsm_jvp_lanes[double], trsm_jvp_lanes[float])
+declare(OP_TRMM_BACKWARD,       plan_trmm_backward,        NULL, NULL,
+        trmm_backward_one[double], trmm_backward_one[float], NULL, NULL)
 declare(OP_TRSM_BACKWARD,       plan_trsm_backward,        NULL, NULL,
         trsm_backward_one[double], trsm_backward_one[float],
         trsm_backward_lanes[double], trsm_backward_lanes[float])

@@ -365,6 +365,11 @@ def trsm(a, b, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     return _solve(a, b, lower=lower, transpose=transpose, rightside=rightside, alpha=alpha)
 
 
+def trmm_backward(a, b, dc, *, transpose=False, rightside=False, lower=True, alpha=1.0):
+    """No fused kernel for the trmm gradient here: the front end composes it."""
+    return None
+
+
 def trsm_backward(a, x, dx, *, transpose=False, rightside=False, lower=True, alpha=1.0):
     """``(dA, dB, status)`` of trsm: ``Y = op(A)^-T dX`` (right: ``dX op(A)^-T``), ``dB = alpha Y``,
     ``d op(A) = -Y X^T`` (right: ``-X^T Y``) on the triangle that is read."""

@@ -40,7 +40,7 @@ cdef extern from "_fma_product.h":
     void adla_fma_solve_f(const float* a, Py_ssize_t a_row, Py_ssize_t a_col, float* x,
                           Py_ssize_t x_row, int t, int c, float alpha, int unit) noexcept nogil
     void adla_prefetch_clear() noexcept nogil
-    void adla_prefetch_all() noexcept nogil
+    void adla_prefetch_lines(int most) noexcept nogil
     void adla_prefetch_add(const void* at, Py_ssize_t bytes) noexcept nogil
 
 cdef void small_product(floating* out, const floating* a, Py_ssize_t a_row, Py_ssize_t a_col,
