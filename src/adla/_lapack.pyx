@@ -93,6 +93,7 @@ cdef enum:
     GEMM_LANES_WORK = 100   # with at most this many multiply-adds per product
     SMALL_PRODUCT = 32  # other gemm and syrk up to this size: small_product, not BLAS,
     SMALL_PRODUCT_AVX512 = 8    # but gemm only up to this on CPUs with AVX-512 (see below)
+    SYRK_GEMM_MIN = 12  # and syrk of a large batch through ?gemm there from this order
     TRIANGLE_PRODUCT_LEAF = 128     # gemm's triangle: whole products up to this, panels above,
     TRIANGLE_PANEL = 192            # of this many columns
     CONGRUENCE_LEAF = 64    # the Cholesky rules' T^-1 S T^-T: two solves up to this, halves above
@@ -133,8 +134,8 @@ cdef enum:
                                     # faster in batches of order 100-400)
     TRMM_PRODUCT_MAX = 64   # trmm per matrix: op(A) written out and a plain product up to this
     TRIANGLE_SELECT_MAX = 32    # a triangle written out by selects up to this order (triangle_into)
-    TRMM_PREFETCH_MAX = 32      # and trmm's product route fetches the next matrix up to this,
-    PREFETCH_BURST = 64         # this many lines before each BLAS call
+    BLAS_PREFETCH_MAX = 32  # a large batch of products through ?gemm up to this order fetches
+    PREFETCH_BURST = 64     # the next matrix's operands, this many lines before each call
     GETRF_LEAF = 128    # and getrf_recursive both sides of a matrix above this
     GETRI_LEAF = 32     # and getri_recursive, trtri_recursive matrices above this
 

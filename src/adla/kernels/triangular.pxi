@@ -39,8 +39,7 @@ cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         # _fma_product.h's loops (STREAM, up to order FMA_PRODUCT_MAX) skip op(A)'s zeros: at
         # 1000 x 64 1.4-1.5x faster than the whole product, and than ?trmm 1.3-1.8x at 128
         # and 1.05-1.3x at 256 (A/B, Zen 4, either side).
-        if job.prefetch_next and not job.flags & STREAM:
-            adla_prefetch_lines(PREFETCH_BURST)
+        prefetch_for_blas(job)
         triangle_into(work, p[0], order, (job.flags & LOWER) != 0, (job.flags & TRANS_A) != 0)
         flags = job.flags & STREAM
         if ((job.flags & LOWER) != 0) != ((job.flags & TRANS_A) != 0):     # op(A) lower
@@ -72,8 +71,7 @@ cdef int trmm_backward_one(const Job* job, floating** p, floating* work) noexcep
     product.flags = job.flags ^ TRANS_A
     q[0], q[1], q[2] = p[0], p[2], p[4]
     trmm_one(&product, q, work)
-    if job.prefetch_next and not job.flags & STREAM:
-        adla_prefetch_lines(PREFETCH_BURST)         # the rest of the next matrix's operands
+    prefetch_for_blas(job)          # the rest of the next matrix's operands
     if job.m == 0 or job.n == 0:
         memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
     elif transposed != right:       # d op(A) transposed back to dA, as in trsm_backward_one
@@ -429,8 +427,7 @@ cdef void plan_trmm_product(Job* job, int order) noexcept nogil:
     if order <= TRMM_PRODUCT_MAX or fma_stream(job, job.m, job.n, order, 3):
         job.work = <Py_ssize_t>order * order
         plan_products(job, order, 3, direct_product(job.m, job.n, order))
-        if order <= TRMM_PREFETCH_MAX:
-            job.prefetch_next = True
+        plan_prefetch_for_blas(job, order)
 
 cdef void plan_trmm_backward(Job* job) noexcept nogil:
     # Per matrix at every size (_cpu.trmm_backward composes the rule where trmm itself runs
