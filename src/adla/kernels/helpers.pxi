@@ -92,7 +92,8 @@ cdef inline void scaled_triangle(floating* dst, const floating* src, int n, bint
 cdef inline void triangle_into(floating* dst, const floating* src, int n, bint lower,
                                bint transpose) noexcept nogil:
     """dst := op(T) in full (T^T with ``transpose``), T the lower (or upper) triangle of src,
-    diagonal included, zero elsewhere: rows copied and cleared in runs, not entry by entry."""
+    diagonal included, zero elsewhere: up to TRIANGLE_SELECT_MAX by one select per entry in
+    vector loops, above that rows copied and cleared in runs."""
     cdef int i, j
     cdef bint keep_lower = lower != transpose          # op(T) is lower triangular
     cdef floating* d

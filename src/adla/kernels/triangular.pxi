@@ -59,7 +59,8 @@ cdef int trmm_backward_one(const Job* job, floating** p, floating* work) noexcep
     """(dA, dB) of trmm from (A, B, dC), the forward's flags and alpha, each matrix's dC read
     while it is in cache: dB = alpha op(A)^T dC (on the right: alpha dC op(A)^T) by trmm_one's
     route, and d op(A) = alpha dC B^T (right: alpha B^T dC), kept on the triangle that is read.
-    Against the two batched kernels it replaces (A/B, 10000 x 16): the gradient 1.3x faster."""
+    Against the two batched kernels it replaces (A/B, 10000 x 16, float64): the gradient 7.1
+    -> 6.0 ms, 5.4 with prefetch_for_blas's bursts; 1000 x 64 1.2x faster."""
     cdef Job product = job[0]
     cdef floating* q[3]
     cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
