@@ -118,7 +118,8 @@ def test_backward_finite_differences(row, opts, batches):
 # operators whose CPU backward is one fused kernel -> the backend function that returns None
 # where the backend has none (the GPU's, or the CPU's at some sizes)
 FUSED_BACKWARD = {"gelqf": "orthogonal_backward", "geqrf": "orthogonal_backward",
-                  "potrs": "potrs_backward", "potri": "potri_backward"}
+                  "potrs": "potrs_backward", "potri": "potri_backward",
+                  "trmm": "trmm_backward"}
 
 
 @pytest.mark.parametrize("row, opts, batches", [

@@ -55,6 +55,23 @@ cdef int trmm_one(const Job* job, floating** p, floating* work) noexcept nogil:
         triangular_call(job, p, False, NULL)
     return 0
 
+cdef inline void triangular_operand_product(const Job* job, floating* da, floating* g,
+                                            floating* x, double alpha, bint stream,
+                                            floating* work) noexcept nogil:
+    # dA of trmm or trsm whose d op(A) is alpha G X^T (on the right alpha X^T G), as one
+    # row-major product transposed back to dA where TRANS_A (left: G X^T, or X G^T when
+    # transposed; right: X^T G, or G^T X), kept on the triangle that is read; zero for an empty B.
+    cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
+    cdef int t = job.n if right else job.m, columns = job.m if right else job.n
+    cdef int flags = (TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B)
+                      | (STREAM if stream else 0))
+    if columns == 0:
+        memset(da, 0, <Py_ssize_t>t * t * sizeof(floating))
+    elif transposed != right:
+        product_into(da, x, g, t, t, columns, flags, alpha, work)
+    else:
+        product_into(da, g, x, t, t, columns, flags, alpha, work)
+
 cdef int trmm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
     """(dA, dB) of trmm from (A, B, dC), the forward's flags and alpha, each matrix's dC read
     while it is in cache: dB = alpha op(A)^T dC (on the right: alpha dC op(A)^T) by trmm_one's
@@ -63,22 +80,14 @@ cdef int trmm_backward_one(const Job* job, floating** p, floating* work) noexcep
     -> 6.0 ms, 5.4 with prefetch_for_blas's bursts; 1000 x 64 1.2x faster."""
     cdef Job product = job[0]
     cdef floating* q[3]
-    cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
-    cdef int t = job.n if right else job.m
-    cdef int columns = job.m if right else job.n
-    cdef int flags = TRIANGLE | (job.flags & LOWER) | (TRANS_A if right else TRANS_B)
-    if job.flags & STREAM and fma_product(t, t, columns):
-        flags |= STREAM
+    cdef int t = job.n if job.flags & RIGHT else job.m
+    cdef int columns = job.m if job.flags & RIGHT else job.n
     product.flags = job.flags ^ TRANS_A
     q[0], q[1], q[2] = p[0], p[2], p[4]
     trmm_one(&product, q, work)
     prefetch_for_blas(job)          # the rest of the next matrix's operands
-    if job.m == 0 or job.n == 0:
-        memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
-    elif transposed != right:       # d op(A) transposed back to dA, as in trsm_backward_one
-        product_into(p[3], p[1], p[2], t, t, columns, flags, job.alpha, work)
-    else:
-        product_into(p[3], p[2], p[1], t, t, columns, flags, job.alpha, work)
+    triangular_operand_product(job, p[3], p[2], p[1], job.alpha,
+                               (job.flags & STREAM) != 0 and fma_product(t, t, columns), work)
     return 0
 
 cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -99,26 +108,14 @@ cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcep
     that is read. Status as trsm_one on (A, dX)."""
     cdef Job solve = job[0]
     cdef floating* q[3]
-    cdef bint right = (job.flags & RIGHT) != 0, transposed = (job.flags & TRANS_A) != 0
-    cdef int t = job.n if right else job.m, status
+    cdef int t = job.n if job.flags & RIGHT else job.m, status
     cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
     solve.flags, solve.alpha = job.flags ^ TRANS_A, 1
     q[0], q[1], q[2] = p[0], p[2], p[4]
     status = trsm_one(&solve, q, work)                 # Y, in dB's place
     if status or t == 0:
         return status
-    # Row-major products giving d op(A) transposed back to dA: left -Y X^T (or -X Y^T when
-    # transposed), right -X^T Y (or -Y^T X).
-    if job.m == 0 or job.n == 0:
-        memset(p[3], 0, <Py_ssize_t>t * t * sizeof(floating))
-    elif transposed != right:
-        product_into(p[3], p[1], p[4], t, t, job.m if right else job.n,
-                     TRIANGLE | (job.flags & (LOWER | STREAM)) | (TRANS_A if right else TRANS_B),
-                     -1, work)
-    else:
-        product_into(p[3], p[4], p[1], t, t, job.m if right else job.n,
-                     TRIANGLE | (job.flags & (LOWER | STREAM)) | (TRANS_A if right else TRANS_B),
-                     -1, work)
+    triangular_operand_product(job, p[3], p[4], p[1], -1, (job.flags & STREAM) != 0, work)
     if job.alpha != 1:
         for i in range(count):
             p[4][i] = p[4][i] * <floating>job.alpha
