@@ -35,12 +35,15 @@ def _accepting_dask(fn):
     is imported only when one arrives."""
     @functools.wraps(fn)
     def operator(*args, **kwargs):
-        for x in (*args, *kwargs.values()):
-            if type(x) is not _np.ndarray and type(x).__module__.startswith("dask."):
+        for x in (*args, *kwargs.values()) if kwargs else args:
+            if type(x) not in _PLAIN_TYPES and type(x).__module__.startswith("dask."):
                 from . import _dask
                 return _dask.call(fn, args, kwargs)
         return fn(*args, **kwargs)
     return operator
+
+
+_PLAIN_TYPES = frozenset([_np.ndarray, float, int, bool, type(None)])   # not dask, at a glance
 
 
 for _name in _SPECS:

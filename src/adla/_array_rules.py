@@ -38,7 +38,7 @@ def unstacked(rows, nbatch, transposed=False):
 
 def shared(*stacks):
     """Which of two stacks (0 or 1) is shared by a longer batch of the other, else None."""
-    first, second = (s.shape[0] for s in stacks)
+    first, second = stacks[0].shape[0], stacks[1].shape[0]
     if first == 1 and second > 1:
         return 0
     if second == 1 and first > 1:

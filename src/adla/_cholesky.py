@@ -532,10 +532,12 @@ def sumlogdiag_backward(ds: ArrayLike, A: ArrayLike) -> Array:
     xp, shape = f.xp, f.arrays["A"].shape
     with np.errstate(divide="ignore", invalid="ignore"):
         diagonal = f.arrays["ds"].astype(f.dtype, copy=False)[..., None] / _diagonal(f, "A")
-    # ds broadcasts to A's batch (checked), so this is the gradient in A's own shape.
+    # ds broadcasts to A's batch (checked), so this is the gradient in A's own shape (one
+    # diagonal of ds's for each matrix of A, where A has no batch axes).
     dtype = f.arrays["A"].dtype if f.arrays["A"].dtype.kind == "f" else f.dtype
-    diagonals = xp.ascontiguousarray(
-        xp.broadcast_to(diagonal, shape[:-1]).reshape(math.prod(shape[:-2]), n))
+    if diagonal.shape != shape[:-1]:
+        diagonal = xp.broadcast_to(diagonal, shape[:-1])
+    diagonals = xp.ascontiguousarray(diagonal.reshape(math.prod(shape[:-2]), n))
     dA = f.backend.embed_part(diagonals, n, "diagonal", 0).reshape(shape)
     return dA.astype(dtype, copy=False)
 

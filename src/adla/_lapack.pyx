@@ -703,38 +703,55 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     dimension. ``threads``: run the batch on that many threads of the pool (callers keep BLAS
     single-threaded meanwhile). Callers validate shapes.
     """
+    # Checked field by field through NumPy's C API, without Python-level calls: for one small
+    # matrix this function's own cost is most of a call's.
     cdef void* base[MAX_OPERANDS]
     cdef Py_ssize_t step[MAX_OPERANDS]
     cdef Job job
-    cdef cnp.ndarray a
-    cdef int i
-    cdef Py_ssize_t nbatch
-    operands = inputs + outputs
-    cdef int noperands = len(operands), ninputs = len(inputs)
-    dtype = outputs[0].dtype
-    cdef bint is_double = dtype == np.float64
+    cdef cnp.ndarray a, status
+    cdef int i, typenum
+    cdef Py_ssize_t nbatch = -1, length
+    cdef bint empty_stack = False
+    cdef int ninputs = len(inputs), noperands = ninputs + len(outputs)
     if noperands > MAX_OPERANDS:
         raise ValueError("too many operands")
-    if not is_double and dtype != np.float32:
-        raise TypeError(f"kernel dtype must be float32 or float64, got {dtype}")
-    lengths = []
+    if len(outputs) == 0:
+        raise ValueError("a kernel needs an output")
+    typenum = cnp.PyArray_TYPE(<cnp.ndarray?>outputs[0])
+    if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>outputs[0]):
+        typenum = -1                    # not in this machine's byte order: refused below
+    cdef bint is_double = typenum == cnp.NPY_DOUBLE
+    if not is_double and typenum != cnp.NPY_FLOAT:
+        raise TypeError(f"kernel dtype must be float32 or float64, got {outputs[0].dtype}")
     for i in range(noperands):
-        if operands[i] is None:
+        operand = inputs[i] if i < ninputs else outputs[i - ninputs]
+        if operand is None:
             base[i] = NULL
             step[i] = 0
             continue
-        a = operands[i]
-        if a.ndim < 1 or not a.flags.c_contiguous or a.dtype != dtype:
+        a = <cnp.ndarray?>operand
+        if (cnp.PyArray_NDIM(a) < 1 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_ISNOTSWAPPED(a)):
             raise ValueError("kernel operands must be C-contiguous stacks of one dtype")
-        if i >= len(inputs) and not a.flags.writeable:
+        if i >= ninputs and not cnp.PyArray_ISWRITEABLE(a):
             raise ValueError("kernel outputs must be writeable")
         base[i] = cnp.PyArray_DATA(a)
-        step[i] = 0 if a.shape[0] <= 1 else a.size // a.shape[0]
-        lengths.append(a.shape[0])
+        length = cnp.PyArray_DIM(a, 0)
+        step[i] = 0 if length <= 1 else cnp.PyArray_SIZE(a) // length
+        if length == 0:
+            empty_stack = True
+        elif length > nbatch:
+            nbatch = length
     # Stacks have the batch length or 1 (broadcast); a zero-length stack empties the batch.
-    nbatch = 0 if 0 in lengths else max(lengths)
-    if any(o.shape[0] != nbatch for o in outputs) or any(n not in (1, nbatch) for n in lengths):
-        raise ValueError("kernel operands disagree on the batch length")
+    if empty_stack or nbatch < 0:
+        nbatch = 0
+    for i in range(noperands):
+        operand = inputs[i] if i < ninputs else outputs[i - ninputs]
+        if operand is None:
+            continue
+        length = cnp.PyArray_DIM(<cnp.ndarray>operand, 0)
+        if (length != nbatch if i >= ninputs else length != 1 and length != nbatch):
+            raise ValueError("kernel operands disagree on the batch length")
     job = planned(op, m, n, k, flags | (0 if is_double else SINGLE), nbatch)
     job.alpha, job.beta = alpha, beta
     if is_double:
@@ -743,12 +760,12 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
         plan_workspace(<float*>NULL, &job)
     if job.lanes == 1 and OPERATORS[op].one_double == NULL:
         raise ValueError(f"kernel {op} has no per-matrix form: it runs on small matrices only")
-    status = np.zeros(nbatch, dtype=np.intc)
-    cdef int[::1] status_view = status
+    cdef cnp.npy_intp status_length = nbatch
+    status = cnp.PyArray_ZEROS(1, &status_length, cnp.NPY_INT, 0)
     if nbatch == 0:
         return status
     threads = 1 if job.serial else max(1, min(threads, openmp.omp_get_max_threads()))
     with nogil:
-        drive(&job, base, step, noperands, ninputs, nbatch, &status_view[0], is_double,
-              threads)
+        drive(&job, base, step, noperands, ninputs, nbatch, <int*>cnp.PyArray_DATA(status),
+              is_double, threads)
     return status
