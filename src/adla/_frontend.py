@@ -128,7 +128,7 @@ class Call:
         # A tangent takes its primal's dtype and batch (contract: computed in the forward's dtype).
         # A Python int or float (a scalar cotangent, say) promotes as in NumPy: it does not
         # make a float32 computation float64.
-        primals, taken_tangents, dtypes, weak = [], [], set(), []
+        primals, batches, taken_tangents, dtypes, weak = [], [], [], set(), []
         for name, x in present.items():
             a = self.arrays[name] = _checked_dtype(
                 fname, name, x if type(x) is np.ndarray else xp.asarray(x))
@@ -143,26 +143,24 @@ class Call:
             if name in cotangents:
                 self.unchecked.add(name)
                 continue
-            if a.ndim < ncore:
+            shape = a.shape
+            split = len(shape) - ncore
+            if split < 0:
                 kind = {2: "a matrix (at least 2 dimensions)", 1: "at least 1 dimension"}
                 raise ValueError(f"adla.{fname}: operand {name} must be {kind[ncore]}, "
-                                 f"got shape {a.shape}")
+                                 f"got shape {shape}")
+            size = math.prod(shape[split:])
+            if size > LAPACK_INT_MAX or (size == 0 and max(shape[split:]) > LAPACK_INT_MAX):
+                self.check_lapack_size(shape[split:], f"operand {name} of shape {shape}")
             primals.append(name)
+            batches.append(shape[:split])
         if not weak and len(dtypes) == 1:
             dtype = next(iter(dtypes))              # the common case, without result_type
         else:
             dtype = np.result_type(*[_float_dtype(d) for d in dtypes], *weak)
         # Computed in this machine's byte order (a big-endian array is converted on the way).
         self.dtype = dtype if dtype.kind == "f" and dtype.isnative else _native_float(dtype)
-        batches = []
-        for name in primals:
-            shape, ncore = self.arrays[name].shape, self.core[name]
-            core_shape = shape[len(shape) - ncore:]
-            size = math.prod(core_shape)
-            if size > LAPACK_INT_MAX or (size == 0 and max(core_shape) > LAPACK_INT_MAX):
-                self.check_lapack_size(core_shape, f"operand {name} of shape {shape}")  # raises
-            batches.append(shape[:len(shape) - ncore])
-        if len(batches) == 1 or all(b == batches[0] for b in batches):
+        if len(batches) == 1 or batches.count(batches[0]) == len(batches):
             self.batch = batches[0] if batches else ()
         else:
             try:
