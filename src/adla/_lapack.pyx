@@ -713,6 +713,7 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
     cdef Py_ssize_t nbatch = -1, length
     cdef bint empty_stack = False
     cdef int ninputs = len(inputs), noperands = ninputs + len(outputs)
+    copies = []                         # aligned copies of unaligned inputs, alive for the run
     if noperands > MAX_OPERANDS:
         raise ValueError("too many operands")
     if len(outputs) == 0:
@@ -735,6 +736,13 @@ def run(int op, tuple inputs, tuple outputs, int m, int n, int k=0, int flags=0,
             raise ValueError("kernel operands must be C-contiguous stacks of one dtype")
         if i >= ninputs and not cnp.PyArray_ISWRITEABLE(a):
             raise ValueError("kernel outputs must be writeable")
+        if not cnp.PyArray_ISALIGNED(a):
+            # Compiled loops may assume each element's natural alignment: an unaligned input
+            # (a view of a byte buffer at an odd offset) is copied, an output refused.
+            if i >= ninputs:
+                raise ValueError("kernel outputs must be aligned")
+            a = np.array(a)
+            copies.append(a)
         base[i] = cnp.PyArray_DATA(a)
         length = cnp.PyArray_DIM(a, 0)
         step[i] = 0 if length <= 1 else cnp.PyArray_SIZE(a) // length
