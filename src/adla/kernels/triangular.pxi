@@ -115,6 +115,7 @@ cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcep
     status = trsm_one(&solve, q, work)                 # Y, in dB's place
     if status or t == 0:
         return status
+    prefetch_for_blas(job)          # the rest of the next matrix's operands
     triangular_operand_product(job, p[3], p[4], p[1], -1, (job.flags & STREAM) != 0, work)
     if job.alpha != 1:
         for i in range(count):
@@ -454,3 +455,5 @@ cdef void plan_trsm_backward(Job* job) noexcept nogil:
         # whole product (A/B, either side, float64 and float32) 1.1-1.2x faster at 96, 1.2-1.35x
         # at 128, 1.1-1.2x at 256.
         job.flags |= STREAM
+    else:
+        plan_prefetch_for_blas(job, order)
