@@ -13,6 +13,21 @@ def test_as_accurate_as_lapack(kernel, dtype):
     assert accuracy.failures(kernel, dtype) == []
 
 
+@pytest.mark.parametrize("dtype", accuracy.DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("kernel", ["gelqf", "geqrf"])
+def test_lapack_compact_householder_route_as_accurate(kernel, dtype):
+    # The route of large matrices (geqrt and larfb, from short side 128 where the blocked code
+    # does not run), here at every size the interleaved kernels leave to it.
+    from adla import _cpu
+    householder_max = _cpu.K.set_householder_max(0)
+    compact_min = _cpu.K.set_compact_householder_min(1)
+    try:
+        assert accuracy.failures(kernel, dtype) == []
+    finally:
+        _cpu.K.set_compact_householder_min(compact_min)
+        _cpu.K.set_householder_max(householder_max)
+
+
 def test_the_guard_sees_a_lost_digit(monkeypatch):
     # A Cholesky factor off by 20 eps relative in every entry (about one digit more error than
     # LAPACK's) must be reported; the guard is only worth having if it can fail.

@@ -150,8 +150,10 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # in direct loops up to 24 on AVX-512 CPUs, 32 elsewhere; batches of products (and the products
 # in trsm's and potri's gradients) from order 48 through _fma_product.h on AVX-512 CPUs when
 # larger than the caches (0: any batch); gelqf/geqrf per matrix in blocked Householder code
-# for short sides of 32 to 512 on AVX-512 CPUs (0: LAPACK's geqrf + orgqr throughout); the
-# triangular solves' leaves of up to order 16 there too (0: solve_rows' own loops).
+# for short sides of 32 to 512 on AVX-512 CPUs (0: LAPACK throughout), and where LAPACK runs
+# them, through geqrt and larfb from short side 128 (1: at every size; a large bound: geqrf +
+# orgqr throughout); the triangular solves' leaves of up to order 16 on AVX-512 CPUs (0:
+# solve_rows' own loops).
 ROUTE_BOUNDS = [("set_direct_product_max", bound,
                  ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv"))
                 for bound in (0, 8, 32)] + [
@@ -161,6 +163,7 @@ ROUTE_BOUNDS = [("set_direct_product_max", bound,
     ("set_cholesky_gradient_leaf", bound, ("potrf",)) for bound in (16, 10**6)] + [
     ("set_eigen_direct_max", bound, ("syevd",)) for bound in (0, 32)] + [
     ("set_householder_max", bound, ("gelqf", "geqrf")) for bound in (0, 10**6)] + [
+    ("set_compact_householder_min", bound, ("gelqf", "geqrf")) for bound in (1, 10**6)] + [
     ("set_fma_solve_max", 0, ("trsm", "potrs", "potrf", "gesv", "gelqf", "geqrf"))]
 # Bounds that only a batch filling the lanes reaches: potri interleaved up to order 160 (0: per
 # matrix from 17).

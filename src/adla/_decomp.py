@@ -42,10 +42,11 @@ def _solve_full_rank(f, T, factor, lq):
 def gelqf(A: ArrayLike) -> tuple[Array, Array]:
     """Thin LQ factorisation ``A = L@Q`` of matrices with at most as many rows as columns.
 
-    Householder reflections, as LAPACK ``geqrf`` + ``orgqr`` on the column-major view: batches
-    of small matrices run 8 at a time without LAPACK, and on CPUs with AVX-512 a short side of
-    32 to 512 runs in blocks of reflectors applied as matrix products. Signs are chosen so that
-    ``L`` has a non-negative diagonal. A matrix with a non-finite entry gives NaN factors.
+    Householder reflections on the column-major view, as LAPACK ``geqrt`` (from a short side of
+    128) or ``geqrf`` and ``Q`` from the reflectors: batches of small matrices run 8 at a time
+    without LAPACK, and on CPUs with AVX-512 a short side of 32 to 512 runs in blocks of
+    reflectors applied as matrix products. Signs are chosen so that ``L`` has a non-negative
+    diagonal. A matrix with a non-finite entry gives NaN factors.
 
     Parameters
     ----------

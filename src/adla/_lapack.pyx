@@ -121,6 +121,8 @@ cdef enum:
     HOUSEHOLDER_NARROW_MAX = 128    # as many up to this order; orthogonal.pxi), blocked for
     HOUSEHOLDER_MIN = 32    # short sides from this one
     HOUSEHOLDER_MAX = 512   # up to this one (LAPACK, on its threads, faster from 1000)
+    COMPACT_HOUSEHOLDER_MIN = 128   # gelqf/geqrf through LAPACK: geqrt (compact WY) from this
+                                    # short side on, geqrf + orgqr below (orthogonal.pxi)
     LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
     TRSM_LEAF = 64      # trsm_recursive splits triangles above this order (?trsm leaves),

@@ -29,6 +29,10 @@ lapack  potrf(char uplo, int n, real* a, int lda)
 lapack  potri(char uplo, int n, real* a, int lda)
 lapack  geqrf(int m, int n, real* a, int lda, real* tau, real* work, int lwork)
 lapack  orgqr(int m, int n, int k, real* a, int lda, real* tau, real* work, int lwork)
+lapack  geqrt(int m, int n, int nb, real* a, int lda, real* t, int ldt, real* work)
+auxiliary larfb(char side='L', char trans='N', char direct='F', char storev='C', int m, int n,
+                int k, real* v, int ldv, real* t, int ldt, real* c, int ldc, real* work,
+                int ldwork)
 lapack  geqr2(int m, int n, real* a, int lda, real* tau, real* work)
 lapack  syevd(char jobz='V', char uplo='U', int n, real* a, int lda, real* w, real* work,
               int lwork, int* iwork, int liwork)
