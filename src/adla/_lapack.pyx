@@ -81,6 +81,8 @@ cdef enum:
     TRMM_PRODUCT_COLUMNS = 4    # or right-hand sides below this),
     TRSM_LANES_MAX = 20     # and trsm and its rules (the gradient only below order
     TRSM_GRADIENT_LANES_BELOW = 12  # this, or with fewer than SOLVE_ROWS_MIN right-hand sides)
+    POTRS_FMA_LANES_BELOW = 16  # where the solves' FMA leaves run, float64 potrs per matrix
+                                # from this order (with POTRS_LANES_WIDE right-hand sides)
     TRSM_SHARED_MAX = 128   # trsm/trmm with one triangle for a batch: interleaved up to this order
     TRSM_SHARED_COLUMNS = 64    # and this many right-hand sides per matrix,
     TRSM_SHARED_VECTOR_MAX = 48     # up to this order for one right-hand side (trmm: TRMM_LANES_MAX)

@@ -790,10 +790,14 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
     # POTRI_LANES_MAX since its kernel reads rows, not columns (inverse_factor_both), against
     # potri_recursive per matrix (A/B, 2 threads, float64 / float32): 1000 x 64 0.64 / 0.54,
     # 200 x 128 0.79 / 0.85, 100 x 160 0.9-1.0 / 0.8-0.86; at 192 1.45 / 1.0, at 256 1.8 /
-    # 1.25.
+    # 1.25. Where the solves' leaves are FMA loops (float64), potrs per matrix from order 16
+    # (POTRS_FMA_LANES_BELOW): A/B against the interleaved kernel (in one process, best of 5
+    # rounds, a noisy machine) 2000 x 16 1.24x faster, 8000 x 20 1.1x, 5000 x 16 with 32
+    # right-hand sides 1.7x, its jvp 1.05-1.1x; level at 12-14, and in float32.
     if cholesky_solve_interleaved(job) and (
-            job.op == OP_POTRI or job.m < CHOLESKY_GRADIENT_LANES_BELOW
-            or job.n < POTRS_LANES_WIDE):
+            job.op == OP_POTRI or job.n < POTRS_LANES_WIDE
+            or job.m < (POTRS_FMA_LANES_BELOW if fma_solve_max > 0 and not job.flags & SINGLE
+                        else CHOLESKY_GRADIENT_LANES_BELOW)):
         job.lanes, job.work = LANES, <Py_ssize_t>(job.m * job.m + job.m * job.n) * LANES
 
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
