@@ -105,7 +105,7 @@ def thread_share(threads):
 
 
 _redirecting = 0             # outputs_into blocks open on any thread: while none is, _run
-_redirect_lock = threading.Lock()   # skips the thread-local lookup (it costs a small call 1 us)
+_redirect_lock = threading.Lock()   # skips the thread-local lookup (a microsecond of each call)
 
 
 @contextlib.contextmanager

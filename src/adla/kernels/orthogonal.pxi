@@ -152,8 +152,9 @@ cdef void householder_q(int m, int n, floating* a, int lda, floating* tau,
 # columns from ilaenv, so their updates are products only 32 deep and each panel is factored
 # column by column; geqrt factors its panels recursively (geqrt3) and keeps each block's T, in
 # blocks of our choosing, and Q is then built from those T's by larfb alone. Against geqrf +
-# orgqr (SciPy's OpenBLAS, Intel Xeon, 2 threads, float64): geqrt 1.45x faster at 1000 x 1000,
-# 1.4x at 500, 1.3x at 200, 3.8x at 1000 x 200; level or slower below order 128.
+# orgqr (A/B, SciPy's OpenBLAS, Intel Xeon, 2 threads, float64 / float32): one matrix of 1000
+# 1.53x / 1.6x faster, 2000 1.36x / 1.54x, 2000 x 500 2.1x / 2.3x, 256-500 1.56-1.62x, 128
+# 3.2x; batches of 128-256 level to 1.16x faster, of 96 1.4-1.8x slower (so not below 128).
 
 cdef int compact_householder_min = COMPACT_HOUSEHOLDER_MIN
 
@@ -177,8 +178,8 @@ cdef inline Py_ssize_t compact_work(int rows, int cols) noexcept nogil:
     return nb * cols + nb * max(cols, rows + cols)
 
 cdef void compact_q(int rows, int cols, floating* a, int lda, floating* work) noexcept nogil:
-    """orgqr after geqrt (column-major rows x cols, its T's at the start of work, as
-    compact_householder_qr leaves them): the blocks from the last one back, each block's
+    """orgqr after geqrt (column-major rows x cols, its T's at the start of work, where
+    orthogonal_factor has geqrt leave them): the blocks from the last one back, each block's
     reflectors copied out, its columns set to the identity's and its block reflector applied
     (larfb) to them and to the columns already formed, as householder_q."""
     cdef int nb = compact_block(cols), i, ib, c, j, r
