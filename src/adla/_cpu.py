@@ -148,10 +148,22 @@ def _precision(dtype):
     return K.FLAG_SINGLE if dtype == np.float32 else 0
 
 
+def _batch_and_dtype(stacks):
+    """The batch the stacks (None: absent; length 1: broadcast) make together, and their dtype
+    (one loop: a small call's cost is mostly such bookkeeping)."""
+    nbatch, dtype = -1, None
+    for s in stacks:
+        if s is not None:
+            length, dtype = s.shape[0], s.dtype
+            if length == 0 or nbatch == 0:
+                nbatch = 0
+            elif length > nbatch:
+                nbatch = length
+    return nbatch, dtype
+
+
 def _batch_length(stacks):
-    """The batch the stacks (None: absent; length 1: broadcast) make together."""
-    lengths = [s.shape[0] for s in stacks if s is not None]
-    return 0 if 0 in lengths else max(lengths)
+    return _batch_and_dtype(stacks)[0]
 
 
 def _threads():
@@ -163,15 +175,7 @@ def _threads():
 def _run(op, inputs, shapes, m, n, k=0, flags=0, alpha=1.0, beta=0.0):
     """Allocate one output stack per core shape in ``shapes``; return ``(*outputs, status)``.
     With FLAG_ZEROED in ``flags`` the outputs are zeroed first, on all the call's threads."""
-    nbatch, dtype = -1, None
-    for s in inputs:                    # the batch the stacks make (length 1: broadcast)
-        if s is not None:
-            length = s.shape[0]
-            dtype = s.dtype
-            if length == 0 or nbatch == 0:
-                nbatch = 0
-            elif length > nbatch:
-                nbatch = length
+    nbatch, dtype = _batch_and_dtype(inputs)
     allocate = _empty if _redirecting else _memory.empty
     outputs = tuple([allocate((nbatch,) + shape, dtype) for shape in shapes])
     if flags & FLAG_ZEROED:

@@ -217,7 +217,7 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
     cdef int m = job.m, n = job.n, r = m if lq else n    # r: order of the triangular factor
     cdef floating* q = p[1]
     cdef floating* t = p[2]
-    cdef int lwork = job.lwork, i, j, info
+    cdef int lwork = job.lwork, i, j, info, nb
     cdef bint blocked, compact
     cdef floating* tau = work + lwork
     cdef floating* a = q if lq else tau + r
@@ -238,9 +238,10 @@ cdef int orthogonal_factor(const Job* job, floating** p, floating* work) noexcep
     if blocked:
         householder_qr(n if lq else m, r, a, n if lq else m, tau, work)
         info = 0
-    elif compact:
-        info = xgeqrt(n if lq else m, r, compact_block(r), a, n if lq else m, work,
-                      compact_block(r), work + <Py_ssize_t>compact_block(r) * r)
+    elif compact:                       # T's first in work (compact_q's), then workspace
+        nb = compact_block(r)
+        info = xgeqrt(n if lq else m, r, nb, a, n if lq else m, work, nb,
+                      work + <Py_ssize_t>nb * r)
     elif lq:
         info = xgeqrf(n, m, a, n, tau, work, lwork)
     else:
