@@ -119,7 +119,7 @@ def test_backward_finite_differences(row, opts, batches):
 # where the backend has none (the GPU's, or the CPU's at some sizes)
 FUSED_BACKWARD = {"gelqf": "orthogonal_backward", "geqrf": "orthogonal_backward",
                   "potrs": "potrs_backward", "potri": "potri_backward",
-                  "trmm": "trmm_backward"}
+                  "trmm": "trmm_backward", "inverse": "sandwich"}
 
 
 @pytest.mark.parametrize("row, opts, batches", [
@@ -140,24 +140,23 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
                                    atol=1e-10 * max(1.0, float(np.max(np.abs(b), initial=0))))
 
 
-# Kernel routes chosen by a bound that is fixed for the CPU at import, and the operators that
-# take them: (the kernels' setter, the bounds to run with, the operators). The direct product
-# loops run up to 8 on AVX-512 CPUs and 32 elsewhere, BLAS above (0: BLAS only); LU
-# factorizations split in halves above order 128, inverses from them above 32, with getrf and
-# getri leaves (16: split down from order 17, uneven halves included; a large bound: one LAPACK
-# call), as potri per matrix in a batch; potrf's gradient per matrix split in halves above
-# order 32 (16: from 17; a large bound: the leaf's formula whole); syevd's gradient and tangent
-# in direct loops up to 24 on AVX-512 CPUs, 32 elsewhere; batches of products (and the products
-# in trsm's and potri's gradients) from order 48 through _fma_product.h on AVX-512 CPUs when
-# larger than the caches (0: any batch); gelqf/geqrf per matrix in blocked Householder code
-# for short sides of 32 to 512 on AVX-512 CPUs (0: LAPACK throughout), and where LAPACK runs
-# them, through geqrt and larfb from short side 128 (1: at every size; a large bound: geqrf +
-# orgqr throughout); the triangular solves' leaves of up to order 16 on AVX-512 CPUs (0:
-# solve_rows' own loops).
+# Kernel routes chosen by a bound that is fixed for the CPU at import, and the operators that take
+# them: (the kernels' setter, the bounds to run with, the operators). The direct product loops run
+# up to 8 on AVX-512 CPUs and 32 elsewhere, BLAS above (0: BLAS only); LU factorizations split in
+# halves above order 128, inverses from them above 32, with getrf and getri leaves (16: split down
+# from order 17, uneven halves included; a large bound: one LAPACK call), as potri per matrix in a
+# batch; potrf's gradient per matrix split in halves above order 32 (16: from 17; a large bound: the
+# leaf's formula whole); syevd's gradient and tangent in direct loops up to 24 on AVX-512 CPUs, 32
+# elsewhere; batches of products (and the products in trsm's, potri's and inverse's gradients) from
+# order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches (0: any batch);
+# gelqf/geqrf per matrix in blocked Householder code for short sides of 32 to 512 on AVX-512 CPUs
+# (0: LAPACK throughout), and where LAPACK runs them, through geqrt and larfb from short side 128
+# (1: at every size; a large bound: geqrf + orgqr throughout); the triangular solves' leaves of up
+# to order 16 on AVX-512 CPUs (0: solve_rows' own loops).
 ROUTE_BOUNDS = [("set_direct_product_max", bound,
-                 ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv"))
+                 ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv", "inverse"))
                 for bound in (0, 8, 32)] + [
-    ("set_stream_bytes", 0, ("gemm", "gemm2", "syrk", "trmm", "trsm", "potri"))] + [
+    ("set_stream_bytes", 0, ("gemm", "gemm2", "syrk", "trmm", "trsm", "potri", "inverse"))] + [
     (setter, bound, ("gesv", "inverse", "det", "slogdet", "potri"))
     for setter in ("set_getrf_leaf", "set_getri_leaf") for bound in (16, 10**6)] + [
     ("set_cholesky_gradient_leaf", bound, ("potrf",)) for bound in (16, 10**6)] + [

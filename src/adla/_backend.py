@@ -57,6 +57,12 @@ class Backend(Protocol):
         from one fused kernel (None operands: zero), or None where the backend has none at this
         size (the rule composes it then)."""
 
+    def sandwich(self, x: Stack, y: Stack, *, transpose: bool = False,
+                 alpha: float = 1.0) -> Optional[Stack]:
+        """``alpha op(x) y op(x)`` of square matrices from one fused kernel (the inverse's
+        gradient and tangent), or None where the backend has none at this size (the rule
+        composes it of two gemm calls then)."""
+
     def gemm_backward(self, dd: Stack, a: Stack, b: Stack, *, transpose_a: bool = False,
                       transpose_b: bool = False, alpha: float = 1.0,
                       beta: Optional[float] = None) -> Tuple[Stack, ...]:

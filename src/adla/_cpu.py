@@ -226,6 +226,17 @@ def gemm(a, b, c=None, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=
     return _run(K.GEMM, (a, b, c), [(m, n)], m, n, k, flags, alpha, beta)[0]
 
 
+def sandwich(x, y, *, transpose=False, alpha=1.0):
+    """``alpha op(x) y op(x)`` (square) from one kernel per matrix, the intermediate product in
+    cache; None where ``x`` is one matrix shared by a batch of ``y`` (two gemm calls fold that
+    batch into single products)."""
+    if x.shape[0] == 1 and y.shape[0] > 1:
+        return None
+    n = x.shape[1]
+    return _run(K.SANDWICH, (x, y), [(n, n)], n, n, n, _flags(transpose_a=transpose),
+                alpha)[0]
+
+
 def gemm_jvp(a, b, c, da, db, dc, *, transpose_a=False, transpose_b=False, alpha=1.0,
              beta=0.0):
     """``(D, dD)`` of gemm and its tangent from one fused kernel (``c``, ``da``, ``db``, ``dc``

@@ -516,9 +516,12 @@ def inverse_backward(dAinv: ArrayLike, Ainv: ArrayLike) -> Array:
     f = backward_call("inverse", dict(dAinv=dAinv, Ainv=Ainv))
     f.square("Ainv")
     f.cotangent("dAinv", f.core_shape("Ainv"))
-    be, Ainv_ = f.backend, f.stack("Ainv")
-    left = be.gemm(Ainv_, f.stack("dAinv"), transpose_a=True)
-    return f.gradient(be.gemm(left, Ainv_, transpose_b=True, alpha=-1.0), "Ainv")
+    be, Ainv_, dAinv_ = f.backend, f.stack("Ainv"), f.stack("dAinv")
+    dA = be.sandwich(Ainv_, dAinv_, transpose=True, alpha=-1.0)
+    if dA is None:
+        dA = be.gemm(be.gemm(Ainv_, dAinv_, transpose_a=True), Ainv_, transpose_b=True,
+                     alpha=-1.0)
+    return f.gradient(dA, "Ainv")
 
 
 @documented_jvp("inverse")
@@ -543,7 +546,10 @@ def inverse_jvp(A: ArrayLike, dA: Optional[ArrayLike], *,
     dA_ = f.tangent("dA")
     if dA_ is None:
         return f.finish_jvp(Ainv, f.xp.zeros_like(Ainv[:1]), status)
-    return f.finish_jvp(Ainv, be.gemm(be.gemm(Ainv, dA_), Ainv, alpha=-1.0), status)
+    dAinv = be.sandwich(Ainv, dA_, alpha=-1.0)
+    if dAinv is None:
+        dAinv = be.gemm(be.gemm(Ainv, dA_), Ainv, alpha=-1.0)
+    return f.finish_jvp(Ainv, dAinv, status)
 
 
 def slogdet(A: ArrayLike) -> tuple[Array, Array]:

@@ -67,7 +67,8 @@ cdef enum:
     OP_EMBED_PART = 32
     OP_ORTHOGONAL_TANGENT = 33
     OP_TRMM_BACKWARD = 34
-    NOPS = 35
+    OP_SANDWICH = 35
+    NOPS = 36
     MAX_OPERANDS = 8
     SMALL = 32          # matrices up to this order use the interleaved kernels, not BLAS/LAPACK
     CHOLESKY_LANES_MAX = 192    # the Cholesky kernels interleaved for batches up to this order
@@ -176,7 +177,7 @@ TRSM_JVP, GESVD_BACKWARD, GESVD_TANGENT = OP_TRSM_JVP, OP_GESVD_BACKWARD, OP_GES
 POTRS_BACKWARD, POTRI_BACKWARD = OP_POTRS_BACKWARD, OP_POTRI_BACKWARD
 ORTHOGONAL_JVP, GEMM_JVP, GESV_JVP = OP_ORTHOGONAL_JVP, OP_GEMM_JVP, OP_GESV_JVP
 ORTHOGONAL_TANGENT, TRMM_BACKWARD = OP_ORTHOGONAL_TANGENT, OP_TRMM_BACKWARD
-EXTRACT_PART, EMBED_PART = OP_EXTRACT_PART, OP_EMBED_PART
+EXTRACT_PART, EMBED_PART, SANDWICH = OP_EXTRACT_PART, OP_EMBED_PART, OP_SANDWICH
 
 
 def max_threads():
@@ -467,6 +468,8 @@ declare(OP_GESVD_BACKWARD,      plan_svd_gradients,        NULL, NULL,
         gesvd_backward_one[double], gesvd_backward_one[float], NULL, NULL)
 declare(OP_GESVD_TANGENT,       plan_svd_gradients,        NULL, NULL,
         gesvd_tangent_one[double], gesvd_tangent_one[float], NULL, NULL)
+declare(OP_SANDWICH,            plan_sandwich,             NULL, NULL,
+        sandwich_one[double], sandwich_one[float], NULL, NULL)
 declare(OP_EXTRACT_PART,        plan_part,                 NULL, NULL,
         extract_part_one[double], extract_part_one[float], NULL, NULL)
 declare(OP_EMBED_PART,          plan_part,                 NULL, NULL,

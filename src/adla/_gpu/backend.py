@@ -337,6 +337,11 @@ def gemm_jvp(a, b, c, da, db, dc, *, transpose_a=False, transpose_b=False, alpha
     return None
 
 
+def sandwich(x, y, *, transpose=False, alpha=1.0):
+    """No fused kernel for ``alpha op(x) y op(x)`` here: the front end composes it."""
+    return None
+
+
 def gemm_backward(dd, a, b, *, transpose_a=False, transpose_b=False, alpha=1.0, beta=None):
     """``(dA, dB)`` of ``alpha op(a) op(b)`` from ``dd``, and ``dC = beta dd`` when ``beta`` is
     given."""
