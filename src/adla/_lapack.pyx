@@ -138,6 +138,8 @@ cdef enum:
                                     # 48-128: level for one matrix of 500-2000, 1.05-1.25x
                                     # faster in batches of order 100-400)
     TRMM_PRODUCT_MAX = 64   # trmm per matrix: op(A) written out and a plain product up to this
+    POTRS_GRADIENT_PRODUCT_MAX = 128    # potrs_backward per matrix by products up to this
+                                        # where the FMA loops run (TRMM_PRODUCT_MAX elsewhere)
     TRIANGLE_SELECT_MAX = 32    # a triangle written out by selects up to this order (triangle_into)
     BLAS_PREFETCH_MAX = 32  # a large batch of products through ?gemm up to this order fetches
     PREFETCH_BURST = 64     # the next matrix's operands, this many lines before each call
