@@ -231,6 +231,17 @@ cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
     cdef floating rot_s[EIGEN_LANES_MAX * LANES]
     cdef int split[LANES]
     cdef floating b, f, g, r, t, y, z, c, s
+    cdef floating c0[LANES]
+    cdef floating s0[LANES]
+    cdef floating c1[LANES]
+    cdef floating s1[LANES]
+    cdef floating xs[LANES]
+    cdef floating ys[LANES]
+    cdef floating zs[LANES]
+    cdef floating ts[LANES]
+    cdef floating out0[LANES]
+    cdef floating out1[LANES]
+    cdef floating out2[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
     cdef floating* row
@@ -300,14 +311,41 @@ cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
                     rot_s[i * LANES + v] = on[v] * s
                     cosine[v] = rot_c[i * LANES + v]
                     sine[v] = rot_s[i * LANES + v] + z
-            for i in range(top - 1, l - 1, -1):     # rows (i, i+1) of u, in the sweep's order
-                row = u + <Py_ssize_t>i * n * LANES
+            # The rotations on rows (i, i+1) of u, in the sweep's order, two at a time: rotation
+            # i's new row i goes straight into rotation i-1, so rows i-1 .. i+1 are read and
+            # written once for both (each entry gets the same operations in the same order: the
+            # same bits). Through local arrays, which the compiler knows the stores to u leave
+            # alone (written on u directly, syevd was 1.15-1.2x slower than with one rotation a
+            # pass); so, syevd's forward 1.03-1.09x faster at 10000 x 16 and 1000 x 64.
+            i = top - 1
+            while i > l:
+                row = u + <Py_ssize_t>(i - 1) * n * LANES
+                for v in range(LANES):
+                    c0[v], s0[v] = rot_c[i * LANES + v], rot_s[i * LANES + v]
+                    c1[v], s1[v] = rot_c[(i - 1) * LANES + v], rot_s[(i - 1) * LANES + v]
+                for j in range(n):
+                    for v in range(LANES):
+                        xs[v] = row[j * LANES + v]
+                        ys[v] = row[(n + j) * LANES + v]
+                        zs[v] = row[(2 * n + j) * LANES + v]
+                    for v in range(LANES):
+                        out2[v] = s0[v] * ys[v] + c0[v] * zs[v]
+                        ts[v] = c0[v] * ys[v] - s0[v] * zs[v]
+                        out1[v] = s1[v] * xs[v] + c1[v] * ts[v]
+                        out0[v] = c1[v] * xs[v] - s1[v] * ts[v]
+                    for v in range(LANES):
+                        row[j * LANES + v] = out0[v]
+                        row[(n + j) * LANES + v] = out1[v]
+                        row[(2 * n + j) * LANES + v] = out2[v]
+                i -= 2
+            if i == l:
+                row = u + <Py_ssize_t>l * n * LANES
                 for j in range(n):
                     for v in range(LANES):
                         y = row[j * LANES + v]
                         z = row[(n + j) * LANES + v]
-                        row[(n + j) * LANES + v] = rot_s[i * LANES + v] * y + rot_c[i * LANES + v] * z
-                        row[j * LANES + v] = rot_c[i * LANES + v] * y - rot_s[i * LANES + v] * z
+                        row[(n + j) * LANES + v] = rot_s[l * LANES + v] * y + rot_c[l * LANES + v] * z
+                        row[j * LANES + v] = rot_c[l * LANES + v] * y - rot_s[l * LANES + v] * z
             for v in range(LANES):
                 if l < split[v]:
                     d[l * LANES + v] = d[l * LANES + v] - carry[v]
