@@ -100,6 +100,35 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
             for v in range(count):
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
 
+cdef inline void gather_rows_in_order(floating* w, floating** src, int rows, int cols,
+                                      const int* order) noexcept nogil:
+    """gather of row-major rows x cols sources, row i of lane v from the source's row
+    order[i * LANES + v] (a row interchange folded into the copy)."""
+    cdef const floating* source[LANES]
+    cdef int i, v
+    for i in range(rows):
+        for v in range(LANES):
+            source[v] = src[v] + <Py_ssize_t>order[i * LANES + v] * cols
+        lanes_from_rows(w + <Py_ssize_t>i * cols * LANES, LANES, source, 0, cols)
+
+cdef inline void scatter_rows_in_order(floating** dst, int count, const floating* w, int rows,
+                                       int cols, const int* order) noexcept nogil:
+    """scatter of all of w to row-major rows x cols destinations (the first ``count`` lanes),
+    row i of lane v to the destination's row order[i * LANES + v]."""
+    cdef floating* target[LANES]
+    cdef const floating* source
+    cdef int i, j, v
+    for i in range(rows):
+        for v in range(count):
+            target[v] = dst[v] + <Py_ssize_t>order[i * LANES + v] * cols
+        source = w + <Py_ssize_t>i * cols * LANES
+        if count == LANES:
+            rows_from_lanes(target, source, LANES, cols)
+        else:
+            for j in range(cols):
+                for v in range(count):
+                    target[v][j] = source[j * LANES + v]
+
 cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
     """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""
     cdef int i, j, v

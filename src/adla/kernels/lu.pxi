@@ -349,15 +349,19 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
         c = end
 
 cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* inverse_pivot,
-                         floating* x, int n, int k, bint transpose, bint identity) noexcept nogil:
+                         floating* x, int n, int k, bint transpose, bint identity,
+                         bint rows_elsewhere=False) noexcept nogil:
     """In place x := A^-1 x (A^-T x with ``transpose``) for every lane, from lu_lanes' P A = L U:
     x n x k. ``identity``: x is I on entry (k = n), so the first solve's result is lower
     triangular (solve_triangle's from_identity); without ``transpose``, P's row interchanges of
     I then become column interchanges at the end, last first (as getri), which give each column
-    the same bits as solving with the interchanged identity."""
+    the same bits as solving with the interchanged identity. ``rows_elsewhere``: P's row
+    interchanges are the caller's (x gathered as P x; or, with ``transpose``, scattered as P^T x
+    by interchanged_rows' order): each lane's swaps were scalar moves down a column of the
+    interleaved x, n k of them, as many as the first solve's vector multiply-adds at k = n."""
     cdef int c, v
     if not transpose:                   # A^-1 = U^-1 L^-1 P
-        if not identity:
+        if not identity and not rows_elsewhere:
             for c in range(n):
                 for v in range(LANES):
                     if pivot[c * LANES + v] != c:
@@ -369,10 +373,35 @@ cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* i
     else:                               # A^-T = P^T L^-T U^-T
         solve_triangle(lu, inverse_pivot, x, n, k, True, True, identity)
         solve_triangle(lu, NULL, x, n, k, False, True, False)
-        for c in range(n - 1, -1, -1):
-            for v in range(LANES):
-                if pivot[c * LANES + v] != c:
-                    swap_rows(x, k, c, pivot[c * LANES + v], v)
+        if not rows_elsewhere:
+            for c in range(n - 1, -1, -1):
+                for v in range(LANES):
+                    if pivot[c * LANES + v] != c:
+                        swap_rows(x, k, c, pivot[c * LANES + v], v)
+
+cdef inline void interchanged_rows(const int* pivot, int n, bint backwards,
+                                   int* order) noexcept nogil:
+    """For every lane, lu_lanes' row interchanges as an order of rows: first to last (P x),
+    order[i * LANES + v] is the row of x that becomes row i of P x (a gather from order's rows
+    is P x); ``backwards``, last to first (P^T y), the row of P^T y that row i of y becomes (a
+    scatter to order's rows is P^T y)."""
+    cdef int c, v, t, a, b
+    cdef int where[LU_LANES_MAX]
+    for v in range(LANES):
+        for c in range(n):
+            where[c] = c
+        for a in range(n):
+            c = n - 1 - a if backwards else a
+            b = pivot[c * LANES + v]
+            t = where[c]
+            where[c] = where[b]
+            where[b] = t
+        # where[r]: the row of x now at row r (the interchanges on the identity's rows)
+        for c in range(n):
+            if backwards:
+                order[where[c] * LANES + v] = c
+            else:
+                order[c * LANES + v] = where[c]
 
 cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
                      int* status) noexcept nogil:
@@ -383,13 +412,24 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
     cdef int pivot[LU_LANES_MAX * LANES]
+    cdef int order[LU_LANES_MAX * LANES]
+    cdef bint transposed = (job.flags & TRANS_A) != 0
     gather(a, p, n, n, 0, n, 1, False)
-    gather(x, p + LANES, n, k, 0, k, 1, False)
     mark_nonfinite(a, n, n, False, status)
-    mark_nonfinite(x, n, k, False, status)
     lu_lanes(a, n, pivot, inverse_pivot, status)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, (job.flags & TRANS_A) != 0, False)
-    scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
+    # B gathered after the LU, so that P B is its gather (B's non-finite entries marked after the
+    # LU's zero pivots take precedence over them, as gesv_one's checks do); P^T X its scatter.
+    interchanged_rows(pivot, n, transposed, order)
+    if transposed:
+        gather(x, p + LANES, n, k, 0, k, 1, False)
+    else:
+        gather_rows_in_order(x, p + LANES, n, k, order)
+    mark_nonfinite(x, n, k, False, status)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, transposed, False, True)
+    if transposed:
+        scatter_rows_in_order(p + 2 * LANES, count, x, n, k, order)
+    else:
+        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
 
 cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                          int* status) noexcept nogil:
@@ -530,6 +570,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef int singular[LANES]
     cdef floating norm[LANES]
     cdef floating inverse_norm[LANES]
+    cdef int order[LU_LANES_MAX * LANES]
     cdef floating sign[LANES]
     cdef floating logabs[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
@@ -541,14 +582,15 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     one_norm_lanes(a, n, False, norm)
     lu_lanes(a, n, pivot, inverse_pivot, singular)
     set_identity(x, n, n)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True, True)
+    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True, True, True)     # P^T: the scatter's
     lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
-    one_norm_lanes(x, n, True, inverse_norm)    # x holds A^-T
+    one_norm_lanes(x, n, True, inverse_norm)    # x holds A^-T, rows not yet interchanged
     for v in range(LANES):
         sign[v] = sign[v] * exp(logabs[v])      # det(A)
     multiply_lanes(x, <Py_ssize_t>n * n, sign)
     scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
-    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
+    interchanged_rows(pivot, n, True, order)
+    scatter_rows_in_order(p + 2 * LANES, count, x, n, n, order)
     for v in range(count):
         if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
             one[0], one[1], one[2] = p[v], p[LANES + v], p[2 * LANES + v]
