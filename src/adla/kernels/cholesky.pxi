@@ -239,9 +239,10 @@ cdef int potrs_backward_one(const Job* job, floating** p, floating* work) noexce
     potrs_gradient_products, S is one product and its transpose added, and dL a product with
     the factor's triangle written out (zeros off it; only the result's triangle computed):
     against ?syr2k and ?trmm (A/B, potrs fwd+bwd, Intel Xeon with AVX-512) 1.2-1.3x faster at
-    1000 x 48 and 1000 x 64, level at 10000 x 16 and 200 x 128; above, ?syr2k and one ?trmm. Status as potrs_one on (L, dX); where it is not 0, dL is NaN in the factor's
-    triangle (as the composed rule leaves it) and the caller fills dB. work (products only): S,
-    the triangle, then max(n, k) n for a product's transposed operand."""
+    1000 x 48 and 1000 x 64, level at 10000 x 16 and 200 x 128; above, ?syr2k and one ?trmm.
+    Status as potrs_one on (L, dX); where it is not 0, dL is NaN in the factor's triangle (as
+    the composed rule leaves it) and the caller fills dB. work (products only): S, the
+    triangle, then max(n, k) n for a product's transposed operand."""
     cdef int n = job.m, k = job.n, status
     cdef bint lower = (job.flags & LOWER) != 0
     cdef Py_ssize_t nn = <Py_ssize_t>n * n
