@@ -53,9 +53,12 @@ cdef inline Sweep sweep(int rows, int cols, Py_ssize_t row_step, Py_ssize_t col_
     return g
 
 cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssize_t offset,
-                        Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only) noexcept nogil:
+                        Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only,
+                        const int* order=NULL) noexcept nogil:
     """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
-    any transpose or index reversal of a row-major matrix, chosen by the steps."""
+    any transpose or index reversal of a row-major matrix, chosen by the steps. ``order`` (for
+    a sweep along rows, |col_step| <= |row_step|): row i of lane v from the source's row
+    order[i * LANES + v] instead, a row interchange folded into the copy."""
     # All lanes side by side, along the sources' contiguous axis and forwards in memory: the
     # LANES sources are read in sweeps the hardware prefetcher follows, and each element's
     # lanes fill one line of the scratch at once (lane by lane, every line of a scratch larger
@@ -63,7 +66,7 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
     cdef Sweep g = sweep(rows, cols, row_step, col_step)
     cdef const floating* source[LANES]
     cdef floating* target
-    cdef int a, b, o, first, last, v
+    cdef int a, b, o, first, last, v, row
     for a in range(g.outer):
         o = g.outer - 1 - a if g.outer_step < 0 else a
         first, last = 0, g.inner
@@ -72,7 +75,8 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
         elif lower_only:                     # and column j rows j..
             first = o
         for v in range(LANES):
-            source[v] = src[v] + offset + o * g.outer_step
+            row = order[o * LANES + v] if order != NULL else o
+            source[v] = src[v] + offset + row * g.outer_step
         target = w + o * g.w_outer
         if g.inner_step == 1:
             lanes_from_rows(target + first * g.w_inner, g.w_inner, source, first, last - first)
@@ -82,16 +86,19 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
                 target[b * g.w_inner + v] = source[v][b * g.inner_step]
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
-                         Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
-    """The inverse of gather (all of w) for the first ``count`` lanes, in the same order."""
+                         Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step,
+                         const int* order=NULL) noexcept nogil:
+    """The inverse of gather (all of w) for the first ``count`` lanes, in the same order (with
+    ``order``: row i of lane v to the destination's row order[i * LANES + v])."""
     cdef Sweep g = sweep(rows, cols, row_step, col_step)
     cdef floating* target[LANES]
     cdef const floating* source
-    cdef int a, b, o, v
+    cdef int a, b, o, v, row
     for a in range(g.outer):
         o = g.outer - 1 - a if g.outer_step < 0 else a
         for v in range(count):
-            target[v] = dst[v] + offset + o * g.outer_step
+            row = order[o * LANES + v] if order != NULL else o
+            target[v] = dst[v] + offset + row * g.outer_step
         source = w + o * g.w_outer
         if g.inner_step == 1 and count == LANES:
             rows_from_lanes(target, source, g.w_inner, g.inner)
@@ -99,35 +106,6 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
         for b in range(g.inner):
             for v in range(count):
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
-
-cdef inline void gather_rows_in_order(floating* w, floating** src, int rows, int cols,
-                                      const int* order) noexcept nogil:
-    """gather of row-major rows x cols sources, row i of lane v from the source's row
-    order[i * LANES + v] (a row interchange folded into the copy)."""
-    cdef const floating* source[LANES]
-    cdef int i, v
-    for i in range(rows):
-        for v in range(LANES):
-            source[v] = src[v] + <Py_ssize_t>order[i * LANES + v] * cols
-        lanes_from_rows(w + <Py_ssize_t>i * cols * LANES, LANES, source, 0, cols)
-
-cdef inline void scatter_rows_in_order(floating** dst, int count, const floating* w, int rows,
-                                       int cols, const int* order) noexcept nogil:
-    """scatter of all of w to row-major rows x cols destinations (the first ``count`` lanes),
-    row i of lane v to the destination's row order[i * LANES + v]."""
-    cdef floating* target[LANES]
-    cdef const floating* source
-    cdef int i, j, v
-    for i in range(rows):
-        for v in range(count):
-            target[v] = dst[v] + <Py_ssize_t>order[i * LANES + v] * cols
-        source = w + <Py_ssize_t>i * cols * LANES
-        if count == LANES:
-            rows_from_lanes(target, source, LANES, cols)
-        else:
-            for j in range(cols):
-                for v in range(count):
-                    target[v][j] = source[j * LANES + v]
 
 cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
     """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""

@@ -423,11 +423,11 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     if transposed:
         gather(x, p + LANES, n, k, 0, k, 1, False)
     else:
-        gather_rows_in_order(x, p + LANES, n, k, order)
+        gather(x, p + LANES, n, k, 0, k, 1, False, order)
     mark_nonfinite(x, n, k, False, status)
     lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, transposed, False, True)
     if transposed:
-        scatter_rows_in_order(p + 2 * LANES, count, x, n, k, order)
+        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1, order)
     else:
         scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
 
@@ -590,7 +590,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     multiply_lanes(x, <Py_ssize_t>n * n, sign)
     scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
     interchanged_rows(pivot, n, True, order)
-    scatter_rows_in_order(p + 2 * LANES, count, x, n, n, order)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, order)
     for v in range(count):
         if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
             one[0], one[1], one[2] = p[v], p[LANES + v], p[2 * LANES + v]
