@@ -333,7 +333,10 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
             for t in range(w):
                 for v in range(LANES):
                     f[t][v] = a_i[(c + t) * LANES + v]
-            if w == LU_PANEL:
+            if w == LU_PANEL and floating is double:     # in FMA on AVX-512 (_lane_update.h)
+                subtract_scaled_rows(a_i + end * LANES, &f[0][0], u[0] + end * LANES,
+                                     <Py_ssize_t>n * LANES, LU_PANEL, n - end)
+            elif w == LU_PANEL:
                 for j in range(end, n):
                     at = j * LANES
                     for v in range(LANES):
@@ -699,6 +702,9 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
                 for v in range(LANES):
                     f[r][v] = lu[at + v]
             x_i = x + <Py_ssize_t>i * cols * LANES
+            if floating is double:              # in FMA on AVX-512 (_lane_update.h)
+                subtract_scaled_rows(x_i, &f[0][0], x_r[0], x_r[1] - x_r[0], 4, width)
+                continue
             for j in range(width):
                 at = j * LANES
                 for v in range(LANES):
