@@ -2,7 +2,7 @@
    whole batch shares): x[0:8] := x - t0 y0 - t1 y1 - ..., y_r = y + r step, subtracted in that
    order, in GCC vector extensions. Written as plain loops over the 8 lanes, with x and y in
    the same scratch, gcc left them scalar. No FMA, so the SSE2 and AVX2 builds agree bit for
-   bit with each other and with the scalar loops of the other kernels (the float64 Cholesky
+   bit with each other and with the scalar loops of the other kernels (the float64 row
    families' FMA versions, further down, are compiled for AVX-512 alone and called by both). */
 #ifndef ADLA_LANE_UPDATE_H
 #define ADLA_LANE_UPDATE_H

@@ -250,8 +250,8 @@ def set_fma_lanes(bint on):
     """The float64 interleaved kernels' row loops of _lane_update.h (subtract_dot_rows,
     subtract_tangent_dots, subtract_scaled_rows: the Cholesky kernels', and the LU's updates and
     solves) in fused multiply-adds, or in the plain loops every build has; returns the previous
-    choice. Only on CPUs that have AVX-512 and FMA
-    (elsewhere it stays off). For tests and benchmarks, as set_fma_product_max."""
+    choice. Only on CPUs that have AVX-512 and FMA (elsewhere it stays off). For tests and
+    benchmarks, as set_fma_product_max."""
     global adla_lanes_fma
     previous = adla_lanes_fma != 0
     adla_lanes_fma = 1 if on and adla_lanes_fma_supported() else 0
