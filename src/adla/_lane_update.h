@@ -163,13 +163,13 @@ ADLA_FOR_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
 
 /* The three families again for float64, 8 lanes in one AVX-512 vector and each product
    subtracted by one fused multiply-add (contracted: the same expressions), on CPUs that have
-   them, in both builds: adla_lanes_fma, set by the module at import (set_fma_lanes), picks
-   them. Rounded once instead of twice, and a quarter of the arithmetic instructions of the
-   AVX2 build's two vectors of multiplies and subtractions (Intel Xeon, in one process against
-   the plain loops): potrf fwd+bwd 1.05-1.13x faster at 1000 x 64, 1.2-1.25x at 300 x 128;
-   with the interleaved LU's updates and solves (lu.pxi) inverse, det and slogdet 1.06-1.1x at
-   1000 x 64. float32's 8 lanes are one AVX2 vector already: in FMA there potrf measured 0.96x
-   (and the LU kernels keep their own loops in float32: through these, 0.94x at 1000 x 64). */
+   them, in both builds: adla_lanes_fma, set by the module at import where
+   adla_fma_product_supported (set_fma_lanes), picks them. Rounded once instead of twice, and
+   a quarter of the arithmetic instructions of the AVX2 build's two vectors of multiplies and
+   subtractions (Intel Xeon, in one process against the plain loops): potrf fwd+bwd 1.05-1.13x
+   faster at 1000 x 64, 1.2-1.25x at 300 x 128; with the interleaved LU's updates and solves
+   (lu.pxi) inverse, det and slogdet 1.06-1.1x at 1000 x 64. float32's 8 lanes are one AVX2
+   vector already: in FMA there potrf measured 0.96x, so float32 keeps the plain loops. */
 static int adla_lanes_fma = 0;
 #define ADLA_FMA_LANES_LENGTH 16    /* shorter sums stay inline: at order 16 (sums of 8 to 15
                                        terms in FMA) potrf took 1.15x as long */
@@ -193,13 +193,8 @@ ADLA_FMA_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
         else family##1_fma_d(__VA_ARGS__);                                                  \
         return;                                                                             \
     }
-static int adla_lanes_fma_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
 #else
 #define ADLA_FMA_BY_ROW_COUNT(family, ...)
-static int adla_lanes_fma_supported(void) { return 0; }
 #endif
 #define ADLA_FMA_BY_ROW_COUNT_d ADLA_FMA_BY_ROW_COUNT
 #define ADLA_FMA_BY_ROW_COUNT_f(family, ...)

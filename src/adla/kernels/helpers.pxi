@@ -216,8 +216,7 @@ cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
 
 
 cdef extern from "_lane_update.h":
-    int adla_lanes_fma
-    int adla_lanes_fma_supported() noexcept nogil
+    int adla_lanes_fma      # the FMA row loops on (products.pxi: set_fma_lanes)
     void adla_subtract_d(double* x, const double* y, Py_ssize_t step, const double* t,
                          int terms) noexcept nogil
     void adla_subtract_f(float* x, const float* y, Py_ssize_t step, const float* t,
@@ -243,19 +242,6 @@ cdef extern from "_lane_update.h":
                                   Py_ssize_t row_step, int rows, int length) noexcept nogil
     void adla_minus_scaled_rows_f(float* x, const float* s, const float* y,
                                   Py_ssize_t row_step, int rows, int length) noexcept nogil
-
-adla_lanes_fma = adla_lanes_fma_supported()
-
-def set_fma_lanes(bint on):
-    """The float64 interleaved kernels' row loops of _lane_update.h (subtract_dot_rows,
-    subtract_tangent_dots, subtract_scaled_rows: the Cholesky kernels', and the LU's updates and
-    solves) in fused multiply-adds, or in the plain loops every build has; returns the previous
-    choice. Only on CPUs that have AVX-512 and FMA (elsewhere it stays off). For tests and
-    benchmarks, as set_fma_product_max."""
-    global adla_lanes_fma
-    previous = adla_lanes_fma != 0
-    adla_lanes_fma = 1 if on and adla_lanes_fma_supported() else 0
-    return previous
 
 cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
                                const floating* t, int terms) noexcept nogil:

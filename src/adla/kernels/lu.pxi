@@ -301,7 +301,6 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
     cdef floating* a_t
     cdef floating* a_i
     cdef int c, end, w, s, t, i, j, v
-    cdef Py_ssize_t at
     c = 0
     while c < n:
         w = LU_PANEL if n - c >= LU_PANEL else n - c
@@ -333,22 +332,9 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
             for t in range(w):
                 for v in range(LANES):
                     f[t][v] = a_i[(c + t) * LANES + v]
-            if w == LU_PANEL and floating is double:     # in FMA on AVX-512 (_lane_update.h)
-                subtract_scaled_rows(a_i + end * LANES, &f[0][0], u[0] + end * LANES,
-                                     <Py_ssize_t>n * LANES, LU_PANEL, n - end)
-            elif w == LU_PANEL:
-                for j in range(end, n):
-                    at = j * LANES
-                    for v in range(LANES):
-                        a_i[at + v] = ((((a_i[at + v] - f[0][v] * u[0][at + v])
-                                         - f[1][v] * u[1][at + v]) - f[2][v] * u[2][at + v])
-                                       - f[3][v] * u[3][at + v])
-            else:
-                for t in range(w):
-                    for j in range(end, n):
-                        at = j * LANES
-                        for v in range(LANES):
-                            a_i[at + v] = a_i[at + v] - f[t][v] * u[t][at + v]
+            # all w rank-one updates in one pass, each entry's terms in step order
+            subtract_scaled_rows(a_i + end * LANES, &f[0][0], u[0] + end * LANES,
+                                 <Py_ssize_t>n * LANES, w, n - end)
         c = end
 
 cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* inverse_pivot,
@@ -702,15 +688,7 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
                 for v in range(LANES):
                     f[r][v] = lu[at + v]
             x_i = x + <Py_ssize_t>i * cols * LANES
-            if floating is double:              # in FMA on AVX-512 (_lane_update.h)
-                subtract_scaled_rows(x_i, &f[0][0], x_r[0], x_r[1] - x_r[0], 4, width)
-                continue
-            for j in range(width):
-                at = j * LANES
-                for v in range(LANES):
-                    x_i[at + v] = ((((x_i[at + v] - f[0][v] * x_r[0][at + v])
-                                     - f[1][v] * x_r[1][at + v]) - f[2][v] * x_r[2][at + v])
-                                   - f[3][v] * x_r[3][at + v])
+            subtract_scaled_rows(x_i, &f[0][0], x_r[0], x_r[1] - x_r[0], 4, width)
 
 
 # Planning and workspace (the operator table in _lapack.pyx); the LAPACK queries answered once

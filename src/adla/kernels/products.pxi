@@ -155,6 +155,18 @@ def set_fma_solve_max(int order):
         fma_solve_max = max(0, min(order, ADLA_SOLVE_ORDER))
     return previous
 
+adla_lanes_fma = adla_fma_product_supported()
+
+def set_fma_lanes(bint on):
+    """The float64 interleaved kernels' row loops of _lane_update.h (subtract_dot_rows,
+    subtract_tangent_dots, subtract_scaled_rows: the Cholesky kernels', and the LU's updates and
+    solves) in fused multiply-adds, or in the plain loops every build has; returns the previous
+    choice. As set_fma_product_max: only on CPUs that have AVX-512 and FMA."""
+    global adla_lanes_fma
+    previous = adla_lanes_fma != 0
+    adla_lanes_fma = 1 if on and adla_fma_product_supported() else 0
+    return previous
+
 cdef inline bint fma_product(int m, int n, int k) noexcept nogil:
     # Past the direct loops and up to fma_product_max (0 on CPUs without AVX-512 and FMA):
     # _fma_product.h's loops may run instead of ?gemm (plan_products decides).
