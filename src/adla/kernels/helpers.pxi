@@ -242,6 +242,14 @@ cdef extern from "_lane_update.h":
                                   Py_ssize_t row_step, int rows, int length) noexcept nogil
     void adla_minus_scaled_rows_f(float* x, const float* s, const float* y,
                                   Py_ssize_t row_step, int rows, int length) noexcept nogil
+    void adla_lane_pivots_d(double* largest, double* best, const double* x, Py_ssize_t step,
+                            int length) noexcept nogil
+    void adla_lane_pivots_f(float* largest, float* best, const float* x, Py_ssize_t step,
+                            int length) noexcept nogil
+    void adla_eliminate_rows_d(double* x, Py_ssize_t row_step, const double* r, const double* y,
+                               int width, int rows) noexcept nogil
+    void adla_eliminate_rows_f(float* x, Py_ssize_t row_step, const float* r, const float* y,
+                               int width, int rows) noexcept nogil
 
 cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
                                const floating* t, int terms) noexcept nogil:

@@ -252,23 +252,15 @@ cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* in
     magnitude in column c (the first of equals, as getrf) swapped into row c, recorded in
     ``pivot``; its inverse in ``inverse_pivot``; status c + 1 where it is exactly zero."""
     cdef floating largest[LANES]
-    cdef floating best[LANES]      # the row so far, as a float (exact) so that the compiler
-    cdef floating y, row_i         # turns the lane loop into one compare and two blends
+    cdef floating best[LANES]      # the pivot's row after c, as a float (exact)
     cdef floating* a_c = a + <Py_ssize_t>c * n * LANES
-    cdef floating* a_i
-    cdef int i, v, row
+    cdef int v, row
+    if floating is double:
+        adla_lane_pivots_d(largest, best, a_c + c * LANES, <Py_ssize_t>n * LANES, n - c)
+    else:
+        adla_lane_pivots_f(largest, best, a_c + c * LANES, <Py_ssize_t>n * LANES, n - c)
     for v in range(LANES):
-        largest[v] = fabs(a_c[c * LANES + v])
-        best[v] = c
-    for i in range(c + 1, n):
-        a_i = a + <Py_ssize_t>i * n * LANES
-        row_i = i
-        for v in range(LANES):
-            y = fabs(a_i[c * LANES + v])
-            best[v] = row_i if y > largest[v] else best[v]
-            largest[v] = y if y > largest[v] else largest[v]
-    for v in range(LANES):
-        row = <int>best[v]
+        row = c + <int>best[v]
         pivot[c * LANES + v] = row
         if row != c:
             swap_rows(a, n, c, row, v)
@@ -278,7 +270,7 @@ cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* in
         inverse_pivot[c * LANES + v] = <floating>1 / a_c[c * LANES + v]
 
 cdef enum:
-    LU_PANEL = 4        # lu_lanes' pivot steps per pass over the trailing rows
+    LU_PANEL = 4        # lu_lanes' pivot steps per pass over the trailing rows (8: no faster)
 
 cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
                    int* status) noexcept nogil:
@@ -292,15 +284,13 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
     updates), then their rows of U, then one pass over the trailing rows applies all the
     rank-one updates, each row read and written once per panel (at order 64 the block of LANES
     matrices is 256 KiB in float64, so the pass streams from L2: four steps a pass made the LU
-    1.13x faster than two).
-    The sums are rounded in the order of one step after the other: the same bits."""
-    cdef floating f[LU_PANEL][LANES]
-    cdef floating g[LANES]
-    cdef floating* u[LU_PANEL]
+    1.13x faster than two). A step's pivot search and multipliers run across the lanes in
+    vectors (_lane_update.h), the panel's rows of U and the trailing rows through the scaled
+    rows loop. The sums are rounded in the order of one step after the other: the same bits."""
     cdef floating* a_s
     cdef floating* a_t
     cdef floating* a_i
-    cdef int c, end, w, s, t, i, j, v
+    cdef int c, end, w, s, i
     c = 0
     while c < n:
         w = LU_PANEL if n - c >= LU_PANEL else n - c
@@ -308,32 +298,24 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
         for s in range(c, end):             # the panel: columns c .. end-1
             pivot_lanes(a, n, s, pivot, inverse_pivot, status)
             a_s = a + <Py_ssize_t>s * n * LANES
-            for i in range(s + 1, n):
-                a_i = a + <Py_ssize_t>i * n * LANES
-                for v in range(LANES):
-                    g[v] = a_i[s * LANES + v] * inverse_pivot[s * LANES + v]
-                    a_i[s * LANES + v] = g[v]
-                for j in range(s + 1, end):
-                    for v in range(LANES):
-                        a_i[j * LANES + v] = a_i[j * LANES + v] - g[v] * a_s[j * LANES + v]
+            # multipliers below the pivot, and their updates of the panel's columns right of it
+            if floating is double:
+                adla_eliminate_rows_d(a_s + (n + s) * LANES, <Py_ssize_t>n * LANES,
+                                      inverse_pivot + s * LANES, a_s + s * LANES, end - s,
+                                      n - s - 1)
+            else:
+                adla_eliminate_rows_f(a_s + (n + s) * LANES, <Py_ssize_t>n * LANES,
+                                      inverse_pivot + s * LANES, a_s + s * LANES, end - s,
+                                      n - s - 1)
+        a_t = a + <Py_ssize_t>c * n * LANES
         for s in range(c + 1, end):         # the panel's rows of U, right of it
             a_s = a + <Py_ssize_t>s * n * LANES
-            for t in range(c, s):
-                a_t = a + <Py_ssize_t>t * n * LANES
-                for v in range(LANES):
-                    g[v] = a_s[t * LANES + v]
-                for j in range(end, n):
-                    for v in range(LANES):
-                        a_s[j * LANES + v] = a_s[j * LANES + v] - g[v] * a_t[j * LANES + v]
-        for t in range(w):
-            u[t] = a + <Py_ssize_t>(c + t) * n * LANES
+            subtract_scaled_rows(a_s + end * LANES, a_s + c * LANES, a_t + end * LANES,
+                                 <Py_ssize_t>n * LANES, s - c, n - end)
         for i in range(end, n):             # the trailing rows, once for the panel
             a_i = a + <Py_ssize_t>i * n * LANES
-            for t in range(w):
-                for v in range(LANES):
-                    f[t][v] = a_i[(c + t) * LANES + v]
             # all w rank-one updates in one pass, each entry's terms in step order
-            subtract_scaled_rows(a_i + end * LANES, &f[0][0], u[0] + end * LANES,
+            subtract_scaled_rows(a_i + end * LANES, a_i + c * LANES, a_t + end * LANES,
                                  <Py_ssize_t>n * LANES, w, n - end)
         c = end
 
