@@ -295,20 +295,25 @@ ROWS = [
                                                 "sym:lower" if d["n"] <= 32 else "symsep:lower")),
                   ref_syevd),
               dict(n=32), dict(n=33), dict(n=96), dict(n=97)),
-    # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), and for a
-    # batch of at least 8 (batch19 interleaved, batch3 not) order 64.
+    # Both sides of the interleaved LU kernels: order 32 (inverse, det, slogdet), for a batch
+    # of at least 8 (batch19 interleaved, batch3 not) order 64, and for one that fills the lanes
+    # on every thread order 128 (batch19 on up to 2 threads; test_kernel_routes_agree takes
+    # 65 and 128 both ways on any machine).
     *at_sizes(Row("inverse", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag")),
                   lambda o, A: np.linalg.inv(A)),
-              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
+              dict(n=32), dict(n=33), dict(n=64), dict(n=65),
+              dict(n=128), dict(n=129)),
     *at_sizes(Row("det", lambda o, d: dict(A=((d["n"], d["n"]), "near_identity")),
                   lambda o, A: np.linalg.det(A)),
-              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
+              dict(n=32), dict(n=33), dict(n=64), dict(n=65),
+              dict(n=128), dict(n=129)),
     # (General matrices at order 4, for negative determinants and pivoting; diagonally dominant
     # from 32 on, which float32 gradients of random matrices would not match to 1e-4.)
     *at_sizes(Row("slogdet", lambda o, d: dict(A=((d["n"], d["n"]),
                                                   "general" if d["n"] < 32 else "posdiag")),
                   lambda o, A: tuple(np.linalg.slogdet(A))),
-              dict(n=32), dict(n=33), dict(n=64), dict(n=65)),
+              dict(n=32), dict(n=33), dict(n=64), dict(n=65),
+              dict(n=128), dict(n=129)),
     # Both sides of the interleaved Jacobi SVD: both sides up to 64 (it starts from the
     # eigenvectors of G^T G from short side 6 on), and for a batch under 8 (batch3) short side up
     # to 8 (9 x 12: interleaved in batch19 only); for a batch of at least 8 (batch19) short side

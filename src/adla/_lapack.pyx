@@ -126,7 +126,9 @@ cdef enum:
     HOUSEHOLDER_MAX = 512   # up to this one (LAPACK, on its threads, faster from 1000)
     COMPACT_HOUSEHOLDER_MIN = 128   # gelqf/geqrf through LAPACK: geqrt (compact WY) from this
                                     # short side on, geqrf + orgqr below (orthogonal.pxi)
-    LU_LANES_MAX = 64   # slogdet's for a batch that fills the lanes; the LU kernels' per-lane arrays
+    LU_LANES_FULL = 64  # inverse, det and slogdet for a batch that fills the lanes up to this,
+    LU_LANES_MAX = 128  # and up to this one for a batch that fills them on every thread (lu.pxi);
+                        # the LU kernels' per-lane arrays
     LANES = 8           # matrices per interleaved kernel call
     TRSM_LEAF = 64      # trsm_recursive splits triangles above this order (?trsm leaves),
     SOLVE_ROWS_LEAF = 16    # or above this one where its leaves run solve_rows: a row-major
@@ -283,6 +285,7 @@ cdef int getrf_leaf = GETRF_LEAF
 cdef int getri_leaf = GETRI_LEAF
 cdef int potri_lanes_max = POTRI_LANES_MAX
 cdef int cholesky_gradient_leaf = CHOLESKY_GRADIENT_LEAF
+cdef Py_ssize_t lu_lanes_wide_batch = -1       # -1: LANES per thread of the pool
 
 
 def set_potri_lanes_max(int order):
@@ -291,6 +294,15 @@ def set_potri_lanes_max(int order):
     and benchmarks."""
     global potri_lanes_max
     previous, potri_lanes_max = potri_lanes_max, max(0, min(order, POTRI_LANES_MAX))
+    return previous
+
+
+def set_lu_lanes_wide_batch(Py_ssize_t batch):
+    """inverse, det and slogdet of orders LU_LANES_FULL + 1 to LU_LANES_MAX interleaved for
+    batches of at least ``batch`` matrices (and LANES), per matrix otherwise; -1: LANES for each
+    thread of the pool, the default. Returns the previous bound. For tests and benchmarks."""
+    global lu_lanes_wide_batch
+    previous, lu_lanes_wide_batch = lu_lanes_wide_batch, max(batch, -1)
     return previous
 
 

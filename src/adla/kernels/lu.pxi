@@ -693,25 +693,37 @@ cdef void plan_gesv_jvp(Job* job) noexcept nogil:
     if job.lanes > 1:
         job.work = 2 * job.work
 
+cdef inline bint lu_interleaved(const Job* job) noexcept nogil:
+    """The interleaved LU kernels' rule: any batch up to SMALL_INVERSE, a batch that fills the
+    lanes up to LU_LANES_FULL, and up to LU_LANES_MAX one that gives every thread of the pool
+    a block of LANES (lu_lanes_wide_batch). Against a getrf per matrix at 65 to 128 (2 threads,
+    in one process): slogdet, inverse and det_backward 1.3-1.9x faster in float64 and 1.35-2.3x
+    in float32 in batches of 125 to 954, 1.25-1.8x in batches of 16; but 0.67-0.93 for a batch
+    of 8, one block on one thread, and 0.57-0.84 at order 192 in float64."""
+    cdef Py_ssize_t wide = (lu_lanes_wide_batch if lu_lanes_wide_batch >= 0
+                            else <Py_ssize_t>LANES * openmp.omp_get_max_threads())
+    return job.n <= SMALL_INVERSE or (job.nbatch >= LANES and (
+        job.n <= LU_LANES_FULL or (job.n <= LU_LANES_MAX and job.nbatch >= wide)))
+
 cdef void plan_inverse(Job* job) noexcept nogil:
     # For a batch that fills the lanes, against getrf and getri per matrix (1000 matrices,
     # fwd+bwd): 1.4x faster at 40, 1.2x at 48 and 56. Against getrf and getri_recursive (A/B,
     # forward, 1000 matrices): 1.15-1.3x faster at 57-63 in float64, 1.4-1.9x in float32; at
     # 64, where a row of 8 lanes is 4 KiB, 1.27x faster in float64 and 1.7x in float32 (an
     # earlier build measured 1.4x slower there), though 1.23x the time of 63.
-    if job.n <= SMALL_INVERSE or (job.n <= LU_LANES_MAX and job.nbatch >= LANES):
+    if lu_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
 
 cdef void plan_cofactor(Job* job) noexcept nogil:
     # The lanes' fallback, cofactor_one, calls LAPACK (its scratch: plan_workspace).
-    if job.n <= SMALL_INVERSE or (job.n <= LU_LANES_MAX and job.nbatch >= LANES):
+    if lu_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
         job.lanes_call_blas = True
 
 cdef void plan_slogdet(Job* job) noexcept nogil:
     # Measured against a getrf per matrix: 1.5-6x faster up to order 32, still 1.3x at 64 for a
     # batch that fills the lanes (a lone matrix would be factored LANES times over).
-    if job.n <= SMALL_INVERSE or (job.n <= LU_LANES_MAX and job.nbatch >= LANES):
+    if lu_interleaved(job):
         job.lanes, job.work = LANES, (<Py_ssize_t>job.n * job.n + 2) * LANES
 
 cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
