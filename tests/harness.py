@@ -331,14 +331,17 @@ ROWS = [
     Row("gesvd", lambda o, d: dict(A=((d["n"], d["n"]), "general")), ref_svd, label="_square"),
     # Both sides of the interleaved solver: order and right-hand sides up to 32, and for a
     # batch of at least 8 (batch19 interleaved, batch3 not) order up to 64 with up to 32
-    # right-hand sides, or both up to 40; and of the split triangular solves after getrf (above
-    # order 64).
+    # right-hand sides, or both up to 40, or for one that fills the lanes on every thread order
+    # up to 128 with up to 16 (batch19 on up to 2 threads; test_kernel_routes_agree takes them
+    # both ways on any machine); and of the split triangular solves after getrf (above order
+    # 64).
     *at_sizes(Row("gesv", lambda o, d: dict(A=((d["n"], d["n"]), "posdiag"),
                                             B=((d["n"], d["m"]), "general")),
                   lambda o, A, B: np.linalg.solve(A.T if o["transpose"] else A, B),
                   options=[dict(transpose=t) for t in BOOLS]),
               dict(n=32, m=32), dict(n=33), dict(m=33), dict(n=64, m=32), dict(n=64, m=33),
-              dict(n=40, m=40), dict(n=41, m=40), dict(n=40, m=41), dict(n=65, m=3)),
+              dict(n=40, m=40), dict(n=41, m=40), dict(n=40, m=41), dict(n=65, m=3),
+              dict(n=128, m=16), dict(n=128, m=17), dict(n=129, m=3)),
     Row("extractdiag", lambda o, d: dict(A=((d["n"], d["n"]), "general")),
         lambda o, A: np.diagonal(A, o["offset"]).copy(),
         options=[dict(offset=k) for k in (0, 1, -2)]),

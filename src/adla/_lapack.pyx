@@ -113,7 +113,9 @@ cdef enum:
     EIGEN_SWEEPS = 30   # QL sweeps allowed per eigenvalue before a matrix fails (steqr: 30 n in all)
     SMALL_SOLVE = 32    # gesv with order and right-hand sides up to this: interleaved,
     SOLVE_LANES_MAX = 64    # and for batches that fill the lanes up to this order (with up to
-    SOLVE_LANES_SQUARE = 40     # SMALL_SOLVE right-hand sides, or both up to this)
+    SOLVE_LANES_SQUARE = 40     # SMALL_SOLVE right-hand sides, or both up to this), and up to
+    SOLVE_LANES_THIN = 16   # LU_LANES_MAX with up to this many for batches that fill them on
+                            # every thread
     SMALL_INVERSE = 32  # inverse and slogdet up to this order: interleaved,
     SVD_LANES_MAX = 64  # gesvd with both sides up to this: interleaved (at most EIGEN_LANES_MAX:
                         # the Jacobi SVD starts with the eigensolver's lane kernels at order k),
@@ -298,9 +300,10 @@ def set_potri_lanes_max(int order):
 
 
 def set_lu_lanes_wide_batch(Py_ssize_t batch):
-    """inverse, det and slogdet of orders LU_LANES_FULL + 1 to LU_LANES_MAX interleaved for
-    batches of at least ``batch`` matrices (and LANES), per matrix otherwise; -1: LANES for each
-    thread of the pool, the default. Returns the previous bound. For tests and benchmarks."""
+    """inverse, det, slogdet (and gesv with up to SOLVE_LANES_THIN right-hand sides) of orders
+    LU_LANES_FULL + 1 to LU_LANES_MAX interleaved for batches of at least ``batch`` matrices
+    (and LANES), per matrix otherwise; -1: LANES for each thread of the pool, the default.
+    Returns the previous bound. For tests and benchmarks."""
     global lu_lanes_wide_batch
     previous, lu_lanes_wide_batch = lu_lanes_wide_batch, max(batch, -1)
     return previous

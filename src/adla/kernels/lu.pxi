@@ -676,14 +676,24 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
 # Planning and workspace (the operator table in _lapack.pyx); the LAPACK queries answered once
 # per call.
 
+cdef inline bint fills_every_thread(const Job* job) noexcept nogil:
+    # At least LANES matrices for each thread of the pool (lu_lanes_wide_batch where set).
+    return job.nbatch >= (lu_lanes_wide_batch if lu_lanes_wide_batch >= 0
+                          else <Py_ssize_t>LANES * openmp.omp_get_max_threads())
+
 cdef void plan_gesv(Job* job) noexcept nogil:
     # For a batch that fills the lanes, measured against a getrf and solves per matrix (1000
     # matrices, fwd+bwd): 1.15x faster at 40 x 40, 1.3x at order 64 with up to 16 right-hand
-    # sides, 1.05x with 32; even at 48-56 square, and 1.05x slower at 64 x 64.
+    # sides, 1.05x with 32; even at 48-56 square, and 1.05x slower at 64 x 64. At 80 to 128
+    # (batches of 16 to 500, 2 threads, in one process), with a block of LANES for every
+    # thread: 1.5-2.2x faster with one right-hand side, 1.2-1.9x with 8, 0.98-1.27x with 32 and
+    # 0.84-1.03x with n; with one block on one thread (a batch of 8 on 2), as inverse's.
     cdef bint full = job.nbatch >= LANES
     if ((job.m <= SMALL_SOLVE and job.n <= SMALL_SOLVE)
             or (full and job.m <= SOLVE_LANES_MAX and job.n <= SMALL_SOLVE)
-            or (full and job.m <= SOLVE_LANES_SQUARE and job.n <= SOLVE_LANES_SQUARE)):
+            or (full and job.m <= SOLVE_LANES_SQUARE and job.n <= SOLVE_LANES_SQUARE)
+            or (full and job.m <= LU_LANES_MAX and job.n <= SOLVE_LANES_THIN
+                and fills_every_thread(job))):
         job.lanes = LANES
         job.work = (<Py_ssize_t>job.m * job.m + <Py_ssize_t>job.m * job.n) * LANES
 
@@ -696,14 +706,12 @@ cdef void plan_gesv_jvp(Job* job) noexcept nogil:
 cdef inline bint lu_interleaved(const Job* job) noexcept nogil:
     """The interleaved LU kernels' rule: any batch up to SMALL_INVERSE, a batch that fills the
     lanes up to LU_LANES_FULL, and up to LU_LANES_MAX one that gives every thread of the pool
-    a block of LANES (lu_lanes_wide_batch). Against a getrf per matrix at 65 to 128 (2 threads,
+    a block of LANES (fills_every_thread). Against a getrf per matrix at 65 to 128 (2 threads,
     in one process): slogdet, inverse and det_backward 1.3-1.9x faster in float64 and 1.35-2.3x
     in float32 in batches of 125 to 954, 1.25-1.8x in batches of 16; but 0.67-0.93 for a batch
     of 8, one block on one thread, and 0.57-0.84 at order 192 in float64."""
-    cdef Py_ssize_t wide = (lu_lanes_wide_batch if lu_lanes_wide_batch >= 0
-                            else <Py_ssize_t>LANES * openmp.omp_get_max_threads())
     return job.n <= SMALL_INVERSE or (job.nbatch >= LANES and (
-        job.n <= LU_LANES_FULL or (job.n <= LU_LANES_MAX and job.nbatch >= wide)))
+        job.n <= LU_LANES_FULL or (job.n <= LU_LANES_MAX and fills_every_thread(job))))
 
 cdef void plan_inverse(Job* job) noexcept nogil:
     # For a batch that fills the lanes, against getrf and getri per matrix (1000 matrices,
