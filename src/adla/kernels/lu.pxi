@@ -252,7 +252,7 @@ cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* in
     magnitude in column c (the first of equals, as getrf) swapped into row c, recorded in
     ``pivot``; its inverse in ``inverse_pivot``; status c + 1 where it is exactly zero."""
     cdef floating largest[LANES]
-    cdef floating best[LANES]      # the pivot's row after c, as a float (exact)
+    cdef floating best[LANES]      # the pivot's row, counted from c, as a float (exact)
     cdef floating* a_c = a + <Py_ssize_t>c * n * LANES
     cdef int v, row
     if floating is double:
@@ -687,7 +687,7 @@ cdef void plan_gesv(Job* job) noexcept nogil:
     # sides, 1.05x with 32; even at 48-56 square, and 1.05x slower at 64 x 64. At 80 to 128
     # (batches of 16 to 500, 2 threads, in one process), with a block of LANES for every
     # thread: 1.5-2.2x faster with one right-hand side, 1.2-1.9x with 8, 0.98-1.27x with 32 and
-    # 0.84-1.03x with n; with one block on one thread (a batch of 8 on 2), as inverse's.
+    # 0.84-1.03x with n; a batch with one block for two threads loses there, as inverse's.
     cdef bint full = job.nbatch >= LANES
     if ((job.m <= SMALL_SOLVE and job.n <= SMALL_SOLVE)
             or (full and job.m <= SOLVE_LANES_MAX and job.n <= SMALL_SOLVE)
