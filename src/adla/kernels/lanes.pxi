@@ -206,6 +206,24 @@ cdef inline void subtract_scaled_rows(floating* x, const floating* s, const floa
     else:
         adla_minus_scaled_rows_f(x, s, y, row_step, rows, length)
 
+cdef inline void lane_pivots(floating* largest, floating* best, const floating* x,
+                             Py_ssize_t step, int length) noexcept nogil:
+    """For every lane: largest := max |x[i step]| over i < length, best := the first i where it
+    is reached, as a float (_lane_update.h)."""
+    if floating is double:
+        adla_lane_pivots_d(largest, best, x, step, length)
+    else:
+        adla_lane_pivots_f(largest, best, x, step, length)
+
+cdef inline void eliminate_rows(floating* x, Py_ssize_t row_step, const floating* r,
+                                const floating* y, int width, int rows) noexcept nogil:
+    """For ``rows`` rows x_i, row_step apart: x_i[0] *= r (every lane its own factor), then
+    x_i[j] -= x_i[0] y[j] for 1 <= j < width (_lane_update.h)."""
+    if floating is double:
+        adla_eliminate_rows_d(x, row_step, r, y, width, rows)
+    else:
+        adla_eliminate_rows_f(x, row_step, r, y, width, rows)
+
 cdef inline void subtract_tangent_dots(floating* s, floating* t, const floating* a,
                                       const floating* d, Py_ssize_t row_step, const floating* y,
                                       const floating* e, int rows, int length) noexcept nogil:

@@ -255,10 +255,7 @@ cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* in
     cdef floating best[LANES]      # the pivot's row, counted from c, as a float (exact)
     cdef floating* a_c = a + <Py_ssize_t>c * n * LANES
     cdef int v, row
-    if floating is double:
-        adla_lane_pivots_d(largest, best, a_c + c * LANES, <Py_ssize_t>n * LANES, n - c)
-    else:
-        adla_lane_pivots_f(largest, best, a_c + c * LANES, <Py_ssize_t>n * LANES, n - c)
+    lane_pivots(largest, best, a_c + c * LANES, <Py_ssize_t>n * LANES, n - c)
     for v in range(LANES):
         row = c + <int>best[v]
         pivot[c * LANES + v] = row
@@ -299,14 +296,8 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
             pivot_lanes(a, n, s, pivot, inverse_pivot, status)
             a_s = a + <Py_ssize_t>s * n * LANES
             # multipliers below the pivot, and their updates of the panel's columns right of it
-            if floating is double:
-                adla_eliminate_rows_d(a_s + (n + s) * LANES, <Py_ssize_t>n * LANES,
-                                      inverse_pivot + s * LANES, a_s + s * LANES, end - s,
-                                      n - s - 1)
-            else:
-                adla_eliminate_rows_f(a_s + (n + s) * LANES, <Py_ssize_t>n * LANES,
-                                      inverse_pivot + s * LANES, a_s + s * LANES, end - s,
-                                      n - s - 1)
+            eliminate_rows(a_s + (n + s) * LANES, <Py_ssize_t>n * LANES,
+                           inverse_pivot + s * LANES, a_s + s * LANES, end - s, n - s - 1)
         a_t = a + <Py_ssize_t>c * n * LANES
         for s in range(c + 1, end):         # the panel's rows of U, right of it
             a_s = a + <Py_ssize_t>s * n * LANES
