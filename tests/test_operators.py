@@ -175,7 +175,8 @@ ROUTE_BOUNDS = [("set_direct_product_max", bound,
 LANE_ROUTE_BOUNDS = [("set_potri_lanes_max", 0, ("potri",))] + [
     ("set_lu_lanes_wide_batch", bound, ("inverse", "det", "slogdet", "gesv"))
     for bound in (0, 10**9)] + [
-    ("set_fma_lanes", False, ("potrf", "gesv", "inverse", "det", "slogdet"))]
+    ("set_fma_lanes", False, ("potrf", "gesv", "inverse", "det", "slogdet")),
+    ("set_avx512_lanes", False, ("syevd", "gesvd"))]
 
 
 @pytest.mark.parametrize("setter, bound, row, opts, batches", [

@@ -26,6 +26,17 @@ cdef int syevd_one(const Job* job, floating** p, floating* work) noexcept nogil:
     return info
 
 
+adla_lanes_avx512 = adla_cpu_has_avx512f()
+
+def set_avx512_lanes(bint on):
+    """The float64 QL rotations of the interleaved eigensolver (and so of the SVD's) in
+    AVX-512 vectors, or in the AVX2 build's two vectors (the same bits); returns the previous
+    choice. Only on CPUs that have AVX-512. For tests and benchmarks."""
+    global adla_lanes_avx512
+    previous = adla_lanes_avx512 != 0
+    adla_lanes_avx512 = 1 if on and adla_cpu_has_avx512f() else 0
+    return previous
+
 cdef inline bint eigen_direct(int n) noexcept nogil:
     # The three products of the gradient or tangent in direct loops rather than ?gemm calls
     # (eigen_direct_max, chosen at import).
@@ -231,21 +242,9 @@ cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
     cdef floating rot_s[EIGEN_LANES_MAX * LANES]
     cdef int split[LANES]
     cdef floating b, f, g, r, t, y, z, c, s
-    cdef floating c0[LANES]
-    cdef floating s0[LANES]
-    cdef floating c1[LANES]
-    cdef floating s1[LANES]
-    cdef floating xs[LANES]
-    cdef floating ys[LANES]
-    cdef floating zs[LANES]
-    cdef floating ts[LANES]
-    cdef floating out0[LANES]
-    cdef floating out1[LANES]
-    cdef floating out2[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating tiny = DBL_MIN if floating is double else FLT_MIN
-    cdef floating* row
-    cdef int i, j, l, v, top, sweep
+    cdef int i, l, v, top, sweep
     for v in range(LANES):
         norm_t[v] = 0
     for i in range(n):
@@ -311,41 +310,10 @@ cdef void tridiagonal_ql_lanes(floating* d, floating* e, floating* u, int n,
                     rot_s[i * LANES + v] = on[v] * s
                     cosine[v] = rot_c[i * LANES + v]
                     sine[v] = rot_s[i * LANES + v] + z
-            # The rotations on rows (i, i+1) of u, in the sweep's order, two at a time: rotation
-            # i's new row i goes straight into rotation i-1, so rows i-1 .. i+1 are read and
-            # written once for both (each entry gets the same operations in the same order: the
-            # same bits). Through local arrays, which the compiler knows the stores to u leave
-            # alone (written on u directly, syevd was 1.15-1.2x slower than with one rotation a
-            # pass); so, syevd's forward 1.03-1.09x faster at 10000 x 16 and 1000 x 64.
-            i = top - 1
-            while i > l:
-                row = u + <Py_ssize_t>(i - 1) * n * LANES
-                for v in range(LANES):
-                    c0[v], s0[v] = rot_c[i * LANES + v], rot_s[i * LANES + v]
-                    c1[v], s1[v] = rot_c[(i - 1) * LANES + v], rot_s[(i - 1) * LANES + v]
-                for j in range(n):
-                    for v in range(LANES):
-                        xs[v] = row[j * LANES + v]
-                        ys[v] = row[(n + j) * LANES + v]
-                        zs[v] = row[(2 * n + j) * LANES + v]
-                    for v in range(LANES):
-                        out2[v] = s0[v] * ys[v] + c0[v] * zs[v]
-                        ts[v] = c0[v] * ys[v] - s0[v] * zs[v]
-                        out1[v] = s1[v] * xs[v] + c1[v] * ts[v]
-                        out0[v] = c1[v] * xs[v] - s1[v] * ts[v]
-                    for v in range(LANES):
-                        row[j * LANES + v] = out0[v]
-                        row[(n + j) * LANES + v] = out1[v]
-                        row[(2 * n + j) * LANES + v] = out2[v]
-                i -= 2
-            if i == l:
-                row = u + <Py_ssize_t>l * n * LANES
-                for j in range(n):
-                    for v in range(LANES):
-                        y = row[j * LANES + v]
-                        z = row[(n + j) * LANES + v]
-                        row[(n + j) * LANES + v] = rot_s[l * LANES + v] * y + rot_c[l * LANES + v] * z
-                        row[j * LANES + v] = rot_c[l * LANES + v] * y - rot_s[l * LANES + v] * z
+            # The sweep's rotations on rows (i, i+1) of u, in its order, a few in each pass
+            # over the columns (rotate_rows): each row is read and written once a pass.
+            rotate_rows(u + <Py_ssize_t>l * n * LANES, <Py_ssize_t>n * LANES, rot_c + l * LANES,
+                        rot_s + l * LANES, top - l, n)
             for v in range(LANES):
                 if l < split[v]:
                     d[l * LANES + v] = d[l * LANES + v] - carry[v]

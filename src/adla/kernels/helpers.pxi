@@ -217,6 +217,7 @@ cdef inline int ints_in(floating* kind, Py_ssize_t count) noexcept nogil:
 
 cdef extern from "_lane_update.h":
     int adla_lanes_fma      # the FMA row loops on (products.pxi: set_fma_lanes)
+    int adla_lanes_avx512   # float64 rotations in AVX-512 vectors (eigen.pxi: set_avx512_lanes)
     void adla_subtract_d(double* x, const double* y, Py_ssize_t step, const double* t,
                          int terms) noexcept nogil
     void adla_subtract_f(float* x, const float* y, Py_ssize_t step, const float* t,
@@ -250,6 +251,10 @@ cdef extern from "_lane_update.h":
                                int width, int rows) noexcept nogil
     void adla_eliminate_rows_f(float* x, Py_ssize_t row_step, const float* r, const float* y,
                                int width, int rows) noexcept nogil
+    void adla_rotate_rows_d(double* x, Py_ssize_t row_step, const double* c, const double* s,
+                            int rows, int length) noexcept nogil
+    void adla_rotate_rows_f(float* x, Py_ssize_t row_step, const float* c, const float* s,
+                            int rows, int length) noexcept nogil
 
 cdef inline void subtract_rows(floating* x, const floating* y, Py_ssize_t step,
                                const floating* t, int terms) noexcept nogil:
