@@ -202,10 +202,12 @@ static void adla_fma_product_##suffix(type* out, Py_ssize_t out_row, const type*
     const int per = ADLA_PER_##suffix;                                                        \
     adla_prefetch_queue* queue = &adla_prefetch;    /* one thread-local lookup a product */   \
     int aligned = stream && (uintptr_t)out % 64 == 0 && (size_t)out_row * sizeof(type) % 64 == 0; \
-    /* Where the columns decide a block's extent, blocks one vector wide up to order 128:     \
-       finer steps along the triangle (1.1-1.4x faster at 64 and 128; 1.15x slower at 256). */ \
-    int narrow = n <= 128 && (shape & (ADLA_RIGHT_LOWER | ADLA_RIGHT_UPPER | ADLA_OUT_LOWER    \
-                                       | ADLA_OUT_UPPER)) != 0;                               \
+    /* Where B's triangle decides a block's extent, blocks one vector wide up to order 128:   \
+       finer steps along the triangle (1.1-1.4x faster at 64 and 128; 1.15x slower at 256).   \
+       Not for a triangle of the result: there 4 vectors by 6 rows summed over all of k were  \
+       faster (A/B, Intel Xeon, fwd+bwd of trmm, trsm, potrf, potri and potrs at 1000 x 64    \
+       and 300 x 128: 1.01-1.14x). */                                                         \
+    int narrow = n <= 128 && (shape & (ADLA_RIGHT_LOWER | ADLA_RIGHT_UPPER)) != 0;            \
     for (int j0 = 0; j0 < n;) {                                                               \
         int vectors = (n - j0 + per - 1) / per;                                               \
         int width = narrow ? per : vectors >= 4 ? 4 * per : vectors >= 2 ? 2 * per : per;    \
