@@ -120,11 +120,15 @@ static int adla_fma_product_supported(void) {
 #define ADLA_STORE_f _mm512_mask_storeu_ps
 #define ADLA_STREAM_d _mm512_stream_pd
 #define ADLA_STREAM_f _mm512_stream_ps
+#define ADLA_MASKZ_MOV_d _mm512_maskz_mov_pd
+#define ADLA_MASKZ_MOV_f _mm512_maskz_mov_ps
 
 /* A block's result: out[r][v] = alpha acc[r][v] + beta c[r][v] (c NULL: none) for its `rows`
-   rows, the last vector masked by `last`; streamed (non-temporal) where `stream`. Uses the
-   block's alpha, beta, rows, last, out_row and c_row. */
-#define ADLA_FMA_STORE(suffix, type, R, V, acc, out, c, stream)                                \
+   rows, the last vector masked by `last`; streamed (non-temporal) where `stream`. `triangle`
+   (ADLA_OUT_LOWER or ADLA_OUT_UPPER, or 0): zeros written on the other side of the diagonal,
+   which meets row r at the block's column `diagonal` + r, so that a block across the diagonal
+   streams too. Uses the block's alpha, beta, rows, last, out_row and c_row. */
+#define ADLA_FMA_STORE(suffix, type, R, V, acc, out, c, stream, triangle, diagonal)            \
     do {                                                                                      \
         const ADLA_VEC_##suffix va = ADLA_SET1_##suffix(alpha);                               \
         const ADLA_VEC_##suffix vb = ADLA_SET1_##suffix(beta);                                \
@@ -137,6 +141,14 @@ static int adla_fma_product_supported(void) {
                     result = ADLA_FMADD_##suffix(                                             \
                         vb, ADLA_LOAD_##suffix(mask, (c) + r * c_row + v * ADLA_PER_##suffix),\
                         result);                                                              \
+                if (triangle) {                                                               \
+                    /* the lanes on the triangle's side: from (upper) or up to (lower) t */   \
+                    int t = (diagonal) + r - v * ADLA_PER_##suffix + ((triangle) == ADLA_OUT_LOWER); \
+                    unsigned below = t <= 0 ? 0u : t >= ADLA_PER_##suffix                     \
+                        ? (unsigned)(ADLA_MASK_##suffix)~0 : (1u << t) - 1;                  \
+                    result = ADLA_MASKZ_MOV_##suffix((ADLA_MASK_##suffix)                     \
+                        ((triangle) == ADLA_OUT_LOWER ? below : ~below), result);             \
+                }                                                                             \
                 if (stream)                                                                   \
                     ADLA_STREAM_##suffix(at, result);                                         \
                 else                                                                          \
@@ -156,7 +168,7 @@ static void adla_fma_block_##suffix##_##R##x##V(                                
         type* out, Py_ssize_t out_row, const type* x, Py_ssize_t x_row, Py_ssize_t x_step,    \
         const type* b, Py_ssize_t b_row, int k, type alpha, type beta, const type* c,         \
         Py_ssize_t c_row, int rows, ADLA_MASK_##suffix last, const char* prefetch, int lines, \
-        int stream) {                                                                         \
+        int stream, int triangle, int diagonal) {                                             \
     ADLA_VEC_##suffix sum[R][V], row[V];                                                      \
     const type* xr[R];                                                                        \
     _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                    \
@@ -178,7 +190,7 @@ static void adla_fma_block_##suffix##_##R##x##V(                                
                 sum[r][v] = ADLA_FMADD_##suffix(a, row[v], sum[r][v]);                        \
         }                                                                                     \
     }                                                                                         \
-    ADLA_FMA_STORE(suffix, type, R, V, sum, out, c, stream);                                  \
+    ADLA_FMA_STORE(suffix, type, R, V, sum, out, c, stream, triangle, diagonal);              \
 }
 
 /* out (m x n, rows out_row apart) = alpha X B + beta C, X[i, l] = x[i x_row + l x_step]
@@ -189,7 +201,9 @@ static void adla_fma_block_##suffix##_##R##x##V(                                
    product in about half the multiply-adds, with the bits of the whole one (the terms left out
    are exact zeros), a triangle of one likewise. The prefetch queue is drained over the
    blocks, 2 lines per l; stream: non-temporal stores where the result and its rows are 64-byte
-   aligned. */
+   aligned, blocks across a triangle's diagonal included (their zeros put in by the stores:
+   before, those blocks were stored through the caches and zeroed after, and a batch's triangle
+   of 64 x 64 float64 products took 6.7 ms against 5.0 now, the whole product 6.4). */
 #define ADLA_FMA_PRODUCT(suffix, type)                                                         \
 ADLA_FMA_BLOCK(suffix, type, 6, 4)                                                            \
 ADLA_FMA_BLOCK(suffix, type, 8, 2)                                                            \
@@ -235,23 +249,19 @@ static void adla_fma_product_##suffix(type* out, Py_ssize_t out_row, const type*
             const type* xi = x + i0 * x_row + l0 * x_step;                                    \
             const type* bl = b + j0 + (Py_ssize_t)l0 * b_row;                                 \
             const type* ci = c && !outside ? c + (Py_ssize_t)i0 * c_row + j0 : NULL;          \
-            int streamed = full && !across;                                                   \
+            int triangle = across ? shape & (ADLA_OUT_LOWER | ADLA_OUT_UPPER) : 0;            \
             if (width == 4 * per)                                                             \
                 adla_fma_block_##suffix##_6x4(o, out_row, xi, x_row, x_step, bl, b_row,       \
                     l1 - l0, block_alpha, beta, ci, c_row, rows, last, prefetch, lines,       \
-                    streamed);                                                                \
+                    full, triangle, i0 - j0);                                                 \
             else if (width == 2 * per)                                                        \
                 adla_fma_block_##suffix##_8x2(o, out_row, xi, x_row, x_step, bl, b_row,       \
                     l1 - l0, block_alpha, beta, ci, c_row, rows, last, prefetch, lines,       \
-                    streamed);                                                                \
+                    full, triangle, i0 - j0);                                                 \
             else                                                                              \
                 adla_fma_block_##suffix##_8x1(o, out_row, xi, x_row, x_step, bl, b_row,       \
                     l1 - l0, block_alpha, beta, ci, c_row, rows, last, prefetch, lines,       \
-                    streamed);                                                                \
-            for (int r = 0; across && r < rows; r++)   /* in cache: not streamed */           \
-                for (int j = j0; j < j0 + cols; j++)                                          \
-                    if (shape & ADLA_OUT_LOWER ? j > i0 + r : j < i0 + r)                     \
-                        o[r * out_row + j - j0] = 0;                                          \
+                    full, triangle, i0 - j0);                                                 \
         }                                                                                     \
         j0 += cols;                                                                           \
     }                                                                                         \
@@ -292,7 +302,7 @@ static void adla_fma_tangent_block_##suffix##_##R##x##V(                        
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
-    ADLA_FMA_STORE(suffix, type, R, V, tangent, dout, dc, 0);                                 \
+    ADLA_FMA_STORE(suffix, type, R, V, tangent, dout, dc, 0, 0, 0);                           \
 }
 
 /* dout (m x n, rows out_row apart) = gemm's tangent (above), X and dX (m x k) read as x, dx
