@@ -518,6 +518,7 @@ def test_a_small_batch_of_products_runs_on_the_calling_thread_without_the_blas_l
     limit = _cpu._single_threaded_blas
     monkeypatch.setattr(_cpu, "_single_threaded_blas", lambda: entered.append(1) or limit())
     previous = _cpu.K.set_direct_product_max(0)          # products through BLAS at any size
+    previous_fma = _cpu.K.set_fma_product_max(0)
     try:
         rng = np.random.default_rng(0)
         for nbatch, expected in ((3, 0), (2000, int(_cpu.K.max_threads() > 1))):
@@ -527,3 +528,4 @@ def test_a_small_batch_of_products_runs_on_the_calling_thread_without_the_blas_l
             assert len(entered) == expected
     finally:
         _cpu.K.set_direct_product_max(previous)
+        _cpu.K.set_fma_product_max(previous_fma)

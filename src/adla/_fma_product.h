@@ -94,6 +94,11 @@ static int adla_fma_product_supported(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
 
+static int adla_cpu_is_amd(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd");
+}
+
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
 
@@ -397,6 +402,8 @@ ADLA_FMA_SOLVE(f, float)
 
 #else
 #define ADLA_HAS_FMA_PRODUCT 0
+static int adla_fma_product_supported(void) { return 0; }
+static int adla_cpu_is_amd(void) { return 0; }
 static void adla_fma_tangent_d(double* dout, Py_ssize_t out_row, const double* x,
                                const double* dx, Py_ssize_t x_row, Py_ssize_t x_step,
                                const double* b, const double* db, Py_ssize_t b_row, int m,

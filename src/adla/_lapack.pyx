@@ -102,8 +102,9 @@ cdef enum:
     CONGRUENCE_LEAF = 64    # the Cholesky rules' T^-1 S T^-T: two solves up to this, halves above
     TRANSPOSED_B_MAX = 96   # gemm through BLAS up to this size: a transposed B copied out first
     FMA_PRODUCT_MAX = 256   # batches of products (gemm, syrk, trmm, their rules) up to this
-    FMA_ORDER_MIN = 48      # order and from this one, past STREAM_BYTES of operands, through
-    STREAM_BYTES = 16 << 20     # _fma_product.h with AVX-512 (products.pxi, plan_products)
+    FMA_ORDER_MIN = 48      # order and from this one (float64 batches on Intel CPUs: from
+    FMA_BATCH_ORDER_MIN = 20    # this one), past STREAM_BYTES of operands, through
+    STREAM_BYTES = 16 << 20     # _fma_product.h with AVX-512 (products.pxi, fma_stream)
     FUSED_TANGENT_MAX = 24  # gemm_jvp's tangent in one such pass up to this (plan_gemm_jvp)
     SERIAL_PRODUCT_WORK = 3 << 19   # a batch of products through BLAS below this nbatch m n k
                                     # runs on the calling thread (products.pxi, use_blas)

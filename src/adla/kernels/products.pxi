@@ -18,6 +18,7 @@ cdef extern from "_fma_product.h":
         ADLA_LEFT_LOWER, ADLA_LEFT_UPPER, ADLA_RIGHT_LOWER, ADLA_RIGHT_UPPER, ADLA_OUT_LOWER,
         ADLA_OUT_UPPER, ADLA_SOLVE_ORDER
     int adla_fma_product_supported() noexcept nogil
+    int adla_cpu_is_amd() noexcept nogil
     void adla_fma_product_d(double* out, Py_ssize_t out_row, const double* x, Py_ssize_t x_row,
                             Py_ssize_t x_step, const double* b, Py_ssize_t b_row, int m, int n,
                             int k, double alpha, double beta, const double* c,
@@ -542,19 +543,30 @@ def set_stream_bytes(Py_ssize_t nbytes):
     previous, stream_bytes = stream_bytes, max(0, nbytes)
     return previous
 
+# The least float64 order of a batch through _fma_product.h's loops (fma_stream), by CPU. Intel
+# Xeon (AVX-512), against ?gemm, fwd+bwd in batches of 20 MB an operand (A/B): gemm and trmm
+# 1.3-1.5x faster at 24-32, gemm2, syrk, trsm, potrf, potri, potrs, inverse and syevd 1.0-1.18x
+# (0.9-0.97x at 16, 1.1-1.3x at 20 and 1.2-1.8x at 28-40 for the products). float32 keeps
+# FMA_ORDER_MIN: 1.13-1.3x faster at 24, but at 32 gemm2 and inverse took 1.1-1.25x as long
+# (two vectors of 16 a row, where OpenBLAS's kernels are at their best). Zen 4 EPYC: ?gemm
+# faster below 48 in both dtypes (plan_products).
+cdef int fma_batch_order_min = FMA_ORDER_MIN if adla_cpu_is_amd() else FMA_BATCH_ORDER_MIN
+
 cdef inline bint fma_stream(const Job* job, int rows, int cols, int inner,
                             int operands) noexcept nogil:
     # plan_products' choice of _fma_product.h's loops (below) for a batch of rows x cols
     # products over ``inner``.
     cdef Py_ssize_t size = 4 if job.flags & SINGLE else 8
-    return (fma_product(rows, cols, inner) and max(rows, cols, inner) >= FMA_ORDER_MIN
+    cdef int least = FMA_ORDER_MIN if job.flags & SINGLE else fma_batch_order_min
+    return (fma_product(rows, cols, inner) and max(rows, cols, inner) >= least
             and job.nbatch * <Py_ssize_t>rows * cols * operands * size >= stream_bytes)
 
 cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) noexcept nogil:
     # The route of a batch of m x n products over ``inner`` (gemm, syrk, trmm and their rules):
     # the direct loops where the caller found them (``direct_loops``), else ?gemm (use_blas),
-    # except that from order FMA_ORDER_MIN a batch larger than the caches (its ``operands``
-    # m x n matrices past stream_bytes) runs _fma_product.h's loops on CPUs that have them: the
+    # except that from order FMA_ORDER_MIN (float64 on Intel: fma_batch_order_min) a batch
+    # larger than the caches (``operands`` m x n matrices past stream_bytes) runs
+    # _fma_product.h's loops on CPUs that have them: the
     # next matrix's inputs fetched while multiplying, the results written past the caches.
     # A/B on a Zen 4 EPYC (fwd+bwd): 1.3x faster than ?gemm at 1000 x 64, 1.3-1.7x at 48 and
     # 96-192, 1.15x at 256, and 1.2x trmm at 64; the gradient 1.3x from 19 MiB of operands,
