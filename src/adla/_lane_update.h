@@ -288,10 +288,9 @@ ADLA_LANE_COLUMN_STEPS(f, float, adla_lanes_f, adla_lane_bits_f)
    pass over the columns, rotation k on rows (k, k+1) of x (row_step apart) with cosines
    c[k 8:k 8+8] and sines s[k 8:...], from k = ROWS-1 down to 0. Row k+1's entry leaves
    rotation k final; row k's goes on into rotation k-1, in registers: ROWS+1 rows loaded and
-   stored for ROWS rotations, where the pairs of the Cython loop had 3 for 2. All loads before
-   the stores: the rows are 4 KiB apart at order 64, where a load after a store to the next
-   row waits on it (the same low address bits). Each entry gets the scalar loop's operations
-   in its order (s x + c t, c x - s t): the same bits. */
+   stored for ROWS rotations, where the pairs of the Cython loop had 3 for 2. Each entry gets
+   the scalar loop's operations in its order (s x + c t, c x - s t): the same bits. The unroll
+   pragmas keep y[] in registers (without them gcc kept it on the stack: 3x slower). */
 #define ADLA_LANE_ROTATIONS(suffix, type, vector, ROWS)                                     \
 static inline void adla_rotate_rows##ROWS##_##suffix(type* x, Py_ssize_t row_step,          \
                                                   const type* c, const type* s,             \
@@ -320,8 +319,9 @@ static inline void adla_rotate_rows##ROWS##_##suffix(type* x, Py_ssize_t row_ste
 }
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_ROTATIONS)
 /* adla_rotate_rows: any number of rotations (rows), the top ADLA_ROTATIONS_PASS_suffix first:
-   4 where the 8 lanes are one vector (float32 in AVX2, float64 in AVX-512), else 2, as the
-   Cython loop before (more coefficients than registers). */
+   4 for float32 and for float64 in AVX-512 (one vector of 8 lanes), else 2 for float64, as the
+   Cython loop before: the AVX2 build's 8 coefficient vectors of 4 rotations leave too few
+   registers (2 measured level to 1.1x faster than 4 there). */
 #define ADLA_ROTATIONS_PASS_d (adla_lanes_avx512 ? 4 : 2)
 #define ADLA_ROTATIONS_PASS_f 4
 #define ADLA_ROTATE_ROWS(suffix, type)                                                      \

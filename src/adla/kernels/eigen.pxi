@@ -356,8 +356,8 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
         for i in range(n):
             p[2 * LANES + v][i] = ldexp(d[order[i] * LANES + v], exponent[v])
             rank[order[i] * LANES + v] = i
-    # Row i of each lane's U to that lane's row rank[i] of the output, 8 lanes at a time (row
-    # by row, each entry a load from its own cache line of u: syevd's forward 1.0x-x slower).
+    # Row i of each lane's U to that lane's row rank[i] of the output, 8 lanes at a time
+    # (through vector registers; lane by lane, each entry was a load from its own line of u).
     scatter(p + LANES, count, u, n, n, 0, n, 1, rank)
 
 

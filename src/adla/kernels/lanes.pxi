@@ -226,7 +226,7 @@ cdef inline void eliminate_rows(floating* x, Py_ssize_t row_step, const floating
 
 cdef inline void rotate_rows(floating* x, Py_ssize_t row_step, const floating* c,
                              const floating* s, int rows, int length) noexcept nogil:
-    """Rotations k = rows-1 down to 0 (rows: 1 to 4) on rows (k, k+1) of x, row_step apart,
+    """Rotations k = rows-1 down to 0 on rows (k, k+1) of x, row_step apart,
     with cosines c[k] and sines s[k] (8 lanes each): (x_k, x_k+1) := (c x_k - s x_k+1,
     s x_k + c x_k+1), ``length`` entries a row (_lane_update.h)."""
     if floating is double:

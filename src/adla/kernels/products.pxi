@@ -566,8 +566,8 @@ cdef void plan_products(Job* job, int inner, int operands, bint direct_loops) no
     # the direct loops where the caller found them (``direct_loops``), else ?gemm (use_blas),
     # except that from order FMA_ORDER_MIN (float64 on Intel: fma_batch_order_min) a batch
     # larger than the caches (``operands`` m x n matrices past stream_bytes) runs
-    # _fma_product.h's loops on CPUs that have them: the
-    # next matrix's inputs fetched while multiplying, the results written past the caches.
+    # _fma_product.h's loops on CPUs that have them: the next matrix's inputs fetched while
+    # multiplying, the results written past the caches.
     # A/B on a Zen 4 EPYC (fwd+bwd): 1.3x faster than ?gemm at 1000 x 64, 1.3-1.7x at 48 and
     # 96-192, 1.15x at 256, and 1.2x trmm at 64; the gradient 1.3x from 19 MiB of operands,
     # the forward from 25 (1.05x slower at 11-19 MiB); ?gemm was faster at smaller orders
