@@ -333,7 +333,8 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating e[EIGEN_LANES_MAX * LANES]
     cdef floating tau[EIGEN_LANES_MAX * LANES]
     cdef floating largest[LANES]
-    cdef floating at[LANES]
+    cdef floating first_at[LANES]     # where, as a float (exact)
+    cdef floating sign[LANES]
     cdef int exponent[LANES]
     cdef int order[EIGEN_LANES_MAX]
     cdef int rank[EIGEN_LANES_MAX * LANES]
@@ -347,10 +348,10 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
     tridiagonal_ql_lanes(d, e, u, n, status)
     for i in range(n):                  # each row's entry of largest magnitude (first) positive
         row = u + <Py_ssize_t>i * n * LANES
-        lane_pivots(largest, at, row, LANES, n)
+        lane_pivots(largest, first_at, row, LANES, n)
         for v in range(LANES):
-            largest[v] = -1 if row[<int>at[v] * LANES + v] < 0 else 1
-        multiply_lanes(row, n, largest)
+            sign[v] = -1 if row[<int>first_at[v] * LANES + v] < 0 else 1
+        multiply_lanes(row, n, sign)
     for v in range(count):              # ascending, scaled back
         lane_order(d, n, v, False, order)
         for i in range(n):

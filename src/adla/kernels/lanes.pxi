@@ -206,6 +206,15 @@ cdef inline void subtract_scaled_rows(floating* x, const floating* s, const floa
     else:
         adla_minus_scaled_rows_f(x, s, y, row_step, rows, length)
 
+cdef inline void multiply_lanes(floating* x, Py_ssize_t count,
+                                const floating* factor) noexcept nogil:
+    """Every lane v of the interleaved x (count entries a lane) times factor[v]."""
+    cdef Py_ssize_t e
+    cdef int v
+    for e in range(count):
+        for v in range(LANES):
+            x[e * LANES + v] = x[e * LANES + v] * factor[v]
+
 cdef inline void lane_pivots(floating* largest, floating* best, const floating* x,
                              Py_ssize_t step, int length) noexcept nogil:
     """For every lane: largest := max |x[i step]| over i < length, best := the first i where it

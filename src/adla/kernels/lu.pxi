@@ -455,14 +455,6 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
         scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
 
 
-cdef inline void multiply_lanes(floating* x, Py_ssize_t count, const floating* factor) noexcept nogil:
-    """Every lane v of the interleaved x (count entries a lane) times factor[v]."""
-    cdef Py_ssize_t e
-    cdef int v
-    for e in range(count):
-        for v in range(LANES):
-            x[e * LANES + v] = x[e * LANES + v] * factor[v]
-
 cdef inline void scale_matrix_lanes(floating* x, Py_ssize_t count,
                                     floating** factors) noexcept nogil:
     """scale_matrix for LANES interleaved matrices: lane v times *factors[v], where the
