@@ -234,8 +234,9 @@ ADLA_ROW_FAMILIES(f, float)
    multipliers), then x_i[j 8:j 8+8] -= x_i[0:8] y[j 8:j 8+8] for 1 <= j < width (the panel's
    columns right of the pivot); the scalar loops' operations in their order: the same bits.
    inverse, det, slogdet and gesv fwd+bwd 1.05-1.15x faster at orders 16 and 32 and in float32
-   at 64; float64 at 64 is level: its rows are 4 KiB apart, so a column's entries share a few
-   L1 sets and these loops wait on L2 either way. The multipliers through a lane product and
+   at 64; float64 at 64 was level: its rows were 4 KiB apart, so a column's entries shared one
+   L1 set and these loops waited on L2 either way (the LU's rows are padded now, lanes.pxi's
+   padded_columns: slogdet 1.1x faster there). The multipliers through a lane product and
    adla_minus_scaled_rows, row by row, instead: 0.84-0.99x. */
 #define ADLA_LANE_COLUMN_STEPS(suffix, type, vector, ivector)                               \
 static inline void adla_lane_pivots_##suffix(type* largest, type* best, const type* x,      \

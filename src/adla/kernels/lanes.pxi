@@ -43,27 +43,32 @@ ctypedef struct Sweep:
     int outer, inner
     Py_ssize_t outer_step, inner_step, w_outer, w_inner
 
-cdef inline Sweep sweep(int rows, int cols, Py_ssize_t row_step, Py_ssize_t col_step) noexcept nogil:
+cdef inline Sweep sweep(int rows, int cols, Py_ssize_t row_step, Py_ssize_t col_step,
+                        int w_cols) noexcept nogil:
+    # w_cols: the scratch's row length, at least cols (0: cols)
     cdef Sweep g
+    if w_cols == 0:
+        w_cols = cols
     g.by_rows = magnitude(col_step) <= magnitude(row_step)
     g.outer, g.inner = (rows, cols) if g.by_rows else (cols, rows)
     g.outer_step, g.inner_step = (row_step, col_step) if g.by_rows else (col_step, row_step)
-    g.w_outer = (cols if g.by_rows else 1) * LANES
-    g.w_inner = (1 if g.by_rows else cols) * LANES
+    g.w_outer = (w_cols if g.by_rows else 1) * LANES
+    g.w_inner = (1 if g.by_rows else w_cols) * LANES
     return g
 
 cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssize_t offset,
                         Py_ssize_t row_step, Py_ssize_t col_step, bint lower_only,
-                        const int* order=NULL) noexcept nogil:
+                        const int* order=NULL, int w_cols=0) noexcept nogil:
     """w[i, j] := src[v][offset + i*row_step + j*col_step] for every lane (j <= i if lower_only):
     any transpose or index reversal of a row-major matrix, chosen by the steps. ``order`` (for
     a sweep along rows, |col_step| <= |row_step|): row i of lane v from the source's row
-    order[i * LANES + v] instead, a row interchange folded into the copy."""
+    order[i * LANES + v] instead, a row interchange folded into the copy. ``w_cols``: w's rows
+    that many entries long (padded: padded_columns), the padding left alone."""
     # All lanes side by side, along the sources' contiguous axis and forwards in memory: the
     # LANES sources are read in sweeps the hardware prefetcher follows, and each element's
     # lanes fill one line of the scratch at once (lane by lane, every line of a scratch larger
     # than L1 was fetched LANES times).
-    cdef Sweep g = sweep(rows, cols, row_step, col_step)
+    cdef Sweep g = sweep(rows, cols, row_step, col_step, w_cols)
     cdef const floating* source[LANES]
     cdef floating* target
     cdef int a, b, o, first, last, v, row
@@ -87,10 +92,10 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
                          Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step,
-                         const int* order=NULL) noexcept nogil:
-    """The inverse of gather (all of w) for the first ``count`` lanes, in the same order (with
-    ``order``: row i of lane v to the destination's row order[i * LANES + v])."""
-    cdef Sweep g = sweep(rows, cols, row_step, col_step)
+                         const int* order=NULL, int w_cols=0) noexcept nogil:
+    """The inverse of gather (all of w but its padding) for the first ``count`` lanes, in the
+    same order (with ``order``: row i of lane v to the destination's row order[i * LANES + v])."""
+    cdef Sweep g = sweep(rows, cols, row_step, col_step, w_cols)
     cdef floating* target[LANES]
     cdef const floating* source
     cdef int a, b, o, v, row
@@ -106,6 +111,16 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
         for b in range(g.inner):
             for v in range(count):
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
+
+cdef inline int padded_columns(int n, Py_ssize_t itemsize) noexcept nogil:
+    """A row length of at least n for a lanes scratch whose columns are walked row by row:
+    n, plus one cache line where rows of n would be a multiple of 4 lines long. Rows 4 KiB
+    apart (order 64 in float64) put a whole column in one set of the L1 cache, 2 KiB apart in
+    two, and so on; a line more spreads it over them all."""
+    cdef Py_ssize_t row = <Py_ssize_t>n * LANES * itemsize
+    if n == 0 or row % 256 != 0:
+        return n
+    return n + <int>(64 // (LANES * itemsize) if LANES * itemsize < 64 else 1)
 
 cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
     """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""
@@ -141,6 +156,22 @@ cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lowe
     cdef floating total[LANES]
     cdef int v
     nonfinite_lanes(total, w, rows, cols, lower_only)
+    for v in range(LANES):
+        if total[v] != 0:
+            status[v] = NONFINITE
+
+cdef inline void mark_nonfinite_rows(const floating* w, int rows, int cols, int w_cols,
+                                     int* status) noexcept nogil:
+    """mark_nonfinite of the rows x cols matrices in w's rows of w_cols entries (padded)."""
+    cdef floating total[LANES]
+    cdef floating* row
+    cdef int i, j, v
+    for v in range(LANES):
+        total[v] = 0
+    for i in range(rows):
+        for j in range(cols):
+            for v in range(LANES):
+                total[v] = total[v] + w[(<Py_ssize_t>i * w_cols + j) * LANES + v] * <floating>0
     for v in range(LANES):
         if total[v] != 0:
             status[v] = NONFINITE

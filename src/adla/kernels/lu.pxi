@@ -246,21 +246,21 @@ cdef int gesv_jvp_one(const Job* job, floating** p, floating* work) noexcept nog
     return 0
 
 
-cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* inverse_pivot,
-                             int* status) noexcept nogil:
+cdef inline void pivot_lanes(floating* a, int n, int cols, int c, int* pivot,
+                             floating* inverse_pivot, int* status) noexcept nogil:
     """Step c of lu_lanes' partial pivoting: in every lane, the row at or below c of largest
     magnitude in column c (the first of equals, as getrf) swapped into row c, recorded in
     ``pivot``; its inverse in ``inverse_pivot``; status c + 1 where it is exactly zero."""
     cdef floating largest[LANES]
     cdef floating best[LANES]      # the pivot's row, counted from c, as a float (exact)
-    cdef floating* a_c = a + <Py_ssize_t>c * n * LANES
+    cdef floating* a_c = a + <Py_ssize_t>c * cols * LANES
     cdef int v, row
-    lane_pivots(largest, best, a_c + c * LANES, <Py_ssize_t>n * LANES, n - c)
+    lane_pivots(largest, best, a_c + c * LANES, <Py_ssize_t>cols * LANES, n - c)
     for v in range(LANES):
         row = c + <int>best[v]
         pivot[c * LANES + v] = row
         if row != c:
-            swap_rows(a, n, c, row, v)
+            swap_rows(a, cols, c, row, v)
         if largest[v] == 0 and status[v] == 0:
             status[v] = c + 1
     for v in range(LANES):
@@ -269,9 +269,10 @@ cdef inline void pivot_lanes(floating* a, int n, int c, int* pivot, floating* in
 cdef enum:
     LU_PANEL = 4        # lu_lanes' pivot steps per pass over the trailing rows (8: no faster)
 
-cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
+cdef void lu_lanes(floating* a, int n, int cols, int* pivot, floating* inverse_pivot,
                    int* status) noexcept nogil:
-    """In place, every lane of ``a`` (n x n) becomes its LU with partial pivoting P A = L U (the
+    """In place, every lane of ``a`` (n x n, in rows ``cols`` entries apart: padded_columns
+    spreads a column over the L1 sets) becomes its LU with partial pivoting P A = L U (the
     pivot of largest magnitude, the first of equals, as getrf): U on and above the diagonal, L's
     multipliers below, the row of step c's pivot in ``pivot`` (lane v at c * LANES + v), U's
     diagonal inverted in ``inverse_pivot``. Each lane swaps its own rows, element by element:
@@ -293,34 +294,34 @@ cdef void lu_lanes(floating* a, int n, int* pivot, floating* inverse_pivot,
         w = LU_PANEL if n - c >= LU_PANEL else n - c
         end = c + w
         for s in range(c, end):             # the panel: columns c .. end-1
-            pivot_lanes(a, n, s, pivot, inverse_pivot, status)
-            a_s = a + <Py_ssize_t>s * n * LANES
+            pivot_lanes(a, n, cols, s, pivot, inverse_pivot, status)
+            a_s = a + <Py_ssize_t>s * cols * LANES
             # multipliers below the pivot, and their updates of the panel's columns right of it
-            eliminate_rows(a_s + (n + s) * LANES, <Py_ssize_t>n * LANES,
+            eliminate_rows(a_s + (cols + s) * LANES, <Py_ssize_t>cols * LANES,
                            inverse_pivot + s * LANES, a_s + s * LANES, end - s, n - s - 1)
-        a_t = a + <Py_ssize_t>c * n * LANES
+        a_t = a + <Py_ssize_t>c * cols * LANES
         for s in range(c + 1, end):         # the panel's rows of U, right of it
-            a_s = a + <Py_ssize_t>s * n * LANES
+            a_s = a + <Py_ssize_t>s * cols * LANES
             subtract_scaled_rows(a_s + end * LANES, a_s + c * LANES, a_t + end * LANES,
-                                 <Py_ssize_t>n * LANES, s - c, n - end)
+                                 <Py_ssize_t>cols * LANES, s - c, n - end)
         for i in range(end, n):             # the trailing rows, once for the panel
-            a_i = a + <Py_ssize_t>i * n * LANES
+            a_i = a + <Py_ssize_t>i * cols * LANES
             # all w rank-one updates in one pass, each entry's terms in step order
             subtract_scaled_rows(a_i + end * LANES, a_i + c * LANES, a_t + end * LANES,
-                                 <Py_ssize_t>n * LANES, w, n - end)
+                                 <Py_ssize_t>cols * LANES, w, n - end)
         c = end
 
-cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* inverse_pivot,
-                         floating* x, int n, int k, bint transpose, bint identity,
-                         bint rows_elsewhere=False) noexcept nogil:
-    """In place x := A^-1 x (A^-T x with ``transpose``) for every lane, from lu_lanes' P A = L U:
-    x n x k. ``identity``: x is I on entry (k = n), so the first solve's result is lower
-    triangular (solve_triangle's from_identity); without ``transpose``, P's row interchanges of
-    I then become column interchanges at the end, last first (as getri), which give each column
-    the same bits as solving with the interchanged identity. ``rows_elsewhere``: P's row
-    interchanges are the caller's (x gathered as P x; or, with ``transpose``, scattered as P^T x
-    in interchanged_rows' order), which saves each lane's swaps, n k scalar moves a lane (gesv
-    and det 1.05-1.1x faster at 10000 x 16)."""
+cdef void lu_solve_lanes(const floating* lu, int lu_cols, const int* pivot,
+                         const floating* inverse_pivot, floating* x, int n, int k, bint transpose,
+                         bint identity, bint rows_elsewhere=False) noexcept nogil:
+    """In place x := A^-1 x (A^-T x with ``transpose``) for every lane, from lu_lanes'
+    P A = L U (rows lu_cols long): x n x k. ``identity``: x is I on entry (k = n), so the first
+    solve's result is lower triangular (solve_triangle's from_identity); without ``transpose``,
+    P's row interchanges of I then become column interchanges at the end, last first (as
+    getri), which give each column the same bits as solving with the interchanged identity.
+    ``rows_elsewhere``: P's row interchanges are the caller's (x gathered as P x; or, with
+    ``transpose``, scattered as P^T x in interchanged_rows' order), which saves each lane's
+    swaps, n k scalar moves a lane (gesv and det 1.05-1.1x faster at 10000 x 16)."""
     cdef int c, v
     if not transpose:                   # A^-1 = U^-1 L^-1 P
         if not identity and not rows_elsewhere:
@@ -328,13 +329,13 @@ cdef void lu_solve_lanes(const floating* lu, const int* pivot, const floating* i
                 for v in range(LANES):
                     if pivot[c * LANES + v] != c:
                         swap_rows(x, k, c, pivot[c * LANES + v], v)
-        solve_triangle(lu, NULL, x, n, k, True, False, identity)
-        solve_triangle(lu, inverse_pivot, x, n, k, False, False, False)
+        solve_triangle(lu, lu_cols, NULL, x, n, k, True, False, identity)
+        solve_triangle(lu, lu_cols, inverse_pivot, x, n, k, False, False, False)
         if identity:
             interchange_columns(x, n, pivot)
     else:                               # A^-T = P^T L^-T U^-T
-        solve_triangle(lu, inverse_pivot, x, n, k, True, True, identity)
-        solve_triangle(lu, NULL, x, n, k, False, True, False)
+        solve_triangle(lu, lu_cols, inverse_pivot, x, n, k, True, True, identity)
+        solve_triangle(lu, lu_cols, NULL, x, n, k, False, True, False)
         if not rows_elsewhere:
             for c in range(n - 1, -1, -1):
                 for v in range(LANES):
@@ -378,7 +379,7 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     cdef bint transposed = (job.flags & TRANS_A) != 0
     gather(a, p, n, n, 0, n, 1, False)
     mark_nonfinite(a, n, n, False, status)
-    lu_lanes(a, n, pivot, inverse_pivot, status)
+    lu_lanes(a, n, n, pivot, inverse_pivot, status)
     # B gathered after the LU, so that P B is its gather (B's non-finite entries marked after the
     # LU's zero pivots take precedence over them, as gesv_one's checks do); P^T X its scatter.
     interchanged_rows(pivot, n, transposed, order)
@@ -387,7 +388,7 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     else:
         gather(x, p + LANES, n, k, 0, k, 1, False, order)
     mark_nonfinite(x, n, k, False, status)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, transposed, False, True)
+    lu_solve_lanes(a, n, pivot, inverse_pivot, x, n, k, transposed, False, True)
     if transposed:
         scatter(p + 2 * LANES, count, x, n, k, 0, k, 1, order)
     else:
@@ -412,8 +413,8 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
     gather(x, p + LANES, n, k, 0, k, 1, False)
     mark_nonfinite(a, n, n, False, status)
     mark_nonfinite(x, n, k, False, status)
-    lu_lanes(a, n, pivot, inverse_pivot, status)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, k, transposed, False)
+    lu_lanes(a, n, n, pivot, inverse_pivot, status)
+    lu_solve_lanes(a, n, pivot, inverse_pivot, x, n, k, transposed, False)
     scatter(p + 4 * LANES, count, x, n, k, 0, k, 1)
     gather_or_zero(dx, p + 3 * LANES, n, k, k, 1, False)
     if p[2 * LANES] != NULL:     # dB - op(dA) X
@@ -427,7 +428,7 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                 for v in range(LANES):
                     dx[(i * k + j) * LANES + v] = dx[(i * k + j) * LANES + v] - acc[v]
     nonfinite_lanes(invalid, dx, n, k, False)
-    lu_solve_lanes(a, pivot, inverse_pivot, dx, n, k, transposed, False)
+    lu_solve_lanes(a, n, pivot, inverse_pivot, dx, n, k, transposed, False)
     for e in range(<Py_ssize_t>n * k):
         for v in range(LANES):
             dx[e * LANES + v] = dx[e * LANES + v] + invalid[v]
@@ -437,17 +438,18 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
                         int* status) noexcept nogil:
     """inverse_one for LANES small matrices at once: A^-1 = lu_solve_lanes(I), times the
     optional scalars p[LANES + v], scattered transposed for A^-T (TRANS_A). Status: non-finite
-    entries, else the first exactly zero pivot of A's LU. work: A (its LU), then A^-1."""
-    cdef int n = job.n
+    entries, else the first exactly zero pivot of A's LU. work: A (its LU, rows padded), then
+    A^-1."""
+    cdef int n = job.n, cols = padded_columns(n, sizeof(floating))
     cdef floating* a = w
-    cdef floating* x = w + <Py_ssize_t>n * n * LANES
+    cdef floating* x = w + <Py_ssize_t>n * cols * LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
     cdef int pivot[LU_LANES_MAX * LANES]
-    gather(a, p, n, n, 0, n, 1, False)
-    mark_nonfinite(a, n, n, False, status)
-    lu_lanes(a, n, pivot, inverse_pivot, status)
+    gather(a, p, n, n, 0, n, 1, False, NULL, cols)
+    mark_nonfinite_rows(a, n, n, cols, status)
+    lu_lanes(a, n, cols, pivot, inverse_pivot, status)
     set_identity(x, n, n)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, False, True)
+    lu_solve_lanes(a, cols, pivot, inverse_pivot, x, n, n, False, True)
     scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
     if job.flags & TRANS_A:
         scatter(p + 2 * LANES, count, x, n, n, 0, 1, n)
@@ -467,17 +469,18 @@ cdef inline void scale_matrix_lanes(floating* x, Py_ssize_t count,
         factor[v] = factors[v][0]
     multiply_lanes(x, count, factor)
 
-cdef inline void lu_sign_logabs_lanes(const floating* lu, const int* pivot, int n,
+cdef inline void lu_sign_logabs_lanes(const floating* lu, int cols, const int* pivot, int n,
                                       floating* sign, floating* logabs) noexcept nogil:
     """For every lane, from lu_lanes' P A = L U: the sign of det(A) without the zero-pivot case
-    (U's diagonal and the row swaps) and the sum of log|U_ii| (-inf at a zero pivot)."""
+    (U's diagonal and the row swaps) and the sum of log|U_ii| (-inf at a zero pivot); lu's rows
+    ``cols`` entries long."""
     cdef floating d
     cdef int i, v
     for v in range(LANES):
         sign[v], logabs[v] = 1, 0
     for i in range(n):
         for v in range(LANES):
-            d = lu[(<Py_ssize_t>i * n + i) * LANES + v]
+            d = lu[(<Py_ssize_t>i * cols + i) * LANES + v]
             sign[v] = -sign[v] if (d < 0) != (pivot[i * LANES + v] != i) else sign[v]
             logabs[v] = logabs[v] + log(fabs(d))
 
@@ -486,19 +489,19 @@ cdef void slogdet_lanes(const Job* job, floating** p, int count, floating* w,
     """slogdet_one for LANES small matrices at once, from lu_lanes: the sign from U's diagonal
     and the row swaps, log|det| as the sum of log|U_ii|; a zero pivot gives sign 0 and -inf (no
     failure). work: A (its LU), then sign and log|det|."""
-    cdef int n = job.n, v
+    cdef int n = job.n, cols = padded_columns(n, sizeof(floating)), v
     cdef floating* a = w
-    cdef floating* sign = w + <Py_ssize_t>n * n * LANES
+    cdef floating* sign = w + <Py_ssize_t>n * cols * LANES
     cdef floating* logabs = sign + LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
     cdef int pivot[LU_LANES_MAX * LANES]
     cdef int singular[LANES]
-    gather(a, p, n, n, 0, n, 1, False)
-    mark_nonfinite(a, n, n, False, status)
+    gather(a, p, n, n, 0, n, 1, False, NULL, cols)
+    mark_nonfinite_rows(a, n, n, cols, status)
     for v in range(LANES):
         singular[v] = 0
-    lu_lanes(a, n, pivot, inverse_pivot, singular)
-    lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
+    lu_lanes(a, n, cols, pivot, inverse_pivot, singular)
+    lu_sign_logabs_lanes(a, cols, pivot, n, sign, logabs)
     for v in range(LANES):
         if status[v] == NONFINITE:
             sign[v], logabs[v] = NAN, NAN
@@ -514,11 +517,12 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     reciprocal condition number 1 / (||A||_1 ||A^-1||_1), computed exactly here (cofactor_one
     estimates it), is at least sqrt(eps); every other lane is done again by cofactor_one (the
     SVD adjugate, exact at singular matrices). Then times the optional scalars p[LANES + v], as
-    cofactor_one. work: A (its LU), then A^-T, interleaved; then cofactor_one's scratch."""
-    cdef int n = job.n, v
+    cofactor_one. work: A (its LU, rows padded), then A^-T, interleaved; then cofactor_one's
+    scratch."""
+    cdef int n = job.n, cols = padded_columns(n, sizeof(floating)), v
     cdef floating* a = w
-    cdef floating* x = w + <Py_ssize_t>n * n * LANES
-    cdef floating* one_work = w + <Py_ssize_t>2 * n * n * LANES
+    cdef floating* x = w + <Py_ssize_t>n * cols * LANES
+    cdef floating* one_work = x + <Py_ssize_t>n * n * LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
     cdef int pivot[LU_LANES_MAX * LANES]
     cdef int singular[LANES]
@@ -529,16 +533,16 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating logabs[LANES]
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating* one[3]
-    gather(a, p, n, n, 0, n, 1, False)
-    mark_nonfinite(a, n, n, False, status)
+    gather(a, p, n, n, 0, n, 1, False, NULL, cols)
+    mark_nonfinite_rows(a, n, n, cols, status)
     for v in range(LANES):
         singular[v] = 0
-    one_norm_lanes(a, n, False, norm)
-    lu_lanes(a, n, pivot, inverse_pivot, singular)
+    one_norm_lanes(a, n, cols, False, norm)
+    lu_lanes(a, n, cols, pivot, inverse_pivot, singular)
     set_identity(x, n, n)
-    lu_solve_lanes(a, pivot, inverse_pivot, x, n, n, True, True, True)     # P^T: the scatter's
-    lu_sign_logabs_lanes(a, pivot, n, sign, logabs)
-    one_norm_lanes(x, n, True, inverse_norm)    # x holds A^-T, rows not yet interchanged
+    lu_solve_lanes(a, cols, pivot, inverse_pivot, x, n, n, True, True, True)  # P^T: the scatter's
+    lu_sign_logabs_lanes(a, cols, pivot, n, sign, logabs)
+    one_norm_lanes(x, n, n, True, inverse_norm)     # x holds A^-T, rows not yet interchanged
     for v in range(LANES):
         sign[v] = sign[v] * exp(logabs[v])      # det(A)
     multiply_lanes(x, <Py_ssize_t>n * n, sign)
@@ -550,10 +554,10 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
             one[0], one[1], one[2] = p[v], p[LANES + v], p[2 * LANES + v]
             status[v] = cofactor_one(job, one, one_work)
 
-cdef inline void one_norm_lanes(const floating* w, int n, bint of_transpose,
+cdef inline void one_norm_lanes(const floating* w, int n, int cols, bint of_transpose,
                                 floating* norm) noexcept nogil:
-    """The 1-norm (largest absolute column sum) of every lane of the n x n ``w``, or of its
-    transpose (largest absolute row sum)."""
+    """The 1-norm (largest absolute column sum) of every lane of the n x n ``w`` (rows ``cols``
+    long), or of its transpose (largest absolute row sum)."""
     cdef floating total[LANES]
     cdef int i, j, v
     cdef Py_ssize_t at
@@ -563,7 +567,7 @@ cdef inline void one_norm_lanes(const floating* w, int n, bint of_transpose,
         for v in range(LANES):
             total[v] = 0
         for i in range(n):
-            at = (<Py_ssize_t>j * n + i if of_transpose else <Py_ssize_t>i * n + j) * LANES
+            at = (<Py_ssize_t>j * cols + i if of_transpose else <Py_ssize_t>i * cols + j) * LANES
             for v in range(LANES):
                 total[v] = total[v] + fabs(w[at + v])
         for v in range(LANES):
@@ -599,18 +603,19 @@ cdef inline void interchange_columns(floating* x, int n, const int* pivot) noexc
                     row[c * LANES + v] = row[other * LANES + v]
                     row[other * LANES + v] = t
 
-cdef inline void solve_triangle(const floating* lu, const floating* inverse_diagonal,
-                                floating* x, int n, int cols, bint lower,
-                                bint transposed, bint from_identity) noexcept nogil:
-    """In place x := T^-1 x for every lane, T from an LU in ``lu``: its unit lower triangle
-    (``lower``), its upper triangle, or (``transposed``) the transpose of the other one, U^T
-    (``lower``) or L^T; a non-unit diagonal comes inverted in ``inverse_diagonal``. Four columns
-    of T at a time: their rows of x solved among themselves, then each remaining row of x read
-    and written once for all four (at order 32 the lanes of x outgrow the L1 cache, and this
-    halves the traffic of two at a time); the inner loops are independent multiply-adds along
-    x's rows, subtracted in the order of one column after the other: the same bits.
-    ``from_identity`` (lower T, x = I on entry): T^-1 is lower triangular, so row c's columns
-    past c stay zero and are skipped (a third of the multiply-adds; the same bits)."""
+cdef inline void solve_triangle(const floating* lu, int lu_cols,
+                                const floating* inverse_diagonal, floating* x, int n, int cols,
+                                bint lower, bint transposed, bint from_identity) noexcept nogil:
+    """In place x := T^-1 x for every lane, T from an LU in ``lu`` (rows lu_cols long): its
+    unit lower triangle (``lower``), its upper triangle, or (``transposed``) the transpose of
+    the other one, U^T (``lower``) or L^T; a non-unit diagonal comes inverted in
+    ``inverse_diagonal``. Four columns of T at a time: their rows of x solved among themselves,
+    then each remaining row of x read and written once for all four (at order 32 the lanes of x
+    outgrow the L1 cache, and this halves the traffic of two at a time); the inner loops are
+    independent multiply-adds along x's rows, subtracted in the order of one column after the
+    other: the same bits. ``from_identity`` (lower T, x = I on entry): T^-1 is lower
+    triangular, so row c's columns past c stay zero and are skipped (a third of the
+    multiply-adds; the same bits)."""
     cdef bint unit = lower != transposed
     cdef int a, b, r, q, i, j, v, first, last
     cdef int width = cols                       # the columns of x an update touches
@@ -627,8 +632,8 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
             row[r] = a + r if lower else n - 1 - a - r
             x_r[r] = x + <Py_ssize_t>row[r] * cols * LANES
             for q in range(r):
-                at = (<Py_ssize_t>row[q] * n + row[r] if transposed
-                      else <Py_ssize_t>row[r] * n + row[q]) * LANES
+                at = (<Py_ssize_t>row[q] * lu_cols + row[r] if transposed
+                      else <Py_ssize_t>row[r] * lu_cols + row[q]) * LANES
                 for v in range(LANES):
                     f[0][v] = lu[at + v]
                 if from_identity:
@@ -648,8 +653,8 @@ cdef inline void solve_triangle(const floating* lu, const floating* inverse_diag
         last = n if lower else n - a
         for i in range(first, last):            # the rest, once for the four
             for r in range(4):
-                at = (<Py_ssize_t>row[r] * n + i if transposed
-                      else <Py_ssize_t>i * n + row[r]) * LANES
+                at = (<Py_ssize_t>row[r] * lu_cols + i if transposed
+                      else <Py_ssize_t>i * lu_cols + row[r]) * LANES
                 for v in range(LANES):
                     f[r][v] = lu[at + v]
             x_i = x + <Py_ssize_t>i * cols * LANES
@@ -701,21 +706,29 @@ cdef void plan_inverse(Job* job) noexcept nogil:
     # fwd+bwd): 1.4x faster at 40, 1.2x at 48 and 56. Against getrf and getri_recursive (A/B,
     # forward, 1000 matrices): 1.15-1.3x faster at 57-63 in float64, 1.4-1.9x in float32; at
     # 64, where a row of 8 lanes is 4 KiB, 1.27x faster in float64 and 1.7x in float32 (an
-    # earlier build measured 1.4x slower there), though 1.23x the time of 63.
+    # earlier build measured 1.4x slower there), though 1.23x the time of 63 before the LU's
+    # rows were padded (padded_columns).
     if lu_interleaved(job):
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+        job.lanes, job.work = LANES, lu_inverse_work(job)
 
 cdef void plan_cofactor(Job* job) noexcept nogil:
     # The lanes' fallback, cofactor_one, calls LAPACK (its scratch: plan_workspace).
     if lu_interleaved(job):
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+        job.lanes, job.work = LANES, lu_inverse_work(job)
         job.lanes_call_blas = True
+
+cdef inline Py_ssize_t lu_inverse_work(const Job* job) noexcept nogil:
+    # inverse_lanes' and cofactor_lanes' scratch: the LU (rows padded), then the inverse
+    return <Py_ssize_t>job.n * (padded_columns(job.n, 4 if job.flags & SINGLE else 8)
+                                + job.n) * LANES
 
 cdef void plan_slogdet(Job* job) noexcept nogil:
     # Measured against a getrf per matrix: 1.5-6x faster up to order 32, still 1.3x at 64 for a
     # batch that fills the lanes (a lone matrix would be factored LANES times over).
     if lu_interleaved(job):
-        job.lanes, job.work = LANES, (<Py_ssize_t>job.n * job.n + 2) * LANES
+        job.lanes = LANES
+        job.work = (<Py_ssize_t>job.n * padded_columns(job.n, 4 if job.flags & SINGLE else 8)
+                    + 2) * LANES
 
 cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
     cdef int n = job.n
