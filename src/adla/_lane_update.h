@@ -20,6 +20,23 @@
 typedef double adla_lanes_d __attribute__((vector_size(ADLA_LANE_BYTES)));
 typedef float adla_lanes_f __attribute__((vector_size(ADLA_LANE_BYTES)));
 
+/* Arrays of vectors of lanes from memory and back, by vector loads and stores. A memcpy of
+   the whole array, once inlined, went through 16-byte moves, and the vector loads of the
+   array that followed stalled on store forwarding (potrf's reverse sweep spent a fifth of its
+   time there at 1000 x 64). */
+#define ADLA_LOAD_VECTORS(vector, array, source) {                                          \
+    typedef vector unaligned_ __attribute__((aligned(1), may_alias));                       \
+    for (size_t q_ = 0; q_ < sizeof(array) / sizeof(vector); q_++)                          \
+        ((vector*)(array))[q_] =                                                            \
+            *(const unaligned_*)((source) + q_ * (sizeof(vector) / sizeof(*(source))));     \
+}
+#define ADLA_STORE_VECTORS(vector, target, array) {                                         \
+    typedef vector unaligned_ __attribute__((aligned(1), may_alias));                       \
+    for (size_t q_ = 0; q_ < sizeof(array) / sizeof(vector); q_++)                          \
+        *(unaligned_*)((target) + q_ * (sizeof(vector) / sizeof(*(target)))) =              \
+            ((vector*)(array))[q_];                                                         \
+}
+
 /* adla_subtract4: the same with four terms, unrolled; through the loop over terms, the shared
    triangular solve at 2000 x (64, 16) took 7.5 ms instead of 4.8. */
 #define ADLA_LANE_UPDATE(suffix, type, vector)                                              \
@@ -65,8 +82,8 @@ static inline void adla_dot_pair_##suffix(type* acc0, type* acc1, const type* x0
                                           int length) {                                     \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector s0[PARTS], s1[PARTS], a, b, c;                                                   \
-    memcpy(s0, acc0, sizeof(s0));                                                           \
-    memcpy(s1, acc1, sizeof(s1));                                                           \
+    ADLA_LOAD_VECTORS(vector, s0, acc0)                                                     \
+    ADLA_LOAD_VECTORS(vector, s1, acc1)                                                     \
     for (int i = 0; i < length; i++)                                                        \
         for (int h = 0; h < PARTS; h++) {                                                   \
             memcpy(&c, y + i * step + PER * h, sizeof(vector));                             \
@@ -75,8 +92,8 @@ static inline void adla_dot_pair_##suffix(type* acc0, type* acc1, const type* x0
             s0[h] = s0[h] + a * c;                                                          \
             s1[h] = s1[h] + b * c;                                                          \
         }                                                                                   \
-    memcpy(acc0, s0, sizeof(s0));                                                           \
-    memcpy(acc1, s1, sizeof(s1));                                                           \
+    ADLA_STORE_VECTORS(vector, acc0, s0)                                                    \
+    ADLA_STORE_VECTORS(vector, acc1, s1)                                                    \
 }
 ADLA_LANE_DOTS(d, double, adla_lanes_d)
 ADLA_LANE_DOTS(f, float, adla_lanes_f)
@@ -97,7 +114,7 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
                                                  Py_ssize_t step, int length) {             \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector s[ROWS][PARTS], a, c;                                                            \
-    memcpy(s, acc, sizeof(s));                                                              \
+    ADLA_LOAD_VECTORS(vector, s, acc)                                                       \
     for (int i = 0; i < length; i++)                                                        \
         for (int h = 0; h < PARTS; h++) {                                                   \
             memcpy(&c, y + i * step + PER * h, sizeof(vector));                             \
@@ -106,7 +123,7 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
                 s[r][h] = s[r][h] - a * c;                                                  \
             }                                                                               \
         }                                                                                   \
-    memcpy(acc, s, sizeof(s));                                                              \
+    ADLA_STORE_VECTORS(vector, acc, s)                                                      \
 }
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
 
@@ -121,8 +138,8 @@ static inline void adla_tangent_dot_rows##ROWS##_##suffix(type* s, type* t, cons
                                                    int length) {                            \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector sv[ROWS][PARTS], tv[ROWS][PARTS], x, z, b, c;                                    \
-    memcpy(sv, s, sizeof(sv));                                                              \
-    memcpy(tv, t, sizeof(tv));                                                              \
+    ADLA_LOAD_VECTORS(vector, sv, s)                                                        \
+    ADLA_LOAD_VECTORS(vector, tv, t)                                                        \
     for (int i = 0; i < length; i++)                                                        \
         for (int h = 0; h < PARTS; h++) {                                                   \
             memcpy(&b, y + i * 8 + PER * h, sizeof(vector));                                \
@@ -134,8 +151,8 @@ static inline void adla_tangent_dot_rows##ROWS##_##suffix(type* s, type* t, cons
                 tv[r][h] = tv[r][h] - z * b - x * c;                                        \
             }                                                                               \
         }                                                                                   \
-    memcpy(s, sv, sizeof(sv));                                                              \
-    memcpy(t, tv, sizeof(tv));                                                              \
+    ADLA_STORE_VECTORS(vector, s, sv)                                                       \
+    ADLA_STORE_VECTORS(vector, t, tv)                                                       \
 }
 ADLA_FOR_ROW_COUNTS(ADLA_TANGENT_DOT_ROWS)
 
@@ -148,7 +165,7 @@ static inline void adla_minus_scaled_rows##ROWS##_##suffix(type* x, const type* 
                                                     int length) {                           \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector t[ROWS][PARTS], a, b;                                                            \
-    memcpy(t, s, sizeof(t));                                                                \
+    ADLA_LOAD_VECTORS(vector, t, s)                                                         \
     for (int i = 0; i < length; i++)                                                        \
         for (int h = 0; h < PARTS; h++) {                                                   \
             memcpy(&a, x + i * 8 + PER * h, sizeof(vector));                                \
@@ -265,7 +282,7 @@ static inline void adla_eliminate_rows_##suffix(type* x, Py_ssize_t row_step, co
                                                 const type* y, int width, int rows) {       \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector m[PARTS], g, a, b;                                                               \
-    memcpy(m, r, sizeof(m));                                                                \
+    ADLA_LOAD_VECTORS(vector, m, r)                                                         \
     for (int i = 0; i < rows; i++)                                                          \
         for (int h = 0; h < PARTS; h++) {                                                   \
             type* x_i = x + i * row_step + PER * h;                                         \
@@ -298,8 +315,8 @@ static inline void adla_rotate_rows##ROWS##_##suffix(type* x, Py_ssize_t row_ste
                                                   int length) {                             \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector cv[ROWS][PARTS], sv[ROWS][PARTS], y[ROWS + 1], t;                                \
-    memcpy(cv, c, sizeof(cv));                                                              \
-    memcpy(sv, s, sizeof(sv));                                                              \
+    ADLA_LOAD_VECTORS(vector, cv, c)                                                        \
+    ADLA_LOAD_VECTORS(vector, sv, s)                                                        \
     for (int j = 0; j < length; j++)                                                        \
         for (int h = 0; h < PARTS; h++) {                                                   \
             type* column = x + j * 8 + PER * h;                                             \

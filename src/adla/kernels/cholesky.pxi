@@ -596,29 +596,42 @@ cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
     keep_triangle(a, n, n, True)
     scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n)
 
-cdef void cholesky_reverse_row(floating* x, const floating* l, const floating* inverse_diagonal,
-                               int n, int i, floating* scale, int q) noexcept nogil:
+cdef void cholesky_reverse_row(floating* x, int x_cols, const floating* l,
+                               const floating* inverse_diagonal, int n, int i, floating* scale,
+                               int q) noexcept nogil:
     # Row i of potrf_backward_lanes' reverse sweep, within the row: its steps (i, j) for j
-    # descending, each one's s into scale[(j * 4 + q) * LANES:] for the updates of row j.
-    cdef floating* x_i = x + <Py_ssize_t>i * n * LANES
+    # descending, each one's s into scale[(j * 4 + q) * LANES:] for the updates of row j. Four
+    # steps a pass: their terms on each other's entries first, then one pass over the rest of
+    # the row for all four, in step order (one load and store of an entry per four products).
+    cdef floating* x_i = x + <Py_ssize_t>i * x_cols * LANES
     cdef const floating* l_i = l + <Py_ssize_t>i * n * LANES
+    cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES
     # s and its copies are local arrays, stored by vector moves the helpers' loads then
     # forward from (through scale, scalar stores stalled each step's first load).
-    cdef floating s[2 * LANES]
-    cdef int j, v
+    cdef floating s[4 * LANES]
+    cdef int j, last, r, v
     for v in range(LANES):                       # L[i, i] = sqrt(s)
         s[v] = x_i[i * LANES + v] * inverse_diagonal[i * LANES + v] * <floating>0.5
     for v in range(LANES):
         s[LANES + v] = s[v]
         x_i[i * LANES + v] = s[v]
     subtract_scaled_rows(x_i, s, l_i, 0, 2, i)
-    for j in range(i - 1, -1, -1):               # L[i, j] = s / L[j, j]
-        for v in range(LANES):
-            s[v] = x_i[j * LANES + v] * inverse_diagonal[j * LANES + v]
-        for v in range(LANES):
-            x_i[j * LANES + v] = s[v] * <floating>0.5
-            scale[(j * 4 + q) * LANES + v] = s[v]
-        subtract_scaled_rows(x_i, s, l + <Py_ssize_t>j * n * LANES, 0, 1, j)
+    j = i - 1
+    while j >= 0:                                # L[i, j] = s / L[j, j], steps j .. last
+        last = j - 3 if j >= 3 else 0
+        for r in range(j - last + 1):
+            for v in range(LANES):
+                s[r * LANES + v] = x_i[(j - r) * LANES + v] * inverse_diagonal[(j - r) * LANES + v]
+            for v in range(LANES):      # each store in its own loop: vector moves
+                x_i[(j - r) * LANES + v] = s[r * LANES + v] * <floating>0.5
+            for v in range(LANES):
+                scale[((j - r) * 4 + q) * LANES + v] = s[r * LANES + v]
+            # on the block's entries left of step j - r
+            subtract_scaled_rows(x_i + last * LANES, s + r * LANES,
+                                 l + (j - r) * row_step + last * LANES, 0, 1, j - r - last)
+        # all the block's steps on the entries left of it, in step order
+        subtract_scaled_rows(x_i, s, l + j * row_step, -row_step, j - last + 1, last)
+        j = last - 1
 
 cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating* w,
                                int* status) noexcept nogil:
@@ -633,32 +646,34 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     Rows are swept in groups of four (cholesky_reverse_row); the terms they pass on to each
     earlier row j then go in one pass over row j, all four at once: each entry gets the same
     terms in the same order as one step at a time, with one load and store of it per four
-    products instead of per one."""
-    cdef int n = job.n, hi, first, rows, r, q, j
+    products instead of per one. Within a row, steps go four at a time the same way. (Which
+    products are fused multiply-adds follows the length of each pass, _lane_update.h.)"""
+    cdef int n = job.n, cols = padded_columns(n, sizeof(floating)), hi, first, rows, r, q, j
     cdef bint lower = (job.flags & LOWER) != 0
-    cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES
-    cdef floating* l = w
+    cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES         # of l
+    cdef Py_ssize_t x_step = <Py_ssize_t>cols * LANES        # of x, padded: mirror_lower's
+    cdef floating* l = w                                      # columns spread over the L1 sets
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
-    cdef floating* scale = x + <Py_ssize_t>n * n * LANES        # n x 4 lanes
+    cdef floating* scale = x + n * x_step                      # n x 4 lanes
     cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
-    gather(x, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    mark_nonfinite(x, n, n, True, status)
+    gather(x, p, n, n, 0, n if lower else 1, 1 if lower else n, True, NULL, cols)
+    mark_nonfinite(x, n, n, True, status, cols)
     gather_factor(l, p + LANES, n, lower, inverse_diagonal, status)
     hi = n - 1
     while hi >= 0:
         rows = 4 if hi >= 3 else hi + 1
         first = hi - rows + 1
         for q in range(rows):                    # rows hi, hi - 1, ..., first
-            cholesky_reverse_row(x, l, inverse_diagonal, n, hi - q, scale, q)
+            cholesky_reverse_row(x, cols, l, inverse_diagonal, n, hi - q, scale, q)
             for r in range(first, hi - q):       # its terms on the group's earlier rows
-                subtract_scaled_rows(x + r * row_step, scale + (r * 4 + q) * LANES,
+                subtract_scaled_rows(x + r * x_step, scale + (r * 4 + q) * LANES,
                                      l + (hi - q) * row_step, 0, 1, r + 1)
         for j in range(first):
-            subtract_scaled_rows(x + j * row_step, scale + j * 4 * LANES, l + hi * row_step,
+            subtract_scaled_rows(x + j * x_step, scale + j * 4 * LANES, l + hi * row_step,
                                  -row_step, rows, j + 1)
         hi = first - 1
-    mirror_lower(x, n)
-    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
+    mirror_lower(x, n, cols)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, NULL, cols)
 
 
 cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -834,7 +849,10 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
 
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
-        job.lanes, job.work = LANES, <Py_ssize_t>(2 * job.n * job.n + 4 * job.n) * LANES
+        job.lanes = LANES
+        job.work = <Py_ssize_t>(job.n * job.n + 4 * job.n
+                                + job.n * padded_columns(job.n, 4 if job.flags & SINGLE else 8)
+                                ) * LANES
     elif job.n > 0:
         job.work = (<Py_ssize_t>(0 if job.flags & LOWER else 1) * job.n * job.n      # (U^T)
                     + 2 * <Py_ssize_t>min(job.n, cholesky_gradient_leaf) ** 2)

@@ -446,7 +446,7 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
     cdef int pivot[LU_LANES_MAX * LANES]
     gather(a, p, n, n, 0, n, 1, False, NULL, cols)
-    mark_nonfinite_rows(a, n, n, cols, status)
+    mark_nonfinite(a, n, n, False, status, cols)
     lu_lanes(a, n, cols, pivot, inverse_pivot, status)
     set_identity(x, n, n)
     lu_solve_lanes(a, cols, pivot, inverse_pivot, x, n, n, False, True)
@@ -497,7 +497,7 @@ cdef void slogdet_lanes(const Job* job, floating** p, int count, floating* w,
     cdef int pivot[LU_LANES_MAX * LANES]
     cdef int singular[LANES]
     gather(a, p, n, n, 0, n, 1, False, NULL, cols)
-    mark_nonfinite_rows(a, n, n, cols, status)
+    mark_nonfinite(a, n, n, False, status, cols)
     for v in range(LANES):
         singular[v] = 0
     lu_lanes(a, n, cols, pivot, inverse_pivot, singular)
@@ -534,7 +534,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating* one[3]
     gather(a, p, n, n, 0, n, 1, False, NULL, cols)
-    mark_nonfinite_rows(a, n, n, cols, status)
+    mark_nonfinite(a, n, n, False, status, cols)
     for v in range(LANES):
         singular[v] = 0
     one_norm_lanes(a, n, cols, False, norm)
