@@ -170,8 +170,8 @@ ROUTE_BOUNDS = [("set_direct_product_max", bound,
 # Bounds that only a batch filling the lanes reaches: potri interleaved up to order 160 (0: per
 # matrix from 17); inverse, det, slogdet (and gesv with up to 16 right-hand sides) interleaved
 # at orders 65 to 128 from a batch of 8 per thread (0: from 8 on any machine, a large bound: per
-# matrix); the interleaved float64 Cholesky and LU kernels' row loops in FMA on AVX-512 CPUs
-# (False: the plain loops every CPU has).
+# matrix); the interleaved Cholesky and LU kernels' row loops in FMA on AVX-512 CPUs (False:
+# the plain loops every CPU has).
 LANE_ROUTE_BOUNDS = [("set_potri_lanes_max", 0, ("potri",))] + [
     ("set_lu_lanes_wide_batch", bound, ("inverse", "det", "slogdet", "gesv"))
     for bound in (0, 10**9)] + [

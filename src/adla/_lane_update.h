@@ -178,15 +178,19 @@ static inline void adla_minus_scaled_rows##ROWS##_##suffix(type* x, const type* 
 }
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
 
-/* The three families again for float64, 8 lanes in one AVX-512 vector and each product
-   subtracted by one fused multiply-add (contracted: the same expressions), on CPUs that have
-   them, in both builds: adla_lanes_fma, set by the module at import where
-   adla_fma_product_supported (set_fma_lanes), picks them. Rounded once instead of twice, and
-   a quarter of the arithmetic instructions of the AVX2 build's two vectors of multiplies and
-   subtractions (Intel Xeon, in one process against the plain loops): potrf fwd+bwd 1.05-1.13x
+/* The three families again for float64, 8 lanes in one AVX-512 vector, and float32, one AVX2
+   vector, each product subtracted by one fused multiply-add (contracted: the same
+   expressions), on CPUs that have them, in both builds: adla_lanes_fma, set by the module at
+   import where adla_fma_product_supported (set_fma_lanes), picks them. Rounded once instead
+   of twice; in float64 a quarter of the arithmetic instructions of the AVX2 build's two
+   vectors of multiplies and subtractions (Intel Xeon, in one process against the plain
+   loops): potrf fwd+bwd 1.05-1.13x
    faster at 1000 x 64, 1.2-1.25x at 300 x 128; with the interleaved LU's updates and solves
    (lu.pxi) inverse, det and slogdet 1.06-1.1x at 1000 x 64. float32's 8 lanes are one AVX2
-   vector already: in FMA there potrf measured 0.96x, so float32 keeps the plain loops. */
+   vector already, and in FMA there potrf once measured 0.96x; with the reverse sweep's passes
+   of four steps (cholesky.pxi) the float32 families in FMA too (same switch), in one process
+   against the plain loops: det and inverse fwd+bwd 1.03-1.06x faster at 16-64 and 1.06-1.15x
+   at 300 x 128, potrf 1.05-1.08x at 64-128, the others level (0.96-1.02). */
 static int adla_lanes_fma = 0;
 #define ADLA_FMA_LANES_LENGTH 16    /* shorter sums stay inline: at order 16 (sums of 8 to 15
                                        terms in FMA) potrf took 1.15x as long */
@@ -202,19 +206,31 @@ ADLA_FMA_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
 ADLA_FMA_ROW_COUNTS(ADLA_TANGENT_DOT_ROWS)
 ADLA_FMA_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
 #pragma GCC pop_options
-#define ADLA_FMA_BY_ROW_COUNT(family, ...)                                                  \
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#pragma GCC optimize("fp-contract=fast")
+typedef float adla_fma_lanes_f __attribute__((vector_size(32)));
+#define ADLA_FMA_ROW_COUNTS_F(family)                                                       \
+family(fma_f, float, adla_fma_lanes_f, 1) family(fma_f, float, adla_fma_lanes_f, 2)         \
+family(fma_f, float, adla_fma_lanes_f, 3) family(fma_f, float, adla_fma_lanes_f, 4)
+ADLA_FMA_ROW_COUNTS_F(ADLA_LANE_DOT_ROWS)
+ADLA_FMA_ROW_COUNTS_F(ADLA_TANGENT_DOT_ROWS)
+ADLA_FMA_ROW_COUNTS_F(ADLA_LANE_SCALED_ROWS)
+#pragma GCC pop_options
+#define ADLA_FMA_BY_ROW_COUNT(suffix, family, ...)                                          \
     if (adla_lanes_fma && length >= ADLA_FMA_LANES_LENGTH) {                                \
-        if (rows == 4) family##4_fma_d(__VA_ARGS__);                                        \
-        else if (rows == 3) family##3_fma_d(__VA_ARGS__);                                   \
-        else if (rows == 2) family##2_fma_d(__VA_ARGS__);                                   \
-        else family##1_fma_d(__VA_ARGS__);                                                  \
+        if (rows == 4) family##4_##suffix(__VA_ARGS__);                                     \
+        else if (rows == 3) family##3_##suffix(__VA_ARGS__);                                \
+        else if (rows == 2) family##2_##suffix(__VA_ARGS__);                                \
+        else family##1_##suffix(__VA_ARGS__);                                               \
         return;                                                                             \
     }
+#define ADLA_FMA_BY_ROW_COUNT_d(family, ...) ADLA_FMA_BY_ROW_COUNT(fma_d, family, __VA_ARGS__)
+#define ADLA_FMA_BY_ROW_COUNT_f(family, ...) ADLA_FMA_BY_ROW_COUNT(fma_f, family, __VA_ARGS__)
 #else
-#define ADLA_FMA_BY_ROW_COUNT(family, ...)
-#endif
-#define ADLA_FMA_BY_ROW_COUNT_d ADLA_FMA_BY_ROW_COUNT
+#define ADLA_FMA_BY_ROW_COUNT_d(family, ...)
 #define ADLA_FMA_BY_ROW_COUNT_f(family, ...)
+#endif
 
 /* Each family by its row count: family_suffix(..., rows, ...) calls familyR_suffix for R = rows
    (1 to 4), so that the kernels pass the count they have (float64: the FMA loops above where

@@ -159,7 +159,7 @@ def set_fma_solve_max(int order):
 adla_lanes_fma = adla_fma_product_supported()
 
 def set_fma_lanes(bint on):
-    """The float64 interleaved kernels' row loops of _lane_update.h (subtract_dot_rows,
+    """The interleaved kernels' row loops of _lane_update.h (subtract_dot_rows,
     subtract_tangent_dots, subtract_scaled_rows: the Cholesky kernels', and the LU's updates and
     solves) in fused multiply-adds, or in the plain loops every build has; returns the previous
     choice. As set_fma_product_max: only on CPUs that have AVX-512 and FMA."""
