@@ -606,6 +606,43 @@ def test_gesvd_sign_order_and_failures():
         adla.gesvd(A)
 
 
+@pytest.mark.parametrize("dtype, n", [(np.float64, 64), (np.float32, 80)])
+def test_blocked_lq_and_qr_at_scaled_zero_and_rank_deficient_matrices(dtype, n):
+    # The per-matrix blocked kernels factor their panels in vector loops where every column's
+    # norm lies in a range that needs no scaling, and through LAPACK's geqr2 elsewhere: matrices
+    # past both ends of the range, a first panel of tiny rows (LQ) in a normal matrix, a zero
+    # row and column, and rank one all give orthonormal factors that reproduce A, and the
+    # full-rank ones the triangle of NumPy's QR (up to the signs it leaves).
+    from adla import _lapack
+    assert not _lapack.interleaved(_lapack.GELQF, n, n, 0, 6,
+                                   _lapack.FLAG_SINGLE if dtype == np.float32 else 0)
+    rng = np.random.default_rng(5)
+    big = 1e150 if dtype == np.float64 else 1e20
+    A = rng.standard_normal((6, n, n))
+    A[1] *= big
+    A[2] /= big
+    A[3, :, 5] = 0
+    A[3, 7] = 0
+    A[4] = np.outer(rng.standard_normal(n), rng.standard_normal(n))
+    A[5, :8] *= 1e-120 if dtype == np.float64 else 1e-12
+    A = A.astype(dtype)
+    eps = np.finfo(dtype).eps
+    for lq in (True, False):
+        Q, T = adla.gelqf(A) if lq else adla.geqrf(A)
+        for i in range(6):
+            scale = np.abs(A[i]).max()
+            product = T[i] @ Q[i] if lq else Q[i] @ T[i]
+            np.testing.assert_allclose(product / scale, A[i] / scale, atol=20 * n * eps)
+            gram = Q[i] @ Q[i].T if lq else Q[i].T @ Q[i]
+            np.testing.assert_allclose(gram, np.eye(n), atol=20 * n * eps)
+            assert np.all(np.diagonal(T[i]) >= 0)
+            assert np.all((np.triu(T[i], 1) if lq else np.tril(T[i], -1)) == 0)
+            if i in (0, 1, 2):
+                R = np.linalg.qr((A[i].T if lq else A[i]).astype(np.float64), mode="r")
+                np.testing.assert_allclose(np.abs(np.diagonal(T[i])), np.abs(np.diagonal(R)),
+                                           rtol=100 * n * eps)
+
+
 def test_lq_and_qr_interleaved_up_to_a_bound_that_depends_on_the_precision():
     # Interleaved in a batch that fills the lanes up to long side 48 in float64 and 64 in
     # float32 (where the kernel is faster than LAPACK's); the jvp in one kernel and the gradient

@@ -124,7 +124,8 @@ cdef enum:
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
     HOUSEHOLDER_BLOCK = 16  # gelqf/geqrf per matrix: panels of up to this many columns (half
-    HOUSEHOLDER_NARROW_MAX = 128    # as many up to this order; orthogonal.pxi), blocked for
+    HOUSEHOLDER_NARROW_MAX = 128    # as many up to this order, float32 up to the next;
+    HOUSEHOLDER_NARROW_SINGLE_MAX = 64  # orthogonal.pxi), blocked for
     HOUSEHOLDER_MIN = 32    # short sides from this one
     HOUSEHOLDER_MAX = 512   # up to this one (LAPACK, on its threads, faster from 1000)
     COMPACT_HOUSEHOLDER_MIN = 128   # gelqf/geqrf through LAPACK: geqrt (compact WY) from this
