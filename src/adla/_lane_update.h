@@ -184,13 +184,13 @@ ADLA_FOR_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
    import where adla_fma_product_supported (set_fma_lanes), picks them. Rounded once instead
    of twice; in float64 a quarter of the arithmetic instructions of the AVX2 build's two
    vectors of multiplies and subtractions (Intel Xeon, in one process against the plain
-   loops): potrf fwd+bwd 1.05-1.13x
-   faster at 1000 x 64, 1.2-1.25x at 300 x 128; with the interleaved LU's updates and solves
-   (lu.pxi) inverse, det and slogdet 1.06-1.1x at 1000 x 64. float32's 8 lanes are one AVX2
-   vector already, and in FMA there potrf once measured 0.96x; with the reverse sweep's passes
-   of four steps (cholesky.pxi) the float32 families in FMA too (same switch), in one process
-   against the plain loops: det and inverse fwd+bwd 1.03-1.06x faster at 16-64 and 1.06-1.15x
-   at 300 x 128, potrf 1.05-1.08x at 64-128, the others level (0.96-1.02). */
+   loops): potrf fwd+bwd 1.05-1.13x faster at 1000 x 64, 1.2-1.25x at 300 x 128; with the
+   interleaved LU's updates and solves (lu.pxi) inverse, det and slogdet 1.06-1.1x at
+   1000 x 64. float32's 8 lanes are one AVX2 vector already, and in FMA there potrf once
+   measured 0.96x; with the reverse sweep's passes of four steps (cholesky.pxi) the float32
+   families in FMA too (same switch), in one process against the plain loops: det and inverse
+   fwd+bwd 1.03-1.06x faster at 16-64 and 1.06-1.15x at 300 x 128, potrf 1.05-1.08x at
+   64-128, the others level (0.96-1.02). */
 static int adla_lanes_fma = 0;
 #define ADLA_FMA_LANES_LENGTH 16    /* shorter sums stay inline: at order 16 (sums of 8 to 15
                                        terms in FMA) potrf took 1.15x as long */
@@ -233,7 +233,7 @@ ADLA_FMA_ROW_COUNTS_F(ADLA_LANE_SCALED_ROWS)
 #endif
 
 /* Each family by its row count: family_suffix(..., rows, ...) calls familyR_suffix for R = rows
-   (1 to 4), so that the kernels pass the count they have (float64: the FMA loops above where
+   (1 to 4), so that the kernels pass the count they have (the FMA loops above where
    adla_lanes_fma). */
 #define ADLA_BY_ROW_COUNT(family, suffix, params, ...)                                      \
 static inline void family##_##suffix params {                                               \

@@ -621,8 +621,9 @@ cdef void cholesky_reverse_row(floating* x, int x_cols, const floating* l,
         last = j - 3 if j >= 3 else 0
         for r in range(j - last + 1):
             for v in range(LANES):
-                s[r * LANES + v] = x_i[(j - r) * LANES + v] * inverse_diagonal[(j - r) * LANES + v]
-            for v in range(LANES):      # each store in its own loop: vector moves
+                s[r * LANES + v] = (x_i[(j - r) * LANES + v]
+                                    * inverse_diagonal[(j - r) * LANES + v])
+            for v in range(LANES):
                 x_i[(j - r) * LANES + v] = s[r * LANES + v] * <floating>0.5
             for v in range(LANES):
                 scale[((j - r) * 4 + q) * LANES + v] = s[r * LANES + v]

@@ -113,7 +113,7 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
 
 cdef inline int padded_columns(int n, Py_ssize_t itemsize) noexcept nogil:
-    """A row length of at least n for a lanes scratch whose columns are walked row by row:
+    """A row length of at least n for a lanes scratch whose columns are read down its rows:
     n, plus one cache line where rows of n would be a multiple of 4 lines long. Rows 4 KiB
     apart (order 64 in float64) put a whole column in one set of the L1 cache, 2 KiB apart in
     two, and so on; a line more spreads it over them all."""
