@@ -17,18 +17,13 @@
 #include <math.h>
 #include <string.h>
 
-#ifdef __AVX__
-#define ADLA_HOUSEHOLDER_BYTES 32
-#else
-#define ADLA_HOUSEHOLDER_BYTES 16
-#endif
+#include "_lane_update.h"       /* its vectors of lanes: the build's width, 8 to a sum */
 
 #define ADLA_PANEL_QR(suffix, type, SQRT)                                                    \
-typedef type adla_panel_vector_##suffix __attribute__((vector_size(ADLA_HOUSEHOLDER_BYTES))); \
 /* sum x[i] y[i], i < n: 8 partial sums (term i in sum i % 8, in vectors), added in order,   \
    then the last n % 8 terms; the same operations in every build. */                         \
 static inline type adla_panel_dot_##suffix(const type* x, const type* y, int n) {           \
-    typedef adla_panel_vector_##suffix vector;                                               \
+    typedef adla_lanes_##suffix vector;                                                      \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                           \
     vector s[PARTS], a, b;                                                                   \
     int i = 0;                                                                               \

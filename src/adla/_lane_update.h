@@ -195,27 +195,25 @@ static int adla_lanes_fma = 0;
 #define ADLA_FMA_LANES_LENGTH 16    /* shorter sums stay inline: at order 16 (sums of 8 to 15
                                        terms in FMA) potrf took 1.15x as long */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* The three families for 1 to 4 rows, in the FMA target of the region around the call. */
+#define ADLA_FMA_FAMILIES(suffix, type, vector)                                             \
+ADLA_FMA_ROWS(ADLA_LANE_DOT_ROWS, suffix, type, vector)                                     \
+ADLA_FMA_ROWS(ADLA_TANGENT_DOT_ROWS, suffix, type, vector)                                  \
+ADLA_FMA_ROWS(ADLA_LANE_SCALED_ROWS, suffix, type, vector)
+#define ADLA_FMA_ROWS(family, suffix, type, vector)                                         \
+family(suffix, type, vector, 1) family(suffix, type, vector, 2)                             \
+family(suffix, type, vector, 3) family(suffix, type, vector, 4)
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
 #pragma GCC optimize("fp-contract=fast")
 typedef double adla_fma_lanes_d __attribute__((vector_size(64)));
-#define ADLA_FMA_ROW_COUNTS(family)                                                         \
-family(fma_d, double, adla_fma_lanes_d, 1) family(fma_d, double, adla_fma_lanes_d, 2)       \
-family(fma_d, double, adla_fma_lanes_d, 3) family(fma_d, double, adla_fma_lanes_d, 4)
-ADLA_FMA_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
-ADLA_FMA_ROW_COUNTS(ADLA_TANGENT_DOT_ROWS)
-ADLA_FMA_ROW_COUNTS(ADLA_LANE_SCALED_ROWS)
+ADLA_FMA_FAMILIES(fma_d, double, adla_fma_lanes_d)
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #pragma GCC optimize("fp-contract=fast")
 typedef float adla_fma_lanes_f __attribute__((vector_size(32)));
-#define ADLA_FMA_ROW_COUNTS_F(family)                                                       \
-family(fma_f, float, adla_fma_lanes_f, 1) family(fma_f, float, adla_fma_lanes_f, 2)         \
-family(fma_f, float, adla_fma_lanes_f, 3) family(fma_f, float, adla_fma_lanes_f, 4)
-ADLA_FMA_ROW_COUNTS_F(ADLA_LANE_DOT_ROWS)
-ADLA_FMA_ROW_COUNTS_F(ADLA_TANGENT_DOT_ROWS)
-ADLA_FMA_ROW_COUNTS_F(ADLA_LANE_SCALED_ROWS)
+ADLA_FMA_FAMILIES(fma_f, float, adla_fma_lanes_f)
 #pragma GCC pop_options
 #define ADLA_FMA_BY_ROW_COUNT(suffix, family, ...)                                          \
     if (adla_lanes_fma && length >= ADLA_FMA_LANES_LENGTH) {                                \

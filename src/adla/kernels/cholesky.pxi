@@ -649,7 +649,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     terms in the same order as one step at a time, with one load and store of it per four
     products instead of per one. Within a row, steps go four at a time the same way. (Which
     products are fused multiply-adds follows the length of each pass, _lane_update.h.)"""
-    cdef int n = job.n, cols = padded_columns(n, sizeof(floating)), hi, first, rows, r, q, j
+    cdef int n = job.n, cols = padded_columns(n, floating is float), hi, first, rows, r, q, j
     cdef bint lower = (job.flags & LOWER) != 0
     cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES         # of l
     cdef Py_ssize_t x_step = <Py_ssize_t>cols * LANES        # of x, padded: mirror_lower's
@@ -851,9 +851,8 @@ cdef void plan_cholesky_solve(Job* job) noexcept nogil:
 cdef void plan_potrf_backward(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
         job.lanes = LANES
-        job.work = <Py_ssize_t>(job.n * job.n + 4 * job.n
-                                + job.n * padded_columns(job.n, 4 if job.flags & SINGLE else 8)
-                                ) * LANES
+        job.work = (<Py_ssize_t>job.n * (job.n + 4 + padded_columns(job.n, job.flags & SINGLE))
+                    * LANES)
     elif job.n > 0:
         job.work = (<Py_ssize_t>(0 if job.flags & LOWER else 1) * job.n * job.n      # (U^T)
                     + 2 * <Py_ssize_t>min(job.n, cholesky_gradient_leaf) ** 2)

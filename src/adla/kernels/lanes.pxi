@@ -112,15 +112,15 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
             for v in range(count):
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
 
-cdef inline int padded_columns(int n, Py_ssize_t itemsize) noexcept nogil:
+cdef inline int padded_columns(int n, bint single) noexcept nogil:
     """A row length of at least n for a lanes scratch whose columns are read down its rows:
     n, plus one cache line where rows of n would be a multiple of 4 lines long. Rows 4 KiB
     apart (order 64 in float64) put a whole column in one set of the L1 cache, 2 KiB apart in
     two, and so on; a line more spreads it over them all."""
-    cdef Py_ssize_t row = <Py_ssize_t>n * LANES * itemsize
-    if n == 0 or row % 256 != 0:
+    cdef int entry = LANES * (4 if single else 8)      # bytes of an entry's lanes
+    if n == 0 or n * entry % 256 != 0:
         return n
-    return n + <int>(64 // (LANES * itemsize) if LANES * itemsize < 64 else 1)
+    return n + (64 // entry if entry < 64 else 1)
 
 cdef inline void keep_triangle(floating* w, int rows, int cols, bint lower) noexcept nogil:
     """Zero the strict upper (``lower``) or strict lower triangle of every lane of w."""

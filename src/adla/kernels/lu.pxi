@@ -440,7 +440,7 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     optional scalars p[LANES + v], scattered transposed for A^-T (TRANS_A). Status: non-finite
     entries, else the first exactly zero pivot of A's LU. work: A (its LU, rows padded), then
     A^-1."""
-    cdef int n = job.n, cols = padded_columns(n, sizeof(floating))
+    cdef int n = job.n, cols = padded_columns(n, floating is float)
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * cols * LANES
     cdef floating inverse_pivot[LU_LANES_MAX * LANES]
@@ -489,7 +489,7 @@ cdef void slogdet_lanes(const Job* job, floating** p, int count, floating* w,
     """slogdet_one for LANES small matrices at once, from lu_lanes: the sign from U's diagonal
     and the row swaps, log|det| as the sum of log|U_ii|; a zero pivot gives sign 0 and -inf (no
     failure). work: A (its LU), then sign and log|det|."""
-    cdef int n = job.n, cols = padded_columns(n, sizeof(floating)), v
+    cdef int n = job.n, cols = padded_columns(n, floating is float), v
     cdef floating* a = w
     cdef floating* sign = w + <Py_ssize_t>n * cols * LANES
     cdef floating* logabs = sign + LANES
@@ -519,7 +519,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     SVD adjugate, exact at singular matrices). Then times the optional scalars p[LANES + v], as
     cofactor_one. work: A (its LU, rows padded), then A^-T, interleaved; then cofactor_one's
     scratch."""
-    cdef int n = job.n, cols = padded_columns(n, sizeof(floating)), v
+    cdef int n = job.n, cols = padded_columns(n, floating is float), v
     cdef floating* a = w
     cdef floating* x = w + <Py_ssize_t>n * cols * LANES
     cdef floating* one_work = x + <Py_ssize_t>n * n * LANES
@@ -719,16 +719,14 @@ cdef void plan_cofactor(Job* job) noexcept nogil:
 
 cdef inline Py_ssize_t lu_inverse_work(const Job* job) noexcept nogil:
     # inverse_lanes' and cofactor_lanes' scratch: the LU (rows padded), then the inverse
-    return <Py_ssize_t>job.n * (padded_columns(job.n, 4 if job.flags & SINGLE else 8)
-                                + job.n) * LANES
+    return <Py_ssize_t>job.n * (padded_columns(job.n, job.flags & SINGLE) + job.n) * LANES
 
 cdef void plan_slogdet(Job* job) noexcept nogil:
     # Measured against a getrf per matrix: 1.5-6x faster up to order 32, still 1.3x at 64 for a
     # batch that fills the lanes (a lone matrix would be factored LANES times over).
     if lu_interleaved(job):
         job.lanes = LANES
-        job.work = (<Py_ssize_t>job.n * padded_columns(job.n, 4 if job.flags & SINGLE else 8)
-                    + 2) * LANES
+        job.work = (<Py_ssize_t>job.n * padded_columns(job.n, job.flags & SINGLE) + 2) * LANES
 
 cdef void workspace_inverse(floating* kind, Job* job) noexcept nogil:
     cdef int n = job.n
