@@ -179,6 +179,38 @@ LANE_ROUTE_BOUNDS = [("set_potri_lanes_max", 0, ("potri",))] + [
     ("set_avx512_lanes", False, ("syevd", "gesvd"))]
 
 
+# The interleaved kernels fetch the next block's inputs ahead (a hint for the caches) only for
+# batches of many blocks, in a window of block sizes that the harness's small matrices are
+# below: here in a batch of 600 with the window open to every size, and closed.
+PREFETCHING = ("potrf", "trsm", "potrs", "potri", "inverse", "det", "slogdet", "gesv")
+
+
+def first_case_of_each(names, layout):
+    seen = set()
+    for p in cases_with_layouts([layout]):
+        if p.values[0].name in names and p.values[0].name not in seen:
+            seen.add(p.values[0].name)
+            yield p
+
+
+@pytest.mark.parametrize("row, opts, batches", list(first_case_of_each(PREFETCHING, "batch19")))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prefetching_the_next_block_changes_no_result(row, opts, batches, dtype):
+    from adla import _cpu
+    inputs = make_inputs(row, opts, [(600,)] * len(batches), dtype)
+    results = []
+    for bounds in ((0, 0), (0, 1 << 40)):
+        previous = _cpu.K.set_prefetch_lanes_bytes(bounds)
+        try:
+            out = call_forward(row, opts, inputs)
+            results.append(as_tuple(out) + call_backward(row, opts, cotangents_for(out),
+                                                        inputs, out))
+        finally:
+            _cpu.K.set_prefetch_lanes_bytes(previous)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("setter, bound, row, opts, batches", [
     pytest.param(setter, bound, *p.values, id=f"{setter}={bound}-{p.id}")
     for bounds, layout in ((ROUTE_BOUNDS, "batch3"), (LANE_ROUTE_BOUNDS, "batch19"))

@@ -1,7 +1,8 @@
 /* Products of small row-major matrices in AVX-512 FMA code, gemm_jvp's tangent in one pass,
    and small triangular solves, for CPUs that have it (the caller checks:
    adla_fma_product_supported), in both builds of the kernels; and the per-thread prefetch
-   queue through which the batch driver hands the products the next matrix's operands.
+   queue through which the batch driver hands the products the next matrix's operands (and the
+   interleaved kernels the next block's inputs: run_block).
 
    At order 64 a batch of products spends as long waiting for memory as multiplying: SciPy's
    OpenBLAS ran 1000 products of order 64 at 70 GFLOP/s on two Zen 4 cores and 95 on 100 (in
@@ -21,6 +22,7 @@ typedef struct {
     const char* at[ADLA_PREFETCH_REGIONS];
     Py_ssize_t lines[ADLA_PREFETCH_REGIONS];    /* 64-byte lines left in each region */
     int count, current;
+    Py_ssize_t total, issued;                   /* lines added, lines prefetched */
 } adla_prefetch_queue;
 
 static _Thread_local adla_prefetch_queue adla_prefetch;
@@ -28,6 +30,8 @@ static _Thread_local adla_prefetch_queue adla_prefetch;
 static inline void adla_prefetch_clear(void) {
     adla_prefetch.count = 0;
     adla_prefetch.current = 0;
+    adla_prefetch.total = 0;
+    adla_prefetch.issued = 0;
 }
 
 /* Adds [at, at + bytes) to this thread's queue (ignored when it is full). */
@@ -36,6 +40,7 @@ static inline void adla_prefetch_add(const void* at, Py_ssize_t bytes) {
         adla_prefetch.at[adla_prefetch.count] = (const char*)((uintptr_t)at & ~(uintptr_t)63);
         adla_prefetch.lines[adla_prefetch.count] =
             ((Py_ssize_t)((uintptr_t)at & 63) + bytes + 63) / 64;
+        adla_prefetch.total += adla_prefetch.lines[adla_prefetch.count];
         adla_prefetch.count++;
     }
 }
@@ -69,7 +74,20 @@ static inline void adla_prefetch_lines(int most) {
             return;
         for (int l = 0; l < got; l++)
             __builtin_prefetch(at + 64 * l, 0, 2);
+        q->issued += got;
         most -= got;
+    }
+}
+
+/* For a kernel's main loop of `steps` steps: by the end of step `step` (from 0), that share of
+   all the lines queued prefetched (the whole queue after the last step), spread over the steps
+   so that no burst outruns the line fill buffers. */
+static inline void adla_prefetch_share(Py_ssize_t step, Py_ssize_t steps) {
+    adla_prefetch_queue* q = &adla_prefetch;
+    if (q->current < q->count) {
+        Py_ssize_t due = q->total * (step + 1) / steps - q->issued;
+        if (due > 0)
+            adla_prefetch_lines((int)due);
     }
 }
 

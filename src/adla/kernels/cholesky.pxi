@@ -568,6 +568,7 @@ cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
     while first < n:
         rows = 4 if n - first >= 4 else n - first if n - first < 2 else 2
         group = a + first * row_step
+        adla_prefetch_share(first + rows - 1, n)
         for j in range(first + rows):
             row_j = a + j * row_step
             for r in range(rows):
@@ -664,6 +665,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
     while hi >= 0:
         rows = 4 if hi >= 3 else hi + 1
         first = hi - rows + 1
+        adla_prefetch_share(n - 1 - first, n)
         for q in range(rows):                    # rows hi, hi - 1, ..., first
             cholesky_reverse_row(x, cols, l, inverse_diagonal, n, hi - q, scale, q)
             for r in range(first, hi - q):       # its terms on the group's earlier rows

@@ -7,6 +7,10 @@
 # the compiler turns into vector instructions. A short last block repeats its last matrix in
 # the spare lanes; their results are not written back.
 
+cdef extern from "_fma_product.h":
+    # the next block's inputs, a share at each step of an interleaved kernel (run_block)
+    void adla_prefetch_share(Py_ssize_t step, Py_ssize_t steps) noexcept nogil
+
 cdef inline Py_ssize_t magnitude(Py_ssize_t x) noexcept nogil:
     return -x if x < 0 else x
 
@@ -188,6 +192,7 @@ cdef inline void back_substitute(const floating* t, const floating* inverse_diag
     cdef int i, j, k, v
     cdef Py_ssize_t ij
     for i in range(n - 1, -1, -1):
+        adla_prefetch_share(n - 1 - i, n)
         for j in range(cols):
             ij = (i * cols + j) * LANES
             for v in range(LANES):

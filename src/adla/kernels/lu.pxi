@@ -293,6 +293,7 @@ cdef void lu_lanes(floating* a, int n, int cols, int* pivot, floating* inverse_p
     while c < n:
         w = LU_PANEL if n - c >= LU_PANEL else n - c
         end = c + w
+        adla_prefetch_share(end - 1, n)
         for s in range(c, end):             # the panel: columns c .. end-1
             pivot_lanes(a, n, cols, s, pivot, inverse_pivot, status)
             a_s = a + <Py_ssize_t>s * cols * LANES

@@ -153,6 +153,7 @@ cdef inline void forward_substitute(const floating* a, const floating* inverse_d
     cdef int i, j, k, v
     cdef Py_ssize_t ij
     for i in range(t):
+        adla_prefetch_share(i, t)
         for j in range(c):
             ij = (i * c + j) * LANES
             for v in range(LANES):
