@@ -531,10 +531,11 @@ cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
 # gather reads LANES matrices the hardware prefetcher has not seen coming. Where the next block
 # is this thread's too, its inputs go into the prefetch queue (_fma_product.h), and the kernels
 # fetch a share of them at each step of their main loop (adla_prefetch_share: cholesky_lanes,
-# potrf_backward_lanes, lu_lanes, forward_substitute, back_substitute), so that the block is in
-# cache by the time its gather runs. A/B in one process on an AMD EPYC (Zen 4, 32 KiB L1D),
-# 10000 x 16: potrf 1.15-1.25x faster, potrf_backward 1.1-1.25x, trsm 1.3x, det and inverse
-# 1.03-1.2x (fwd+bwd of potrf 1.26-1.32x); at orders 24-32 level to 1.06x. Above
+# potrf_backward_lanes, lu_lanes, inverse_factor_both, forward_substitute, back_substitute), so
+# that the block is in cache by the time its gather runs. A/B in one process on an AMD EPYC
+# (Zen 4, 32 KiB L1D), 10000 x 16: potrf 1.15-1.25x faster, potrf_backward 1.1-1.25x, trsm
+# 1.3x, det and inverse 1.03-1.2x; fwd+bwd of potrf 1.26-1.32x, of potri 1.18-1.24x, of trsm
+# 1.13-1.16x; at orders 24-32 level to 1.06x. Above
 # PREFETCH_LANES_MAX of inputs a block the prefetched lines pushed the current block's scratch
 # out of L1 (float64 potrf 1.04-1.06x slower at 32-64); below PREFETCH_LANES_MIN the batch
 # stays in cache anyway (order 8: level).

@@ -316,6 +316,7 @@ cdef inline void inverse_factor_both(floating* a, const floating* inverse_diagon
     cdef floating* xi
     mirror_lower(a, n)
     for i in range(n):
+        adla_prefetch_share(i, n)
         xi = x + <Py_ssize_t>i * n * LANES
         for v in range(LANES):
             xi[i * LANES + v] = inverse_diagonal[i * LANES + v]
@@ -729,6 +730,7 @@ cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) n
     cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES, ij, jj
     while first < n:
         rows = 4 if n - first >= 4 else n - first if n - first < 2 else 2
+        adla_prefetch_share(first + rows - 1, n)
         for j in range(first + rows):
             for r in range(rows):
                 ij = (first + r) * row_step + j * LANES
