@@ -535,10 +535,10 @@ cdef void plan_workspace(floating* kind, Job* job) noexcept nogil:
 # that the block is in cache by the time its gather runs. A/B in one process on an AMD EPYC
 # (Zen 4, 32 KiB L1D), 10000 x 16: potrf 1.15-1.25x faster, potrf_backward 1.1-1.25x, trsm
 # 1.3x, det and inverse 1.03-1.2x; fwd+bwd of potrf 1.26-1.32x, of potri 1.18-1.24x, of trsm
-# 1.13-1.16x; at orders 24-32 level to 1.06x. Above
-# PREFETCH_LANES_MAX of inputs a block the prefetched lines pushed the current block's scratch
-# out of L1 (float64 potrf 1.04-1.06x slower at 32-64); below PREFETCH_LANES_MIN the batch
-# stays in cache anyway (order 8: level).
+# 1.13-1.16x; at orders 24-32 level to 1.06x. Above PREFETCH_LANES_MAX of inputs a block, the
+# prefetched lines pushed the current block's scratch out of L1 (float64 potrf 1.04-1.06x
+# slower at 32-64); at PREFETCH_LANES_MIN and below, the batch stays in cache anyway (order 8:
+# level). The window is by bytes: with one input, orders 9-27 in float64 and 12-39 in float32.
 cdef Py_ssize_t prefetch_lanes_min = PREFETCH_LANES_MIN
 cdef Py_ssize_t prefetch_lanes_max = PREFETCH_LANES_MAX
 
@@ -560,7 +560,7 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     # next). Pointers live on this call's stack: each thread has its own.
     cdef floating* p[MAX_OPERANDS * LANES]
     cdef int lane_status[LANES]
-    cdef Py_ssize_t first = block * job.lanes, b, next_bytes = 0
+    cdef Py_ssize_t first = block * job.lanes, b, next_bytes = 0, next_count
     cdef int i, v, count
     if work == NULL:
         for b in range(first, min(first + job.lanes, nbatch)):
@@ -588,18 +588,17 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     for v in range(LANES):
         lane_status[v] = 0
     if next_is_ours:
+        next_count = min(<Py_ssize_t>LANES, nbatch - first - LANES)
         for i in range(ninputs):
             if base[i] != NULL and step[i] > 0:
-                next_bytes += min(<Py_ssize_t>LANES, nbatch - first - LANES) * step[i]
-        next_bytes *= sizeof(floating)
+                next_bytes += next_count * step[i] * sizeof(floating)
         if prefetch_lanes_min < next_bytes <= prefetch_lanes_max:
             for i in range(ninputs):
                 if base[i] != NULL and step[i] > 0:
                     adla_prefetch_add(base[i] + (first + LANES) * step[i],
-                                      min(<Py_ssize_t>LANES, nbatch - first - LANES) * step[i]
-                                      * sizeof(floating))
+                                      next_count * step[i] * sizeof(floating))
         else:
-            next_bytes = 0
+            next_bytes = 0          # nothing queued, nothing to clear
     if floating is double:
         OPERATORS[job.op].lanes_double(job, p, count, work, lane_status)
     else:
