@@ -553,6 +553,20 @@ def set_prefetch_lanes_bytes(bounds):
     return previous
 
 
+cdef inline Py_ssize_t queue_inputs(floating** base, const Py_ssize_t* step, int ninputs,
+                                    Py_ssize_t first, Py_ssize_t count) noexcept nogil:
+    # Matrices first .. first + count - 1 of every input onto this thread's prefetch queue
+    # (_fma_product.h); returns the bytes queued.
+    cdef Py_ssize_t nbytes, queued = 0
+    cdef int i
+    for i in range(ninputs):
+        if base[i] != NULL and step[i] > 0:
+            nbytes = count * step[i] * sizeof(floating)
+            adla_prefetch_add(base[i] + first * step[i], nbytes)
+            queued += nbytes
+    return queued
+
+
 cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int noperands,
                     int ninputs, Py_ssize_t nbatch, Py_ssize_t block, bint next_is_ours,
                     floating* work, int* status) noexcept nogil:
@@ -560,7 +574,7 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     # next). Pointers live on this call's stack: each thread has its own.
     cdef floating* p[MAX_OPERANDS * LANES]
     cdef int lane_status[LANES]
-    cdef Py_ssize_t first = block * job.lanes, b, next_bytes = 0, next_count
+    cdef Py_ssize_t first = block * job.lanes, b, next_bytes = 0
     cdef int i, v, count
     if work == NULL:
         for b in range(first, min(first + job.lanes, nbatch)):
@@ -569,10 +583,8 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     if job.lanes == 1:
         for i in range(noperands):
             p[i] = base[i] + first * step[i] if base[i] != NULL else NULL
-        if job.prefetch_next and first + 1 < nbatch:
-            for i in range(ninputs):
-                if base[i] != NULL and step[i] != 0:
-                    adla_prefetch_add(p[i] + step[i], step[i] * sizeof(floating))
+        if job.prefetch_next and next_is_ours:
+            queue_inputs(base, step, ninputs, first + 1, 1)
         if floating is double:
             status[first] = OPERATORS[job.op].one_double(job, p, work)
         else:
@@ -588,17 +600,11 @@ cdef void run_block(const Job* job, floating** base, const Py_ssize_t* step, int
     for v in range(LANES):
         lane_status[v] = 0
     if next_is_ours:
-        next_count = min(<Py_ssize_t>LANES, nbatch - first - LANES)
-        for i in range(ninputs):
-            if base[i] != NULL and step[i] > 0:
-                next_bytes += next_count * step[i] * sizeof(floating)
-        if prefetch_lanes_min < next_bytes <= prefetch_lanes_max:
-            for i in range(ninputs):
-                if base[i] != NULL and step[i] > 0:
-                    adla_prefetch_add(base[i] + (first + LANES) * step[i],
-                                      next_count * step[i] * sizeof(floating))
-        else:
-            next_bytes = 0          # nothing queued, nothing to clear
+        next_bytes = queue_inputs(base, step, ninputs, first + LANES,
+                                  min(<Py_ssize_t>LANES, nbatch - first - LANES))
+        if not prefetch_lanes_min < next_bytes <= prefetch_lanes_max:
+            adla_prefetch_clear()       # outside the window: no prefetch, nothing to clear later
+            next_bytes = 0
     if floating is double:
         OPERATORS[job.op].lanes_double(job, p, count, work, lane_status)
     else:
