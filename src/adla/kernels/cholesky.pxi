@@ -581,9 +581,8 @@ cdef void cholesky_lanes(floating* a, int n, int* status) noexcept nogil:
                     cholesky_diagonal(group + r * row_step + j * LANES, acc + r * LANES,
                                       inverse_diagonal + j * LANES, j, status)
                 else:
-                    for v in range(LANES):
-                        group[r * row_step + j * LANES + v] = (
-                            acc[r * LANES + v] * inverse_diagonal[j * LANES + v])
+                    lanes_product(group + r * row_step + j * LANES, acc + r * LANES,
+                                  inverse_diagonal + j * LANES)
         first += rows
 
 cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
@@ -622,13 +621,8 @@ cdef void cholesky_reverse_row(floating* x, int x_cols, const floating* l,
     while j >= 0:                                # L[i, j] = s / L[j, j], steps j .. last
         last = j - 3 if j >= 3 else 0
         for r in range(j - last + 1):
-            for v in range(LANES):
-                s[r * LANES + v] = (x_i[(j - r) * LANES + v]
-                                    * inverse_diagonal[(j - r) * LANES + v])
-            for v in range(LANES):
-                x_i[(j - r) * LANES + v] = s[r * LANES + v] * <floating>0.5
-            for v in range(LANES):
-                scale[((j - r) * 4 + q) * LANES + v] = s[r * LANES + v]
+            reverse_step(x_i + (j - r) * LANES, inverse_diagonal + (j - r) * LANES,
+                         s + r * LANES, scale + ((j - r) * 4 + q) * LANES)
             # on the block's entries left of step j - r
             subtract_scaled_rows(x_i + last * LANES, s + r * LANES,
                                  l + (j - r) * row_step + last * LANES, 0, 1, j - r - last)

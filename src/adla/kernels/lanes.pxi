@@ -23,6 +23,12 @@ cdef extern from "_lane_update.h":
                                 int length) noexcept nogil
     void adla_rows_from_lanes_f(float* const* row, const float* w, Py_ssize_t step,
                                 int length) noexcept nogil
+    void adla_lanes_product_d(double* out, const double* a, const double* b) noexcept nogil
+    void adla_lanes_product_f(float* out, const float* a, const float* b) noexcept nogil
+    void adla_reverse_step_d(double* x, const double* d, double* s, double* copy) noexcept nogil
+    void adla_reverse_step_f(float* x, const float* d, float* s, float* copy) noexcept nogil
+    void adla_nonfinite_sum_d(double* total, const double* x, Py_ssize_t length) noexcept nogil
+    void adla_nonfinite_sum_f(float* total, const float* x, Py_ssize_t length) noexcept nogil
 
 cdef inline void lanes_from_rows(floating* w, Py_ssize_t step, const floating* const* row,
                                  Py_ssize_t first, int length) noexcept nogil:
@@ -31,6 +37,29 @@ cdef inline void lanes_from_rows(floating* w, Py_ssize_t step, const floating* c
         adla_lanes_from_rows_d(w, step, row, first, length)
     else:
         adla_lanes_from_rows_f(w, step, row, first, length)
+
+cdef inline void lanes_product(floating* out, const floating* a, const floating* b) noexcept nogil:
+    # out[v] := a[v] b[v] for every lane, in vectors (_lane_update.h)
+    if floating is double:
+        adla_lanes_product_d(out, a, b)
+    else:
+        adla_lanes_product_f(out, a, b)
+
+cdef inline void reverse_step(floating* x, const floating* d, floating* s,
+                              floating* copy) noexcept nogil:
+    # s[v] := x[v] d[v], x[v] := s[v] / 2, copy[v] := s[v] for every lane, in vectors
+    if floating is double:
+        adla_reverse_step_d(x, d, s, copy)
+    else:
+        adla_reverse_step_f(x, d, s, copy)
+
+cdef inline void nonfinite_sum(floating* total, const floating* x,
+                               Py_ssize_t entries) noexcept nogil:
+    # total[v] += x[e * LANES + v] * 0 for e < entries: NaN in the lanes with an inf or NaN
+    if floating is double:
+        adla_nonfinite_sum_d(total, x, entries)
+    else:
+        adla_nonfinite_sum_f(total, x, entries)
 
 cdef inline void rows_from_lanes(floating* const* row, const floating* w, Py_ssize_t step,
                                  int length) noexcept nogil:
@@ -150,14 +179,15 @@ cdef inline void nonfinite_lanes(floating* total, const floating* w, int rows, i
     """total[v] := NaN where lane v of w (rows x cols, or its lower triangle; rows w_cols long,
     0: cols) has an inf or NaN, else 0: x * 0 is NaN exactly for those, and one NaN makes the
     lane's sum NaN."""
-    cdef int i, j, v
+    cdef int i, v
     cdef Py_ssize_t row = w_cols if w_cols else cols
     for v in range(LANES):
         total[v] = 0
+    if not lower_only and row == cols:
+        nonfinite_sum(total, w, <Py_ssize_t>rows * cols)
+        return
     for i in range(rows):
-        for j in range(i + 1 if lower_only else cols):
-            for v in range(LANES):
-                total[v] = total[v] + w[(i * row + j) * LANES + v] * <floating>0
+        nonfinite_sum(total, w + i * row * LANES, min(i + 1, cols) if lower_only else cols)
 
 cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
                                 int* status, int w_cols=0) noexcept nogil:
