@@ -104,8 +104,9 @@ ADLA_LANE_DOTS(f, float, adla_lanes_f)
    a twentieth of the forward). Each lane gets the loops' operations: the same bits.
    adla_lanes_product: out := a b (cholesky_lanes' L[i, j] = s / L[j, j]).
    adla_reverse_step: s := x d, x := s / 2, copy := s (potrf_backward_lanes' step).
-   adla_nonfinite_sum: total += sum_i x[i 8:i 8+8] 0 in four sums, NaN in the lanes with an
-   inf or NaN: one sum was bound by the latency of its additions. */
+   adla_nonfinite_rows: total := the sum of x[e 8:e 8+8] 0 over the entries e of ``rows`` rows
+   ``row`` entries apart, ``cols`` of each (or its lower triangle's): NaN in the lanes with an
+   inf or NaN. In four sums: one was bound by the latency of its additions. */
 #define ADLA_LANE_ENTRIES(suffix, type, vector)                                             \
 static inline void adla_lanes_product_##suffix(type* out, const type* a, const type* b) {   \
     enum { PER = sizeof(vector) / sizeof(type) };                                           \
@@ -131,25 +132,28 @@ static inline void adla_reverse_step_##suffix(type* x, const type* d, type* s,  
         memcpy(x + h, &half, sizeof(vector));                                               \
     }                                                                                       \
 }                                                                                           \
-static inline void adla_nonfinite_sum_##suffix(type* total, const type* x, Py_ssize_t length) { \
+static inline void adla_nonfinite_rows_##suffix(type* total, const type* x, int rows,       \
+                                               int cols, Py_ssize_t row, int lower_only) { \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector sum[4][PARTS], y;                                                                \
     memset(sum, 0, sizeof(sum));                                                            \
-    Py_ssize_t i = 0;                                                                       \
-    for (; i + 4 <= length; i += 4)                                                         \
-        for (int q = 0; q < 4; q++)                                                         \
+    for (int i = 0; i < rows; i++) {                                                        \
+        const type* x_i = x + i * row * 8;                                                  \
+        int length = lower_only && i + 1 < cols ? i + 1 : cols, j = 0;                      \
+        for (; j + 4 <= length; j += 4)                                                     \
+            for (int q = 0; q < 4; q++)                                                     \
+                for (int h = 0; h < PARTS; h++) {                                           \
+                    memcpy(&y, x_i + (j + q) * 8 + PER * h, sizeof(vector));                \
+                    sum[q][h] = sum[q][h] + y * (type)0;                                    \
+                }                                                                           \
+        for (int q = 0; j < length; j++, q++)                                               \
             for (int h = 0; h < PARTS; h++) {                                               \
-                memcpy(&y, x + (i + q) * 8 + PER * h, sizeof(vector));                      \
+                memcpy(&y, x_i + j * 8 + PER * h, sizeof(vector));                          \
                 sum[q][h] = sum[q][h] + y * (type)0;                                        \
             }                                                                               \
-    for (; i < length; i++)                                                                 \
-        for (int h = 0; h < PARTS; h++) {                                                   \
-            memcpy(&y, x + i * 8 + PER * h, sizeof(vector));                                \
-            sum[0][h] = sum[0][h] + y * (type)0;                                            \
-        }                                                                                   \
+    }                                                                                       \
     for (int h = 0; h < PARTS; h++) {                                                       \
-        memcpy(&y, total + PER * h, sizeof(vector));                                        \
-        y = y + ((sum[0][h] + sum[1][h]) + (sum[2][h] + sum[3][h]));                        \
+        y = (sum[0][h] + sum[1][h]) + (sum[2][h] + sum[3][h]);                              \
         memcpy(total + PER * h, &y, sizeof(vector));                                        \
     }                                                                                       \
 }

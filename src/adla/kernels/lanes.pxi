@@ -27,8 +27,10 @@ cdef extern from "_lane_update.h":
     void adla_lanes_product_f(float* out, const float* a, const float* b) noexcept nogil
     void adla_reverse_step_d(double* x, const double* d, double* s, double* copy) noexcept nogil
     void adla_reverse_step_f(float* x, const float* d, float* s, float* copy) noexcept nogil
-    void adla_nonfinite_sum_d(double* total, const double* x, Py_ssize_t length) noexcept nogil
-    void adla_nonfinite_sum_f(float* total, const float* x, Py_ssize_t length) noexcept nogil
+    void adla_nonfinite_rows_d(double* total, const double* x, int rows, int cols,
+                               Py_ssize_t row, bint lower_only) noexcept nogil
+    void adla_nonfinite_rows_f(float* total, const float* x, int rows, int cols,
+                               Py_ssize_t row, bint lower_only) noexcept nogil
 
 cdef inline void lanes_from_rows(floating* w, Py_ssize_t step, const floating* const* row,
                                  Py_ssize_t first, int length) noexcept nogil:
@@ -52,14 +54,6 @@ cdef inline void reverse_step(floating* x, const floating* d, floating* s,
         adla_reverse_step_d(x, d, s, copy)
     else:
         adla_reverse_step_f(x, d, s, copy)
-
-cdef inline void nonfinite_sum(floating* total, const floating* x,
-                               Py_ssize_t entries) noexcept nogil:
-    # total[v] += x[e * LANES + v] * 0 for e < entries: NaN in the lanes with an inf or NaN
-    if floating is double:
-        adla_nonfinite_sum_d(total, x, entries)
-    else:
-        adla_nonfinite_sum_f(total, x, entries)
 
 cdef inline void rows_from_lanes(floating* const* row, const floating* w, Py_ssize_t step,
                                  int length) noexcept nogil:
@@ -179,15 +173,11 @@ cdef inline void nonfinite_lanes(floating* total, const floating* w, int rows, i
     """total[v] := NaN where lane v of w (rows x cols, or its lower triangle; rows w_cols long,
     0: cols) has an inf or NaN, else 0: x * 0 is NaN exactly for those, and one NaN makes the
     lane's sum NaN."""
-    cdef int i, v
     cdef Py_ssize_t row = w_cols if w_cols else cols
-    for v in range(LANES):
-        total[v] = 0
-    if not lower_only and row == cols:
-        nonfinite_sum(total, w, <Py_ssize_t>rows * cols)
-        return
-    for i in range(rows):
-        nonfinite_sum(total, w + i * row * LANES, min(i + 1, cols) if lower_only else cols)
+    if floating is double:
+        adla_nonfinite_rows_d(total, w, rows, cols, row, lower_only)
+    else:
+        adla_nonfinite_rows_f(total, w, rows, cols, row, lower_only)
 
 cdef inline void mark_nonfinite(const floating* w, int rows, int cols, bint lower_only,
                                 int* status, int w_cols=0) noexcept nogil:
