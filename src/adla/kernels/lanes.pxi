@@ -172,7 +172,10 @@ cdef inline void nonfinite_lanes(floating* total, const floating* w, int rows, i
                                  bint lower_only, int w_cols=0) noexcept nogil:
     """total[v] := NaN where lane v of w (rows x cols, or its lower triangle; rows w_cols long,
     0: cols) has an inf or NaN, else 0: x * 0 is NaN exactly for those, and one NaN makes the
-    lane's sum NaN."""
+    lane's sum NaN. add_times_zero (helpers.pxi) is the same sum for one matrix; routed through
+    it, given four chains on runs of 32 entries, the short rows of a lower triangle ran on one:
+    trsm and potrf_backward at float32 10000 x 16 1.05-1.08x slower than this C loop, whose
+    four chains carry across rows (A/B in one process)."""
     cdef Py_ssize_t row = w_cols if w_cols else cols
     if floating is double:
         adla_nonfinite_rows_d(total, w, rows, cols, row, lower_only)
