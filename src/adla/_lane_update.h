@@ -100,10 +100,10 @@ ADLA_LANE_DOTS(f, float, adla_lanes_f)
 
 /* Entry-wise steps on one entry's 8 lanes, through vectors: as loops over the lanes in Cython,
    gcc stored a product to a local array and read it back lane by lane to build the next
-   vector (Zen 4 profile of potrf at 1000 x 64 float32: a tenth of the backward's time there,
-   7% of the forward's). Each lane gets the loops' operations: the same bits.
+   vector (Zen 4 profile of potrf at 1000 x 64 float32: a tenth of the backward's time in its
+   reverse step, now adla_reverse_block's, 7% of the forward's). Each lane gets the loops'
+   operations: the same bits.
    adla_lanes_product: out := a b (cholesky_lanes' L[i, j] = s / L[j, j]).
-   adla_reverse_step: s := x d, x := s / 2, copy := s (potrf_backward_lanes' step).
    adla_nonfinite_rows: total := the sum of x[e 8:e 8+8] 0 over the entries e of ``rows`` rows
    ``row`` entries apart, ``cols`` of each (or its lower triangle's): NaN in the lanes with an
    inf or NaN. In four sums: one was bound by the latency of its additions. */
@@ -116,20 +116,6 @@ static inline void adla_lanes_product_##suffix(type* out, const type* a, const t
         memcpy(&y, b + h, sizeof(vector));                                                  \
         x = x * y;                                                                          \
         memcpy(out + h, &x, sizeof(vector));                                                \
-    }                                                                                       \
-}                                                                                           \
-static inline void adla_reverse_step_##suffix(type* x, const type* d, type* s,              \
-                                              type* copy) {                                 \
-    enum { PER = sizeof(vector) / sizeof(type) };                                           \
-    for (int h = 0; h < 8; h += PER) {                                                      \
-        vector a, b, half;                                                                  \
-        memcpy(&a, x + h, sizeof(vector));                                                  \
-        memcpy(&b, d + h, sizeof(vector));                                                  \
-        a = a * b;                                                                          \
-        half = a * (type)0.5;                                                               \
-        memcpy(s + h, &a, sizeof(vector));                                                  \
-        memcpy(copy + h, &a, sizeof(vector));                                               \
-        memcpy(x + h, &half, sizeof(vector));                                               \
     }                                                                                       \
 }                                                                                           \
 static inline void adla_nonfinite_rows_##suffix(type* total, const type* x, int rows,       \
@@ -160,6 +146,54 @@ static inline void adla_nonfinite_rows_##suffix(type* total, const type* x, int 
 ADLA_LANE_ENTRIES(d, double, adla_lanes_d)
 ADLA_LANE_ENTRIES(f, float, adla_lanes_f)
 
+/* adla_reverse_blockC: C consecutive steps of a row of potrf_backward_lanes' reverse sweep,
+   on entries x[e 8:e 8+8], e < C, kept in registers: for e from C-1 down, s := x[e] d[e],
+   x[e] := s / 2, s into steps[(C-1-e) 8:] and scale[e scale_step:], then x[k] -= s l_e[k]
+   for k < e, where l_e = l + e row_step. The same operations in the same order as a step at
+   a time with a one-row adla_minus_scaled_rows after each (the same bits; no FMA, in sums of
+   at most 3 terms), which went through memory: each step's load waited on the previous
+   step's store. */
+#define ADLA_REVERSE_BLOCK(suffix, type, vector, COUNT)                                      \
+static inline void adla_reverse_block##COUNT##_##suffix(type* x, const type* d, type* steps, \
+                                                  type* scale, Py_ssize_t scale_step,       \
+                                                  const type* l, Py_ssize_t row_step) {     \
+    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
+    vector xb[COUNT][PARTS], a, b, half;                                                    \
+    ADLA_LOAD_VECTORS(vector, xb, x)                                                        \
+    _Pragma("GCC unroll 4")                                                                 \
+    for (int e = COUNT - 1; e >= 0; e--)                                                    \
+        for (int h = 0; h < PARTS; h++) {                                                   \
+            memcpy(&b, d + e * 8 + PER * h, sizeof(vector));                                \
+            a = xb[e][h] * b;                                                               \
+            half = a * (type)0.5;                                                           \
+            memcpy(steps + (COUNT - 1 - e) * 8 + PER * h, &a, sizeof(vector));              \
+            memcpy(scale + e * scale_step + PER * h, &a, sizeof(vector));                   \
+            xb[e][h] = half;                                                                \
+            _Pragma("GCC unroll 4")                                                         \
+            for (int k = 0; k < e; k++) {                                                   \
+                memcpy(&b, l + e * row_step + k * 8 + PER * h, sizeof(vector));             \
+                xb[k][h] = xb[k][h] - a * b;                                                \
+            }                                                                               \
+        }                                                                                   \
+    ADLA_STORE_VECTORS(vector, x, xb)                                                       \
+}
+#define ADLA_REVERSE_BLOCKS(suffix, type, vector)                                           \
+ADLA_REVERSE_BLOCK(suffix, type, vector, 1) ADLA_REVERSE_BLOCK(suffix, type, vector, 2)     \
+ADLA_REVERSE_BLOCK(suffix, type, vector, 3) ADLA_REVERSE_BLOCK(suffix, type, vector, 4)     \
+static inline void adla_reverse_block_##suffix(type* x, const type* d, type* steps,          \
+                                               type* scale, Py_ssize_t scale_step,          \
+                                               const type* l, Py_ssize_t row_step,          \
+                                               int count) {                                 \
+    if (count == 4) adla_reverse_block4_##suffix(x, d, steps, scale, scale_step, l, row_step); \
+    else if (count == 3)                                                                    \
+        adla_reverse_block3_##suffix(x, d, steps, scale, scale_step, l, row_step);          \
+    else if (count == 2)                                                                    \
+        adla_reverse_block2_##suffix(x, d, steps, scale, scale_step, l, row_step);          \
+    else adla_reverse_block1_##suffix(x, d, steps, scale, scale_step, l, row_step);         \
+}
+ADLA_REVERSE_BLOCKS(d, double, adla_lanes_d)
+ADLA_REVERSE_BLOCKS(f, float, adla_lanes_f)
+
 /* Instantiates a family of row updates below for both types and 1 to 4 rows. */
 #define ADLA_FOR_ROW_COUNTS(family)                                                         \
 family(d, double, adla_lanes_d, 1) family(f, float, adla_lanes_f, 1)                        \
@@ -188,6 +222,44 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
     ADLA_STORE_VECTORS(vector, acc, s)                                                      \
 }
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
+
+/* adla_column_pair_rowsR: two adjacent columns j = length and j + 1 of the R rows of x (row
+   i of the factor at x + i row_step), both summed in one pass over x: acc0[r] -= sum_{i<j}
+   x_r[i] y0[i], then x_r[j] := acc0[r] d (the entry, stored), then acc1[r] -= sum_{i<=j}
+   x_r[i] y1[i] with that entry last. Each sum's terms in order, as two calls of
+   adla_minus_dot_rowsR and a lane product would: the same bits, 2R chains where one column had
+   R (an FMA chain's latency bound float32's four). */
+#define ADLA_LANE_COLUMN_PAIR(suffix, type, vector, ROWS)                                   \
+static inline void adla_column_pair_rows##ROWS##_##suffix(type* acc0, type* acc1, type* x,   \
+                                                   Py_ssize_t row_step, const type* y0,     \
+                                                   const type* y1, const type* d,           \
+                                                   Py_ssize_t step, int length) {           \
+    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
+    vector s0[ROWS][PARTS], s1[ROWS][PARTS], a, c0, c1;                                     \
+    ADLA_LOAD_VECTORS(vector, s0, acc0)                                                     \
+    ADLA_LOAD_VECTORS(vector, s1, acc1)                                                     \
+    for (int i = 0; i < length; i++)                                                        \
+        for (int h = 0; h < PARTS; h++) {                                                   \
+            memcpy(&c0, y0 + i * step + PER * h, sizeof(vector));                           \
+            memcpy(&c1, y1 + i * step + PER * h, sizeof(vector));                           \
+            for (int r = 0; r < ROWS; r++) {                                                \
+                memcpy(&a, x + r * row_step + i * step + PER * h, sizeof(vector));          \
+                s0[r][h] = s0[r][h] - a * c0;                                               \
+                s1[r][h] = s1[r][h] - a * c1;                                               \
+            }                                                                               \
+        }                                                                                   \
+    for (int h = 0; h < PARTS; h++) {                                                       \
+        memcpy(&c0, d + PER * h, sizeof(vector));                                           \
+        memcpy(&c1, y1 + length * step + PER * h, sizeof(vector));                          \
+        for (int r = 0; r < ROWS; r++) {                                                    \
+            a = s0[r][h] * c0;                                                              \
+            memcpy(x + r * row_step + length * step + PER * h, &a, sizeof(vector));         \
+            s1[r][h] = s1[r][h] - a * c1;                                                   \
+        }                                                                                   \
+    }                                                                                       \
+    ADLA_STORE_VECTORS(vector, acc1, s1)                                                    \
+}
+ADLA_FOR_ROW_COUNTS(ADLA_LANE_COLUMN_PAIR)
 
 /* adla_tangent_dot_rowsR: for the R rows r of a and of d (row_step apart in both),
    s[r] -= sum_i a_r[i] y[i] and t[r] -= sum_i (d_r[i] y[i] + a_r[i] e[i]), each term
@@ -257,9 +329,10 @@ static int adla_lanes_fma = 0;
 #define ADLA_FMA_LANES_LENGTH 16    /* shorter sums stay inline: at order 16 (sums of 8 to 15
                                        terms in FMA) potrf took 1.15x as long */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* The three families for 1 to 4 rows, in the FMA target of the region around the call. */
+/* The four families for 1 to 4 rows, in the FMA target of the region around the call. */
 #define ADLA_FMA_FAMILIES(suffix, type, vector)                                             \
 ADLA_FMA_ROWS(ADLA_LANE_DOT_ROWS, suffix, type, vector)                                     \
+ADLA_FMA_ROWS(ADLA_LANE_COLUMN_PAIR, suffix, type, vector)                                  \
 ADLA_FMA_ROWS(ADLA_TANGENT_DOT_ROWS, suffix, type, vector)                                  \
 ADLA_FMA_ROWS(ADLA_LANE_SCALED_ROWS, suffix, type, vector)
 #define ADLA_FMA_ROWS(family, suffix, type, vector)                                         \
@@ -318,6 +391,32 @@ ADLA_BY_ROW_COUNT(adla_minus_scaled_rows, suffix,                               
                   x, s, y, row_step, length)
 ADLA_ROW_FAMILIES(d, double)
 ADLA_ROW_FAMILIES(f, float)
+ADLA_BY_ROW_COUNT(adla_column_pair_rows, d,
+                  (double* acc0, double* acc1, double* x, Py_ssize_t row_step, const double* y0,
+                   const double* y1, const double* d, Py_ssize_t step, int rows, int length),
+                  acc0, acc1, x, row_step, y0, y1, d, step, length)
+ADLA_BY_ROW_COUNT(adla_column_pair_rows, f,
+                  (float* acc0, float* acc1, float* x, Py_ssize_t row_step, const float* y0,
+                   const float* y1, const float* d, Py_ssize_t step, int rows, int length),
+                  acc0, acc1, x, row_step, y0, y1, d, step, length)
+/* adla_column_pair_rows where both columns' sums take the same loops (FMA from
+   ADLA_FMA_LANES_LENGTH terms on); otherwise the two sums and the product it stands for. */
+#define ADLA_COLUMN_PAIR(suffix, type)                                                      \
+static inline void adla_column_pair_##suffix(type* acc0, type* acc1, type* x,                \
+                                             Py_ssize_t row_step, const type* y0,           \
+                                             const type* y1, const type* d, Py_ssize_t step, \
+                                             int rows, int length) {                        \
+    if (adla_lanes_fma && length + 1 == ADLA_FMA_LANES_LENGTH) {                            \
+        adla_minus_dot_rows_##suffix(acc0, x, row_step, y0, step, rows, length);            \
+        for (int r = 0; r < rows; r++)                                                      \
+            adla_lanes_product_##suffix(x + r * row_step + length * step, acc0 + r * 8, d); \
+        adla_minus_dot_rows_##suffix(acc1, x, row_step, y1, step, rows, length + 1);        \
+        return;                                                                             \
+    }                                                                                       \
+    adla_column_pair_rows_##suffix(acc0, acc1, x, row_step, y0, y1, d, step, rows, length); \
+}
+ADLA_COLUMN_PAIR(d, double)
+ADLA_COLUMN_PAIR(f, float)
 
 /* The interleaved LU's column steps, 8 lanes each. As plain loops over the lanes (Cython, with
    the rows in one scratch), gcc kept one scalar per lane and spilled the pivot search's state.

@@ -25,8 +25,18 @@ cdef extern from "_lane_update.h":
                                 int length) noexcept nogil
     void adla_lanes_product_d(double* out, const double* a, const double* b) noexcept nogil
     void adla_lanes_product_f(float* out, const float* a, const float* b) noexcept nogil
-    void adla_reverse_step_d(double* x, const double* d, double* s, double* copy) noexcept nogil
-    void adla_reverse_step_f(float* x, const float* d, float* s, float* copy) noexcept nogil
+    void adla_column_pair_d(double* acc0, double* acc1, double* x, Py_ssize_t row_step,
+                            const double* y0, const double* y1, const double* d,
+                            Py_ssize_t step, int rows, int length) noexcept nogil
+    void adla_column_pair_f(float* acc0, float* acc1, float* x, Py_ssize_t row_step,
+                            const float* y0, const float* y1, const float* d, Py_ssize_t step,
+                            int rows, int length) noexcept nogil
+    void adla_reverse_block_d(double* x, const double* d, double* steps, double* scale,
+                              Py_ssize_t scale_step, const double* l, Py_ssize_t row_step,
+                              int count) noexcept nogil
+    void adla_reverse_block_f(float* x, const float* d, float* steps, float* scale,
+                              Py_ssize_t scale_step, const float* l, Py_ssize_t row_step,
+                              int count) noexcept nogil
     void adla_nonfinite_rows_d(double* total, const double* x, int rows, int cols,
                                Py_ssize_t row, bint lower_only) noexcept nogil
     void adla_nonfinite_rows_f(float* total, const float* x, int rows, int cols,
@@ -47,13 +57,15 @@ cdef inline void lanes_product(floating* out, const floating* a, const floating*
     else:
         adla_lanes_product_f(out, a, b)
 
-cdef inline void reverse_step(floating* x, const floating* d, floating* s,
-                              floating* copy) noexcept nogil:
-    # s[v] := x[v] d[v], x[v] := s[v] / 2, copy[v] := s[v] for every lane, in vectors
+cdef inline void reverse_block(floating* x, const floating* d, floating* steps,
+                               floating* scale, Py_ssize_t scale_step, const floating* l,
+                               Py_ssize_t row_step, int count) noexcept nogil:
+    # count (1 to 4) steps of the Cholesky reverse sweep within a row, in registers
+    # (_lane_update.h)
     if floating is double:
-        adla_reverse_step_d(x, d, s, copy)
+        adla_reverse_block_d(x, d, steps, scale, scale_step, l, row_step, count)
     else:
-        adla_reverse_step_f(x, d, s, copy)
+        adla_reverse_block_f(x, d, steps, scale, scale_step, l, row_step, count)
 
 cdef inline void rows_from_lanes(floating* const* row, const floating* w, Py_ssize_t step,
                                  int length) noexcept nogil:
@@ -243,6 +255,17 @@ cdef inline void subtract_dot_rows(floating* acc, const floating* x, Py_ssize_t 
         adla_minus_dot_rows_d(acc, x, row_step, y, LANES, rows, length)
     else:
         adla_minus_dot_rows_f(acc, x, row_step, y, LANES, rows, length)
+
+cdef inline void column_pair(floating* acc0, floating* acc1, floating* x, Py_ssize_t row_step,
+                             const floating* y0, const floating* y1, const floating* d,
+                             int rows, int length) noexcept nogil:
+    """Columns j = length and j + 1 of rows (1 to 4) rows of a factor x in one pass:
+    acc0[r] -= sum_{i<j} x_r[i] y0[i], x_r[j] := acc0[r] d, acc1[r] -= sum_{i<=j} x_r[i]
+    y1[i], each sum in order as subtract_dot_rows' (_lane_update.h)."""
+    if floating is double:
+        adla_column_pair_d(acc0, acc1, x, row_step, y0, y1, d, LANES, rows, length)
+    else:
+        adla_column_pair_f(acc0, acc1, x, row_step, y0, y1, d, LANES, rows, length)
 
 cdef inline void subtract_scaled_rows(floating* x, const floating* s, const floating* y,
                                      Py_ssize_t row_step, int rows, int length) noexcept nogil:
