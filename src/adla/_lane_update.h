@@ -98,6 +98,57 @@ static inline void adla_dot_pair_##suffix(type* acc0, type* acc1, const type* x0
 ADLA_LANE_DOTS(d, double, adla_lanes_d)
 ADLA_LANE_DOTS(f, float, adla_lanes_f)
 
+/* adla_rotate_dot: (x, y) := (c x - s y, s x + c y), 8 lanes an entry each with its own c and
+   s, and with it acc := sum_i x'[i] z[i] of the rotated x and z in order (from 0): the next
+   pair's dot product of one-sided Jacobi (svd.pxi), from the rotation's registers. One sum
+   apart, its additions waited on each other's latency (a fifth of the SVD's forward at
+   1000 x 64 x 64 float32); here they wait alongside the rotation. Each lane gets the loops'
+   operations: the same bits. */
+#define ADLA_LANE_ROTATE_DOT(suffix, type, vector)                                          \
+static inline void adla_rotate_dot_##suffix(type* x, type* y, const type* c, const type* s, \
+                                            const type* z, type* acc, int length) {         \
+    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
+    vector cv[PARTS], sv[PARTS], sum[PARTS], a, b, p, q, w;                                 \
+    ADLA_LOAD_VECTORS(vector, cv, c)                                                        \
+    ADLA_LOAD_VECTORS(vector, sv, s)                                                        \
+    memset(sum, 0, sizeof(sum));                                                            \
+    for (int i = 0; i < length; i++)                                                        \
+        for (int h = 0; h < PARTS; h++) {                                                   \
+            memcpy(&a, x + i * 8 + PER * h, sizeof(vector));                                \
+            memcpy(&b, y + i * 8 + PER * h, sizeof(vector));                                \
+            memcpy(&w, z + i * 8 + PER * h, sizeof(vector));                                \
+            p = cv[h] * a - sv[h] * b;                                                      \
+            q = sv[h] * a + cv[h] * b;                                                      \
+            memcpy(x + i * 8 + PER * h, &p, sizeof(vector));                                \
+            memcpy(y + i * 8 + PER * h, &q, sizeof(vector));                                \
+            sum[h] = sum[h] + p * w;                                                        \
+        }                                                                                   \
+    ADLA_STORE_VECTORS(vector, acc, sum)                                                    \
+}
+ADLA_LANE_ROTATE_DOT(d, double, adla_lanes_d)
+ADLA_LANE_ROTATE_DOT(f, float, adla_lanes_f)
+
+/* adla_add_dot_rows: acc[r 8:r 8+8] += sum_i x[r row_step + i 8:...] y[i 8:...] for rows (1 to
+   4) rows of x at once, each sum in order, no FMA: add_dot's bits (lanes.pxi), with the rows'
+   sums in flight together and the loads of y shared. */
+#define ADLA_LANE_ADD_DOT_ROWS(suffix, type, vector, ROWS)                                  \
+static inline void adla_add_dot_rows##ROWS##_##suffix(type* acc, const type* x,             \
+                                                      Py_ssize_t row_step, const type* y,   \
+                                                      int length) {                         \
+    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
+    vector sum[ROWS][PARTS], a, b;                                                          \
+    ADLA_LOAD_VECTORS(vector, sum, acc)                                                     \
+    for (int i = 0; i < length; i++)                                                        \
+        for (int h = 0; h < PARTS; h++) {                                                   \
+            memcpy(&b, y + i * 8 + PER * h, sizeof(vector));                                \
+            for (int r = 0; r < ROWS; r++) {                                                \
+                memcpy(&a, x + r * row_step + i * 8 + PER * h, sizeof(vector));             \
+                sum[r][h] = sum[r][h] + a * b;                                              \
+            }                                                                               \
+        }                                                                                   \
+    ADLA_STORE_VECTORS(vector, acc, sum)                                                    \
+}
+
 /* Entry-wise steps on one entry's 8 lanes, through vectors: as loops over the lanes in Cython,
    gcc stored a product to a local array and read it back lane by lane to build the next
    vector (Zen 4 profile of potrf at 1000 x 64 float32: a tenth of the backward's time in its
@@ -222,6 +273,17 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
     ADLA_STORE_VECTORS(vector, acc, s)                                                      \
 }
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
+ADLA_FOR_ROW_COUNTS(ADLA_LANE_ADD_DOT_ROWS)
+#define ADLA_ADD_DOT_ROWS(suffix, type)                                                     \
+static inline void adla_add_dot_rows_##suffix(type* acc, const type* x, Py_ssize_t row_step, \
+                                              const type* y, int rows, int length) {        \
+    if (rows == 4) adla_add_dot_rows4_##suffix(acc, x, row_step, y, length);                \
+    else if (rows == 3) adla_add_dot_rows3_##suffix(acc, x, row_step, y, length);           \
+    else if (rows == 2) adla_add_dot_rows2_##suffix(acc, x, row_step, y, length);           \
+    else adla_add_dot_rows1_##suffix(acc, x, row_step, y, length);                          \
+}
+ADLA_ADD_DOT_ROWS(d, double)
+ADLA_ADD_DOT_ROWS(f, float)
 
 /* adla_column_pair_rowsR: two adjacent columns j = length and j + 1 of the R rows of x (row
    i of the factor at x + i row_step), both summed in one pass over x: acc0[r] -= sum_{i<j}

@@ -37,6 +37,14 @@ cdef extern from "_lane_update.h":
     void adla_reverse_block_f(float* x, const float* d, float* steps, float* scale,
                               Py_ssize_t scale_step, const float* l, Py_ssize_t row_step,
                               int count) noexcept nogil
+    void adla_rotate_dot_d(double* x, double* y, const double* c, const double* s,
+                           const double* z, double* acc, int length) noexcept nogil
+    void adla_rotate_dot_f(float* x, float* y, const float* c, const float* s, const float* z,
+                           float* acc, int length) noexcept nogil
+    void adla_add_dot_rows_d(double* acc, const double* x, Py_ssize_t row_step,
+                             const double* y, int rows, int length) noexcept nogil
+    void adla_add_dot_rows_f(float* acc, const float* x, Py_ssize_t row_step, const float* y,
+                             int rows, int length) noexcept nogil
     void adla_nonfinite_rows_d(double* total, const double* x, int rows, int cols,
                                Py_ssize_t row, bint lower_only) noexcept nogil
     void adla_nonfinite_rows_f(float* total, const float* x, int rows, int cols,
@@ -350,6 +358,24 @@ cdef inline void rotate_lanes(floating* x, floating* y, const floating* c, const
             a, b = x[i * LANES + v], y[i * LANES + v]
             x[i * LANES + v] = c[v] * a - s[v] * b
             y[i * LANES + v] = s[v] * a + c[v] * b
+
+cdef inline void add_dot_rows(floating* acc, const floating* x, Py_ssize_t row_step,
+                              const floating* y, int rows, int length) noexcept nogil:
+    """acc[r] += sum_i x[r row_step + i] y[i] for rows (1 to 4) rows of x, every lane, each
+    sum in order as add_dot's, the rows' sums in flight together (_lane_update.h)."""
+    if floating is double:
+        adla_add_dot_rows_d(acc, x, row_step, y, rows, length)
+    else:
+        adla_add_dot_rows_f(acc, x, row_step, y, rows, length)
+
+cdef inline void rotate_dot(floating* x, floating* y, const floating* c, const floating* s,
+                            const floating* z, floating* acc, int length) noexcept nogil:
+    """rotate_lanes on x and y, and acc := sum_i x[i] z[i] of the rotated x, every lane, in
+    order from zero as add_dot's (_lane_update.h)."""
+    if floating is double:
+        adla_rotate_dot_d(x, y, c, s, z, acc, length)
+    else:
+        adla_rotate_dot_f(x, y, c, s, z, acc, length)
 
 cdef inline void lane_order(const floating* values, int n, int v, bint descending,
                             int* order) noexcept nogil:
