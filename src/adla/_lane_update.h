@@ -73,30 +73,13 @@ static inline void adla_subtract4_##suffix(type* x, const type* y, Py_ssize_t st
 ADLA_LANE_UPDATE(d, double, adla_lanes_d)
 ADLA_LANE_UPDATE(f, float, adla_lanes_f)
 
-/* adla_dot_pair: acc0 += sum_i x0[i step:i step+8] y[i step:...], acc1 likewise with x1, 8
-   lanes each: two sums in flight, each added in order. As plain loops over lanes, gcc
-   vectorised the two sums across i with shuffles, 1.4x slower than one sum at a time. */
-#define ADLA_LANE_DOTS(suffix, type, vector)                                                \
-static inline void adla_dot_pair_##suffix(type* acc0, type* acc1, const type* x0,           \
-                                          const type* x1, const type* y, Py_ssize_t step,   \
-                                          int length) {                                     \
-    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
-    vector s0[PARTS], s1[PARTS], a, b, c;                                                   \
-    ADLA_LOAD_VECTORS(vector, s0, acc0)                                                     \
-    ADLA_LOAD_VECTORS(vector, s1, acc1)                                                     \
-    for (int i = 0; i < length; i++)                                                        \
-        for (int h = 0; h < PARTS; h++) {                                                   \
-            memcpy(&c, y + i * step + PER * h, sizeof(vector));                             \
-            memcpy(&a, x0 + i * step + PER * h, sizeof(vector));                            \
-            memcpy(&b, x1 + i * step + PER * h, sizeof(vector));                            \
-            s0[h] = s0[h] + a * c;                                                          \
-            s1[h] = s1[h] + b * c;                                                          \
-        }                                                                                   \
-    ADLA_STORE_VECTORS(vector, acc0, s0)                                                    \
-    ADLA_STORE_VECTORS(vector, acc1, s1)                                                    \
-}
-ADLA_LANE_DOTS(d, double, adla_lanes_d)
-ADLA_LANE_DOTS(f, float, adla_lanes_f)
+/* familyC_suffix(...) for C = count, 1 to 4: the dispatch of the fixed-count loops below. */
+#define ADLA_CALL_BY_COUNT(count, family, suffix, ...)                                      \
+    if ((count) == 4) family##4_##suffix(__VA_ARGS__);                                      \
+    else if ((count) == 3) family##3_##suffix(__VA_ARGS__);                                 \
+    else if ((count) == 2) family##2_##suffix(__VA_ARGS__);                                 \
+    else family##1_##suffix(__VA_ARGS__);
+
 
 /* adla_rotate_dot: (x, y) := (c x - s y, s x + c y), 8 lanes an entry each with its own c and
    s, and with it acc := sum_i x'[i] z[i] of the rotated x and z in order (from 0): the next
@@ -127,27 +110,6 @@ static inline void adla_rotate_dot_##suffix(type* x, type* y, const type* c, con
 }
 ADLA_LANE_ROTATE_DOT(d, double, adla_lanes_d)
 ADLA_LANE_ROTATE_DOT(f, float, adla_lanes_f)
-
-/* adla_add_dot_rows: acc[r 8:r 8+8] += sum_i x[r row_step + i 8:...] y[i 8:...] for rows (1 to
-   4) rows of x at once, each sum in order, no FMA: add_dot's bits (lanes.pxi), with the rows'
-   sums in flight together and the loads of y shared. */
-#define ADLA_LANE_ADD_DOT_ROWS(suffix, type, vector, ROWS)                                  \
-static inline void adla_add_dot_rows##ROWS##_##suffix(type* acc, const type* x,             \
-                                                      Py_ssize_t row_step, const type* y,   \
-                                                      int length) {                         \
-    enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
-    vector sum[ROWS][PARTS], a, b;                                                          \
-    ADLA_LOAD_VECTORS(vector, sum, acc)                                                     \
-    for (int i = 0; i < length; i++)                                                        \
-        for (int h = 0; h < PARTS; h++) {                                                   \
-            memcpy(&b, y + i * 8 + PER * h, sizeof(vector));                                \
-            for (int r = 0; r < ROWS; r++) {                                                \
-                memcpy(&a, x + r * row_step + i * 8 + PER * h, sizeof(vector));             \
-                sum[r][h] = sum[r][h] + a * b;                                              \
-            }                                                                               \
-        }                                                                                   \
-    ADLA_STORE_VECTORS(vector, acc, sum)                                                    \
-}
 
 /* Entry-wise steps on one entry's 8 lanes, through vectors: as loops over the lanes in Cython,
    gcc stored a product to a local array and read it back lane by lane to build the next
@@ -235,12 +197,8 @@ static inline void adla_reverse_block_##suffix(type* x, const type* d, type* ste
                                                type* scale, Py_ssize_t scale_step,          \
                                                const type* l, Py_ssize_t row_step,          \
                                                int count) {                                 \
-    if (count == 4) adla_reverse_block4_##suffix(x, d, steps, scale, scale_step, l, row_step); \
-    else if (count == 3)                                                                    \
-        adla_reverse_block3_##suffix(x, d, steps, scale, scale_step, l, row_step);          \
-    else if (count == 2)                                                                    \
-        adla_reverse_block2_##suffix(x, d, steps, scale, scale_step, l, row_step);          \
-    else adla_reverse_block1_##suffix(x, d, steps, scale, scale_step, l, row_step);         \
+    ADLA_CALL_BY_COUNT(count, adla_reverse_block, suffix, x, d, steps, scale, scale_step, l, \
+                       row_step)                                                            \
 }
 ADLA_REVERSE_BLOCKS(d, double, adla_lanes_d)
 ADLA_REVERSE_BLOCKS(f, float, adla_lanes_f)
@@ -254,11 +212,12 @@ family(d, double, adla_lanes_d, 4) family(f, float, adla_lanes_f, 4)
 
 /* adla_minus_dot_rowsR: acc[r 8:r 8+8] -= sum_i x[r row_step + i step:...] y[i step:...] for
    the R rows r of x at once, each product subtracted in order: R chains per vector of lanes
-   share the loads of y. */
-#define ADLA_LANE_DOT_ROWS(suffix, type, vector, ROWS)                                      \
-static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x,           \
-                                                 Py_ssize_t row_step, const type* y,        \
-                                                 Py_ssize_t step, int length) {             \
+   share the loads of y. adla_add_dot_rowsR: the same sums added, never in FMA (add_dot's bits,
+   lanes.pxi). As plain loops over lanes, gcc vectorised two such sums across i with shuffles,
+   1.4x slower than one sum at a time. */
+#define ADLA_LANE_ROW_SUMS(name, OP, suffix, type, vector, ROWS)                            \
+static inline void name##ROWS##_##suffix(type* acc, const type* x, Py_ssize_t row_step,     \
+                                         const type* y, Py_ssize_t step, int length) {      \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector s[ROWS][PARTS], a, c;                                                            \
     ADLA_LOAD_VECTORS(vector, s, acc)                                                       \
@@ -267,20 +226,22 @@ static inline void adla_minus_dot_rows##ROWS##_##suffix(type* acc, const type* x
             memcpy(&c, y + i * step + PER * h, sizeof(vector));                             \
             for (int r = 0; r < ROWS; r++) {                                                \
                 memcpy(&a, x + r * row_step + i * step + PER * h, sizeof(vector));          \
-                s[r][h] = s[r][h] - a * c;                                                  \
+                s[r][h] = s[r][h] OP a * c;                                                 \
             }                                                                               \
         }                                                                                   \
     ADLA_STORE_VECTORS(vector, acc, s)                                                      \
 }
+#define ADLA_LANE_DOT_ROWS(suffix, type, vector, ROWS)                                      \
+    ADLA_LANE_ROW_SUMS(adla_minus_dot_rows, -, suffix, type, vector, ROWS)
+#define ADLA_LANE_ADD_DOT_ROWS(suffix, type, vector, ROWS)                                  \
+    ADLA_LANE_ROW_SUMS(adla_add_dot_rows, +, suffix, type, vector, ROWS)
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_DOT_ROWS)
 ADLA_FOR_ROW_COUNTS(ADLA_LANE_ADD_DOT_ROWS)
 #define ADLA_ADD_DOT_ROWS(suffix, type)                                                     \
 static inline void adla_add_dot_rows_##suffix(type* acc, const type* x, Py_ssize_t row_step, \
-                                              const type* y, int rows, int length) {        \
-    if (rows == 4) adla_add_dot_rows4_##suffix(acc, x, row_step, y, length);                \
-    else if (rows == 3) adla_add_dot_rows3_##suffix(acc, x, row_step, y, length);           \
-    else if (rows == 2) adla_add_dot_rows2_##suffix(acc, x, row_step, y, length);           \
-    else adla_add_dot_rows1_##suffix(acc, x, row_step, y, length);                          \
+                                              const type* y, Py_ssize_t step, int rows,     \
+                                              int length) {                                 \
+    ADLA_CALL_BY_COUNT(rows, adla_add_dot_rows, suffix, acc, x, row_step, y, step, length)  \
 }
 ADLA_ADD_DOT_ROWS(d, double)
 ADLA_ADD_DOT_ROWS(f, float)
@@ -414,10 +375,7 @@ ADLA_FMA_FAMILIES(fma_f, float, adla_fma_lanes_f)
 #pragma GCC pop_options
 #define ADLA_FMA_BY_ROW_COUNT(suffix, family, ...)                                          \
     if (adla_lanes_fma && length >= ADLA_FMA_LANES_LENGTH) {                                \
-        if (rows == 4) family##4_##suffix(__VA_ARGS__);                                     \
-        else if (rows == 3) family##3_##suffix(__VA_ARGS__);                                \
-        else if (rows == 2) family##2_##suffix(__VA_ARGS__);                                \
-        else family##1_##suffix(__VA_ARGS__);                                               \
+        ADLA_CALL_BY_COUNT(rows, family, suffix, __VA_ARGS__)                               \
         return;                                                                             \
     }
 #define ADLA_FMA_BY_ROW_COUNT_d(family, ...) ADLA_FMA_BY_ROW_COUNT(fma_d, family, __VA_ARGS__)
@@ -433,10 +391,7 @@ ADLA_FMA_FAMILIES(fma_f, float, adla_fma_lanes_f)
 #define ADLA_BY_ROW_COUNT(family, suffix, params, ...)                                      \
 static inline void family##_##suffix params {                                               \
     ADLA_FMA_BY_ROW_COUNT_##suffix(family, __VA_ARGS__)                                     \
-    if (rows == 4) family##4_##suffix(__VA_ARGS__);                                         \
-    else if (rows == 3) family##3_##suffix(__VA_ARGS__);                                    \
-    else if (rows == 2) family##2_##suffix(__VA_ARGS__);                                    \
-    else family##1_##suffix(__VA_ARGS__);                                                   \
+    ADLA_CALL_BY_COUNT(rows, family, suffix, __VA_ARGS__)                                   \
 }
 #define ADLA_ROW_FAMILIES(suffix, type)                                                     \
 ADLA_BY_ROW_COUNT(adla_minus_dot_rows, suffix,                                              \

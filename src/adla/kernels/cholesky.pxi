@@ -311,7 +311,7 @@ cdef inline void inverse_factor_both(floating* a, const floating* inverse_diagon
     float64, one L1 set). From L L^-1 = I instead (forward substitution), potri's residuals
     had 2-4x LAPACK's median. Entries j and j - 1 share their sums over k > j."""
     cdef floating acc[LANES]
-    cdef floating acc1[LANES]
+    cdef floating pair[2 * LANES]
     cdef int i, j, k, v
     cdef floating* xi
     mirror_lower(a, n)
@@ -322,16 +322,16 @@ cdef inline void inverse_factor_both(floating* a, const floating* inverse_diagon
             xi[i * LANES + v] = inverse_diagonal[i * LANES + v]
         j = i - 1
         while j >= 1:
+            for v in range(2 * LANES):
+                pair[v] = 0
+            add_dot_rows(pair, a + (j * n + j + 1) * LANES, -<Py_ssize_t>n * LANES,
+                         xi + (j + 1) * LANES, LANES, 2, i - j)
             for v in range(LANES):
-                acc[v] = 0
-                acc1[v] = 0
-            add_dot_pair(acc, acc1, a + (j * n + j + 1) * LANES, a + ((j - 1) * n + j + 1) * LANES,
-                         xi + (j + 1) * LANES, LANES, i - j)
+                xi[j * LANES + v] = -pair[v] * inverse_diagonal[j * LANES + v]
             for v in range(LANES):
-                xi[j * LANES + v] = -acc[v] * inverse_diagonal[j * LANES + v]
-            for v in range(LANES):
-                acc1[v] = acc1[v] + a[((j - 1) * n + j) * LANES + v] * xi[j * LANES + v]
-                xi[(j - 1) * LANES + v] = -acc1[v] * inverse_diagonal[(j - 1) * LANES + v]
+                pair[LANES + v] = (pair[LANES + v]
+                                   + a[((j - 1) * n + j) * LANES + v] * xi[j * LANES + v])
+                xi[(j - 1) * LANES + v] = -pair[LANES + v] * inverse_diagonal[(j - 1) * LANES + v]
             j -= 2
         if j == 0:
             for v in range(LANES):
@@ -357,7 +357,7 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
     cdef floating* x = w + <Py_ssize_t>n * n * LANES
     cdef floating inverse_diagonal[POTRI_LANES_MAX * LANES]
     cdef floating acc[LANES]
-    cdef floating acc1[LANES]
+    cdef floating pair[2 * LANES]
     cdef Py_ssize_t last
     gather_factor(a, p, n, lower, inverse_diagonal, status)
     if not inverse:
@@ -376,14 +376,12 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
     last = (n - 1) * LANES
     for i in range(n):
         for j in range(0, i - 1, 2):
-            for v in range(LANES):
-                acc[v] = 0
-                acc1[v] = 0
-            add_dot_pair(acc, acc1, x + j * n * LANES + last, x + (j + 1) * n * LANES + last,
-                         x + i * n * LANES + last, -LANES, n - i)
-            for v in range(LANES):
-                x[(i * n + j) * LANES + v] = acc[v]
-                x[(i * n + j + 1) * LANES + v] = acc1[v]
+            for v in range(2 * LANES):
+                pair[v] = 0
+            add_dot_rows(pair, x + j * n * LANES + last, <Py_ssize_t>n * LANES,
+                         x + i * n * LANES + last, -LANES, 2, n - i)
+            for v in range(2 * LANES):
+                x[(i * n + j) * LANES + v] = pair[v]
         for j in range(i - i % 2, i + 1):
             for v in range(LANES):
                 acc[v] = 0

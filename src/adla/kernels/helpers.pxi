@@ -225,10 +225,6 @@ cdef extern from "_lane_update.h":
     void adla_subtract4_d(double* x, const double* y, Py_ssize_t step,
                           const double* t) noexcept nogil
     void adla_subtract4_f(float* x, const float* y, Py_ssize_t step, const float* t) noexcept nogil
-    void adla_dot_pair_d(double* acc0, double* acc1, const double* x0, const double* x1,
-                         const double* y, Py_ssize_t step, int length) noexcept nogil
-    void adla_dot_pair_f(float* acc0, float* acc1, const float* x0, const float* x1,
-                         const float* y, Py_ssize_t step, int length) noexcept nogil
     void adla_minus_dot_rows_d(double* acc, const double* x, Py_ssize_t row_step, const double* y,
                                Py_ssize_t step, int rows, int length) noexcept nogil
     void adla_minus_dot_rows_f(float* acc, const float* x, Py_ssize_t row_step, const float* y,

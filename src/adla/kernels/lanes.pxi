@@ -42,9 +42,10 @@ cdef extern from "_lane_update.h":
     void adla_rotate_dot_f(float* x, float* y, const float* c, const float* s, const float* z,
                            float* acc, int length) noexcept nogil
     void adla_add_dot_rows_d(double* acc, const double* x, Py_ssize_t row_step,
-                             const double* y, int rows, int length) noexcept nogil
+                             const double* y, Py_ssize_t step, int rows,
+                             int length) noexcept nogil
     void adla_add_dot_rows_f(float* acc, const float* x, Py_ssize_t row_step, const float* y,
-                             int rows, int length) noexcept nogil
+                             Py_ssize_t step, int rows, int length) noexcept nogil
     void adla_nonfinite_rows_d(double* total, const double* x, int rows, int cols,
                                Py_ssize_t row, bint lower_only) noexcept nogil
     void adla_nonfinite_rows_f(float* total, const float* x, int rows, int cols,
@@ -332,16 +333,6 @@ cdef inline void subtract_tangent_dots(floating* s, floating* t, const floating*
     else:
         adla_tangent_dot_rows_f(s, t, a, d, row_step, y, e, rows, length)
 
-cdef inline void add_dot_pair(floating* acc0, floating* acc1, const floating* x0,
-                              const floating* x1, const floating* y, Py_ssize_t step,
-                              int length) noexcept nogil:
-    """add_dot of x0 and of x1 with the same y, all three ``step`` apart, at once, each sum in
-    add_dot's order: two chains of additions in flight instead of one (_lane_update.h)."""
-    if floating is double:
-        adla_dot_pair_d(acc0, acc1, x0, x1, y, step, length)
-    else:
-        adla_dot_pair_f(acc0, acc1, x0, x1, y, step, length)
-
 cdef inline bint fills_lanes(const Job* job, int largest) noexcept nogil:
     """A planner's rule for the dense kernels: interleaved with both sides up to SMALL_DENSE
     whatever the batch, and up to ``largest`` for a batch that fills the lanes."""
@@ -360,13 +351,15 @@ cdef inline void rotate_lanes(floating* x, floating* y, const floating* c, const
             y[i * LANES + v] = s[v] * a + c[v] * b
 
 cdef inline void add_dot_rows(floating* acc, const floating* x, Py_ssize_t row_step,
-                              const floating* y, int rows, int length) noexcept nogil:
-    """acc[r] += sum_i x[r row_step + i] y[i] for rows (1 to 4) rows of x, every lane, each
-    sum in order as add_dot's, the rows' sums in flight together (_lane_update.h)."""
+                              const floating* y, Py_ssize_t step, int rows,
+                              int length) noexcept nogil:
+    """acc[r] += sum_i x[r row_step + i step] y[i step] for rows (1 to 4) rows of x, every
+    lane, each sum in add_dot's order, the rows' sums in flight together and the loads of y
+    shared (_lane_update.h)."""
     if floating is double:
-        adla_add_dot_rows_d(acc, x, row_step, y, rows, length)
+        adla_add_dot_rows_d(acc, x, row_step, y, step, rows, length)
     else:
-        adla_add_dot_rows_f(acc, x, row_step, y, rows, length)
+        adla_add_dot_rows_f(acc, x, row_step, y, step, rows, length)
 
 cdef inline void rotate_dot(floating* x, floating* y, const floating* c, const floating* s,
                             const floating* z, floating* acc, int length) noexcept nogil:

@@ -251,7 +251,7 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
                 for v in range(pending_count * LANES):
                     pending[v] = 0
                 add_dot_rows(pending, g + <Py_ssize_t>j * r * LANES, <Py_ssize_t>r * LANES, g_i,
-                             pending_count, r)
+                             LANES, pending_count, r)
                 for q in range(pending_count):
                     for v in range(LANES):
                         gram[(i * k + j + q) * LANES + v] = pending[q * LANES + v]
@@ -309,7 +309,8 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
                     pending_first, pending_count = j, min(4, k - j)
                     for v in range(pending_count * LANES):
                         pending[v] = 0
-                    add_dot_rows(pending, g_j, <Py_ssize_t>r * LANES, g_i, pending_count, r)
+                    add_dot_rows(pending, g_j, <Py_ssize_t>r * LANES, g_i, LANES, pending_count,
+                                 r)
                 for v in range(LANES):
                     gamma[v] = pending[(j - pending_first) * LANES + v]
                 for v in range(LANES):
