@@ -81,15 +81,15 @@ ADLA_LANE_UPDATE(f, float, adla_lanes_f)
     else family##1_##suffix(__VA_ARGS__);
 
 
-/* adla_rotate_dot: (x, y) := (c x - s y, s x + c y), 8 lanes an entry each with its own c and
-   s, and with it acc := sum_i x'[i] z[i] of the rotated x and z in order (from 0): the next
-   pair's dot product of one-sided Jacobi (svd.pxi), from the rotation's registers. One sum
-   apart, its additions waited on each other's latency (a fifth of the SVD's forward at
-   1000 x 64 x 64 float32); here they wait alongside the rotation. Each lane gets the loops'
-   operations: the same bits. */
-#define ADLA_LANE_ROTATE_DOT(suffix, type, vector)                                          \
-static inline void adla_rotate_dot_##suffix(type* x, type* y, const type* c, const type* s, \
-                                            const type* z, type* acc, int length) {         \
+/* adla_rotate_lanes: (x, y) := (c x - s y, s x + c y), 8 lanes an entry each with its own c
+   and s (lanes.pxi's rotate_lanes). adla_rotate_dot: the same, and with it acc := sum_i x'[i]
+   z[i] of the rotated x and z in order (from 0): the next pair's dot product of one-sided
+   Jacobi (svd.pxi), from the rotation's registers. One sum apart, its additions waited on each
+   other's latency (a fifth of the SVD's forward at 1000 x 64 x 64 float32); here they wait
+   alongside the rotation. Each lane gets a scalar loop's operations: the same bits. */
+#define ADLA_LANE_ROTATION(name, DOT, suffix, type, vector)                                 \
+static inline void name##_##suffix(type* x, type* y, const type* c, const type* s,          \
+                                   const type* z, type* acc, int length) {                  \
     enum { PER = sizeof(vector) / sizeof(type), PARTS = 8 / PER };                          \
     vector cv[PARTS], sv[PARTS], sum[PARTS], a, b, p, q, w;                                 \
     ADLA_LOAD_VECTORS(vector, cv, c)                                                        \
@@ -99,17 +99,22 @@ static inline void adla_rotate_dot_##suffix(type* x, type* y, const type* c, con
         for (int h = 0; h < PARTS; h++) {                                                   \
             memcpy(&a, x + i * 8 + PER * h, sizeof(vector));                                \
             memcpy(&b, y + i * 8 + PER * h, sizeof(vector));                                \
-            memcpy(&w, z + i * 8 + PER * h, sizeof(vector));                                \
             p = cv[h] * a - sv[h] * b;                                                      \
             q = sv[h] * a + cv[h] * b;                                                      \
             memcpy(x + i * 8 + PER * h, &p, sizeof(vector));                                \
             memcpy(y + i * 8 + PER * h, &q, sizeof(vector));                                \
-            sum[h] = sum[h] + p * w;                                                        \
+            if (DOT) {                                                                      \
+                memcpy(&w, z + i * 8 + PER * h, sizeof(vector));                            \
+                sum[h] = sum[h] + p * w;                                                    \
+            }                                                                               \
         }                                                                                   \
-    ADLA_STORE_VECTORS(vector, acc, sum)                                                    \
+    if (DOT)                                                                                \
+        ADLA_STORE_VECTORS(vector, acc, sum)                                                \
 }
-ADLA_LANE_ROTATE_DOT(d, double, adla_lanes_d)
-ADLA_LANE_ROTATE_DOT(f, float, adla_lanes_f)
+ADLA_LANE_ROTATION(adla_rotate_lanes, 0, d, double, adla_lanes_d)
+ADLA_LANE_ROTATION(adla_rotate_lanes, 0, f, float, adla_lanes_f)
+ADLA_LANE_ROTATION(adla_rotate_dot, 1, d, double, adla_lanes_d)
+ADLA_LANE_ROTATION(adla_rotate_dot, 1, f, float, adla_lanes_f)
 
 /* Entry-wise steps on one entry's 8 lanes, through vectors: as loops over the lanes in Cython,
    gcc stored a product to a local array and read it back lane by lane to build the next

@@ -37,6 +37,10 @@ cdef extern from "_lane_update.h":
     void adla_reverse_block_f(float* x, const float* d, float* steps, float* scale,
                               Py_ssize_t scale_step, const float* l, Py_ssize_t row_step,
                               int count) noexcept nogil
+    void adla_rotate_lanes_d(double* x, double* y, const double* c, const double* s,
+                             const double* z, double* acc, int length) noexcept nogil
+    void adla_rotate_lanes_f(float* x, float* y, const float* c, const float* s,
+                             const float* z, float* acc, int length) noexcept nogil
     void adla_rotate_dot_d(double* x, double* y, const double* c, const double* s,
                            const double* z, double* acc, int length) noexcept nogil
     void adla_rotate_dot_f(float* x, float* y, const float* c, const float* s, const float* z,
@@ -341,14 +345,12 @@ cdef inline bint fills_lanes(const Job* job, int largest) noexcept nogil:
 
 cdef inline void rotate_lanes(floating* x, floating* y, const floating* c, const floating* s,
                               int length) noexcept nogil:
-    """(x, y) := (c x - s y, s x + c y) for every lane, x and y ``length`` elements each."""
-    cdef floating a, b
-    cdef int i, v
-    for i in range(length):
-        for v in range(LANES):
-            a, b = x[i * LANES + v], y[i * LANES + v]
-            x[i * LANES + v] = c[v] * a - s[v] * b
-            y[i * LANES + v] = s[v] * a + c[v] * b
+    """(x, y) := (c x - s y, s x + c y) for every lane, x and y ``length`` elements each
+    (_lane_update.h)."""
+    if floating is double:
+        adla_rotate_lanes_d(x, y, c, s, NULL, NULL, length)
+    else:
+        adla_rotate_lanes_f(x, y, c, s, NULL, NULL, length)
 
 cdef inline void add_dot_rows(floating* acc, const floating* x, Py_ssize_t row_step,
                               const floating* y, Py_ssize_t step, int rows,
@@ -363,8 +365,8 @@ cdef inline void add_dot_rows(floating* acc, const floating* x, Py_ssize_t row_s
 
 cdef inline void rotate_dot(floating* x, floating* y, const floating* c, const floating* s,
                             const floating* z, floating* acc, int length) noexcept nogil:
-    """rotate_lanes on x and y, and acc := sum_i x[i] z[i] of the rotated x, every lane, in
-    order from zero as add_dot's (_lane_update.h)."""
+    """rotate_lanes on x and y (the same loop), and acc := sum_i x[i] z[i] of the rotated x,
+    every lane, in order from zero as add_dot's (_lane_update.h)."""
     if floating is double:
         adla_rotate_dot_d(x, y, c, s, z, acc, length)
     else:
