@@ -5,8 +5,8 @@ import pytest
 
 import adla
 
-from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward, call_forward, make_inputs,
-                     reference)
+from harness import (CASE_IDS, CASES, DIMS, batch_layouts, call_backward, call_forward, call_jvp,
+                     make_inputs, reference)
 
 TOL = {np.float64: 1e-10, np.float32: 2e-4}
 
@@ -207,6 +207,40 @@ def test_prefetching_the_next_block_changes_no_result(row, opts, batches, dtype)
                                                         inputs, out))
         finally:
             _cpu.K.set_prefetch_lanes_bytes(previous)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+# The interleaved kernels write a batch whose operands are past the caches (set_stream_lanes_bytes)
+# with non-temporal stores, whole lines where a row starts on a vector's boundary: here every
+# sized row of the lane kernels' operators once, in a batch of 600 (outputs of a megabyte and
+# more start on a cache line), streamed and not.
+def first_case_of_each_size(layout, largest=64):
+    seen = set()
+    for p in cases_with_layouts([layout]):
+        row = p.values[0]
+        dims = row.dims or DIMS
+        if row.name + row.label not in seen and max(dims.values()) <= largest:
+            seen.add(row.name + row.label)
+            yield p
+
+
+@pytest.mark.parametrize("row, opts, batches", list(first_case_of_each_size("batch19")))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_streamed_outputs_are_the_same_bits(row, opts, batches, dtype):
+    from adla import _cpu
+    inputs = make_inputs(row, opts, [(600,)] * len(batches), dtype)
+    tangents = {name: x[::-1].copy() for name, x in inputs.items()}
+    results = []
+    for nbytes in (1 << 62, 0):
+        previous = _cpu.K.set_stream_lanes_bytes(nbytes)
+        try:
+            out = call_forward(row, opts, inputs)
+            grads = call_backward(row, opts, cotangents_for(out), inputs, out)
+            outs, touts = call_jvp(row, opts, inputs, tangents)
+            results.append(as_tuple(out) + grads + as_tuple(outs) + as_tuple(touts))
+        finally:
+            _cpu.K.set_stream_lanes_bytes(previous)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 

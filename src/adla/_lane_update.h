@@ -641,4 +641,81 @@ static inline void adla_rows_from_lanes_##suffix(type* const* row, const type* w
 ADLA_LANE_ROWS(d, double, adla_vector4_d, adla_index4_d, ADLA_TILES_D)
 ADLA_LANE_ROWS(f, float, adla_vector4_f, adla_index4_f, 1)
 
+/* The same scatter past the caches (adla_rows_from_lanes_stream_*), for outputs larger than
+   them: whole cache lines of non-temporal stores, one line after another, so that no line of
+   the output is read from memory before it is written. Returns 0, writing nothing, where a row
+   does not start on a vector's boundary or the build has no such stores. */
+#if defined(__SSE2__)
+#include <immintrin.h>
+#include <stdint.h>
+#define adla_store_fence _mm_sfence
+static inline void adla_stream4_f(float* p, adla_vector4_f r) { _mm_stream_ps(p, (__m128)r); }
+#ifdef __AVX__
+static inline void adla_stream4_d(double* p, adla_vector4_d r) {
+    _mm256_stream_pd(p, (__m256d)r);
+}
+#else
+static inline void adla_stream4_d(double* p, adla_vector4_d r) { (void)p; (void)r; }  /* unused */
+#endif
+/* Entries col..col+3 of lanes h..h+3, one vector per lane. */
+#define ADLA_LANE_TILE(vector, index, w, step, col, h, r0, r1, r2, r3)                      \
+    vector r0, r1, r2, r3;                                                                  \
+    memcpy(&r0, (w) + (col) * (step) + (h), sizeof(vector));                                \
+    memcpy(&r1, (w) + ((col) + 1) * (step) + (h), sizeof(vector));                          \
+    memcpy(&r2, (w) + ((col) + 2) * (step) + (h), sizeof(vector));                          \
+    memcpy(&r3, (w) + ((col) + 3) * (step) + (h), sizeof(vector));                          \
+    ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3)
+static inline int adla_rows_aligned(void* const* row, size_t bytes) {
+    for (int v = 0; v < 8; v++)
+        if ((uintptr_t)row[v] % bytes) return 0;
+    return 1;
+}
+/* A line is 2 vectors of 4 doubles or 4 of 4 floats, each from its own 4 x 4 tile (an array
+   of tiles went through the stack). */
+static inline int adla_rows_from_lanes_stream_d(double* const* row, const double* w,
+                                                Py_ssize_t step, int length) {
+    int b = 0;
+    if (!ADLA_TILES_D || !adla_rows_aligned((void* const*)row, 32)) return 0;
+    for (; b + 8 <= length; b += 8)
+        for (int h = 0; h < 8; h += 4) {
+            ADLA_LANE_TILE(adla_vector4_d, adla_index4_d, w, step, b, h, a0, a1, a2, a3);
+            ADLA_LANE_TILE(adla_vector4_d, adla_index4_d, w, step, b + 4, h, c0, c1, c2, c3);
+            adla_stream4_d(row[h] + b, a0); adla_stream4_d(row[h] + b + 4, c0);
+            adla_stream4_d(row[h + 1] + b, a1); adla_stream4_d(row[h + 1] + b + 4, c1);
+            adla_stream4_d(row[h + 2] + b, a2); adla_stream4_d(row[h + 2] + b + 4, c2);
+            adla_stream4_d(row[h + 3] + b, a3); adla_stream4_d(row[h + 3] + b + 4, c3);
+        }
+    for (; b < length; b++)
+        for (int v = 0; v < 8; v++) row[v][b] = w[b * step + v];
+    return 1;
+}
+static inline int adla_rows_from_lanes_stream_f(float* const* row, const float* w,
+                                                Py_ssize_t step, int length) {
+    int b = 0;
+    if (!adla_rows_aligned((void* const*)row, 16)) return 0;
+    for (; b + 16 <= length; b += 16)
+        for (int h = 0; h < 8; h += 4) {
+            ADLA_LANE_TILE(adla_vector4_f, adla_index4_f, w, step, b, h, a0, a1, a2, a3);
+            ADLA_LANE_TILE(adla_vector4_f, adla_index4_f, w, step, b + 4, h, c0, c1, c2, c3);
+            ADLA_LANE_TILE(adla_vector4_f, adla_index4_f, w, step, b + 8, h, e0, e1, e2, e3);
+            ADLA_LANE_TILE(adla_vector4_f, adla_index4_f, w, step, b + 12, h, g0, g1, g2, g3);
+            adla_stream4_f(row[h] + b, a0); adla_stream4_f(row[h] + b + 4, c0);
+            adla_stream4_f(row[h] + b + 8, e0); adla_stream4_f(row[h] + b + 12, g0);
+            adla_stream4_f(row[h + 1] + b, a1); adla_stream4_f(row[h + 1] + b + 4, c1);
+            adla_stream4_f(row[h + 1] + b + 8, e1); adla_stream4_f(row[h + 1] + b + 12, g1);
+            adla_stream4_f(row[h + 2] + b, a2); adla_stream4_f(row[h + 2] + b + 4, c2);
+            adla_stream4_f(row[h + 2] + b + 8, e2); adla_stream4_f(row[h + 2] + b + 12, g2);
+            adla_stream4_f(row[h + 3] + b, a3); adla_stream4_f(row[h + 3] + b + 4, c3);
+            adla_stream4_f(row[h + 3] + b + 8, e3); adla_stream4_f(row[h + 3] + b + 12, g3);
+        }
+    for (; b < length; b++)
+        for (int v = 0; v < 8; v++) row[v][b] = w[b * step + v];
+    return 1;
+}
+#else
+#define adla_store_fence() ((void)0)
+#define adla_rows_from_lanes_stream_d(row, w, step, length) 0
+#define adla_rows_from_lanes_stream_f(row, w, step, length) 0
+#endif
+
 #endif

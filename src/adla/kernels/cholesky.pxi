@@ -364,7 +364,7 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
         gather(x, p + LANES, n, k, 0, k, 1, False)
         mark_nonfinite(x, n, k, False, status)
         solve_with_factor(a, inverse_diagonal, x, n, k)
-        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
+        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1, job.stream_out)
         return
     inverse_factor_both(a, inverse_diagonal, x, n)
     # (L^-T L^-1)[i, j] = sum over r >= i of L^-1[r, i] L^-1[r, j], j <= i: rows i and j of
@@ -390,7 +390,7 @@ cdef void cholesky_solve_lanes(const Job* job, floating** p, int count, floating
             for v in range(LANES):
                 x[(i * n + j) * LANES + v] = acc[v]
     mirror_lower(x, n)
-    scatter(p + LANES, count, x, n, n, 0, n, 1)
+    scatter(p + LANES, count, x, n, n, 0, n, 1, job.stream_out)
 
 
 cdef void potrs_backward_lanes(const Job* job, floating** p, int count, floating* w,
@@ -439,8 +439,8 @@ cdef void potrs_backward_lanes(const Job* job, floating** p, int count, floating
                 a[(i * n + j) * LANES + v] = column[i * LANES + v]
     keep_triangle(a, n, n, True)
     nan_triangle_where_failed(a, n, status)
-    scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col)
-    scatter(p + 4 * LANES, count, db, n, k, 0, k, 1)
+    scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col, job.stream_out)
+    scatter(p + 4 * LANES, count, db, n, k, 0, k, 1, job.stream_out)
 
 
 cdef inline void nan_triangle_where_failed(floating* w, int n, const int* status) noexcept nogil:
@@ -528,7 +528,7 @@ cdef void potri_backward_lanes(const Job* job, floating** p, int count, floating
             for v in range(LANES):
                 a[(i * n + j) * LANES + v] = -y[(j * n + i) * LANES + v] if j <= i else 0
     nan_triangle_where_failed(a, n, status)
-    scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col)
+    scatter(p + 3 * LANES, count, a, n, n, 0, l_row, l_col, job.stream_out)
 
 
 cdef inline void cholesky_diagonal(floating* a_ii, floating* s, floating* inverse_diagonal_i,
@@ -611,7 +611,7 @@ cdef void potrf_lanes(const Job* job, floating** p, int count, floating* w,
     mark_nonfinite(a, n, n, True, status)
     cholesky_lanes(a, n, status)
     keep_triangle(a, n, n, True)
-    scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n)
+    scatter(p + LANES, count, a, n, n, 0, n if lower else 1, 1 if lower else n, job.stream_out)
 
 cdef void cholesky_reverse_row(floating* x, int x_cols, const floating* l,
                                const floating* inverse_diagonal, int n, int i, floating* scale,
@@ -687,7 +687,7 @@ cdef void potrf_backward_lanes(const Job* job, floating** p, int count, floating
                                  -row_step, rows, j + 1)
         hi = first - 1
     mirror_lower(x, n, cols)
-    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, NULL, cols)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, job.stream_out, NULL, cols)
 
 
 cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -780,9 +780,9 @@ cdef void potrf_jvp_lanes(const Job* job, floating** p, int count, floating* w,
     mark_nonfinite(l, n, n, True, status)
     cholesky_tangent_lanes(l, d, n, status)
     keep_triangle(l, n, n, True)
-    scatter(p + 2 * LANES, count, l, n, n, 0, n if lower else 1, 1 if lower else n)
+    scatter(p + 2 * LANES, count, l, n, n, 0, n if lower else 1, 1 if lower else n, job.stream_out)
     keep_triangle(d, n, n, True)
-    scatter(p + 3 * LANES, count, d, n, n, 0, n if lower else 1, 1 if lower else n)
+    scatter(p + 3 * LANES, count, d, n, n, 0, n if lower else 1, 1 if lower else n, job.stream_out)
 
 
 # Planning (the operator table in _lapack.pyx).

@@ -359,7 +359,7 @@ cdef void eigen_lanes(const Job* job, floating** p, int count, floating* w,
             rank[order[i] * LANES + v] = i
     # Row i of each lane's U to that lane's row rank[i] of the output, 8 lanes at a time
     # (through vector registers; lane by lane, each entry was a load from its own line of u).
-    scatter(p + LANES, count, u, n, n, 0, n, 1, rank)
+    scatter(p + LANES, count, u, n, n, 0, n, 1, job.stream_out, rank)
 
 
 # Planning (the operator table in _lapack.pyx).

@@ -23,6 +23,11 @@ cdef extern from "_lane_update.h":
                                 int length) noexcept nogil
     void adla_rows_from_lanes_f(float* const* row, const float* w, Py_ssize_t step,
                                 int length) noexcept nogil
+    int adla_rows_from_lanes_stream_d(double* const* row, const double* w, Py_ssize_t step,
+                                      int length) noexcept nogil
+    int adla_rows_from_lanes_stream_f(float* const* row, const float* w, Py_ssize_t step,
+                                      int length) noexcept nogil
+    void store_fence "adla_store_fence"() noexcept nogil
     void adla_lanes_product_d(double* out, const double* a, const double* b) noexcept nogil
     void adla_lanes_product_f(float* out, const float* a, const float* b) noexcept nogil
     void adla_column_pair_d(double* acc0, double* acc1, double* x, Py_ssize_t row_step,
@@ -79,6 +84,15 @@ cdef inline void reverse_block(floating* x, const floating* d, floating* steps,
         adla_reverse_block_d(x, d, steps, scale, scale_step, l, row_step, count)
     else:
         adla_reverse_block_f(x, d, steps, scale, scale_step, l, row_step, count)
+
+cdef inline bint rows_from_lanes_stream(floating* const* row, const floating* w,
+                                        Py_ssize_t step, int length) noexcept nogil:
+    # rows_from_lanes with non-temporal stores; False (nothing written) where a row is not
+    # aligned to a vector
+    if floating is double:
+        return adla_rows_from_lanes_stream_d(row, w, step, length)
+    else:
+        return adla_rows_from_lanes_stream_f(row, w, step, length)
 
 cdef inline void rows_from_lanes(floating* const* row, const floating* w, Py_ssize_t step,
                                  int length) noexcept nogil:
@@ -144,9 +158,11 @@ cdef inline void gather(floating* w, floating** src, int rows, int cols, Py_ssiz
 
 cdef inline void scatter(floating** dst, int count, const floating* w, int rows, int cols,
                          Py_ssize_t offset, Py_ssize_t row_step, Py_ssize_t col_step,
-                         const int* order=NULL, int w_cols=0) noexcept nogil:
+                         bint stream, const int* order=NULL, int w_cols=0) noexcept nogil:
     """The inverse of gather (all of w but its padding) for the first ``count`` lanes, in the
-    same order (with ``order``: row i of lane v to the destination's row order[i * LANES + v])."""
+    same order (with ``order``: row i of lane v to the destination's row order[i * LANES + v]).
+    ``stream`` (Job.stream_out): rows along the destinations' contiguous axis in whole cache
+    lines of non-temporal stores, where all 8 start on a vector's boundary."""
     cdef Sweep g = sweep(rows, cols, row_step, col_step, w_cols)
     cdef floating* target[LANES]
     cdef const floating* source
@@ -158,11 +174,15 @@ cdef inline void scatter(floating** dst, int count, const floating* w, int rows,
             target[v] = dst[v] + offset + row * g.outer_step
         source = w + o * g.w_outer
         if g.inner_step == 1 and count == LANES:
+            if stream and rows_from_lanes_stream(target, source, g.w_inner, g.inner):
+                continue
             rows_from_lanes(target, source, g.w_inner, g.inner)
             continue
         for b in range(g.inner):
             for v in range(count):
                 target[v][b * g.inner_step] = source[b * g.w_inner + v]
+    if stream:
+        store_fence()
 
 cdef inline int padded_columns(int n, bint single) noexcept nogil:
     """A row length of at least n for a lanes scratch whose columns are read down its rows:

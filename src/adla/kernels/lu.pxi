@@ -391,9 +391,9 @@ cdef void gesv_lanes(const Job* job, floating** p, int count, floating* w,
     mark_nonfinite(x, n, k, False, status)
     lu_solve_lanes(a, n, pivot, inverse_pivot, x, n, k, transposed, False, True)
     if transposed:
-        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1, order)
+        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1, job.stream_out, order)
     else:
-        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1)
+        scatter(p + 2 * LANES, count, x, n, k, 0, k, 1, job.stream_out)
 
 cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                          int* status) noexcept nogil:
@@ -416,7 +416,7 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
     mark_nonfinite(x, n, k, False, status)
     lu_lanes(a, n, n, pivot, inverse_pivot, status)
     lu_solve_lanes(a, n, pivot, inverse_pivot, x, n, k, transposed, False)
-    scatter(p + 4 * LANES, count, x, n, k, 0, k, 1)
+    scatter(p + 4 * LANES, count, x, n, k, 0, k, 1, job.stream_out)
     gather_or_zero(dx, p + 3 * LANES, n, k, k, 1, False)
     if p[2 * LANES] != NULL:     # dB - op(dA) X
         gather(da, p + 2 * LANES, n, n, 0, 1 if transposed else n, n if transposed else 1,
@@ -433,7 +433,7 @@ cdef void gesv_jvp_lanes(const Job* job, floating** p, int count, floating* w,
     for e in range(<Py_ssize_t>n * k):
         for v in range(LANES):
             dx[e * LANES + v] = dx[e * LANES + v] + invalid[v]
-    scatter(p + 5 * LANES, count, dx, n, k, 0, k, 1)
+    scatter(p + 5 * LANES, count, dx, n, k, 0, k, 1, job.stream_out)
 
 cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
                         int* status) noexcept nogil:
@@ -453,9 +453,9 @@ cdef void inverse_lanes(const Job* job, floating** p, int count, floating* w,
     lu_solve_lanes(a, cols, pivot, inverse_pivot, x, n, n, False, True)
     scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
     if job.flags & TRANS_A:
-        scatter(p + 2 * LANES, count, x, n, n, 0, 1, n)
+        scatter(p + 2 * LANES, count, x, n, n, 0, 1, n, job.stream_out)
     else:
-        scatter(p + 2 * LANES, count, x, n, n, 0, n, 1)
+        scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, job.stream_out)
 
 
 cdef inline void scale_matrix_lanes(floating* x, Py_ssize_t count,
@@ -508,8 +508,8 @@ cdef void slogdet_lanes(const Job* job, floating** p, int count, floating* w,
             sign[v], logabs[v] = NAN, NAN
         elif singular[v]:
             sign[v], logabs[v] = 0, -INFINITY
-    scatter(p + LANES, count, sign, 1, 1, 0, 1, 1)
-    scatter(p + 2 * LANES, count, logabs, 1, 1, 0, 1, 1)
+    scatter(p + LANES, count, sign, 1, 1, 0, 1, 1, False)
+    scatter(p + 2 * LANES, count, logabs, 1, 1, 0, 1, 1, False)
 
 cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
                          int* status) noexcept nogil:
@@ -549,7 +549,7 @@ cdef void cofactor_lanes(const Job* job, floating** p, int count, floating* w,
     multiply_lanes(x, <Py_ssize_t>n * n, sign)
     scale_matrix_lanes(x, <Py_ssize_t>n * n, p + LANES)
     interchanged_rows(pivot, n, True, order)
-    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, order)
+    scatter(p + 2 * LANES, count, x, n, n, 0, n, 1, job.stream_out, order)
     for v in range(count):
         if status[v] == 0 and (singular[v] or not norm[v] * inverse_norm[v] * sqrt(eps) <= 1):
             one[0], one[1], one[2] = p[v], p[LANES + v], p[2 * LANES + v]

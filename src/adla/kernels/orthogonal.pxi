@@ -546,10 +546,10 @@ cdef void factor_lanes(const Job* job, bint lq, floating** a_src, floating** q_d
             for v in range(LANES):
                 q[(i * ld + k) * LANES + v] = q[(i * ld + k) * LANES + v] * scale[v]
     pack_rows(q, r, c, ld)
-    scatter(q_dst, count, q, r, c, 0, row_step, col_step)
+    scatter(q_dst, count, q, r, c, 0, row_step, col_step, job.stream_out)
     pack_rows(a, c, c, ld)                       # R: the top c x c of a, reflectors dropped
     keep_triangle(a, c, c, False)
-    scatter(t_dst, count, a, c, c, 0, 1 if lq else c, c if lq else 1)    # L = R^T
+    scatter(t_dst, count, a, c, c, 0, 1 if lq else c, c if lq else 1, job.stream_out)    # L = R^T
 
 cdef void orthogonal_lanes(const Job* job, floating** p, int count, floating* w,
                            int* status) noexcept nogil:
@@ -621,8 +621,8 @@ cdef void orthogonal_jvp_lanes(const Job* job, floating** p, int count, floating
             add_dot(acc, q + k * c * LANES, LANES, x + j * LANES, c * LANES, j + 1)
             for v in range(LANES):
                 y[(k * c + j) * LANES + v] = y[(k * c + j) * LANES + v] - acc[v] + invalid[v]
-    scatter(p + 4 * LANES, count, y, r, c, 0, row_step, col_step)
-    scatter(p + 5 * LANES, count, dr, c, c, 0, 1 if lq else c, c if lq else 1)
+    scatter(p + 4 * LANES, count, y, r, c, 0, row_step, col_step, job.stream_out)
+    scatter(p + 5 * LANES, count, dr, c, c, 0, 1 if lq else c, c if lq else 1, job.stream_out)
 
 cdef inline void gather_or_zero(floating* w, floating** src, int rows, int cols,
                                 Py_ssize_t row_step, Py_ssize_t col_step,
@@ -685,7 +685,7 @@ cdef void orthogonal_backward_lanes(const Job* job, floating** p, int count, flo
     mark_zero_diagonal(t, c, False, status)
     reciprocal_diagonal(inverse_diagonal, t, c)
     back_substitute(t, inverse_diagonal, dq, c, r)            # dA = L^-T W
-    scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col)
+    scatter(p + 4 * LANES, count, dq, c, r, 0, q_row, q_col, job.stream_out)
 
 
 # Planning (the operator table in _lapack.pyx).

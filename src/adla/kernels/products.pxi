@@ -506,7 +506,7 @@ cdef void gemm_lanes(const Job* job, floating** p, int count, floating* w,
                     d[ij + v] = d[ij + v] + alpha * acc[v]
     if job.flags & TRIANGLE:
         keep_triangle(d, m, n, (job.flags & LOWER) != 0)
-    scatter(p + 3 * LANES, count, d, m, n, 0, n, 1)
+    scatter(p + 3 * LANES, count, d, m, n, 0, n, 1, job.stream_out)
 
 
 # Planning (the operator table in _lapack.pyx): interleaved or not, scratch per thread, BLAS use.

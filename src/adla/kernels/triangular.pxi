@@ -185,7 +185,7 @@ cdef void solve_shared_lanes(const Job* job, floating** p, int count, floating* 
             status[v] = shared_status
     solve_rows(a, g.a_row, g.a_col, x, <Py_ssize_t>c * LANES, t, c * LANES,
                <floating>job.alpha, False)
-    scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
+    scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col, job.stream_out)
 
 cdef void multiply_shared_lanes(const Job* job, floating** p, int count, floating* w,
                                 int* status) noexcept nogil:
@@ -218,7 +218,7 @@ cdef void multiply_shared_lanes(const Job* job, floating** p, int count, floatin
         k0 = k1
     for e in range(<Py_ssize_t>t * c * LANES):
         y[e] = alpha * y[e]
-    scatter(p + 2 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+    scatter(p + 2 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col, job.stream_out)
 
 cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                            int* status) noexcept nogil:
@@ -262,7 +262,7 @@ cdef void triangular_lanes(const Job* job, floating** p, int count, floating* w,
                 ij = (i * c + j) * LANES
                 for v in range(LANES):
                     x[ij + v] = alpha * s[v]
-    scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
+    scatter(p + 2 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col, job.stream_out)
 
 cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating* w,
                               int* status) noexcept nogil:
@@ -298,8 +298,8 @@ cdef void trsm_backward_lanes(const Job* job, floating** p, int count, floating*
     for i in range(t * c):
         for v in range(LANES):
             y[i * LANES + v] = alpha * y[i * LANES + v]
-    scatter(p + 3 * LANES, count, a, t, t, g.a_at, g.a_row, g.a_col)
-    scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+    scatter(p + 3 * LANES, count, a, t, t, g.a_at, g.a_row, g.a_col, job.stream_out)
+    scatter(p + 4 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col, job.stream_out)
 
 
 cdef int trsm_jvp_one(const Job* job, floating** p, floating* work) noexcept nogil:
@@ -374,8 +374,8 @@ cdef void trsm_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                 for v in range(LANES):
                     y[ij + v] = y[ij + v] - s[v]
     forward_substitute(a, inverse_diagonal, y, t, c, 1)
-    scatter(p + 4 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col)
-    scatter(p + 5 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col)
+    scatter(p + 4 * LANES, count, x, t, c, g.b_at, g.b_row, g.b_col, job.stream_out)
+    scatter(p + 5 * LANES, count, y, t, c, g.b_at, g.b_row, g.b_col, job.stream_out)
 
 
 # Planning (the operator table in _lapack.pyx).
