@@ -248,11 +248,12 @@ ROWS = [
           dict(n=64, m=5), dict(n=50, m=37))],
     # Sizes on both sides of the interleaved Cholesky kernels (order up to 32, and up to 192
     # for a batch of at least 8: batch19 and batch3 at n=33 and n=192 take both routes), and
-    # with each remainder of their groups of four rows (n=4, 5, 6, 7).
+    # with each remainder of their groups of four rows (n=4, 5, 6, 7), and of the tangent's
+    # groups of three in float64 from order 64 (n=64, 65; at 192 none).
     *at_sizes(Row("potrf", lambda o, d: dict(A=((d["n"], d["n"]), cholesky_kind(o, "spd"))),
                   ref_potrf, options=[dict(lower=lo) for lo in (True, False)]),
-              dict(n=5), dict(n=6), dict(n=7), dict(n=32), dict(n=33), dict(n=192),
-              dict(n=193)),
+              dict(n=5), dict(n=6), dict(n=7), dict(n=32), dict(n=33), dict(n=64), dict(n=65),
+              dict(n=192), dict(n=193)),
     # Both sides of the interleaved potri/potrs kernel: order (and right-hand sides) up to 16,
     # and for a batch of at least 8 (batch19 interleaved, batch3 not) up to 32, potri up to 160;
     # its gradient below 24 (potri_backward; and potrs from 24 with 16 or more right-hand

@@ -724,7 +724,8 @@ cdef int potrf_jvp_one(const Job* job, floating** p, floating* work) noexcept no
         xtrmm(c'L', c'L', c'N', n, n, 1, lf, n, dl, n)
     return 0
 
-cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) noexcept nogil:
+cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int cols,
+                                 int* status) noexcept nogil:
     """cholesky_lanes on ``a`` (the same operations in the same order, so the same factor) and,
     in the same loops, its tangent in place of the lower triangle of ``d`` (dA's), row by row:
     from L[i, j] L[j, j] = A[i, j] - sum_{k<j} L[i, k] L[j, k] (L[i, i]^2 on the diagonal),
@@ -732,14 +733,19 @@ cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) n
     t = dA[i, j] - sum_{k<j} (dL[i, k] L[j, k] + L[i, k] dL[j, k]); every dL on the right is of
     an earlier step. The tangent's 2n^3/3 multiply-adds share the factor's loads. Rows go in
     groups of four as cholesky_lanes' (in float64 groups of two were 1.05-1.2x slower), with the
-    rows above the diagonal in the group's own columns summed and not stored, as there."""
+    rows above the diagonal in the group's own columns summed and not stored, as there. From
+    order 64 in float64 the group's rows of a and d and row j of both no longer fit in L1
+    together: groups of three, 1.05-1.07x faster at 64 and 128 (A/B in one process, Zen 4; two
+    0.92-0.97x, float32's four level with three). Rows are ``cols`` entries apart
+    (padded_columns)."""
     cdef floating s[4 * LANES]
     cdef floating t[4 * LANES]
     cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
     cdef int first = 0, rows, j, r, v
-    cdef Py_ssize_t row_step = <Py_ssize_t>n * LANES, ij, jj
+    cdef Py_ssize_t row_step = <Py_ssize_t>cols * LANES, ij, jj
+    cdef int most = 3 if floating is double and n >= 64 else 4
     while first < n:
-        rows = 4 if n - first >= 4 else n - first if n - first < 2 else 2
+        rows = most if n - first >= most else n - first if n - first < 2 else 2
         adla_prefetch_share(first + rows - 1, n)
         for j in range(first + rows):
             for r in range(rows):
@@ -769,20 +775,27 @@ cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int* status) n
 cdef void potrf_jvp_lanes(const Job* job, floating** p, int count, floating* w,
                           int* status) noexcept nogil:
     """potrf_jvp_one for LANES matrices at once: cholesky_tangent_lanes, whose factor has the
-    bits of potrf_lanes' (the forward takes the interleaved route at the same sizes)."""
+    bits of potrf_lanes' (the forward takes the interleaved route at the same sizes). Its rows
+    are padded (padded_columns): rows 4 KiB apart (order 64 in float64, 128 in float32) put
+    the ten lines each step of the tangent's column loop reads in one set of the 8-way L1 (A/B
+    in one process, Zen 4: 1.15x faster at 1000 x 64 float64, 1.1-1.15x at 300 x 128 both
+    dtypes, level elsewhere; the forward alone, six lines a step, level)."""
     cdef int n = job.n
     cdef bint lower = (job.flags & LOWER) != 0
+    cdef int cols = padded_columns(n, floating is float)
     cdef floating* l = w
-    cdef floating* d = w + <Py_ssize_t>n * n * LANES
+    cdef floating* d = w + <Py_ssize_t>n * cols * LANES
     # Upper U = L^T: gather the transposes, as potrf_lanes does.
-    gather(d, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    gather(l, p, n, n, 0, n if lower else 1, 1 if lower else n, True)
-    mark_nonfinite(l, n, n, True, status)
-    cholesky_tangent_lanes(l, d, n, status)
-    keep_triangle(l, n, n, True)
-    scatter(p + 2 * LANES, count, l, n, n, 0, n if lower else 1, 1 if lower else n, job.stream_out)
-    keep_triangle(d, n, n, True)
-    scatter(p + 3 * LANES, count, d, n, n, 0, n if lower else 1, 1 if lower else n, job.stream_out)
+    gather(d, p + LANES, n, n, 0, n if lower else 1, 1 if lower else n, True, NULL, cols)
+    gather(l, p, n, n, 0, n if lower else 1, 1 if lower else n, True, NULL, cols)
+    mark_nonfinite(l, n, n, True, status, cols)
+    cholesky_tangent_lanes(l, d, n, cols, status)
+    keep_triangle(l, n, cols, True)
+    scatter(p + 2 * LANES, count, l, n, n, 0, n if lower else 1, 1 if lower else n,
+            job.stream_out, NULL, cols)
+    keep_triangle(d, n, cols, True)
+    scatter(p + 3 * LANES, count, d, n, n, 0, n if lower else 1, 1 if lower else n,
+            job.stream_out, NULL, cols)
 
 
 # Planning (the operator table in _lapack.pyx).
@@ -805,7 +818,8 @@ cdef void plan_potrf(Job* job) noexcept nogil:
 
 cdef void plan_potrf_jvp(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
-        job.lanes, job.work = LANES, <Py_ssize_t>2 * job.n * job.n * LANES
+        job.lanes = LANES
+        job.work = <Py_ssize_t>2 * job.n * padded_columns(job.n, job.flags & SINGLE) * LANES
     else:
         job.work = <Py_ssize_t>job.n * job.n // 4 + 1     # congruence_solve's
 
