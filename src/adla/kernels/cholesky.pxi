@@ -2,16 +2,17 @@
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
 cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    cdef int n = job.n, info
+    # The factorisations write their triangle only: the other one is zeroed as the input's is
+    # copied, one pass instead of a whole copy and a pass after (A/B in one process, Zen 4:
+    # 1.03-1.06x faster at 1 x 1000-2000 and 30 x 300, both dtypes).
+    cdef int n = job.n
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, lower):
         return NONFINITE
-    copy(p[1], p[0], <Py_ssize_t>n * n)
-    info = potrf_recursive(c'U' if lower else c'L', n, p[1], n)
-    zero_triangle(p[1], n, lower)
-    return info
+    triangle_into(p[1], p[0], n, lower, False)
+    return potrf_recursive(c'U' if lower else c'L', n, p[1], n)
 
 
 cdef inline void symmetrize(floating* a, int n) noexcept nogil:
