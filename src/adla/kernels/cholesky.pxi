@@ -748,10 +748,10 @@ cdef void cholesky_tangent_lanes(floating* a, floating* d, int n, int cols,
     an earlier step. The tangent's 2n^3/3 multiply-adds share the factor's loads. Rows go in
     groups of four as cholesky_lanes' (in float64 groups of two were 1.05-1.2x slower), with the
     rows above the diagonal in the group's own columns summed and not stored, as there. From
-    order 64 in float64 the group's rows of a and d and row j of both no longer fit in L1
-    together: groups of three, 1.05-1.07x faster at 64 and 128 (A/B in one process, Zen 4; two
-    0.92-0.97x, float32's four level with three). Rows are ``cols`` entries apart
-    (padded_columns)."""
+    order 64 in float64 the group's four rows of a and d and row j of both no longer fit in L1
+    together: groups of three there, 1.05-1.07x faster than four at 64 and 128 (A/B in one
+    process, Zen 4; two about as fast as three; in float32 three and four level). Rows are
+    ``cols`` entries apart (padded_columns)."""
     cdef floating s[4 * LANES]
     cdef floating t[4 * LANES]
     cdef floating inverse_diagonal[CHOLESKY_LANES_MAX * LANES]
