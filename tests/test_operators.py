@@ -185,11 +185,16 @@ LANE_ROUTE_BOUNDS = [("set_potri_lanes_max", 0, ("potri",))] + [
 PREFETCHING = ("potrf", "trsm", "potrs", "potri", "inverse", "det", "slogdet", "gesv")
 
 
-def first_case_of_each(names, layout):
+def first_case_of_each(names, layout, by_size=False, largest=None):
+    """The first case of each operator in ``names`` (None: all) in ``layout``; with
+    ``by_size``, of each sized row instead, up to core dimensions of ``largest``."""
     seen = set()
     for p in cases_with_layouts([layout]):
-        if p.values[0].name in names and p.values[0].name not in seen:
-            seen.add(p.values[0].name)
+        row = p.values[0]
+        key = row.name + row.label if by_size else row.name
+        if ((names is None or row.name in names) and key not in seen
+                and (largest is None or max((row.dims or DIMS).values()) <= largest)):
+            seen.add(key)
             yield p
 
 
@@ -215,17 +220,8 @@ def test_prefetching_the_next_block_changes_no_result(row, opts, batches, dtype)
 # with non-temporal stores, whole lines where a row starts on a vector's boundary: here every
 # sized row of the lane kernels' operators once, in a batch of 600 (outputs of a megabyte and
 # more start on a cache line), streamed and not.
-def first_case_of_each_size(layout, largest=64):
-    seen = set()
-    for p in cases_with_layouts([layout]):
-        row = p.values[0]
-        dims = row.dims or DIMS
-        if row.name + row.label not in seen and max(dims.values()) <= largest:
-            seen.add(row.name + row.label)
-            yield p
-
-
-@pytest.mark.parametrize("row, opts, batches", list(first_case_of_each_size("batch19")))
+@pytest.mark.parametrize("row, opts, batches",
+                         list(first_case_of_each(None, "batch19", by_size=True, largest=64)))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_streamed_outputs_are_the_same_bits(row, opts, batches, dtype):
     from adla import _cpu

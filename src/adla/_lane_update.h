@@ -597,7 +597,15 @@ ADLA_ROTATE_ROWS(f, float)
    w[b step + v] = row[v][first + b] for b < length (and back), an 8 x length transpose in
    4 x 4 tiles through vector registers where the build has vectors of 4 (two rounds of
    shuffles), the rest one by one. Element by element, each of the 8 loads and stores of an
-   entry's lanes was a scalar move. */
+   entry's lanes was a scalar move. ADLA_LANE_TILE: entries col..col+3 of lanes h..h+3 of w,
+   one vector per lane (the scatters' tile). */
+#define ADLA_LANE_TILE(vector, index, w, step, col, h, r0, r1, r2, r3)                      \
+    vector r0, r1, r2, r3;                                                                  \
+    memcpy(&r0, (w) + (col) * (step) + (h), sizeof(vector));                                \
+    memcpy(&r1, (w) + ((col) + 1) * (step) + (h), sizeof(vector));                          \
+    memcpy(&r2, (w) + ((col) + 2) * (step) + (h), sizeof(vector));                          \
+    memcpy(&r3, (w) + ((col) + 3) * (step) + (h), sizeof(vector));                          \
+    ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3)
 #define ADLA_LANE_ROWS(suffix, type, vector, index, tiles)                                  \
 static inline void adla_lanes_from_rows_##suffix(type* w, Py_ssize_t step,                  \
                                                  const type* const* row, Py_ssize_t first,  \
@@ -624,12 +632,7 @@ static inline void adla_rows_from_lanes_##suffix(type* const* row, const type* w
     int b = 0;                                                                              \
     for (; tiles && b + 4 <= length; b += 4)                                                \
         for (int h = 0; h < 8; h += 4) {                                                    \
-            vector r0, r1, r2, r3;                                                          \
-            memcpy(&r0, w + b * step + h, sizeof(vector));                                  \
-            memcpy(&r1, w + (b + 1) * step + h, sizeof(vector));                            \
-            memcpy(&r2, w + (b + 2) * step + h, sizeof(vector));                            \
-            memcpy(&r3, w + (b + 3) * step + h, sizeof(vector));                            \
-            ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3);                             \
+            ADLA_LANE_TILE(vector, index, w, step, b, h, r0, r1, r2, r3);                   \
             memcpy(row[h] + b, &r0, sizeof(vector));                                        \
             memcpy(row[h + 1] + b, &r1, sizeof(vector));                                    \
             memcpy(row[h + 2] + b, &r2, sizeof(vector));                                    \
@@ -657,14 +660,6 @@ static inline void adla_stream4_d(double* p, adla_vector4_d r) {
 #else
 static inline void adla_stream4_d(double* p, adla_vector4_d r) { (void)p; (void)r; }  /* unused */
 #endif
-/* Entries col..col+3 of lanes h..h+3, one vector per lane. */
-#define ADLA_LANE_TILE(vector, index, w, step, col, h, r0, r1, r2, r3)                      \
-    vector r0, r1, r2, r3;                                                                  \
-    memcpy(&r0, (w) + (col) * (step) + (h), sizeof(vector));                                \
-    memcpy(&r1, (w) + ((col) + 1) * (step) + (h), sizeof(vector));                          \
-    memcpy(&r2, (w) + ((col) + 2) * (step) + (h), sizeof(vector));                          \
-    memcpy(&r3, (w) + ((col) + 3) * (step) + (h), sizeof(vector));                          \
-    ADLA_QUAD_TRANSPOSE(vector, index, r0, r1, r2, r3)
 static inline int adla_rows_aligned(void* const* row, size_t bytes) {
     for (int v = 0; v < 8; v++)
         if ((uintptr_t)row[v] % bytes) return 0;
