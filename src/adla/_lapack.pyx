@@ -138,6 +138,7 @@ cdef enum:
     SOLVE_ROWS_LEAF = 16    # or above this one where its leaves run solve_rows: a row-major
     SOLVE_ROWS_MIN = 8      # solve on the left with at least this many right-hand sides
     SOLVE_ROWS_MAX = 1024   # and at most this many (more: a folded batch, ?trsm's threads)
+    SOLVE_COLUMNS_WIDTH = 32    # its leaves on the left (solve_columns): columns per pass
     POTRF_LEAF = 64     # and potrf_recursive matrices above this
     CHOLESKY_GRADIENT_LEAF = 32     # and potrf_backward's per-matrix recursion (Murray's blocked
                                     # reverse mode by halves) above this (A/B against leaves of

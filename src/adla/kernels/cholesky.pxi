@@ -2,28 +2,16 @@
 # Included by _lapack.pyx: one Cython module, so the kernels inline across files.
 
 cdef int potrf_one(const Job* job, floating** p, floating* work) noexcept nogil:
-    """potrf per matrix (potrf_recursive). The factorisations write their triangle only: the
-    other one is zeroed as the input's is copied, one pass instead of a whole copy and a pass
-    after (A/B in one process, Zen 4: 1.03-1.06x faster at 1 x 1000-2000 and 30 x 300, both
-    dtypes). A row-major lower factor is an upper one column-major, whose recursion solves
-    from the left with ?trsm leaves; the lower one column-major solves from the right in
-    solve_rows' leaves. So in a batch (BLAS on one thread per matrix) a lower factor is
-    computed as that one on the input's triangle transposed, and transposed back through
-    ``work`` (n^2): A/B, float32 1.2-1.4x faster at 7 x 128 to 4 x 1000, float64 1.03-1.08x.
-    One matrix, on BLAS's threads, keeps the direct route (the transposes, on one thread,
-    made it 1.1-1.4x slower at 1000-2000)."""
-    cdef int n = job.n, info
+    # The factorisations write their triangle only: the other one is zeroed as the input's is
+    # copied, one pass instead of a whole copy and a pass after (A/B in one process, Zen 4:
+    # 1.03-1.06x faster at 1 x 1000-2000 and 30 x 300, both dtypes). A row-major lower factor
+    # is a column-major upper one, whose recursion solves on the left (solve_columns' leaves).
+    cdef int n = job.n
     cdef bint lower = (job.flags & LOWER) != 0
     if n == 0:
         return 0
     if not triangle_finite(p[0], n, lower):
         return NONFINITE
-    if lower and job.nbatch > 1:
-        triangle_into(p[1], p[0], n, True, True)
-        info = potrf_recursive(c'L', n, p[1], n)
-        transpose_into(work, p[1], n, n)
-        triangle_into(p[1], work, n, True, False)
-        return info
     triangle_into(p[1], p[0], n, lower, False)
     return potrf_recursive(c'U' if lower else c'L', n, p[1], n)
 
@@ -829,15 +817,13 @@ cdef inline bint cholesky_interleaved(const Job* job) noexcept nogil:
 cdef void plan_potrf(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
         job.lanes, job.work = LANES, <Py_ssize_t>job.n * job.n * LANES
-    else:
-        job.work = <Py_ssize_t>job.n * job.n        # potrf_one's transpose
 
 cdef void plan_potrf_jvp(Job* job) noexcept nogil:
     if cholesky_interleaved(job):
         job.lanes = LANES
         job.work = <Py_ssize_t>2 * job.n * padded_columns(job.n, job.flags & SINGLE) * LANES
     else:
-        job.work = <Py_ssize_t>job.n * job.n + 1     # potrf_one's (congruence_solve's n^2/4)
+        job.work = <Py_ssize_t>job.n * job.n // 4 + 1     # congruence_solve's
 
 cdef inline bint cholesky_solve_interleaved(const Job* job) noexcept nogil:
     return job.m > 0 and job.n > 0 and fills_lanes(
