@@ -148,7 +148,7 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # batch; potrf's gradient per matrix split in halves above order 32 (16: from 17; a large bound: the
 # leaf's formula whole); syevd's gradient and tangent in direct loops up to 24 on AVX-512 CPUs, 32
 # elsewhere; batches of products (and the products in trsm's, potri's, potrs's and inverse's
-# gradients) from order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches (0:
+# gradients; trsm's solves, from scratch) from order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches (0:
 # any batch), potrs's gradient by such products up to order 128 there, 64 elsewhere, ?syr2k and
 # ?trmm above (0: above 64 on any CPU); gelqf/geqrf per matrix in blocked Householder code for short
 # sides of 32 to 512 on AVX-512 CPUs (0: LAPACK throughout), and where LAPACK runs them, through

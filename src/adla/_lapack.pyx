@@ -166,7 +166,8 @@ cdef enum:
     DIAGONAL = 128      # extract_part/embed_part: the diagonal, not a triangle
     SINGLE = 256        # float32 operands (run sets it), for planners that route by precision
     STREAM = 512        # gemm and its rules: the batch is larger than the caches, so the products
-                        # write their results with non-temporal stores (a planner's choice)
+                        # write their results with non-temporal stores (a planner's choice;
+                        # trsm likewise, from scratch)
     FUSED_TANGENT = 1024    # gemm_jvp: the tangent's two products in one pass (a planner's choice)
     ZEROED = 2048       # embed_part: the output is zero already (zero_fill), only the part to write
     TRIANGULAR_A = 4096     # gemm (trmm_one's product): op(A) is triangular, zeros off the

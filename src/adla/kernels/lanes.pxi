@@ -27,6 +27,8 @@ cdef extern from "_lane_update.h":
                                       int length) noexcept nogil
     int adla_rows_from_lanes_stream_f(float* const* row, const float* w, Py_ssize_t step,
                                       int length) noexcept nogil
+    void adla_copy_stream_d(double* dst, const double* src, Py_ssize_t count) noexcept nogil
+    void adla_copy_stream_f(float* dst, const float* src, Py_ssize_t count) noexcept nogil
     void store_fence "adla_store_fence"() noexcept nogil
     void adla_lanes_product_d(double* out, const double* a, const double* b) noexcept nogil
     void adla_lanes_product_f(float* out, const float* a, const float* b) noexcept nogil
@@ -84,6 +86,14 @@ cdef inline void reverse_block(floating* x, const floating* d, floating* steps,
         adla_reverse_block_d(x, d, steps, scale, scale_step, l, row_step, count)
     else:
         adla_reverse_block_f(x, d, steps, scale, scale_step, l, row_step, count)
+
+cdef inline void copy_stream(floating* dst, const floating* src, Py_ssize_t count) noexcept nogil:
+    # copy with non-temporal stores (_lane_update.h), for a result not read again soon
+    if floating is double:
+        adla_copy_stream_d(dst, src, count)
+    else:
+        adla_copy_stream_f(dst, src, count)
+    store_fence()
 
 cdef inline bint rows_from_lanes_stream(floating* const* row, const floating* w,
                                         Py_ssize_t step, int length) noexcept nogil:

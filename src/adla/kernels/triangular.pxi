@@ -93,11 +93,18 @@ cdef int trmm_backward_one(const Job* job, floating** p, floating* work) noexcep
 cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int na = job.n if job.flags & RIGHT else job.m
     cdef int status
+    cdef floating* q[3]
     if job.m == 0 or job.n == 0:
         return 0
     status = solve_status(p[0], na, (job.flags & LOWER) != 0, p[1], <Py_ssize_t>job.m * job.n)
     if status:
         return status
+    if job.flags & STREAM:
+        q[0], q[1], q[2] = p[0], p[1], work
+        copy(work, p[1], <Py_ssize_t>job.m * job.n)
+        triangular_call(job, q, True, NULL)
+        copy_stream(p[2], work, <Py_ssize_t>job.m * job.n)
+        return 0
     copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
     triangular_call(job, p, True, work)
     return 0
@@ -110,7 +117,7 @@ cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcep
     cdef floating* q[3]
     cdef int t = job.n if job.flags & RIGHT else job.m, status
     cdef Py_ssize_t i, count = <Py_ssize_t>job.m * job.n
-    solve.flags, solve.alpha = job.flags ^ TRANS_A, 1
+    solve.flags, solve.alpha = (job.flags ^ TRANS_A) & ~STREAM, 1
     q[0], q[1], q[2] = p[0], p[2], p[4]
     status = trsm_one(&solve, q, work)                 # Y, in dB's place
     if status or t == 0:
@@ -419,6 +426,12 @@ cdef void plan_triangular(Job* job) noexcept nogil:
             job.work = <Py_ssize_t>job.m * job.n       # B transposed (triangular_call)
         # trsm_recursive's updates in _fma_product.h's loops fetch the next matrix meanwhile
         job.prefetch_next = fma_stream(job, job.m, job.n, order, 3)
+        if job.prefetch_next and not job.flags & RIGHT:
+            # and the solve runs in work, whence X is written past the caches (no line of X
+            # read before it is written): A/B, Zen 4, float64 1.07x faster at 1000 x 64,
+            # 1.02x at 300 x 128, float32 level
+            job.flags |= STREAM
+            job.work = <Py_ssize_t>job.m * job.n
     elif job.op == OP_TRMM:
         plan_trmm_product(job, order)
 
@@ -451,10 +464,11 @@ cdef void plan_trsm_backward(Job* job) noexcept nogil:
     if triangular_fits_lanes(job) and (job.flags & SHARED_A or order < TRSM_GRADIENT_LANES_BELOW
                                        or columns < SOLVE_ROWS_MIN):
         job.lanes, job.work = LANES, triangular_lanes_work(job)
-    elif order > 64 and fma_stream(job, order, order, columns, 3):
+    elif order > (64 if job.flags & SINGLE else 47) and fma_stream(job, order, order, columns, 3):
         # d op(A)'s triangle in _fma_product.h's loops, as potri_backward's: against ?gemm's
         # whole product (A/B, either side, float64 and float32) 1.1-1.2x faster at 96, 1.2-1.35x
-        # at 128, 1.1-1.2x at 256.
+        # at 128, 1.1-1.2x at 256; float64 1.1x at 48-64 (Zen 4; level at 40), where float32
+        # was 1.04x slower (56) or level (64).
         job.flags |= STREAM
     else:
         # As trmm's gradient: A/B in float64, 10000 x 16 to 3000 x 32, 1.05-1.1x faster.
