@@ -28,6 +28,10 @@ import scipy.linalg.blas as blas
 import adla
 
 SIZES = (4, 16, 32, 64)
+# and for the kernels whose per-matrix route recurses above order 64 (leaves of adla's own
+# triangular solves, solve_columns and solve_rows), one size past that split
+RECURSIVE_SIZE = 130
+RECURSIVE = ("potrf", "potrf_backward", "trsm", "potrs", "potri", "gesv", "inverse")
 BATCH = 24
 DTYPES = (np.float64, np.float32)
 FAMILIES = ("random", "graded", "ill-conditioned", "near-singular", "clustered")
@@ -332,7 +336,11 @@ def ratios(kernel, family, n, dtype, batch=BATCH):
 
 # ---- the guard --------------------------------------------------------------------------------
 
-def failures(kernel, dtype, sizes=SIZES, batch=BATCH):
+def sizes_of(kernel):
+    return SIZES + (RECURSIVE_SIZE,) if kernel in RECURSIVE else SIZES
+
+
+def failures(kernel, dtype, sizes=None, batch=BATCH):
     """What is wrong with ``kernel``'s accuracy in ``dtype``, as messages (none: all is well).
 
     Every ratio below LAPACK's threshold; over all families and sizes, adla's median at most
@@ -341,7 +349,7 @@ def failures(kernel, dtype, sizes=SIZES, batch=BATCH):
     """
     found, collected = [], {}
     for family in FAMILIES:
-        for n in sizes:
+        for n in sizes or sizes_of(kernel):
             for name, (ours, theirs) in ratios(kernel, family, n, dtype, batch).items():
                 where = f"{kernel} {np.dtype(dtype).name} {name}, {family} n={n}"
                 if not ours.max() < THRESHOLD:
@@ -362,7 +370,7 @@ def failures(kernel, dtype, sizes=SIZES, batch=BATCH):
 
 # ---- the table --------------------------------------------------------------------------------
 
-def table(sizes=SIZES, batch=BATCH, stream=None):
+def table(sizes=None, batch=BATCH, stream=None):
     """Markdown rows: per kernel, ratio and dtype, the median and maximum over all families and
     sizes for adla and for LAPACK, and the family and size of adla's maximum."""
     lines = ["| kernel | ratio | dtype | adla median | LAPACK median | adla max | LAPACK max "
@@ -372,7 +380,7 @@ def table(sizes=SIZES, batch=BATCH, stream=None):
         for dtype in DTYPES:
             collected = {}
             for family in FAMILIES:
-                for n in sizes:
+                for n in sizes or sizes_of(kernel):
                     for name, (ours, theirs) in ratios(kernel, family, n, dtype, batch).items():
                         collected.setdefault(name, []).append((family, n, ours, theirs))
             for name, runs in collected.items():
@@ -395,7 +403,8 @@ def main(argv=None):
     lines = table(stream=sys.stdout)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(PAGE.format(sizes=", ".join(map(str, SIZES)), batch=BATCH,
+            f.write(PAGE.format(sizes=", ".join(map(str, SIZES)), recursive_size=RECURSIVE_SIZE,
+                                recursive=", ".join(f"`{k}`" for k in RECURSIVE), batch=BATCH,
                                 families=", ".join(FAMILIES), table="\n".join(lines)))
     return 0
 
@@ -424,7 +433,9 @@ Residuals and exact references are computed in higher precision (float64 for flo
 double for float64). Note that `numpy.linalg` would compute float32 in double: the reference
 here is `scipy.linalg`, which keeps single precision.
 
-Matrices: batches of {batch} of each size n = {sizes}, from each family: {families}. Random:
+Matrices: batches of {batch} of each size n = {sizes} (and {recursive_size} for {recursive},
+whose per-matrix kernels split in halves above order 64 down to leaves of adla's own triangular
+solves), from each family: {families}. Random:
 Gaussian entries (SPD: `G G^T/n + I`); graded: rows (and, for symmetric matrices, columns)
 scaled from 1 down to 1e-3; ill-conditioned: singular values (eigenvalues) geometric from 1 to
 `sqrt(eps)`; near-singular: one of them `100 n eps`, the others 1; clustered: three clusters a
