@@ -707,29 +707,22 @@ static inline int adla_rows_from_lanes_stream_f(float* const* row, const float* 
         for (int v = 0; v < 8; v++) row[v][b] = w[b * step + v];
     return 1;
 }
-/* dst[i] = src[i] for i < count with non-temporal stores from dst's first 32-byte boundary
-   (ordinary ones before it and after the last whole vector pair); the caller fences. */
-static inline void adla_copy_stream_d(double* dst, const double* src, Py_ssize_t count) {
-    Py_ssize_t i = 0;
-    if (!ADLA_TILES_D) { memcpy(dst, src, count * sizeof(double)); return; }
-    for (; i < count && (uintptr_t)(dst + i) % 32; i++) dst[i] = src[i];
-    for (; i + 8 <= count; i += 8) {
-        adla_vector4_d r0, r1;
-        memcpy(&r0, src + i, sizeof r0); memcpy(&r1, src + i + 4, sizeof r1);
-        adla_stream4_d(dst + i, r0); adla_stream4_d(dst + i + 4, r1);
-    }
-    for (; i < count; i++) dst[i] = src[i];
+/* dst[i] = src[i] for i < count with non-temporal stores from dst's first vector boundary
+   (ordinary ones before it and after the last pair of vectors); the caller fences. */
+#define ADLA_COPY_STREAM(suffix, type, vector, ALIGN, ENABLED)                              \
+static inline void adla_copy_stream_##suffix(type* dst, const type* src, Py_ssize_t count) { \
+    Py_ssize_t i = 0;                                                                       \
+    if (!(ENABLED)) { memcpy(dst, src, count * sizeof(type)); return; }                     \
+    for (; i < count && (uintptr_t)(dst + i) % (ALIGN); i++) dst[i] = src[i];               \
+    for (; i + 8 <= count; i += 8) {                                                        \
+        vector r0, r1;                                                                      \
+        memcpy(&r0, src + i, sizeof r0); memcpy(&r1, src + i + 4, sizeof r1);               \
+        adla_stream4_##suffix(dst + i, r0); adla_stream4_##suffix(dst + i + 4, r1);         \
+    }                                                                                       \
+    for (; i < count; i++) dst[i] = src[i];                                                 \
 }
-static inline void adla_copy_stream_f(float* dst, const float* src, Py_ssize_t count) {
-    Py_ssize_t i = 0;
-    for (; i < count && (uintptr_t)(dst + i) % 16; i++) dst[i] = src[i];
-    for (; i + 8 <= count; i += 8) {
-        adla_vector4_f r0, r1;
-        memcpy(&r0, src + i, sizeof r0); memcpy(&r1, src + i + 4, sizeof r1);
-        adla_stream4_f(dst + i, r0); adla_stream4_f(dst + i + 4, r1);
-    }
-    for (; i < count; i++) dst[i] = src[i];
-}
+ADLA_COPY_STREAM(d, double, adla_vector4_d, 32, ADLA_TILES_D)
+ADLA_COPY_STREAM(f, float, adla_vector4_f, 16, 1)
 #else
 #define adla_store_fence() ((void)0)
 #define adla_rows_from_lanes_stream_d(row, w, step, length) 0
