@@ -148,12 +148,13 @@ def test_fused_backward_kernels_agree_with_the_composed_rules(row, opts, batches
 # batch; potrf's gradient per matrix split in halves above order 32 (16: from 17; a large bound: the
 # leaf's formula whole); syevd's gradient and tangent in direct loops up to 24 on AVX-512 CPUs, 32
 # elsewhere; batches of products (and the products in trsm's, potri's, potrs's and inverse's
-# gradients; trsm's solves, from scratch) from order 48 through _fma_product.h on AVX-512 CPUs when larger than the caches (0:
-# any batch), potrs's gradient by such products up to order 128 there, 64 elsewhere, ?syr2k and
-# ?trmm above (0: above 64 on any CPU); gelqf/geqrf per matrix in blocked Householder code for short
-# sides of 32 to 512 on AVX-512 CPUs (0: LAPACK throughout), and where LAPACK runs them, through
-# geqrt and larfb from short side 128 (1: at every size; a large bound: geqrf + orgqr throughout);
-# the triangular solves' leaves of up to order 16 on AVX-512 CPUs (0: solve_rows' own loops).
+# gradients; trsm's solves, from scratch) from order 48 through _fma_product.h on AVX-512 CPUs when
+# larger than the caches (0: any batch), potrs's gradient by such products up to order 128 there, 64
+# elsewhere, ?syr2k and ?trmm above (0: above 64 on any CPU); gelqf/geqrf per matrix in blocked
+# Householder code for short sides of 32 to 512 on AVX-512 CPUs (0: LAPACK throughout), and where
+# LAPACK runs them, through geqrt and larfb from short side 128 (1: at every size; a large bound:
+# geqrf + orgqr throughout); the triangular solves' leaves of up to order 16 on AVX-512 CPUs (0:
+# solve_rows' own loops).
 ROUTE_BOUNDS = [("set_direct_product_max", bound,
                  ("gemm", "gemm2", "syrk", "trmm", "trsm", "gesvd", "gesv", "inverse", "potrs"))
                 for bound in (0, 8, 32)] + [

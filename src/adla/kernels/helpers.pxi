@@ -325,7 +325,7 @@ cdef void solve_columns(char uplo, char trans, char diag, int m, int n, floating
                         floating* a, int lda, floating* b, int ldb) noexcept nogil:
     """trsm_recursive's leaf on the left (column-major, same arguments, m at most TRSM_LEAF):
     op(A) X = alpha B is X^T op(A)^T = alpha B^T, a solve on the right in row-major rows. B's
-    columns go 8 at a time, up to SOLVE_COLUMNS_WIDTH to a pass, transposed into rows in
+    columns go LANES (8) at a time, up to SOLVE_COLUMNS_WIDTH to a pass, transposed into rows in
     register tiles (lanes_from_rows), solved there by trsm_recursive (solve_rows' leaves, the
     FMA loops' updates) and transposed back. The last group repeats column n - 1 in its spare
     lanes (same input, same result written). Against ?trsm leaves (A/B in one process, Zen 4,
@@ -336,20 +336,18 @@ cdef void solve_columns(char uplo, char trans, char diag, int m, int n, floating
     at the same sizes; trsm on the right of a tall B 1.1-1.25x; nothing slower beyond noise.
     Columns per pass: 16 1.02-1.06x slower than 32, 64 level; leaves of 32 or 128 no faster."""
     cdef floating w[TRSM_LEAF * SOLVE_COLUMNS_WIDTH]
-    cdef floating* column[8]
-    cdef int j0, width, g, v
+    cdef floating* column[SOLVE_COLUMNS_WIDTH]
+    cdef int j0, width, g
     j0 = 0
     while j0 < n:
-        width = min(SOLVE_COLUMNS_WIDTH, (n - j0 + 7) // 8 * 8)
-        for g in range(0, width, 8):
-            for v in range(8):
-                column[v] = b + min(j0 + g + v, n - 1) * <Py_ssize_t>ldb
-            lanes_from_rows(w + g, width, <const floating* const*>column, 0, m)
+        width = min(SOLVE_COLUMNS_WIDTH, (n - j0 + LANES - 1) // LANES * LANES)
+        for g in range(width):
+            column[g] = b + min(j0 + g, n - 1) * <Py_ssize_t>ldb
+        for g in range(0, width, 8):         # LANES
+            lanes_from_rows(w + g, width, <const floating* const*>(column + g), 0, m)
         trsm_recursive(c'R', uplo, flipped(trans), diag, width, m, alpha, a, lda, w, width)
         for g in range(0, width, 8):
-            for v in range(8):
-                column[v] = b + min(j0 + g + v, n - 1) * <Py_ssize_t>ldb
-            rows_from_lanes(column, w + g, width, m)
+            rows_from_lanes(column + g, w + g, width, m)
         j0 += width
 
 cdef inline int split_point(int order) noexcept nogil:

@@ -92,21 +92,21 @@ cdef int trmm_backward_one(const Job* job, floating** p, floating* work) noexcep
 
 cdef int trsm_one(const Job* job, floating** p, floating* work) noexcept nogil:
     cdef int na = job.n if job.flags & RIGHT else job.m
+    # STREAM (plan_triangular): X solved in work, then written past the caches.
     cdef int status
+    cdef bint stream = (job.flags & STREAM) != 0
+    cdef Py_ssize_t count = <Py_ssize_t>job.m * job.n
     cdef floating* q[3]
     if job.m == 0 or job.n == 0:
         return 0
-    status = solve_status(p[0], na, (job.flags & LOWER) != 0, p[1], <Py_ssize_t>job.m * job.n)
+    status = solve_status(p[0], na, (job.flags & LOWER) != 0, p[1], count)
     if status:
         return status
-    if job.flags & STREAM:
-        q[0], q[1], q[2] = p[0], p[1], work
-        copy(work, p[1], <Py_ssize_t>job.m * job.n)
-        triangular_call(job, q, True, NULL)
-        copy_stream(p[2], work, <Py_ssize_t>job.m * job.n)
-        return 0
-    copy(p[2], p[1], <Py_ssize_t>job.m * job.n)
-    triangular_call(job, p, True, work)
+    q[0], q[1], q[2] = p[0], p[1], work if stream else p[2]
+    copy(q[2], p[1], count)
+    triangular_call(job, q, True, NULL if stream else work)
+    if stream:
+        copy_stream(p[2], work, count)
     return 0
 
 cdef int trsm_backward_one(const Job* job, floating** p, floating* work) noexcept nogil:
