@@ -28,10 +28,11 @@ import scipy.linalg.blas as blas
 import adla
 
 SIZES = (4, 16, 32, 64)
-# and for the kernels whose per-matrix route recurses above order 64 (leaves of adla's own
-# triangular solves, solve_columns and solve_rows), one size past that split
-RECURSIVE_SIZE = 130
-RECURSIVE = ("potrf", "potrf_backward", "trsm", "potrs", "potri", "gesv", "inverse")
+# and one size past 64 for the kernels whose route changes there: the per-matrix recursion down
+# to leaves of adla's own triangular solves (solve_columns, solve_rows), and the Jacobi SVD's
+# long sides past 64 (gesvd_tall at 260 x 32)
+PAST_64_SIZE = 130
+PAST_64 = ("potrf", "potrf_backward", "trsm", "potrs", "potri", "gesv", "inverse", "gesvd_tall")
 BATCH = 24
 DTYPES = (np.float64, np.float32)
 FAMILIES = ("random", "graded", "ill-conditioned", "near-singular", "clustered")
@@ -281,7 +282,8 @@ def check_gesvd(impl, A, rng):
 
 def check_gesvd_tall(impl, A, rng):
     # A over A turned by half a turn, the first quarter of the columns: 2n x n/4, the
-    # interleaved Jacobi's tall route at n = 64 (a long side above 64, a short side up to 64).
+    # interleaved Jacobi's tall route at n = 64 and 130 (a long side above 64, a short side up
+    # to 64).
     tall = np.concatenate((A, A[:, ::-1, ::-1]), axis=1)
     return check_gesvd(impl, np.ascontiguousarray(tall[:, :, :max(A.shape[-1] // 4, 1)]), rng)
 
@@ -337,7 +339,7 @@ def ratios(kernel, family, n, dtype, batch=BATCH):
 # ---- the guard --------------------------------------------------------------------------------
 
 def sizes_of(kernel):
-    return SIZES + (RECURSIVE_SIZE,) if kernel in RECURSIVE else SIZES
+    return SIZES + (PAST_64_SIZE,) if kernel in PAST_64 else SIZES
 
 
 def failures(kernel, dtype, sizes=None, batch=BATCH):
@@ -403,8 +405,8 @@ def main(argv=None):
     lines = table(stream=sys.stdout)
     if args.out:
         with open(args.out, "w") as f:
-            f.write(PAGE.format(sizes=", ".join(map(str, SIZES)), recursive_size=RECURSIVE_SIZE,
-                                recursive=", ".join(f"`{k}`" for k in RECURSIVE), batch=BATCH,
+            f.write(PAGE.format(sizes=", ".join(map(str, SIZES)), past_64_size=PAST_64_SIZE,
+                                past_64=", ".join(f"`{k}`" for k in PAST_64), batch=BATCH,
                                 families=", ".join(FAMILIES), table="\n".join(lines)))
     return 0
 
@@ -433,17 +435,18 @@ Residuals and exact references are computed in higher precision (float64 for flo
 double for float64). Note that `numpy.linalg` would compute float32 in double: the reference
 here is `scipy.linalg`, which keeps single precision.
 
-Matrices: batches of {batch} of each size n = {sizes} (and {recursive_size} for {recursive},
-whose per-matrix kernels split in halves above order 64 down to leaves of adla's own triangular
-solves), from each family: {families}. Random:
+Matrices: batches of {batch} of each size n = {sizes} (and {past_64_size} for {past_64}, whose
+routes change above 64: the per-matrix kernels split in halves down to leaves of adla's own
+triangular solves, and the interleaved Jacobi SVD takes long sides up to 1024), from each
+family: {families}. Random:
 Gaussian entries (SPD: `G G^T/n + I`); graded: rows (and, for symmetric matrices, columns)
 scaled from 1 down to 1e-3; ill-conditioned: singular values (eigenvalues) geometric from 1 to
 `sqrt(eps)`; near-singular: one of them `100 n eps`, the others 1; clustered: three clusters a
 few `eps` wide. Triangular operands are the Cholesky factors of the SPD matrices of the family.
 The kernel adla runs at each size is the one a batch of this size gets (interleaved for small n,
 LAPACK above: README, "What computes what"). `gesvd_tall` is `gesvd` of the first quarter of the
-columns of `A` over `A` turned by half a turn (2n x n/4: at n = 64 the interleaved Jacobi's route
-for a long side above 64).
+columns of `A` over `A` turned by half a turn (2n x n/4: at n = 64 and 130 the interleaved
+Jacobi's route for a long side above 64).
 
 {table}
 """

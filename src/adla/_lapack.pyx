@@ -123,6 +123,7 @@ cdef enum:
     SVD_LANES_LONG = 1024   # and for batches that fill the lanes a long side up to this
     SVD_SWEEPS = 30     # Jacobi sweeps before a lane goes to LAPACK instead
     SVD_PRECONDITION = 6   # from this short side on, Jacobi starts from G^T G's eigenvectors
+    SVD_COS_MAX = 8     # and rotates a pair of columns until |cos| <= eps min(sqrt(long side), this)
     HOUSEHOLDER_BLOCK = 16  # gelqf/geqrf per matrix: panels of up to this many columns (half
     HOUSEHOLDER_NARROW_MAX = 128    # as many up to this order, float32 up to the next;
     HOUSEHOLDER_NARROW_SINGLE_MAX = 64  # orthogonal.pxi), blocked for
