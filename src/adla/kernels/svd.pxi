@@ -230,10 +230,11 @@ cdef void svd_lanes(const Job* job, floating** p, int count, floating* w,
     cdef floating eps = DBL_EPSILON if floating is double else FLT_EPSILON
     cdef floating tiny = (DBL_MIN / DBL_EPSILON) if floating is double else (FLT_MIN / FLT_EPSILON)
     # |cos| of the angle between columns: LAPACK's eps sqrt(r) (gesvj), but at most 8 eps, its
-    # value at r = 64. X is only as orthogonal as this: with eps sqrt(r) the orthogonality
-    # ratio of ill-conditioned 260 x 32 matrices was 5.4x gesdd's (tests/accuracy.py), capped
-    # 2.9x at most, for 1.0-1.15x the time (A/B, tall shapes up to 1024 x 32 and 512 x 64).
-    # Jacobi on R after G = Q R (as gejsv), X = Q X_R, was 1.15-1.9x slower than either.
+    # value at r = 64. X is only as orthogonal as this: with eps sqrt(r) the median
+    # orthogonality ratio of ill-conditioned 260 x 32 matrices was 5.4x gesdd's
+    # (tests/accuracy.py); capped, at most 2.9x, for 1.0-1.15x the time (A/B, tall shapes up to
+    # 1024 x 32 and 512 x 64). Jacobi on R after G = Q R (as gejsv), X = Q X_R, was 1.15-1.9x
+    # slower than either.
     cdef floating tolerance = eps * min(sqrt(<floating>r), <floating>SVD_COS_MAX)
     cdef floating zeta, t
     cdef floating* one[4]
