@@ -464,7 +464,8 @@ cdef void plan_trsm_backward(Job* job) noexcept nogil:
     if triangular_fits_lanes(job) and (job.flags & SHARED_A or order < TRSM_GRADIENT_LANES_BELOW
                                        or columns < SOLVE_ROWS_MIN):
         job.lanes, job.work = LANES, triangular_lanes_work(job)
-    elif order > (64 if job.flags & SINGLE else 47) and fma_stream(job, order, order, columns, 3):
+    elif (order > 64 or (order >= FMA_ORDER_MIN and not job.flags & SINGLE)) and fma_stream(
+            job, order, order, columns, 3):
         # d op(A)'s triangle in _fma_product.h's loops, as potri_backward's: against ?gemm's
         # whole product (A/B, either side, float64 and float32) 1.1-1.2x faster at 96, 1.2-1.35x
         # at 128, 1.1-1.2x at 256; float64 1.1x at 48-64 (Zen 4; level at 40), where float32
